@@ -1,0 +1,7 @@
+"""Entry point for `python -m monitor`."""
+
+from __future__ import annotations
+
+from monitor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,488 @@
+"""The configuration file: schema, validation naming the offending key, and token lookup."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import ConfigError
+from monitor.secret import Secret
+
+DEFAULT_CONFIG_PATH = Path("/etc/pixverse-monitor/config.toml")
+DEFAULT_BASE_URL = "https://api.useapi.net"
+DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+CREDENTIAL_NAME = "useapi-token"
+
+
+class AccountLabel(StrEnum):
+    """What the `account` label of the metrics holds."""
+
+    EMAIL = "email"
+    USERNAME = "username"
+    ACCOUNT_ID = "account_id"
+    HASH = "hash"
+
+
+class SinkType(StrEnum):
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    ALERTMANAGER = "alertmanager"
+
+
+class Severity(StrEnum):
+    """Alert severities, in increasing order of urgency."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return 0 if self is Severity.WARNING else 1
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One useapi.net API token and where to reach the API with it."""
+
+    name: str
+    base_url: str
+    token: Secret
+    token_origin: str  # where the token was read from, for people; never the token
+    token_file: Path | None
+    token_env: str | None
+    capacity_endpoint: bool
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval: timedelta
+    timeout: timedelta
+    jitter: timedelta
+    stale_after: timedelta
+    max_response_bytes: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    warning: timedelta
+    critical: timedelta
+    min_usable_capacity: int
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str  # "" means every interface
+    port: int
+    account_label: AccountLabel
+    web_config_file: Path | None
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    repeat_interval: timedelta
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One alert destination. The URL may carry a credential (Slack), so it is a Secret."""
+
+    name: str
+    type: SinkType
+    url: Secret
+    url_display: str  # scheme and host only
+    url_file: Path | None
+    secret: Secret | None
+    secret_file: Path | None
+    min_severity: Severity
+    send_resolved: bool
+    timeout: timedelta
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[SourceConfig, ...]
+    poll: PollConfig
+    thresholds: Thresholds
+    metrics: MetricsConfig
+    alerts: AlertsConfig
+    sinks: tuple[SinkConfig, ...]
+    path: Path | None = None
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("PIXVERSE_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, parse and validate a config file; raise ConfigError naming the key at fault."""
+    env = os.environ if env is None else env
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("", f"config file {path} is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"config file {path} is not valid TOML: {exc}") from None
+    return parse_config(data, env=env, base_dir=path.parent, path=path)
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    base_dir: Path = Path(),
+    path: Path | None = None,
+    read_text: Callable[[Path], str] | None = None,
+) -> Config:
+    """Validate an already-decoded TOML document. Files it names are read with `read_text`."""
+    loader = _Loader(env, base_dir, read_text or _read_text)
+    top = _Table(dict(data), "")
+    sources = loader.sources(top.array_of_tables("sources"))
+    poll = loader.poll(top.table("poll"))
+    thresholds = loader.thresholds(top.table("thresholds"))
+    metrics = loader.metrics(top.table("metrics"))
+    alerts = loader.alerts(top.table("alerts"))
+    sinks = loader.sinks(top.array_of_tables("sinks"))
+    top.finish()
+    return Config(sources, poll, thresholds, metrics, alerts, sinks, path)
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def redact_url(url: str) -> str:
+    """Scheme and host of a URL, the rest elided: safe to log and print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    rest = "/…" if (parts.path.strip("/") or parts.query) else ""
+    return f"{parts.scheme}://{host}{rest}"
+
+
+_T = TypeVar("_T")
+_E = TypeVar("_E", bound=StrEnum)
+_MISSING: Any = object()
+
+
+class _Table:
+    """A TOML table being validated: typed lookups, and unknown keys reported at the end."""
+
+    def __init__(self, data: dict[str, Any], path: str) -> None:
+        self._data = data
+        self._path = path
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._path}.{name}" if self._path else name
+
+    def has(self, name: str) -> bool:
+        return name in self._data
+
+    def get(self, name: str, kind: type[_T], default: _T = _MISSING) -> _T:
+        self._seen.add(name)
+        if name not in self._data:
+            if default is _MISSING:
+                raise ConfigError(self.key(name), "is required")
+            return default
+        value = self._data[name]
+        # TOML booleans are Python ints; never accept one where a number is meant.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(
+                self.key(name),
+                f"expected {_type_name(kind)}, got {_type_name(type(value))} {value!r}",
+            )
+        return value
+
+    def string(self, name: str, default: str = _MISSING) -> str:
+        return self.get(name, str, default)
+
+    def optional_path(self, name: str, base_dir: Path) -> Path | None:
+        text = self.string(name, "")
+        if not text:
+            return None
+        path = Path(text)
+        return path if path.is_absolute() else base_dir / path
+
+    def duration(self, name: str, default: str, *, positive: bool = True) -> timedelta:
+        self._seen.add(name)
+        value = self._data.get(name, default)
+        try:
+            delta = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(self.key(name), str(exc)) from None
+        if positive and delta <= timedelta(0):
+            raise ConfigError(self.key(name), f"must be greater than zero, got {value!r}")
+        return delta
+
+    def choice(self, name: str, enum: type[_E], default: _E) -> _E:
+        text = self.string(name, default.value)
+        try:
+            return enum(text)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise ConfigError(self.key(name), f"must be one of {allowed}; got {text!r}") from None
+
+    def table(self, name: str) -> _Table:
+        value = self.get(name, dict, {})
+        return _Table(value, self.key(name))
+
+    def array_of_tables(self, name: str) -> list[_Table]:
+        value = self.get(name, list, [])
+        tables = []
+        for index, item in enumerate(value):
+            key = f"{self.key(name)}[{index}]"
+            if not isinstance(item, dict):
+                raise ConfigError(key, f"expected a table, got {_type_name(type(item))}")
+            tables.append(_Table(item, key))
+        return tables
+
+    def reject_inline_secret(self, name: str, instead: str) -> None:
+        if name in self._data:
+            raise ConfigError(
+                self.key(name), f"secrets are not accepted inline in the config; use {instead}"
+            )
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            raise ConfigError(self.key(unknown[0]), "unknown key")
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        float: "a number",
+        dict: "a table",
+        list: "an array",
+    }
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+class _Loader:
+    """Builds each section; holds what reading secrets needs."""
+
+    def __init__(self, env: Mapping[str, str], base_dir: Path, read_text: Callable[[Path], str]):
+        self._env = env
+        self._base_dir = base_dir
+        self._read_text = read_text
+
+    def _read_secret(self, key: str, path: Path) -> Secret:
+        try:
+            text = self._read_text(path).strip()
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(key, f"{path} is not UTF-8 text") from None
+        if not text:
+            raise ConfigError(key, f"{path} is empty")
+        return Secret(text)
+
+    def sources(self, tables: list[_Table]) -> tuple[SourceConfig, ...]:
+        if not tables:
+            tables = [_Table({}, "sources[0]")]
+        sources: list[SourceConfig] = []
+        for table in tables:
+            source = self._source(table, default_name="default" if len(tables) == 1 else None)
+            if any(s.name == source.name for s in sources):
+                raise ConfigError(table.key("name"), f"duplicate source name {source.name!r}")
+            sources.append(source)
+        return tuple(sources)
+
+    def _source(self, table: _Table, default_name: str | None) -> SourceConfig:
+        table.reject_inline_secret("token", "token_file or token_env")
+        name = table.string("name", default_name) if default_name else table.string("name")
+        if not name.strip():
+            raise ConfigError(table.key("name"), "must not be empty")
+        base_url = _http_url(table, "base_url", DEFAULT_BASE_URL).rstrip("/")
+        token_file = table.optional_path("token_file", self._base_dir)
+        token_env = table.string("token_env", "") or None
+        capacity_endpoint = table.get("capacity_endpoint", bool, True)
+        table.finish()
+        token, origin = self._token(table, token_file, token_env)
+        return SourceConfig(
+            name=name,
+            base_url=base_url,
+            token=token,
+            token_origin=origin,
+            token_file=token_file,
+            token_env=token_env,
+            capacity_endpoint=capacity_endpoint,
+        )
+
+    def _token(
+        self, table: _Table, token_file: Path | None, token_env: str | None
+    ) -> tuple[Secret, str]:
+        if token_file and token_env:
+            raise ConfigError(table.key("token_env"), "set token_file or token_env, not both")
+        if token_file:
+            return self._read_secret(table.key("token_file"), token_file), f"file {token_file}"
+        if token_env:
+            value = self._env.get(token_env, "").strip()
+            if not value:
+                raise ConfigError(
+                    table.key("token_env"), f"environment variable {token_env} is unset or empty"
+                )
+            return Secret(value), f"environment variable {token_env}"
+        credentials = self._env.get("CREDENTIALS_DIRECTORY", "")
+        if credentials:
+            path = Path(credentials) / CREDENTIAL_NAME
+            try:
+                return self._read_secret(table.key("token_file"), path), f"credential {path}"
+            except ConfigError:
+                pass  # fall through to $USEAPI_TOKEN, as documented
+        value = self._env.get("USEAPI_TOKEN", "").strip()
+        if value:
+            return Secret(value), "environment variable USEAPI_TOKEN"
+        raise ConfigError(
+            table.key("token_file"),
+            "no useapi.net token: set token_file or token_env, or provide "
+            f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} or $USEAPI_TOKEN",
+        )
+
+    def poll(self, table: _Table) -> PollConfig:
+        interval = table.duration("interval", "5m")
+        timeout = table.duration("timeout", "15s")
+        jitter = table.duration("jitter", "10s", positive=False)
+        # Three missed polls: 15m with the default interval, and never below the interval.
+        stale_after = table.duration("stale_after", format_duration(3 * interval))
+        max_bytes = table.get("max_response_bytes", int, DEFAULT_MAX_RESPONSE_BYTES)
+        if max_bytes < 1024:
+            raise ConfigError(table.key("max_response_bytes"), "must be at least 1024")
+        if jitter >= interval:
+            raise ConfigError(table.key("jitter"), "must be shorter than poll.interval")
+        if stale_after < interval:
+            raise ConfigError(
+                table.key("stale_after"), "must be at least poll.interval, or every poll is stale"
+            )
+        table.finish()
+        return PollConfig(interval, timeout, jitter, stale_after, max_bytes)
+
+    def thresholds(self, table: _Table) -> Thresholds:
+        warning = table.duration("warning", "72h")
+        critical = table.duration("critical", "24h")
+        minimum = table.get("min_usable_capacity", int, 0)
+        if critical >= warning:
+            raise ConfigError(table.key("critical"), "must be shorter than thresholds.warning")
+        if minimum < 0:
+            raise ConfigError(table.key("min_usable_capacity"), "must be >= 0")
+        table.finish()
+        return Thresholds(warning, critical, minimum)
+
+    def metrics(self, table: _Table) -> MetricsConfig:
+        listen = table.string("listen", "127.0.0.1:9877")
+        host, port = parse_listen(table.key("listen"), listen)
+        label = table.choice("account_label", AccountLabel, AccountLabel.EMAIL)
+        web_config = table.optional_path("web_config_file", self._base_dir)
+        if web_config is not None:
+            raise ConfigError(
+                table.key("web_config_file"), "TLS and basic auth are not supported yet"
+            )
+        table.finish()
+        return MetricsConfig(host, port, label, web_config)
+
+    def alerts(self, table: _Table) -> AlertsConfig:
+        repeat = table.duration("repeat_interval", "4h")
+        default_dir = self._env.get("STATE_DIRECTORY", "").split(":")[0] or str(DEFAULT_STATE_DIR)
+        state_dir = Path(table.string("state_dir", default_dir))
+        if not state_dir.is_absolute():
+            state_dir = self._base_dir / state_dir
+        table.finish()
+        return AlertsConfig(repeat, state_dir)
+
+    def sinks(self, tables: list[_Table]) -> tuple[SinkConfig, ...]:
+        sinks: list[SinkConfig] = []
+        for table in tables:
+            sink = self._sink(table)
+            if any(s.name == sink.name for s in sinks):
+                raise ConfigError(table.key("name"), f"duplicate sink name {sink.name!r}")
+            sinks.append(sink)
+        return tuple(sinks)
+
+    def _sink(self, table: _Table) -> SinkConfig:
+        table.reject_inline_secret("secret", "secret_file")
+        name = table.string("name")
+        if not name.strip():
+            raise ConfigError(table.key("name"), "must not be empty")
+        kind = table.choice("type", SinkType, SinkType.WEBHOOK)
+        url_file = table.optional_path("url_file", self._base_dir)
+        if url_file is not None:
+            if table.has("url"):
+                raise ConfigError(table.key("url_file"), "set url or url_file, not both")
+            url = self._read_secret(table.key("url_file"), url_file).reveal()
+            _check_http_url(table.key("url_file"), url)
+        else:
+            url = _http_url(table, "url")
+        secret_file = table.optional_path("secret_file", self._base_dir)
+        if secret_file is not None and kind is not SinkType.WEBHOOK:
+            raise ConfigError(table.key("secret_file"), "only webhook sinks sign their requests")
+        secret = self._read_secret(table.key("secret_file"), secret_file) if secret_file else None
+        min_severity = table.choice("min_severity", Severity, Severity.WARNING)
+        send_resolved = table.get("send_resolved", bool, True)
+        timeout = table.duration("timeout", "10s")
+        table.finish()
+        return SinkConfig(
+            name=name,
+            type=kind,
+            url=Secret(url.rstrip("/") if kind is SinkType.ALERTMANAGER else url),
+            url_display=redact_url(url),
+            url_file=url_file,
+            secret=secret,
+            secret_file=secret_file,
+            min_severity=min_severity,
+            send_resolved=send_resolved,
+            timeout=timeout,
+        )
+
+
+def _http_url(table: _Table, name: str, default: str = _MISSING) -> str:
+    url = table.string(name, default)
+    _check_http_url(table.key(name), url)
+    return url
+
+
+def _check_http_url(key: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(key, f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, "must be an http:// or https:// URL with a host")
+
+
+def parse_listen(key: str, text: str) -> tuple[str, int]:
+    """HOST:PORT, [IPv6]:PORT or :PORT (every interface) to (host, port)."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigError(key, f"expected HOST:PORT such as 127.0.0.1:9877, got {text!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(key, f"port must be 0..65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(key, f"write IPv6 addresses in brackets, e.g. [::1]:9877; got {text!r}")
+    return host, port

@@ -1,0 +1,87 @@
+"""The effective configuration written back as TOML, every secret masked (`config check`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.config import Config
+from monitor.durations import format_duration
+from monitor.secret import MASK
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, timedelta):
+        return _quote(format_duration(value))
+    if isinstance(value, Path):
+        return _quote(str(value))
+    if value is None:
+        return '""'
+    return _quote(str(value))
+
+
+def _quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def render_config(config: Config) -> str:
+    """TOML of the configuration in force. Secrets and sink URLs appear only as masked
+    comments; the files and variables they came from are shown as they were configured."""
+    out: list[str] = []
+    if config.path is not None:
+        out.append(f"# effective configuration of {config.path}")
+    for source in config.sources:
+        out += ["", "[[sources]]"]
+        out.append(f"name = {_value(source.name)}")
+        out.append(f"base_url = {_value(source.base_url)}")
+        if source.token_file is not None:
+            out.append(f"token_file = {_value(source.token_file)}")
+        if source.token_env is not None:
+            out.append(f"token_env = {_value(source.token_env)}")
+        out.append(f"# token: {MASK} (from {source.token_origin})")
+        out.append(f"capacity_endpoint = {_value(source.capacity_endpoint)}")
+    poll = config.poll
+    out += ["", "[poll]"]
+    out += [
+        f"interval = {_value(poll.interval)}",
+        f"timeout = {_value(poll.timeout)}",
+        f"jitter = {_value(poll.jitter)}",
+        f"stale_after = {_value(poll.stale_after)}",
+        f"max_response_bytes = {poll.max_response_bytes}",
+    ]
+    t = config.thresholds
+    out += ["", "[thresholds]"]
+    out += [
+        f"warning = {_value(t.warning)}",
+        f"critical = {_value(t.critical)}",
+        f"min_usable_capacity = {t.min_usable_capacity}",
+    ]
+    m = config.metrics
+    out += ["", "[metrics]"]
+    out += [
+        f"listen = {_value(m.listen)}",
+        f"account_label = {_value(m.account_label.value)}",
+        f"web_config_file = {_value(m.web_config_file)}",
+    ]
+    a = config.alerts
+    out += ["", "[alerts]"]
+    out += [f"repeat_interval = {_value(a.repeat_interval)}", f"state_dir = {_value(a.state_dir)}"]
+    for sink in config.sinks:
+        out += ["", "[[sinks]]"]
+        out.append(f"name = {_value(sink.name)}")
+        out.append(f"type = {_value(sink.type.value)}")
+        if sink.url_file is not None:
+            out.append(f"url_file = {_value(sink.url_file)}")
+        out.append(f"# url: {sink.url_display} (path and query masked)")
+        if sink.secret_file is not None:
+            out.append(f"secret_file = {_value(sink.secret_file)}")
+            out.append(f"# secret: {MASK}")
+        out.append(f"min_severity = {_value(sink.min_severity.value)}")
+        out.append(f"send_resolved = {_value(sink.send_resolved)}")
+        out.append(f"timeout = {_value(sink.timeout)}")
+    return "\n".join(out).lstrip("\n") + "\n"

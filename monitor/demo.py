@@ -1,0 +1,125 @@
+"""`pixverse-monitor demo`: the daemon against the built-in fake upstream, no token, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.config import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AccountLabel,
+    AlertsConfig,
+    Config,
+    MetricsConfig,
+    PollConfig,
+    SourceConfig,
+    Thresholds,
+)
+from monitor.daemon import Daemon
+from monitor.fakeapi import FakeAccount, FakeUpstream
+from monitor.secret import Secret
+
+DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
+DOMAIN = "demo.pixverse.test"
+HOUR = 3600.0
+DAY = 86400.0
+RENEW_AFTER_SECONDS = 180.0
+
+
+def demo_accounts(now: float) -> list[FakeAccount]:
+    """One account per situation worth seeing, several of them changing within minutes."""
+    return [
+        FakeAccount(f"healthy@{DOMAIN}", now + 30 * DAY, max_jobs=8, executing=3),
+        FakeAccount(f"soon@{DOMAIN}", now + 60 * HOUR, max_jobs=5, executing=1),
+        FakeAccount(f"urgent@{DOMAIN}", now + 6 * HOUR, max_jobs=3, executing=2),
+        # Crosses from warning into critical about 90 s after the demo starts.
+        FakeAccount(f"crossing@{DOMAIN}", now + 24 * HOUR + 90, max_jobs=4),
+        FakeAccount(f"lapsed@{DOMAIN}", now - 3 * HOUR, max_jobs=5),
+        FakeAccount(f"mystery@{DOMAIN}", None, max_jobs=2),
+        # Expires 2 minutes in, then gets renewed for 30 days at 3 minutes.
+        FakeAccount(f"renewing@{DOMAIN}", now + 120, max_jobs=6, executing=1),
+    ]
+
+
+def demo_config(base_url: str, host: str, port: int, state_dir: Path) -> Config:
+    return Config(
+        sources=(
+            SourceConfig(
+                name="demo",
+                base_url=base_url,
+                token=Secret(DEMO_TOKEN),
+                token_origin="the built-in demo",  # noqa: S106
+                token_file=None,
+                token_env=None,
+                capacity_endpoint=True,
+            ),
+        ),
+        poll=PollConfig(
+            interval=timedelta(seconds=15),
+            timeout=timedelta(seconds=5),
+            jitter=timedelta(0),
+            stale_after=timedelta(minutes=1),
+            max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+        ),
+        thresholds=Thresholds(timedelta(hours=72), timedelta(hours=24), min_usable_capacity=20),
+        metrics=MetricsConfig(host, port, AccountLabel.EMAIL, None),
+        alerts=AlertsConfig(timedelta(hours=4), state_dir),
+        sinks=(),
+    )
+
+
+async def _liven(fake: FakeUpstream, started: float) -> None:
+    """Jobs come and go; the `renewing` account gets a fresh token a few minutes in."""
+    rng = random.Random(7)  # noqa: S311 - demo liveliness, not crypto
+    renewed = False
+    while True:
+        await asyncio.sleep(5)
+        for account in fake.accounts():
+            limit = account.max_jobs if isinstance(account.max_jobs, int) else 0
+            step = rng.choice((-1, 0, 1))
+            fake.update(account.email, executing=min(limit, max(0, account.executing + step)))
+        if not renewed and time.time() - started >= RENEW_AFTER_SECONDS:
+            fake.update(f"renewing@{DOMAIN}", expires_at=time.time() + 30 * DAY)
+            renewed = True
+
+
+async def run_demo(host: str, port: int) -> int:
+    started = time.time()
+    with (
+        FakeUpstream(token=DEMO_TOKEN, accounts=demo_accounts(started)) as fake,
+        tempfile.TemporaryDirectory(prefix="pixverse-monitor-demo-") as state_dir,
+    ):
+        daemon = Daemon(demo_config(fake.base_url, host, port, Path(state_dir)))
+        runner = asyncio.create_task(daemon.run())
+        started_wait = asyncio.create_task(daemon.started.wait())
+        await asyncio.wait({runner, started_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            started_wait.cancel()
+            return runner.result()
+        shown = host or "127.0.0.1"
+        print(
+            f"\npixverse-monitor demo\n"
+            f"  fake useapi.net API : {fake.base_url}\n"
+            f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
+            f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
+            f"  try                 : curl -s http://{shown}:{daemon.metrics_port}/metrics "
+            f"| grep pixverse_account_state\n"
+            f"Accounts: healthy, soon (warning), urgent (critical), crossing (turns critical in "
+            f"~90 s), lapsed (expired), mystery (no expiry), renewing (expires at ~2 min, "
+            f"renewed at ~3 min).\nCtrl-C to stop.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        liven = asyncio.create_task(_liven(fake, started))
+        try:
+            return await runner
+        finally:
+            liven.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await liven

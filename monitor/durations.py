@@ -1,0 +1,65 @@
+"""Durations as written in the config ("90s", "5m", "1h30m", "7d", 300) and as shown to people."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse a duration; raise ValueError with a readable message when it is not one."""
+    if isinstance(value, bool):
+        raise ValueError(f'expected a duration such as "90s", "5m" or "72h", got {value!r}')
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value}")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return timedelta(seconds=int(text))
+        if _WHOLE.fullmatch(text):
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+            return timedelta(seconds=seconds)
+    raise ValueError(
+        f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, got {value!r}'
+    )
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest config spelling of a duration, e.g. 5400 s -> "1h30m"."""
+    millis = round(delta.total_seconds() * 1000)
+    if millis == 0:
+        return "0s"
+    sign = "-" if millis < 0 else ""
+    millis = abs(millis)
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        count, millis = divmod(millis, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    if millis:
+        parts.append(f"{millis}ms")
+    return sign + "".join(parts)
+
+
+def format_ttl(seconds: float) -> str:
+    """A time-to-live for a table, two units at most: "2d 3h", "5h 12m", "42s", "-3h 5m"."""
+    sign = "-" if seconds < 0 else ""
+    rest = int(abs(seconds))
+    days, rest = divmod(rest, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days}d {hours}h"
+    elif hours:
+        text = f"{hours}h {minutes}m"
+    elif minutes:
+        text = f"{minutes}m {secs}s"
+    else:
+        text = f"{secs}s"
+    return sign + text

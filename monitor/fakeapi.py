@@ -1,0 +1,298 @@
+"""A fake useapi.net PixVerse API on loopback: accounts, live capacity and scripted faults.
+
+Real HTTP on 127.0.0.1, in a thread, so the code under test talks to it exactly as it would
+to the real service. The tests use it, and so does `pixverse-monitor demo`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+ACCOUNTS = "/v2/pixverse/accounts"
+AVAILABLE = "/v2/pixverse/scheduler/available"
+ALL_EXPIRY_FIELDS = ("expire_time", "expire_time_utc", "jwt")
+
+
+@dataclass(frozen=True)
+class FakeAccount:
+    """One account as the fake serves it. Values are sent as given, wrong types included."""
+
+    email: str
+    expires_at: float | None  # Unix seconds; None sends no expiry at all
+    max_jobs: Any = 5
+    executing: int = 0
+    account_id: Any = None  # None: derived from the email
+    username: Any = None  # None: derived from the email
+    expiry_fields: tuple[str, ...] = ALL_EXPIRY_FIELDS
+    expire_time_ms: bool = False
+    # Merged over the generated entry last: {"jwt": "oops"} sends a wrong-typed jwt.
+    overrides: dict[str, Any] = field(default_factory=dict)
+    token: str = field(default_factory=lambda: "")
+    password: str = field(default_factory=lambda: f"pw-{secrets.token_hex(8)}")
+
+    def entry(self) -> dict[str, Any]:
+        """The JSON value of this account in GET /accounts, token and password included."""
+        jwt: dict[str, Any] = {
+            "AccountId": self.account_id if self.account_id is not None else _stable_id(self.email),
+            "Username": self.username if self.username is not None else self.email.split("@")[0],
+            "token": self.token_value(),
+        }
+        if self.expires_at is not None:
+            if "expire_time" in self.expiry_fields:
+                seconds = int(self.expires_at)
+                jwt["ExpireTime"] = seconds * 1000 if self.expire_time_ms else seconds
+            if "expire_time_utc" in self.expiry_fields:
+                when = datetime.fromtimestamp(self.expires_at, UTC)
+                jwt["ExpireTimeUTC"] = when.isoformat(timespec="milliseconds").replace(
+                    "+00:00", "Z"
+                )
+        entry: dict[str, Any] = {
+            "email": self.email,
+            "jwt": jwt,
+            "maxJobs": self.max_jobs,
+            "password": self.password,
+        }
+        entry.update(self.overrides)
+        return entry
+
+    def token_value(self) -> str:
+        """The token sent: `token` if set, else a JWT carrying `exp` (or an opaque string when
+        the JWT is not an expiry source)."""
+        if self.token:
+            return self.token
+        if "jwt" in self.expiry_fields and self.expires_at is not None:
+            return make_jwt(self.email, self.expires_at)
+        return "opaque-" + hashlib.sha256(self.email.encode()).hexdigest()[:24]
+
+    def capacity_row(self) -> dict[str, Any]:
+        max_jobs = self.max_jobs if isinstance(self.max_jobs, int) else 0
+        return {
+            "email": self.email,
+            "maxJobs": max_jobs,
+            "executing": self.executing,
+            "available": max(0, max_jobs - self.executing),
+        }
+
+
+def make_jwt(subject: str, expires_at: float | None) -> str:
+    """A JWT-shaped token whose payload carries `exp`; deterministic, so a scenario is stable."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    claims: dict[str, Any] = {"sub": subject}
+    if expires_at is not None:
+        claims["exp"] = int(expires_at)
+    header = b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
+    payload = b64(orjson.dumps(claims))
+    signature = b64(hashlib.sha256(f"{header}.{payload}".encode()).digest())
+    return f"{header}.{payload}.{signature}"
+
+
+def _stable_id(email: str) -> int:
+    return 100000 + sum(email.encode()) * 37 % 900000
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted answer that replaces the normal one."""
+
+    status: int = 500
+    body: bytes | None = None  # None: a useapi.net-style JSON error
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0  # before answering: longer than the client timeout = a timeout
+    drop_connection: bool = False  # close without answering
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up mid-request (timeouts under test) are expected, not news.
+        pass
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    authorized: bool
+    user_agent: str
+    at_unix: float
+
+
+class FakeUpstream:
+    """The fake API. Change accounts and queue faults while it runs; it is thread-safe."""
+
+    def __init__(
+        self,
+        token: str = "fake-useapi-token",  # noqa: S107 - a fake, by design
+        accounts: Iterable[FakeAccount] = (),
+    ) -> None:
+        self.token = token
+        self._lock = threading.Lock()
+        self._accounts: dict[str, FakeAccount] = {a.email: a for a in accounts}
+        self._faults: dict[str, deque[Fault]] = {ACCOUNTS: deque(), AVAILABLE: deque()}
+        self._persistent: dict[str, Fault | None] = {ACCOUNTS: None, AVAILABLE: None}
+        self._raw: dict[str, bytes | None] = {ACCOUNTS: None, AVAILABLE: None}
+        self.requests: list[RecordedRequest] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scenario -----------------------------------------------------------------------
+
+    def set_accounts(self, accounts: Iterable[FakeAccount]) -> None:
+        with self._lock:
+            self._accounts = {a.email: a for a in accounts}
+
+    def put(self, account: FakeAccount) -> None:
+        with self._lock:
+            self._accounts[account.email] = account
+
+    def update(self, email: str, **changes: Any) -> None:
+        with self._lock:
+            self._accounts[email] = replace(self._accounts[email], **changes)
+
+    def remove(self, email: str) -> None:
+        with self._lock:
+            del self._accounts[email]
+
+    def accounts(self) -> list[FakeAccount]:
+        with self._lock:
+            return list(self._accounts.values())
+
+    def fail_next(self, endpoint: str, *faults: Fault) -> None:
+        """Answer the next requests to `endpoint` (ACCOUNTS or AVAILABLE) with these faults."""
+        with self._lock:
+            self._faults[endpoint].extend(faults)
+
+    def fail_always(self, endpoint: str, fault: Fault | None) -> None:
+        """Answer every request to `endpoint` with `fault` until called with None."""
+        with self._lock:
+            self._persistent[endpoint] = fault
+
+    def serve_raw(self, endpoint: str, body: bytes | None) -> None:
+        """Answer 200 with exactly these bytes (None: back to the generated payload)."""
+        with self._lock:
+            self._raw[endpoint] = body
+
+    def secrets_served(self) -> list[str]:
+        """Every token, password and API token this fake knows: none may leak anywhere."""
+        with self._lock:
+            values = [self.token]
+            for account in self._accounts.values():
+                values += [account.password, account.token_value()]
+            return values
+
+    # -- server -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                fake._answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = _QuietServer((host, port), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns at once
+            name="fake-upstream",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        authorized = handler.headers.get("Authorization") == f"Bearer {self.token}"
+        with self._lock:
+            user_agent = handler.headers.get("User-Agent", "")
+            self.requests.append(RecordedRequest(path, authorized, user_agent, time.time()))
+            fault = None
+            if path in self._faults:
+                queue = self._faults[path]
+                fault = queue.popleft() if queue else self._persistent[path]
+            raw = self._raw.get(path)
+            accounts = list(self._accounts.values())
+        if fault is not None:
+            if fault.delay_seconds:
+                time.sleep(fault.delay_seconds)
+            if fault.drop_connection:
+                handler.close_connection = True
+                handler.connection.close()
+                return
+            body = fault.body
+            if body is None:
+                body = orjson.dumps({"error": f"fake error {fault.status}", "code": fault.status})
+            self._send(handler, fault.status, body, fault.headers)
+            return
+        if not authorized:
+            self._send(handler, 401, orjson.dumps({"error": "Unauthorized", "code": 401}))
+            return
+        if raw is not None:
+            self._send(handler, 200, raw)
+            return
+        if path == ACCOUNTS:
+            if not accounts:
+                body = orjson.dumps({"error": "Configuration not found", "code": 404})
+                self._send(handler, 404, body)
+                return
+            self._send(handler, 200, orjson.dumps({a.email: a.entry() for a in accounts}))
+        elif path == AVAILABLE:
+            payload = {"executing": [], "available": [a.capacity_row() for a in accounts]}
+            self._send(handler, 200, orjson.dumps(payload))
+        else:
+            self._send(handler, 404, orjson.dumps({"error": "Not found", "code": 404}))
+
+    @staticmethod
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test); nothing to answer

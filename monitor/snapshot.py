@@ -1,0 +1,42 @@
+"""The immutable picture of every source that /metrics, /readyz and alerts read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from monitor.errors import Outcome
+from monitor.evaluate import Evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSnapshot:
+    """One source: its last good data (kept across failed polls) and how polling goes."""
+
+    name: str
+    evaluation: Evaluation | None  # None until the first successful poll
+    up: bool  # the last poll read the accounts list
+    last_outcome: Outcome | None  # None before the first poll ends
+    last_success_unix: float | None
+    poll_duration_seconds: float | None
+    polls_total: Mapping[Outcome, int] = field(default_factory=dict)
+
+    def fresh(self, now_unix: float, stale_after_seconds: float) -> bool:
+        """True when the last successful poll is within `stale_after_seconds`."""
+        return (
+            self.last_success_unix is not None
+            and now_unix - self.last_success_unix <= stale_after_seconds
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every source at one moment; replaced as a whole, never changed in place."""
+
+    sources: tuple[SourceSnapshot, ...]
+    taken_at_unix: float
+
+    def ready(self, now_unix: float, stale_after_seconds: float) -> bool:
+        return bool(self.sources) and all(
+            s.fresh(now_unix, stale_after_seconds) for s in self.sources
+        )

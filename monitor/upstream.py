@@ -1,0 +1,159 @@
+"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries, size cap, outcome codes."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import httpx
+import orjson
+
+from monitor import __version__
+from monitor.clock import Clock
+from monitor.config import SourceConfig
+from monitor.errors import Outcome, UpstreamError
+
+ACCOUNTS_PATH = "/v2/pixverse/accounts"
+CAPACITY_PATH = "/v2/pixverse/scheduler/available"
+MAX_ATTEMPTS = 3
+BACKOFF_BASE_SECONDS = 1.0
+_ERROR_BODY_BYTES = 2048
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class UpstreamClient:
+    """Reads one source. One instance per source, reused across polls (keeps connections)."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        *,
+        timeout: timedelta,
+        max_response_bytes: int,
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._source = source
+        self._timeout = timeout.total_seconds()
+        self._max_bytes = max_response_bytes
+        self._clock = clock
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=source.base_url,
+            timeout=self._timeout,
+            transport=transport,
+            headers={"User-Agent": f"pixverse-monitor/{__version__}", "Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def accounts(self, deadline_unix: float) -> object:
+        """The decoded accounts object; 404 (no accounts configured) is an empty one."""
+        return await self._get_json(ACCOUNTS_PATH, deadline_unix, not_found={})
+
+    async def capacity(self, deadline_unix: float) -> object:
+        """The decoded /scheduler/available object; 404 is an empty list."""
+        return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
+
+    async def _get_json(self, path: str, deadline_unix: float, not_found: object) -> object:
+        attempt = 0
+        while True:
+            attempt += 1
+            status, headers, body = await self._fetch(path)
+            if status == 200:
+                try:
+                    return orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise UpstreamError(
+                        Outcome.INVALID_PAYLOAD, f"{path}: body is not JSON ({exc})", status=status
+                    ) from None
+            if status == 404:
+                return not_found
+            detail = f"{path}: HTTP {status}{_error_text(body)}"
+            if status in (401, 403):
+                raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
+            if status != 429 and status < 500:
+                raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
+            wait = self._retry_wait(headers.get("retry-after"), attempt)
+            if attempt >= MAX_ATTEMPTS:
+                raise UpstreamError(
+                    Outcome.HTTP_ERROR, f"{detail}, gave up after {attempt} attempts", status=status
+                )
+            if self._clock.time() + wait + self._timeout > deadline_unix:
+                raise UpstreamError(
+                    Outcome.HTTP_ERROR,
+                    f"{detail}, retry in {wait:.0f}s would run past the next poll",
+                    status=status,
+                )
+            await self._sleep(wait)
+
+    async def _fetch(self, path: str) -> tuple[int, httpx.Headers, bytes]:
+        """One GET; the whole exchange, body included, bounded by the poll timeout."""
+        # The only place the useapi.net token is unwrapped.
+        auth = {"Authorization": f"Bearer {self._source.token.reveal()}"}
+        try:
+            async with asyncio.timeout(self._timeout):
+                async with self._http.stream("GET", path, headers=auth) as response:
+                    limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
+                    body = await self._read_capped(response, path, limit)
+                    return response.status_code, response.headers, body
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamError(
+                Outcome.TIMEOUT, f"{path}: no complete answer within {self._timeout:g}s"
+            ) from None
+        except httpx.DecodingError as exc:
+            raise UpstreamError(Outcome.INVALID_PAYLOAD, f"{path}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                Outcome.CONNECTION_ERROR, f"{path}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    async def _read_capped(self, response: httpx.Response, path: str, limit: int) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if response.status_code == 200 and declared.isdigit() and int(declared) > limit:
+            raise UpstreamError(
+                Outcome.TOO_LARGE, f"{path}: Content-Length {declared} exceeds {limit} bytes"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes yields decompressed bytes, so a gzip bomb is capped too.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if response.status_code != 200:
+                    break  # an error body is only read for its first bytes
+                raise UpstreamError(Outcome.TOO_LARGE, f"{path}: body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _retry_wait(self, retry_after: str | None, attempt: int) -> float:
+        """Seconds to wait before the next attempt: Retry-After when given, else backoff."""
+        if retry_after:
+            text = retry_after.strip()
+            if text.isdigit():
+                return float(text)
+            try:
+                when = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                return max(0.0, when.timestamp() - self._clock.time())
+        backoff = BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1)
+        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+
+def _error_text(body: bytes) -> str:
+    """The `error` message of a useapi.net error body, if there is one, kept short."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return f" ({data['error'][:200]})"
+    return ""

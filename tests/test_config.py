@@ -1,0 +1,243 @@
+"""The config file: defaults, every kind of error naming its key, token lookup, masking."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import AccountLabel, Severity, SinkType, load_config, parse_config
+from monitor.config_text import render_config
+from monitor.errors import ConfigError
+
+TOKEN = "cfg-SECRET-token-81c2"
+SINK_SECRET = "sink-SECRET-hmac-key-77"
+SLACK_URL = "https://hooks.slack.com/services/T000/B000/SECRETslackpath"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"USEAPI_TOKEN": TOKEN}
+
+
+def parse(text: str, env: dict[str, str], base: Path = Path("/nonexistent")) -> object:
+    return parse_config(tomllib.loads(text), env=env, base_dir=base)
+
+
+def test_defaults_from_an_empty_file(env: dict[str, str]) -> None:
+    config = parse_config({}, env=env)
+    (source,) = config.sources
+    assert source.name == "default"
+    assert source.base_url == "https://api.useapi.net"
+    assert source.token.reveal() == TOKEN
+    assert source.capacity_endpoint is True
+    assert config.poll.interval == timedelta(minutes=5)
+    assert config.poll.timeout == timedelta(seconds=15)
+    assert config.poll.jitter == timedelta(seconds=10)
+    assert config.poll.stale_after == timedelta(minutes=15)
+    assert config.poll.max_response_bytes == 8 * 1024 * 1024
+    assert config.thresholds.warning == timedelta(hours=72)
+    assert config.thresholds.critical == timedelta(hours=24)
+    assert config.thresholds.min_usable_capacity == 0
+    assert (config.metrics.host, config.metrics.port) == ("127.0.0.1", 9877)
+    assert config.metrics.account_label is AccountLabel.EMAIL
+    assert config.alerts.repeat_interval == timedelta(hours=4)
+    assert config.alerts.state_dir == Path("/var/lib/pixverse-monitor")
+    assert config.sinks == ()
+
+
+@pytest.mark.parametrize(("interval", "stale"), [("5m", 900), ("1h", 10800), ("7d", 1814400)])
+def test_stale_after_defaults_to_three_intervals(
+    env: dict[str, str], interval: str, stale: int
+) -> None:
+    config = parse_config({"poll": {"interval": interval, "jitter": 0}}, env=env)
+    assert config.poll.stale_after == timedelta(seconds=stale)
+
+
+def test_state_directory_from_systemd(env: dict[str, str]) -> None:
+    env["STATE_DIRECTORY"] = "/var/lib/private/pixverse-monitor:/other"
+    assert parse_config({}, env=env).alerts.state_dir == Path("/var/lib/private/pixverse-monitor")
+
+
+def test_the_spec_example_loads(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "key").write_text(SINK_SECRET)
+    (tmp_path / "token").write_text(TOKEN)
+    text = f"""
+[[sources]]
+name = "default"
+base_url = "https://api.useapi.net"
+token_file = "{tmp_path / 'token'}"
+
+[poll]
+interval = "5m"
+timeout = "15s"
+jitter = "10s"
+stale_after = "15m"
+
+[thresholds]
+warning = "72h"
+critical = "24h"
+min_usable_capacity = 0
+
+[metrics]
+listen = "127.0.0.1:9877"
+account_label = "email"
+web_config_file = ""
+
+[alerts]
+repeat_interval = "4h"
+state_dir = "/var/lib/pixverse-monitor"
+
+[[sinks]]
+name = "ops"
+type = "webhook"
+url = "https://hooks.example.com/pixverse"
+secret_file = "key"
+min_severity = "warning"
+send_resolved = true
+timeout = "10s"
+"""
+    config = parse(text, env, tmp_path)
+    (sink,) = config.sinks  # type: ignore[attr-defined]
+    assert sink.type is SinkType.WEBHOOK
+    assert sink.secret.reveal() == SINK_SECRET
+    assert sink.min_severity is Severity.WARNING
+    assert sink.url.reveal() == "https://hooks.example.com/pixverse"
+
+
+BAD = [
+    ("bogus = 1", "bogus", "unknown key"),
+    ("[poll]\nintervall = '5m'", "poll.intervall", "unknown key"),
+    ("[poll]\ninterval = 'soon'", "poll.interval", "duration"),
+    ("[poll]\ninterval = '0s'", "poll.interval", "greater than zero"),
+    ("[poll]\ninterval = true", "poll.interval", "duration"),
+    ("[poll]\ntimeout = '-5s'", "poll.timeout", "duration"),
+    ("[poll]\njitter = '10m'", "poll.jitter", "shorter than poll.interval"),
+    ("[poll]\nstale_after = '1m'", "poll.stale_after", "at least poll.interval"),
+    ("[poll]\nmax_response_bytes = 'big'", "poll.max_response_bytes", "expected an integer"),
+    ("[poll]\nmax_response_bytes = 10", "poll.max_response_bytes", "at least 1024"),
+    ("poll = 5", "poll", "expected a table"),
+    ("[thresholds]\ncritical = '72h'", "thresholds.critical", "shorter than thresholds.warning"),
+    ("[thresholds]\ncritical = '100h'", "thresholds.critical", "shorter than"),
+    ("[thresholds]\nmin_usable_capacity = -1", "thresholds.min_usable_capacity", ">= 0"),
+    ("[thresholds]\nmin_usable_capacity = 1.5", "thresholds.min_usable_capacity", "integer"),
+    ("[thresholds]\nmin_usable_capacity = true", "thresholds.min_usable_capacity", "integer"),
+    ("[metrics]\nlisten = 'localhost'", "metrics.listen", "HOST:PORT"),
+    ("[metrics]\nlisten = '1.2.3.4:99999'", "metrics.listen", "0..65535"),
+    ("[metrics]\nlisten = '::1:80'", "metrics.listen", "brackets"),
+    ("[metrics]\naccount_label = 'name'", "metrics.account_label", "one of email, username"),
+    ("[alerts]\nrepeat_interval = 'often'", "alerts.repeat_interval", "duration"),
+    ("[[sources]]\nname = 'a'\ntoken = 'x'", "sources[0].token", "not accepted inline"),
+    ("[[sources]]\nname = 'a'\n[[sources]]\nname = 'a'", "sources[1].name", "duplicate"),
+    ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),
+    ("[[sources]]\nname = ''", "sources[0].name", "empty"),
+    ("[[sources]]\nname = 'a'\nbase_url = 'ftp://x'", "sources[0].base_url", "http"),
+    ("[[sources]]\nname = 'a'\ncapacity_endpoint = 'yes'", "sources[0].capacity_endpoint", "boolean"),
+    ("[[sources]]\nname = 'a'\ntoken_file = '/nonexistent/t'", "sources[0].token_file", "cannot read"),
+    ("[[sources]]\nname = 'a'\ntoken_env = 'NOPE_UNSET'", "sources[0].token_env", "unset or empty"),
+    ("[[sources]]\nname = 'a'\ntoken_env = 'X'\ntoken_file = 't'", "sources[0].token_env", "not both"),
+    ("sources = [1]", "sources[0]", "expected a table"),
+    ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
+    ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
+    ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
+    ("[[sinks]]\nname = 'a'\nurl = 'hooks.example.com'", "sinks[0].url", "http"),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'", "sinks[0].secret", "not accepted inline"),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nmin_severity = 'info'", "sinks[0].min_severity", "one of"),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nsend_resolved = 1", "sinks[0].send_resolved", "boolean"),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\ntimeout = 'x'", "sinks[0].timeout", "duration"),
+    ("[[sinks]]\nname = 'a'\ntype = 'slack'\nurl = 'https://x'\nsecret_file = 'k'",
+     "sinks[0].secret_file", "only webhook"),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
+     "sinks[1].name", "duplicate"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
+def test_errors_name_the_key(text: str, key: str, problem: str, env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, env)
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(key)
+
+
+def test_missing_token_names_the_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({}, env={})
+    assert caught.value.key == "sources[0].token_file"
+    assert "$USEAPI_TOKEN" in caught.value.problem
+
+
+def test_token_lookup_order(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "useapi-token").write_text("from-credentials\n")
+    (tmp_path / "file-token").write_text("from-file\n")
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "USEAPI_TOKEN": "from-env", "MINE": "from-mine"}
+
+    def token(text: str, env: dict[str, str]) -> str:
+        config = parse_config(tomllib.loads(text), env=env, base_dir=tmp_path)
+        return config.sources[0].token.reveal()
+
+    assert token("[[sources]]\nname='a'\ntoken_file='file-token'", env) == "from-file"
+    assert token("[[sources]]\nname='a'\ntoken_env='MINE'", env) == "from-mine"
+    assert token("", env) == "from-credentials"
+    assert token("", {**env, "CREDENTIALS_DIRECTORY": str(tmp_path / "none")}) == "from-env"
+    assert token("", {"USEAPI_TOKEN": "from-env"}) == "from-env"
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[poll\ninterval = 5")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken, env={"USEAPI_TOKEN": "x"})
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.toml", env={"USEAPI_TOKEN": "x"})
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "tok").write_text("relative-token")
+    path = tmp_path / "c.toml"
+    path.write_text("[[sources]]\nname='a'\ntoken_file='tok'\n")
+    assert load_config(path, env={}).sources[0].token.reveal() == "relative-token"
+
+
+def test_rendered_config_masks_secrets_and_loads_back(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text(SINK_SECRET)
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "slack-url").write_text(SLACK_URL)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f"""
+[[sources]]
+name = "prod"
+token_file = "token"
+[poll]
+interval = "90s"
+[thresholds]
+warning = "3d"
+critical = "1h30m"
+[[sinks]]
+name = "ops"
+url = "https://hooks.example.com/pixverse?key=SECRETquery"
+secret_file = "key"
+[[sinks]]
+name = "chat"
+type = "slack"
+url_file = "slack-url"
+"""
+    )
+    config = load_config(path, env={})
+    text = render_config(config)
+    for secret in (TOKEN, SINK_SECRET, "SECRETslackpath", "SECRETquery"):
+        assert secret not in text
+        assert secret not in repr(config)
+    assert 'interval = "1m30s"' in text
+    assert 'critical = "1h30m"' in text
+    assert "hooks.slack.com/…" in text
+    # What it prints is itself a valid config, minus the masked URL of the inline sink.
+    reloaded = tomllib.loads(text)
+    assert reloaded["sources"][0]["token_file"] == str(tmp_path / "token")
+    assert reloaded["thresholds"]["warning"] == "3d"

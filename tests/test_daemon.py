@@ -1,0 +1,245 @@
+"""The daemon against the fake upstream on loopback: metrics, failures, logs, stop, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.clock import FakeClock
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.evaluate import email_hash
+from monitor.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from tests.conftest import (
+    API_TOKEN,
+    DAY,
+    HOUR,
+    ConfigWriter,
+    LogCapture,
+    async_eventually,
+    running,
+)
+
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(daemon: Daemon, path: str = "/metrics") -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(f"http://127.0.0.1:{daemon.metrics_port}{path}")
+
+
+async def series(daemon: Daemon) -> Series:
+    response = await scrape(daemon)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    out: Series = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def get(got: Series, name: str, **labels: str) -> float | None:
+    return got.get((name, frozenset(labels.items())))
+
+
+def five_states(now: float) -> list[FakeAccount]:
+    return [
+        FakeAccount("ok@x.io", now + 10 * DAY, max_jobs=8, executing=3, username="oki",
+                    account_id=111),
+        FakeAccount("warn@x.io", now + 2 * DAY, max_jobs=3, executing=1),
+        FakeAccount("crit@x.io", now + 5 * HOUR, max_jobs=2, executing=0),
+        FakeAccount("gone@x.io", now - HOUR, max_jobs=5, executing=0),
+        FakeAccount("what@x.io", None, max_jobs=4, executing=0),
+    ]
+
+
+def test_every_metric_with_values(fake: FakeUpstream, configs: ConfigWriter, now: float) -> None:
+    fake.set_accounts(five_states(now))
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon), what="first poll")
+            got = await series(daemon)
+            src = {"source": "main"}
+            ok = {**src, "account": "ok@x.io"}
+            expiry = get(got, "pixverse_account_token_expiry_timestamp_seconds", **ok)
+            assert expiry == int(now + 10 * DAY)
+            ttl = get(got, "pixverse_account_token_ttl_seconds", **ok)
+            assert ttl is not None and abs(ttl - (expiry - time.time())) < 5
+            gone_ttl = get(got, "pixverse_account_token_ttl_seconds", **src, account="gone@x.io")
+            assert gone_ttl is not None and gone_ttl < 0
+            assert get(got, "pixverse_account_token_ttl_seconds", **src, account="what@x.io") is None
+            expected_state = {"ok@x.io": "ok", "warn@x.io": "warning", "crit@x.io": "critical",
+                              "gone@x.io": "expired", "what@x.io": "unknown"}
+            for account, state in expected_state.items():
+                for other in expected_state.values():
+                    value = get(got, "pixverse_account_state", **src, account=account, state=other)
+                    assert value == (1 if other == state else 0), (account, other)
+            assert get(got, "pixverse_account_max_jobs", **ok) == 8
+            assert get(got, "pixverse_account_jobs_executing", **ok) == 3
+            assert get(got, "pixverse_account_jobs_available", **ok) == 5
+            assert get(got, "pixverse_account_info", **ok, account_id="111", username="oki",
+                       expiry_source="expire_time") == 1
+            for state in expected_state.values():
+                assert get(got, "pixverse_accounts", **src, state=state) == 1
+            assert get(got, "pixverse_capacity_jobs", **src, state="ok") == 8
+            assert get(got, "pixverse_capacity_jobs", **src, state="expired") == 5
+            assert get(got, "pixverse_capacity_usable_jobs", **src) == 8 + 3 + 2
+            assert get(got, "pixverse_capacity_free_jobs", **src) == 5 + 2 + 2
+            assert get(got, "pixverse_monitor_up", **src) == 1
+            last = get(got, "pixverse_monitor_last_success_timestamp_seconds", **src)
+            assert last is not None and abs(last - time.time()) < 10
+            duration = get(got, "pixverse_monitor_poll_duration_seconds", **src)
+            assert duration is not None and 0 < duration < 2
+            assert get(got, "pixverse_monitor_polls_total", **src, outcome="success") == 1
+            assert any(name == "pixverse_monitor_build_info" for name, _ in got)
+            for path, status in (("/healthz", 200), ("/readyz", 200), ("/", 200), ("/nope", 404)):
+                assert (await scrape(daemon, path)).status_code == status
+
+    asyncio.run(scenario())
+
+
+async def _polled(daemon: Daemon, count: int = 1) -> bool:
+    return any(sum(s.polls_total.values()) >= count for s in daemon.snapshot.sources)
+
+
+def test_removed_account_vanishes_and_renewal_shows(
+    fake: FakeUpstream, configs: ConfigWriter, now: float
+) -> None:
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            assert 'account="bob@example.com"' in (await scrape(daemon)).text
+            fake.remove("bob@example.com")
+            fake.update("alice@example.com", expires_at=now + 30 * DAY)
+            await daemon.poll("main")
+            text = (await scrape(daemon)).text
+            assert "bob@example.com" not in text
+            got = await series(daemon)
+            alice = {"source": "main", "account": "alice@example.com"}
+            assert get(got, "pixverse_account_token_expiry_timestamp_seconds", **alice) == int(
+                now + 30 * DAY
+            )
+
+    asyncio.run(scenario())
+
+
+def test_failed_poll_keeps_last_data_and_sets_up_0(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
+) -> None:
+    config = configs.load(fake.base_url)
+    clock = FakeClock(time.time())
+
+    async def scenario() -> None:
+        async with running(Daemon(config, clock=clock)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            before = await series(daemon)
+            fake.serve_raw(ACCOUNTS, b"<html>maintenance</html>")
+            await daemon.poll("main")
+            after = await series(daemon)
+            src = {"source": "main"}
+            assert get(after, "pixverse_monitor_up", **src) == 0
+            alice = {"source": "main", "account": "alice@example.com"}
+            for name in ("pixverse_account_token_expiry_timestamp_seconds",
+                         "pixverse_account_max_jobs", "pixverse_capacity_usable_jobs"):
+                labels = alice if name.startswith("pixverse_account") else src
+                assert get(after, name, **labels) == get(before, name, **labels) is not None
+            assert get(after, "pixverse_monitor_last_success_timestamp_seconds", **src) == get(
+                before, "pixverse_monitor_last_success_timestamp_seconds", **src
+            )
+            assert get(after, "pixverse_monitor_polls_total", **src, outcome="invalid_payload") == 1
+            # Still ready while the last success is within stale_after ...
+            assert (await scrape(daemon, "/readyz")).status_code == 200
+            # ... and not once it is older.
+            clock.advance(config.poll.stale_after.total_seconds() + 1)
+            response = await scrape(daemon, "/readyz")
+            assert response.status_code == 503
+            assert "main" in response.text
+            fake.serve_raw(ACCOUNTS, None)
+            await daemon.poll("main")
+            assert get(await series(daemon), "pixverse_monitor_up", **src) == 1
+            assert (await scrape(daemon, "/readyz")).status_code == 200
+
+    asyncio.run(scenario())
+    (failed,) = logs.events("poll.failed")
+    assert failed["outcome"] == "invalid_payload"
+    assert failed["source"] == "main"
+    assert failed["level"] == "warning"
+    assert "not JSON" in failed["error"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "event"),
+    [
+        (Fault(401), "unauthorized", "poll.failed"),
+        (Fault(403), "unauthorized", "poll.failed"),
+        ("no-accounts", "success", "poll.completed"),
+        (Fault(429, headers={"Retry-After": "0"}), "success", "poll.completed"),
+        (Fault(500, headers={"Retry-After": "0"}), "http_error", "poll.failed"),
+        (Fault(200, delay_seconds=1.5), "timeout", "poll.failed"),
+        ("refused", "connection_error", "poll.failed"),
+        (Fault(200, body=b"not json"), "invalid_payload", "poll.failed"),
+        ("oversized", "too_large", "poll.failed"),
+        ("wrong-types", "success", "poll.completed"),
+        ("capacity-down", "capacity_unavailable", "poll.completed"),
+    ],
+)
+def test_each_upstream_outcome_is_counted_and_logged(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    logs: LogCapture,
+    now: float,
+    fault: Fault | str,
+    outcome: str,
+    event: str,
+) -> None:
+    base_url = fake.base_url
+    timeout, extra = "2s", ""
+    if fault == "refused":
+        base_url = f"http://127.0.0.1:{_closed_port()}"
+    elif fault == "no-accounts":
+        fake.set_accounts([])
+    elif fault == "oversized":
+        fake.set_accounts([FakeAccount(f"u{i}@x.io", now + DAY) for i in range(40)])
+        extra = "max_response_bytes = 2048"
+    elif fault == "wrong-types":
+        fake.put(FakeAccount("odd@x.io", now + DAY, max_jobs="lots"))
+    elif fault == "capacity-down":
+        fake.fail_always(AVAILABLE, Fault(400))
+    elif isinstance(fault, Fault):
+        timeout = "500ms" if fault.delay_seconds else timeout
+        fake.fail_next(ACCOUNTS, *([fault] * (3 if fault.status == 500 else 1)))
+    config = load_config(configs.for_upstream(base_url, poll=extra, timeout=timeout), env={})
+
+    async def scenario() -> Series:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon), what="a poll")
+            return await series(daemon)
+
+    got = asyncio.run(scenario())
+    src = {"source": "main"}
+    assert get(got, "pixverse_monitor_polls_total", **src, outcome=outcome) == 1
+    assert get(got, "pixverse_monitor_up", **src) == (1 if event == "poll.completed" else 0)
+    (line,) = logs.events(event)
+    assert line["outcome"] == outcome
+    if fault == "wrong-types":
+        (invalid,) = logs.events("poll.invalid_values")
+        assert invalid["counts"] == {"max_jobs": 1}
+    if fault == "capacity-down":
+        assert get(got, "pixverse_capacity_free_jobs", **src) is None
+        assert not any(name == "pixverse_account_jobs_executing" for name, _ in got)
+        assert get(got, "pixverse_capacity_usable_jobs", **src) == 11

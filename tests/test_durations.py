@@ -1,0 +1,61 @@
+"""Durations as the config writes them, and as tables show them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.durations import format_duration, format_ttl, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("5m", 300),
+        ("72h", 259200),
+        ("7d", 604800),
+        ("1w", 604800),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("1.5h", 5400),
+        (300, 300),
+        ("300", 300),
+        (" 15s ", 15),
+    ],
+)
+def test_parse_duration(text: object, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("bad", ["", "5", "5x", "m5", "5 m", "-5m", -1, True, 1.5, None, [], "1h-5m"])
+def test_parse_duration_rejects(bad: object) -> None:
+    if bad == "5":  # bare digits are seconds, as integers are
+        assert parse_duration(bad) == timedelta(seconds=5)
+        return
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_format_duration_round_trips(seconds: int) -> None:
+    delta = timedelta(seconds=seconds)
+    assert parse_duration(format_duration(delta)) == delta
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (2 * 86400 + 3 * 3600 + 59, "2d 3h"),
+        (5 * 3600 + 12 * 60 + 5, "5h 12m"),
+        (125, "2m 5s"),
+        (42.9, "42s"),
+        (0, "0s"),
+        (-(3 * 3600 + 5 * 60), "-3h 5m"),
+    ],
+)
+def test_format_ttl(seconds: float, text: str) -> None:
+    assert format_ttl(seconds) == text

@@ -1,0 +1,141 @@
+"""States, capacity totals, labels and the next threshold crossing, at an injected `now`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor.config import AccountLabel, Thresholds
+from monitor.evaluate import (
+    AccountState,
+    account_labels,
+    classify,
+    email_hash,
+    evaluate,
+    next_crossing,
+)
+from monitor.parse import Account, AccountCapacity, ExpirySource
+
+NOW = 1_800_000_000.0
+H = 3600.0
+TH = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
+
+
+def acct(email: str, ttl: float | None, max_jobs: int = 5, username: str = "", account_id: str = "") -> Account:
+    expiry = None if ttl is None else NOW + ttl
+    source = ExpirySource.NONE if ttl is None else ExpirySource.EXPIRE_TIME
+    return Account(email, account_id, username, expiry, source, max_jobs)
+
+
+@pytest.mark.parametrize(
+    ("ttl", "state"),
+    [
+        (73 * H, AccountState.OK),
+        (72 * H + 0.001, AccountState.OK),
+        (72 * H, AccountState.WARNING),  # ttl <= warning
+        (24 * H + 1, AccountState.WARNING),
+        (24 * H, AccountState.CRITICAL),  # ttl <= critical
+        (0.001, AccountState.CRITICAL),
+        (0, AccountState.EXPIRED),  # ttl <= 0
+        (-5 * H, AccountState.EXPIRED),
+        (None, AccountState.UNKNOWN),
+    ],
+)
+def test_classify_boundaries(ttl: float | None, state: AccountState) -> None:
+    expiry = None if ttl is None else NOW + ttl
+    assert classify(expiry, NOW, 72 * H, 24 * H) is state
+
+
+def test_totals_and_free_capacity() -> None:
+    accounts = [
+        acct("ok@x", 100 * H, 8),
+        acct("warn@x", 48 * H, 3),
+        acct("crit@x", 2 * H, 2),
+        acct("gone@x", -H, 5),
+        acct("what@x", None, 4),
+    ]
+    capacity = {
+        "ok@x": AccountCapacity(8, 2, 6),
+        "warn@x": AccountCapacity(3, 3, 0),
+        "crit@x": AccountCapacity(2, 0, 2),
+        "gone@x": AccountCapacity(5, 0, 5),  # expired: contributes nothing
+        "what@x": AccountCapacity(4, 0, 4),  # unknown: contributes nothing
+    }
+    evaluation = evaluate(accounts, capacity, TH, AccountLabel.EMAIL, NOW)
+    totals = evaluation.totals
+    assert totals.accounts_by_state == {s: 1 for s in AccountState}
+    assert totals.capacity_by_state == {
+        AccountState.OK: 8,
+        AccountState.WARNING: 3,
+        AccountState.CRITICAL: 2,
+        AccountState.EXPIRED: 5,
+        AccountState.UNKNOWN: 4,
+    }
+    assert totals.usable_capacity == 13
+    assert totals.free_capacity == 8
+    assert [(s.executing, s.available) for s in evaluation.accounts][0] == (2, 6)
+
+
+def test_no_scheduler_data_means_no_free_capacity() -> None:
+    evaluation = evaluate([acct("a@x", 100 * H)], None, TH, AccountLabel.EMAIL, NOW)
+    assert evaluation.totals.free_capacity is None
+    assert evaluation.accounts[0].executing is None
+    partial = evaluate([acct("a@x", 100 * H), acct("b@x", 100 * H)],
+                       {"a@x": AccountCapacity(5, 1, 4)}, TH, AccountLabel.EMAIL, NOW)
+    assert partial.totals.free_capacity == 4
+    assert partial.accounts[1].available is None
+
+
+def test_empty_source_has_every_state_at_zero() -> None:
+    totals = evaluate([], {}, TH, AccountLabel.EMAIL, NOW).totals
+    assert totals.accounts_by_state == dict.fromkeys(AccountState, 0)
+    assert totals.usable_capacity == 0
+    assert totals.free_capacity == 0
+
+
+def test_labels_by_mode() -> None:
+    accounts = [acct("a@x", 1, username="neo", account_id="11"),
+                acct("b@x", 1, username="", account_id="22")]
+    assert account_labels(accounts, AccountLabel.EMAIL) == ["a@x", "b@x"]
+    assert account_labels(accounts, AccountLabel.ACCOUNT_ID) == ["11", "22"]
+    # A missing username falls back to the hash, never to the email.
+    assert account_labels(accounts, AccountLabel.USERNAME) == ["neo", email_hash("b@x")]
+    assert account_labels(accounts, AccountLabel.HASH) == [email_hash("a@x"), email_hash("b@x")]
+    assert len(email_hash("a@x")) == 12
+    assert all(c in "0123456789abcdef" for c in email_hash("a@x"))
+
+
+def test_clashing_labels_fall_back_to_the_hash() -> None:
+    accounts = [acct("a@x", 1, username="twin"), acct("b@x", 1, username="twin"),
+                acct("c@x", 1, username="solo")]
+    labels = account_labels(accounts, AccountLabel.USERNAME)
+    assert labels == [email_hash("a@x"), email_hash("b@x"), "solo"]
+    assert len(set(labels)) == 3
+
+
+@pytest.mark.parametrize(
+    ("ttls", "expected_offset"),
+    [
+        ([100 * H], 100 * H - 72 * H),  # next: entering warning
+        ([48 * H], 48 * H - 24 * H),  # next: entering critical
+        ([2 * H], 2 * H),  # next: expiry
+        ([-H, None], None),  # expired and unknown never change by themselves
+        ([100 * H, 25 * H, 3 * H], H),  # the soonest of all accounts
+        ([72 * H], 72 * H - 24 * H),  # exactly at warning now: the next is critical
+    ],
+)
+def test_next_crossing(ttls: list[float | None], expected_offset: float | None) -> None:
+    accounts = [acct(f"{i}@x", ttl) for i, ttl in enumerate(ttls)]
+    crossing = next_crossing(accounts, TH, NOW)
+    assert crossing == (None if expected_offset is None else NOW + expected_offset)
+
+
+def test_state_changes_exactly_at_the_crossing() -> None:
+    accounts = [acct("a@x", 24 * H + 30)]
+    crossing = next_crossing(accounts, TH, NOW)
+    assert crossing is not None
+    before = evaluate(accounts, None, TH, AccountLabel.EMAIL, crossing - 0.001)
+    at = evaluate(accounts, None, TH, AccountLabel.EMAIL, crossing)
+    assert before.accounts[0].state is AccountState.WARNING
+    assert at.accounts[0].state is AccountState.CRITICAL

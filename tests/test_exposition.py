@@ -1,0 +1,117 @@
+"""The /metrics text: valid exposition format, right values, TTL at scrape time, escaping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.config import AccountLabel, Thresholds
+from monitor.errors import Outcome
+from monitor.evaluate import evaluate
+from monitor.exposition import Family, MetricsRenderer
+from monitor.parse import Account, AccountCapacity, ExpirySource
+from monitor.snapshot import Snapshot, SourceSnapshot
+
+NOW = 1_800_000_000.0
+TH = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
+
+
+def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = sample.value
+    return out
+
+
+def source(name: str, accounts: list[Account], capacity: dict[str, AccountCapacity] | None) -> SourceSnapshot:
+    evaluation = evaluate(accounts, capacity, TH, AccountLabel.EMAIL, NOW)
+    return SourceSnapshot(name, evaluation, True, Outcome.SUCCESS, NOW - 1, 0.25,
+                          {Outcome.SUCCESS: 3, Outcome.TIMEOUT: 1})
+
+
+def test_values_types_and_escaping() -> None:
+    weird = 'we"ird\\name\nx@example.com'
+    accounts = [
+        Account("a@x.io", "11", "neo", NOW + 100 * 3600, ExpirySource.EXPIRE_TIME, 8),
+        Account(weird, "", "", None, ExpirySource.NONE, 0),
+    ]
+    snap = Snapshot((source("s1", accounts, {"a@x.io": AccountCapacity(8, 3, 5)}),), NOW)
+    body = MetricsRenderer(process_metrics=False).render(snap, NOW + 10)
+    got = samples(body)
+    a = (("account", "a@x.io"), ("source", "s1"))
+    assert got[("pixverse_account_token_expiry_timestamp_seconds", a)] == NOW + 100 * 3600
+    assert got[("pixverse_account_token_ttl_seconds", a)] == 100 * 3600 - 10
+    assert got[("pixverse_account_max_jobs", a)] == 8
+    assert got[("pixverse_account_jobs_executing", a)] == 3
+    assert got[("pixverse_account_jobs_available", a)] == 5
+    assert got[("pixverse_account_state", (*a, ("state", "ok")))] == 1
+    assert got[("pixverse_account_state", (*a, ("state", "warning")))] == 0
+    info = ("pixverse_account_info", (("account", "a@x.io"), ("account_id", "11"),
+                                      ("expiry_source", "expire_time"), ("source", "s1"),
+                                      ("username", "neo")))
+    assert got[info] == 1
+    w = (("account", weird), ("source", "s1"))
+    assert got[("pixverse_account_state", (*w, ("state", "unknown")))] == 1
+    assert ("pixverse_account_token_ttl_seconds", w) not in got  # no expiry, no TTL
+    assert ("pixverse_account_jobs_executing", w) not in got  # not in the scheduler list
+    s = (("source", "s1"),)
+    assert got[("pixverse_capacity_usable_jobs", s)] == 8
+    assert got[("pixverse_capacity_free_jobs", s)] == 5
+    assert got[("pixverse_monitor_up", s)] == 1
+    assert got[("pixverse_monitor_last_success_timestamp_seconds", s)] == NOW - 1
+    assert got[("pixverse_monitor_poll_duration_seconds", s)] == 0.25
+    assert got[("pixverse_monitor_polls_total", (("outcome", "success"), ("source", "s1")))] == 3
+    assert got[("pixverse_monitor_polls_total", (("outcome", "too_large"), ("source", "s1")))] == 0
+    for state in ("ok", "warning", "critical", "expired", "unknown"):
+        assert ("pixverse_accounts", (("source", "s1"), ("state", state))) in got
+        assert ("pixverse_capacity_jobs", (("source", "s1"), ("state", state))) in got
+    text = body.decode()
+    assert "# TYPE pixverse_monitor_polls_total counter" in text
+    assert "# TYPE pixverse_account_state gauge" in text
+    assert 'pixverse_monitor_build_info{version="' in text
+
+
+def test_families_are_contiguous_across_sources() -> None:
+    one = [Account("a@x.io", "", "", NOW + 999999, ExpirySource.EXPIRE_TIME, 1)]
+    snap = Snapshot((source("s1", one, None), source("s2", one, None)), NOW)
+    body = MetricsRenderer(process_metrics=False).render(snap, NOW).decode()
+    seen: list[str] = []
+    for line in body.splitlines():
+        if line.startswith("# TYPE "):
+            name = line.split()[2]
+            assert name not in seen, f"{name} appears twice"
+            seen.append(name)
+    got = samples(body.encode())
+    assert ("pixverse_capacity_free_jobs", (("source", "s1"),)) not in got  # no scheduler data
+
+
+def test_ttl_is_computed_at_scrape_time_from_the_cached_snapshot() -> None:
+    accounts = [Account("a@x.io", "", "", NOW + 50, ExpirySource.EXPIRE_TIME, 1)]
+    snap = Snapshot((source("s1", accounts, None),), NOW)
+    renderer = MetricsRenderer(process_metrics=False)
+    key = ("pixverse_account_token_ttl_seconds", (("account", "a@x.io"), ("source", "s1")))
+    assert samples(renderer.render(snap, NOW))[key] == 50
+    assert samples(renderer.render(snap, NOW + 80))[key] == -30  # negative once expired
+
+
+def test_a_source_without_data_exports_only_its_health() -> None:
+    snap = Snapshot((SourceSnapshot("s1", None, False, Outcome.UNAUTHORIZED, None, 0.1,
+                                    {Outcome.UNAUTHORIZED: 1}),), NOW)
+    got = samples(MetricsRenderer(process_metrics=False).render(snap, NOW))
+    names = {name for name, _ in got}
+    assert got[("pixverse_monitor_up", (("source", "s1"),))] == 0
+    assert not any(n.startswith("pixverse_account") for n in names)
+    assert "pixverse_monitor_last_success_timestamp_seconds" not in names
+
+
+def test_extra_families_and_process_metrics() -> None:
+    extra = [Family("pixverse_monitor_alerts_firing", "gauge", "Alerts firing.",
+                    [((("severity", "warning"),), 2)])]
+    renderer = MetricsRenderer(lambda: extra)
+    got = samples(renderer.render(Snapshot((), NOW), NOW))
+    assert got[("pixverse_monitor_alerts_firing", (("severity", "warning"),))] == 2
+    assert any(name.startswith("process_") for name, _ in got)

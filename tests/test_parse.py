@@ -1,0 +1,209 @@
+"""Parsing upstream JSON: every field may be absent or mistyped; credentials never kept."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.fakeapi import FakeAccount, make_jwt
+from monitor.parse import ExpirySource, jwt_exp, parse_accounts, parse_capacity
+
+T = 1_800_000_000  # 2027-01-15T08:00:00Z
+ISO = datetime.fromtimestamp(T, UTC).isoformat().replace("+00:00", "Z")
+
+
+def one(jwt: Any = None, **entry: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {"email": "a@x.io", "maxJobs": 5, **entry}
+    if jwt is not None:
+        value["jwt"] = jwt
+    return {"a@x.io": value}
+
+
+@pytest.mark.parametrize(
+    ("jwt", "expiry", "source"),
+    [
+        ({"ExpireTime": T}, T, ExpirySource.EXPIRE_TIME),
+        ({"ExpireTime": T * 1000}, T, ExpirySource.EXPIRE_TIME),  # milliseconds
+        ({"ExpireTime": T + 0.5}, T + 0.5, ExpirySource.EXPIRE_TIME),
+        ({"ExpireTimeUTC": ISO}, T, ExpirySource.EXPIRE_TIME_UTC),
+        ({"ExpireTimeUTC": "2027-01-15T08:00:00"}, T, ExpirySource.EXPIRE_TIME_UTC),  # naive=UTC
+        ({"ExpireTimeUTC": "2027-01-15T10:00:00+02:00"}, T, ExpirySource.EXPIRE_TIME_UTC),
+        ({"token": make_jwt("a", T)}, T, ExpirySource.JWT_EXP),
+        # In order of availability when they agree within 60 s ...
+        ({"ExpireTime": T, "ExpireTimeUTC": ISO, "token": make_jwt("a", T + 30)}, T,
+         ExpirySource.EXPIRE_TIME),
+        ({"ExpireTimeUTC": ISO, "token": make_jwt("a", T - 59)}, T, ExpirySource.EXPIRE_TIME_UTC),
+        # ... and the earliest when they disagree by more.
+        ({"ExpireTime": T, "token": make_jwt("a", T - 3600)}, T - 3600, ExpirySource.JWT_EXP),
+        ({"ExpireTime": T + 7200, "ExpireTimeUTC": ISO}, T, ExpirySource.EXPIRE_TIME_UTC),
+        # Broken sources are skipped, the next one is used.
+        ({"ExpireTime": "soon", "ExpireTimeUTC": ISO}, T, ExpirySource.EXPIRE_TIME_UTC),
+        ({"ExpireTime": True, "token": make_jwt("a", T)}, T, ExpirySource.JWT_EXP),
+        ({"ExpireTime": -5, "ExpireTimeUTC": "not a date", "token": make_jwt("a", T)}, T,
+         ExpirySource.JWT_EXP),
+        ({"ExpireTime": float("inf")}, None, ExpirySource.NONE),
+        ({"token": "abc…secured…cde"}, None, ExpirySource.NONE),
+        ({"token": "a.b.c"}, None, ExpirySource.NONE),
+        ({}, None, ExpirySource.NONE),
+    ],
+)
+def test_expiry_sources(jwt: dict[str, Any], expiry: float | None, source: ExpirySource) -> None:
+    (account,) = parse_accounts(one(jwt)).accounts
+    assert account.expiry_unix == expiry
+    assert account.expiry_source is source
+
+
+def test_mismatch_records_every_value() -> None:
+    (account,) = parse_accounts(one({"ExpireTime": T, "token": make_jwt("a", T - 3600)})).accounts
+    assert account.mismatch == ((ExpirySource.EXPIRE_TIME, T), (ExpirySource.JWT_EXP, T - 3600))
+    (agreeing,) = parse_accounts(one({"ExpireTime": T, "ExpireTimeUTC": ISO})).accounts
+    assert agreeing.mismatch == ()
+
+
+@pytest.mark.parametrize(
+    ("max_jobs", "expected", "invalid"),
+    [(1, 1, 0), (8, 8, 0), (0, 0, 1), (9, 0, 1), (-1, 0, 1), ("5", 0, 1), (5.0, 0, 1),
+     (True, 0, 1), (None, 0, 1)],
+)
+def test_max_jobs(max_jobs: Any, expected: int, invalid: int) -> None:
+    parsed = parse_accounts(one({}, maxJobs=max_jobs))
+    assert parsed.accounts[0].max_jobs == expected
+    assert parsed.invalid.get("max_jobs", 0) == invalid
+
+
+def test_entries_that_are_not_objects_are_counted_and_skipped() -> None:
+    payload = {"a@x.io": {"maxJobs": 2}, "b@x.io": "nope", "c@x.io": [1], "d@x.io": None}
+    parsed = parse_accounts(payload)
+    assert [a.email for a in parsed.accounts] == ["a@x.io"]
+    assert parsed.invalid["entry"] == 3
+    assert parsed.error is None
+
+
+@pytest.mark.parametrize("payload", [[], "x", 3, None, True])
+def test_top_level_that_is_not_an_object_is_an_error(payload: object) -> None:
+    parsed = parse_accounts(payload)
+    assert parsed.error is not None
+    assert parsed.accounts == ()
+
+
+def test_identity_fields() -> None:
+    entry = one({"AccountId": 1122334455, "Username": "neo"})
+    (account,) = parse_accounts(entry).accounts
+    assert (account.email, account.account_id, account.username) == ("a@x.io", "1122334455", "neo")
+    (odd,) = parse_accounts(one({"AccountId": [1], "Username": 7})).accounts
+    assert (odd.account_id, odd.username) == ("", "")
+
+
+def test_the_key_is_the_identity_even_if_the_email_field_disagrees() -> None:
+    payload = {"k1@x.io": {"email": "same@x.io"}, "k2@x.io": {"email": "same@x.io"}}
+    assert [a.email for a in parse_accounts(payload).accounts] == ["k1@x.io", "k2@x.io"]
+
+
+def test_token_and_password_are_not_kept() -> None:
+    account = FakeAccount("a@x.io", T, password="hunter2-password")
+    (parsed,) = parse_accounts({"a@x.io": account.entry()}).accounts
+    text = repr(parsed)
+    assert account.token_value() not in text
+    assert "hunter2-password" not in text
+    assert parsed.expiry_unix == T
+
+
+def test_the_upstream_sample_model_parses() -> None:
+    # The documented example, made valid JSON (its own sample has missing commas).
+    sample = {
+        "one@x.io": {
+            "email": "one@x.io",
+            "jwt": {"AccountId": 1122334455, "ExpireTime": 123456789,
+                    "ExpireTimeUTC": "2025-01-01T12:13:14.000Z", "Username": "u",
+                    "token": "abc…secured…cde"},
+            "maxJobs": 8,
+            "password": "…secured…",
+        }
+    }
+    (account,) = parse_accounts(sample).accounts
+    # 1973 vs 2025 disagree: the earliest wins.
+    assert account.expiry_unix == 123456789
+    assert len(account.mismatch) == 2
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "x.y",
+        "a." + base64.urlsafe_b64encode(b"[1,2]").decode() + ".c",
+        "a." + base64.urlsafe_b64encode(b'{"exp":"tomorrow"}').decode() + ".c",
+        "a.!!!.c",
+        "a." + base64.urlsafe_b64encode(b"\xff\xfe").decode() + ".c",
+        12345,
+    ],
+)
+def test_jwt_exp_of_garbage_is_none(token: object) -> None:
+    assert jwt_exp(token) is None
+
+
+def test_capacity() -> None:
+    payload = {
+        "executing": [{"id": "x", "type": "video"}],
+        "available": [
+            {"email": "a@x.io", "maxJobs": 5, "executing": 0, "available": 5},
+            {"email": "b@x.io", "maxJobs": 8, "executing": 3, "available": 2},
+            {"email": "c@x.io", "executing": "3", "available": 2},
+            {"maxJobs": 1},
+            "junk",
+        ],
+    }
+    parsed = parse_capacity(payload)
+    assert parsed.by_email["b@x.io"] == (8, 3, 2)
+    assert set(parsed.by_email) == {"a@x.io", "b@x.io"}
+    assert parsed.invalid == 3
+    assert parse_capacity({}).by_email == {}
+    assert parse_capacity({"available": "x"}).error is not None
+    assert parse_capacity([]).error is not None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=12,
+)
+interesting_keys = st.sampled_from(
+    ["email", "jwt", "maxJobs", "password", "ExpireTime", "ExpireTimeUTC", "token", "AccountId",
+     "Username", "available", "executing"]
+)
+shaped = st.dictionaries(
+    st.text(max_size=16),
+    st.dictionaries(interesting_keys, json_values | st.dictionaries(interesting_keys, json_values)),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, shaped))
+def test_parsers_never_raise(payload: object) -> None:
+    parsed = parse_accounts(payload)
+    for account in parsed.accounts:
+        assert account.expiry_unix is None or account.expiry_unix > 0
+        assert 0 <= account.max_jobs <= 8
+    parse_capacity(payload)
+    parse_capacity({"available": payload})
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=64) | st.text(max_size=64))
+def test_jwt_exp_never_raises(raw: bytes | str) -> None:
+    text = raw if isinstance(raw, str) else base64.urlsafe_b64encode(raw).decode()
+    jwt_exp(f"h.{text}.s")
+    jwt_exp(text)
+
+
+def test_parse_round_trip_through_json() -> None:
+    body = orjson.dumps({"a@x.io": FakeAccount("a@x.io", T, expire_time_ms=True).entry()})
+    (account,) = parse_accounts(orjson.loads(body)).accounts
+    assert account.expiry_unix == T
