@@ -29,7 +29,10 @@ def require_binary(name: str) -> str:
     """The path of `name`; skip when missing locally, fail under CI (CI=true)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (Debian: apt-get install -y prometheus prometheus-alertmanager)"
+        message = (
+            f"{name} is not installed "
+            "(Debian: apt-get install -y prometheus prometheus-alertmanager)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; CI must install it")
         pytest.skip(message)
@@ -91,7 +94,13 @@ class ConfigWriter:
         return path
 
     def for_upstream(
-        self, base_url: str, extra: str = "", *, poll: str = "", timeout: str = "2s"
+        self,
+        base_url: str,
+        extra: str = "",
+        *,
+        poll: str = "",
+        timeout: str = "2s",
+        metrics: str = "",
     ) -> Path:
         return self.write(
             f"""
@@ -108,15 +117,16 @@ jitter = 0
 
 [metrics]
 listen = "127.0.0.1:0"
+{metrics}
 
 [alerts]
-state_dir = "{self.dir / 'state'}"
+state_dir = "{self.dir / "state"}"
 {extra}
 """
         )
 
-    def load(self, base_url: str, extra: str = "", *, poll: str = "") -> Config:
-        return load_config(self.for_upstream(base_url, extra, poll=poll), env={})
+    def load(self, base_url: str, extra: str = "", *, poll: str = "", metrics: str = "") -> Config:
+        return load_config(self.for_upstream(base_url, extra, poll=poll, metrics=metrics), env={})
 
 
 @pytest.fixture

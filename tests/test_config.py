@@ -68,7 +68,7 @@ def test_the_spec_example_loads(tmp_path: Path, env: dict[str, str]) -> None:
 [[sources]]
 name = "default"
 base_url = "https://api.useapi.net"
-token_file = "{tmp_path / 'token'}"
+token_file = "{tmp_path / "token"}"
 
 [poll]
 interval = "5m"
@@ -134,23 +134,53 @@ BAD = [
     ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),
     ("[[sources]]\nname = ''", "sources[0].name", "empty"),
     ("[[sources]]\nname = 'a'\nbase_url = 'ftp://x'", "sources[0].base_url", "http"),
-    ("[[sources]]\nname = 'a'\ncapacity_endpoint = 'yes'", "sources[0].capacity_endpoint", "boolean"),
-    ("[[sources]]\nname = 'a'\ntoken_file = '/nonexistent/t'", "sources[0].token_file", "cannot read"),
+    (
+        "[[sources]]\nname = 'a'\ncapacity_endpoint = 'yes'",
+        "sources[0].capacity_endpoint",
+        "boolean",
+    ),
+    (
+        "[[sources]]\nname = 'a'\ntoken_file = '/nonexistent/t'",
+        "sources[0].token_file",
+        "cannot read",
+    ),
     ("[[sources]]\nname = 'a'\ntoken_env = 'NOPE_UNSET'", "sources[0].token_env", "unset or empty"),
-    ("[[sources]]\nname = 'a'\ntoken_env = 'X'\ntoken_file = 't'", "sources[0].token_env", "not both"),
+    (
+        "[[sources]]\nname = 'a'\ntoken_env = 'X'\ntoken_file = 't'",
+        "sources[0].token_env",
+        "not both",
+    ),
     ("sources = [1]", "sources[0]", "expected a table"),
     ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
     ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
     ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
     ("[[sinks]]\nname = 'a'\nurl = 'hooks.example.com'", "sinks[0].url", "http"),
-    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'", "sinks[0].secret", "not accepted inline"),
-    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nmin_severity = 'info'", "sinks[0].min_severity", "one of"),
-    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nsend_resolved = 1", "sinks[0].send_resolved", "boolean"),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'",
+        "sinks[0].secret",
+        "not accepted inline",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmin_severity = 'info'",
+        "sinks[0].min_severity",
+        "one of",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nsend_resolved = 1",
+        "sinks[0].send_resolved",
+        "boolean",
+    ),
     ("[[sinks]]\nname = 'a'\nurl = 'https://x'\ntimeout = 'x'", "sinks[0].timeout", "duration"),
-    ("[[sinks]]\nname = 'a'\ntype = 'slack'\nurl = 'https://x'\nsecret_file = 'k'",
-     "sinks[0].secret_file", "only webhook"),
-    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
-     "sinks[1].name", "duplicate"),
+    (
+        "[[sinks]]\nname = 'a'\ntype = 'slack'\nurl = 'https://x'\nsecret_file = 'k'",
+        "sinks[0].secret_file",
+        "only webhook",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
+        "sinks[1].name",
+        "duplicate",
+    ),
 ]
 
 
@@ -210,7 +240,7 @@ def test_rendered_config_masks_secrets_and_loads_back(tmp_path: Path) -> None:
     (tmp_path / "slack-url").write_text(SLACK_URL)
     path = tmp_path / "c.toml"
     path.write_text(
-        f"""
+        """
 [[sources]]
 name = "prod"
 token_file = "token"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -49,8 +50,9 @@ def get(got: Series, name: str, **labels: str) -> float | None:
 
 def five_states(now: float) -> list[FakeAccount]:
     return [
-        FakeAccount("ok@x.io", now + 10 * DAY, max_jobs=8, executing=3, username="oki",
-                    account_id=111),
+        FakeAccount(
+            "ok@x.io", now + 10 * DAY, max_jobs=8, executing=3, username="oki", account_id=111
+        ),
         FakeAccount("warn@x.io", now + 2 * DAY, max_jobs=3, executing=1),
         FakeAccount("crit@x.io", now + 5 * HOUR, max_jobs=2, executing=0),
         FakeAccount("gone@x.io", now - HOUR, max_jobs=5, executing=0),
@@ -74,9 +76,16 @@ def test_every_metric_with_values(fake: FakeUpstream, configs: ConfigWriter, now
             assert ttl is not None and abs(ttl - (expiry - time.time())) < 5
             gone_ttl = get(got, "pixverse_account_token_ttl_seconds", **src, account="gone@x.io")
             assert gone_ttl is not None and gone_ttl < 0
-            assert get(got, "pixverse_account_token_ttl_seconds", **src, account="what@x.io") is None
-            expected_state = {"ok@x.io": "ok", "warn@x.io": "warning", "crit@x.io": "critical",
-                              "gone@x.io": "expired", "what@x.io": "unknown"}
+            assert (
+                get(got, "pixverse_account_token_ttl_seconds", **src, account="what@x.io") is None
+            )
+            expected_state = {
+                "ok@x.io": "ok",
+                "warn@x.io": "warning",
+                "crit@x.io": "critical",
+                "gone@x.io": "expired",
+                "what@x.io": "unknown",
+            }
             for account, state in expected_state.items():
                 for other in expected_state.values():
                     value = get(got, "pixverse_account_state", **src, account=account, state=other)
@@ -84,8 +93,17 @@ def test_every_metric_with_values(fake: FakeUpstream, configs: ConfigWriter, now
             assert get(got, "pixverse_account_max_jobs", **ok) == 8
             assert get(got, "pixverse_account_jobs_executing", **ok) == 3
             assert get(got, "pixverse_account_jobs_available", **ok) == 5
-            assert get(got, "pixverse_account_info", **ok, account_id="111", username="oki",
-                       expiry_source="expire_time") == 1
+            assert (
+                get(
+                    got,
+                    "pixverse_account_info",
+                    **ok,
+                    account_id="111",
+                    username="oki",
+                    expiry_source="expire_time",
+                )
+                == 1
+            )
             for state in expected_state.values():
                 assert get(got, "pixverse_accounts", **src, state=state) == 1
             assert get(got, "pixverse_capacity_jobs", **src, state="ok") == 8
@@ -148,8 +166,11 @@ def test_failed_poll_keeps_last_data_and_sets_up_0(
             src = {"source": "main"}
             assert get(after, "pixverse_monitor_up", **src) == 0
             alice = {"source": "main", "account": "alice@example.com"}
-            for name in ("pixverse_account_token_expiry_timestamp_seconds",
-                         "pixverse_account_max_jobs", "pixverse_capacity_usable_jobs"):
+            for name in (
+                "pixverse_account_token_expiry_timestamp_seconds",
+                "pixverse_account_max_jobs",
+                "pixverse_capacity_usable_jobs",
+            ):
                 labels = alice if name.startswith("pixverse_account") else src
                 assert get(after, name, **labels) == get(before, name, **labels) is not None
             assert get(after, "pixverse_monitor_last_success_timestamp_seconds", **src) == get(
@@ -243,3 +264,150 @@ def test_each_upstream_outcome_is_counted_and_logged(
         assert get(got, "pixverse_capacity_free_jobs", **src) is None
         assert not any(name == "pixverse_account_jobs_executing" for name, _ in got)
         assert get(got, "pixverse_capacity_usable_jobs", **src) == 11
+
+
+def test_no_secret_reaches_logs_or_metrics(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture, now: float
+) -> None:
+    fake.set_accounts(five_states(now))
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> list[str]:
+        bodies = []
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            bodies.append((await scrape(daemon)).text)
+            for fault in (
+                Fault(401),
+                Fault(500, headers={"Retry-After": "0"}),
+                Fault(200, body=b"garbage"),
+            ):
+                fake.fail_next(ACCOUNTS, fault, fault, fault)
+                await daemon.poll("main")
+                bodies.append((await scrape(daemon)).text)
+            bodies.append(repr(daemon.snapshot))
+            bodies.append(repr(config))
+        return bodies
+
+    outputs = asyncio.run(scenario())
+    secrets = fake.secrets_served()
+    assert API_TOKEN in secrets and len(secrets) == 11
+    everything = "\n".join([logs.text, *outputs])
+    assert "poll.failed" in logs.text  # the logs did see the failures, at debug level
+    for secret in secrets:
+        assert secret not in everything
+
+
+def test_stop_waits_for_the_poll_in_flight(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
+) -> None:
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        daemon = Daemon(config)
+        async with running(daemon):
+            await async_eventually(lambda: _polled(daemon))
+            fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.8, body=b"{}"))
+            poll = asyncio.create_task(daemon._poll_job("main"))
+            await async_eventually(
+                lambda: _true(sum(r.path == ACCOUNTS for r in fake.requests) == 2),
+                what="second poll to reach the upstream",
+            )
+            # Leaving the block stops the daemon while the poll is still waiting for its answer.
+        assert poll.done() and not poll.cancelled()
+
+    asyncio.run(scenario())
+    names = [e["event"] for e in logs.events()]
+    assert (
+        names.index("daemon.stopping")
+        < [i for i, n in enumerate(names) if n == "poll.completed"][-1]
+    )
+    assert names[-1] == "daemon.stopped"
+    assert len(logs.events("poll.completed")) == 2
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def test_never_two_polls_of_one_source_at_once(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
+) -> None:
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.5, body=b"{}"))
+            first, second = await asyncio.gather(daemon.poll("main"), daemon.poll("main"))
+            assert first is not None and second is None
+
+    asyncio.run(scenario())
+    (skipped,) = logs.events("poll.skipped")
+    assert skipped["source"] == "main"
+
+
+def test_state_changes_on_time_between_polls(fake: FakeUpstream, configs: ConfigWriter) -> None:
+    # Crosses into critical (24h) about 1.5 s after the first poll; the poll interval is 1h.
+    fake.set_accounts([FakeAccount("edge@x.io", time.time() + 24 * HOUR + 1.5)])
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            labels = {"source": "main", "account": "edge@x.io", "state": "critical"}
+            assert get(await series(daemon), "pixverse_account_state", **labels) == 0
+            expiry = daemon.snapshot.sources[0].evaluation.accounts[0].account.expiry_unix  # type: ignore[union-attr]
+
+            async def critical() -> bool:
+                return get(await series(daemon), "pixverse_account_state", **labels) == 1
+
+            await async_eventually(critical, timeout=5, what="the state to turn critical")
+            crossed = expiry - 24 * HOUR
+            assert time.time() - crossed < 1.0, "state changed later than 1 s after the crossing"
+            assert sum(daemon.snapshot.sources[0].polls_total.values()) == 1  # no extra poll
+
+    asyncio.run(scenario())
+
+
+def test_expiry_mismatch_is_logged_once_per_account_and_value(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture, now: float
+) -> None:
+    from monitor.fakeapi import make_jwt
+
+    fake.set_accounts(
+        [FakeAccount("mix@x.io", now + 5 * DAY, token=make_jwt("mix@x.io", now + 3 * DAY))]
+    )
+    config = configs.load(fake.base_url)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            await daemon.poll("main")
+            assert len(logs.events("expiry_mismatch")) == 1
+            fake.update("mix@x.io", token=make_jwt("mix@x.io", now + 2 * DAY))
+            await daemon.poll("main")
+            await daemon.poll("main")
+
+    asyncio.run(scenario())
+    first, second = logs.events("expiry_mismatch")
+    assert first["account"] == "mix@x.io"
+    assert first["used"] == "jwt_exp"
+    assert set(first["values"]) == {"expire_time", "expire_time_utc", "jwt_exp"}
+    assert second["values"]["jwt_exp"] != first["values"]["jwt_exp"]
+
+
+def test_hash_labels_keep_emails_out_of_metrics(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
+) -> None:
+    config = configs.load(fake.base_url, metrics='account_label = "hash"')
+
+    async def scenario() -> str:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            return (await scrape(daemon)).text
+
+    text = asyncio.run(scenario())
+    assert "example.com" not in text
+    assert f'account="{email_hash("alice@example.com")}"' in text
+    assert "example.com" not in logs.text

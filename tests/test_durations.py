@@ -31,7 +31,9 @@ def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("bad", ["", "5", "5x", "m5", "5 m", "-5m", -1, True, 1.5, None, [], "1h-5m"])
+@pytest.mark.parametrize(
+    "bad", ["", "5", "5x", "m5", "5 m", "-5m", -1, True, 1.5, None, [], "1h-5m"]
+)
 def test_parse_duration_rejects(bad: object) -> None:
     if bad == "5":  # bare digits are seconds, as integers are
         assert parse_duration(bad) == timedelta(seconds=5)

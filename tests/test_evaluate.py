@@ -22,7 +22,9 @@ H = 3600.0
 TH = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
 
 
-def acct(email: str, ttl: float | None, max_jobs: int = 5, username: str = "", account_id: str = "") -> Account:
+def acct(
+    email: str, ttl: float | None, max_jobs: int = 5, username: str = "", account_id: str = ""
+) -> Account:
     expiry = None if ttl is None else NOW + ttl
     source = ExpirySource.NONE if ttl is None else ExpirySource.EXPIRE_TIME
     return Account(email, account_id, username, expiry, source, max_jobs)
@@ -81,8 +83,13 @@ def test_no_scheduler_data_means_no_free_capacity() -> None:
     evaluation = evaluate([acct("a@x", 100 * H)], None, TH, AccountLabel.EMAIL, NOW)
     assert evaluation.totals.free_capacity is None
     assert evaluation.accounts[0].executing is None
-    partial = evaluate([acct("a@x", 100 * H), acct("b@x", 100 * H)],
-                       {"a@x": AccountCapacity(5, 1, 4)}, TH, AccountLabel.EMAIL, NOW)
+    partial = evaluate(
+        [acct("a@x", 100 * H), acct("b@x", 100 * H)],
+        {"a@x": AccountCapacity(5, 1, 4)},
+        TH,
+        AccountLabel.EMAIL,
+        NOW,
+    )
     assert partial.totals.free_capacity == 4
     assert partial.accounts[1].available is None
 
@@ -95,8 +102,10 @@ def test_empty_source_has_every_state_at_zero() -> None:
 
 
 def test_labels_by_mode() -> None:
-    accounts = [acct("a@x", 1, username="neo", account_id="11"),
-                acct("b@x", 1, username="", account_id="22")]
+    accounts = [
+        acct("a@x", 1, username="neo", account_id="11"),
+        acct("b@x", 1, username="", account_id="22"),
+    ]
     assert account_labels(accounts, AccountLabel.EMAIL) == ["a@x", "b@x"]
     assert account_labels(accounts, AccountLabel.ACCOUNT_ID) == ["11", "22"]
     # A missing username falls back to the hash, never to the email.
@@ -107,8 +116,11 @@ def test_labels_by_mode() -> None:
 
 
 def test_clashing_labels_fall_back_to_the_hash() -> None:
-    accounts = [acct("a@x", 1, username="twin"), acct("b@x", 1, username="twin"),
-                acct("c@x", 1, username="solo")]
+    accounts = [
+        acct("a@x", 1, username="twin"),
+        acct("b@x", 1, username="twin"),
+        acct("c@x", 1, username="solo"),
+    ]
     labels = account_labels(accounts, AccountLabel.USERNAME)
     assert labels == [email_hash("a@x"), email_hash("b@x"), "solo"]
     assert len(set(labels)) == 3

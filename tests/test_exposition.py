@@ -27,10 +27,19 @@ def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
     return out
 
 
-def source(name: str, accounts: list[Account], capacity: dict[str, AccountCapacity] | None) -> SourceSnapshot:
+def source(
+    name: str, accounts: list[Account], capacity: dict[str, AccountCapacity] | None
+) -> SourceSnapshot:
     evaluation = evaluate(accounts, capacity, TH, AccountLabel.EMAIL, NOW)
-    return SourceSnapshot(name, evaluation, True, Outcome.SUCCESS, NOW - 1, 0.25,
-                          {Outcome.SUCCESS: 3, Outcome.TIMEOUT: 1})
+    return SourceSnapshot(
+        name,
+        evaluation,
+        True,
+        Outcome.SUCCESS,
+        NOW - 1,
+        0.25,
+        {Outcome.SUCCESS: 3, Outcome.TIMEOUT: 1},
+    )
 
 
 def test_values_types_and_escaping() -> None:
@@ -50,9 +59,16 @@ def test_values_types_and_escaping() -> None:
     assert got[("pixverse_account_jobs_available", a)] == 5
     assert got[("pixverse_account_state", (*a, ("state", "ok")))] == 1
     assert got[("pixverse_account_state", (*a, ("state", "warning")))] == 0
-    info = ("pixverse_account_info", (("account", "a@x.io"), ("account_id", "11"),
-                                      ("expiry_source", "expire_time"), ("source", "s1"),
-                                      ("username", "neo")))
+    info = (
+        "pixverse_account_info",
+        (
+            ("account", "a@x.io"),
+            ("account_id", "11"),
+            ("expiry_source", "expire_time"),
+            ("source", "s1"),
+            ("username", "neo"),
+        ),
+    )
     assert got[info] == 1
     w = (("account", weird), ("source", "s1"))
     assert got[("pixverse_account_state", (*w, ("state", "unknown")))] == 1
@@ -99,8 +115,14 @@ def test_ttl_is_computed_at_scrape_time_from_the_cached_snapshot() -> None:
 
 
 def test_a_source_without_data_exports_only_its_health() -> None:
-    snap = Snapshot((SourceSnapshot("s1", None, False, Outcome.UNAUTHORIZED, None, 0.1,
-                                    {Outcome.UNAUTHORIZED: 1}),), NOW)
+    snap = Snapshot(
+        (
+            SourceSnapshot(
+                "s1", None, False, Outcome.UNAUTHORIZED, None, 0.1, {Outcome.UNAUTHORIZED: 1}
+            ),
+        ),
+        NOW,
+    )
     got = samples(MetricsRenderer(process_metrics=False).render(snap, NOW))
     names = {name for name, _ in got}
     assert got[("pixverse_monitor_up", (("source", "s1"),))] == 0
@@ -109,8 +131,14 @@ def test_a_source_without_data_exports_only_its_health() -> None:
 
 
 def test_extra_families_and_process_metrics() -> None:
-    extra = [Family("pixverse_monitor_alerts_firing", "gauge", "Alerts firing.",
-                    [((("severity", "warning"),), 2)])]
+    extra = [
+        Family(
+            "pixverse_monitor_alerts_firing",
+            "gauge",
+            "Alerts firing.",
+            [((("severity", "warning"),), 2)],
+        )
+    ]
     renderer = MetricsRenderer(lambda: extra)
     got = samples(renderer.render(Snapshot((), NOW), NOW))
     assert got[("pixverse_monitor_alerts_firing", (("severity", "warning"),))] == 2

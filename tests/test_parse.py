@@ -36,8 +36,11 @@ def one(jwt: Any = None, **entry: Any) -> dict[str, Any]:
         ({"ExpireTimeUTC": "2027-01-15T10:00:00+02:00"}, T, ExpirySource.EXPIRE_TIME_UTC),
         ({"token": make_jwt("a", T)}, T, ExpirySource.JWT_EXP),
         # In order of availability when they agree within 60 s ...
-        ({"ExpireTime": T, "ExpireTimeUTC": ISO, "token": make_jwt("a", T + 30)}, T,
-         ExpirySource.EXPIRE_TIME),
+        (
+            {"ExpireTime": T, "ExpireTimeUTC": ISO, "token": make_jwt("a", T + 30)},
+            T,
+            ExpirySource.EXPIRE_TIME,
+        ),
         ({"ExpireTimeUTC": ISO, "token": make_jwt("a", T - 59)}, T, ExpirySource.EXPIRE_TIME_UTC),
         # ... and the earliest when they disagree by more.
         ({"ExpireTime": T, "token": make_jwt("a", T - 3600)}, T - 3600, ExpirySource.JWT_EXP),
@@ -45,8 +48,11 @@ def one(jwt: Any = None, **entry: Any) -> dict[str, Any]:
         # Broken sources are skipped, the next one is used.
         ({"ExpireTime": "soon", "ExpireTimeUTC": ISO}, T, ExpirySource.EXPIRE_TIME_UTC),
         ({"ExpireTime": True, "token": make_jwt("a", T)}, T, ExpirySource.JWT_EXP),
-        ({"ExpireTime": -5, "ExpireTimeUTC": "not a date", "token": make_jwt("a", T)}, T,
-         ExpirySource.JWT_EXP),
+        (
+            {"ExpireTime": -5, "ExpireTimeUTC": "not a date", "token": make_jwt("a", T)},
+            T,
+            ExpirySource.JWT_EXP,
+        ),
         ({"ExpireTime": float("inf")}, None, ExpirySource.NONE),
         ({"token": "abc…secured…cde"}, None, ExpirySource.NONE),
         ({"token": "a.b.c"}, None, ExpirySource.NONE),
@@ -68,8 +74,17 @@ def test_mismatch_records_every_value() -> None:
 
 @pytest.mark.parametrize(
     ("max_jobs", "expected", "invalid"),
-    [(1, 1, 0), (8, 8, 0), (0, 0, 1), (9, 0, 1), (-1, 0, 1), ("5", 0, 1), (5.0, 0, 1),
-     (True, 0, 1), (None, 0, 1)],
+    [
+        (1, 1, 0),
+        (8, 8, 0),
+        (0, 0, 1),
+        (9, 0, 1),
+        (-1, 0, 1),
+        ("5", 0, 1),
+        (5.0, 0, 1),
+        (True, 0, 1),
+        (None, 0, 1),
+    ],
 )
 def test_max_jobs(max_jobs: Any, expected: int, invalid: int) -> None:
     parsed = parse_accounts(one({}, maxJobs=max_jobs))
@@ -119,9 +134,13 @@ def test_the_upstream_sample_model_parses() -> None:
     sample = {
         "one@x.io": {
             "email": "one@x.io",
-            "jwt": {"AccountId": 1122334455, "ExpireTime": 123456789,
-                    "ExpireTimeUTC": "2025-01-01T12:13:14.000Z", "Username": "u",
-                    "token": "abc…secured…cde"},
+            "jwt": {
+                "AccountId": 1122334455,
+                "ExpireTime": 123456789,
+                "ExpireTimeUTC": "2025-01-01T12:13:14.000Z",
+                "Username": "u",
+                "token": "abc…secured…cde",
+            },
             "maxJobs": 8,
             "password": "…secured…",
         }
@@ -169,13 +188,25 @@ def test_capacity() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=12,
 )
 interesting_keys = st.sampled_from(
-    ["email", "jwt", "maxJobs", "password", "ExpireTime", "ExpireTimeUTC", "token", "AccountId",
-     "Username", "available", "executing"]
+    [
+        "email",
+        "jwt",
+        "maxJobs",
+        "password",
+        "ExpireTime",
+        "ExpireTimeUTC",
+        "token",
+        "AccountId",
+        "Username",
+        "available",
+        "executing",
+    ]
 )
 shaped = st.dictionaries(
     st.text(max_size=16),

@@ -6,9 +6,8 @@ import asyncio
 import gzip
 import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -21,7 +20,6 @@ from monitor.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Faul
 from monitor.poll import PollResult, poll_source
 from monitor.secret import Secret
 from monitor.upstream import UpstreamClient
-
 from tests.conftest import API_TOKEN, DAY
 
 START = 1_800_000_000.0
@@ -66,7 +64,10 @@ async def poll(
     try:
         started = clock.time()
         return await poll_source(
-            "main", client, capacity_endpoint=capacity, started_unix=started,
+            "main",
+            client,
+            capacity_endpoint=capacity,
+            started_unix=started,
             deadline_unix=started + interval,
         )
     finally:
@@ -219,8 +220,11 @@ def _transport(body_chunks: list[bytes], headers: dict[str, str]) -> httpx.MockT
 
 def test_oversized_stream_without_content_length_is_cut_off() -> None:
     chunks = [b'{"a@x.io": {"pad": "' + b"x" * 3000, b"x" * 3000, b'"}}']
-    result = run(poll("http://upstream.test", max_bytes=4096, capacity=False,
-                      transport=_transport(chunks, {})))
+    result = run(
+        poll(
+            "http://upstream.test", max_bytes=4096, capacity=False, transport=_transport(chunks, {})
+        )
+    )
     assert result.outcome is Outcome.TOO_LARGE
 
 
@@ -228,17 +232,25 @@ def test_gzip_bomb_is_capped_after_decompression() -> None:
     inflated = b'{"a@x.io": {"pad": "' + b"0" * 200_000 + b'"}}'
     bomb = gzip.compress(inflated)
     assert len(bomb) < 4096
-    result = run(poll("http://upstream.test", max_bytes=4096, capacity=False,
-                      transport=_transport([bomb], {"Content-Encoding": "gzip"})))
+    result = run(
+        poll(
+            "http://upstream.test",
+            max_bytes=4096,
+            capacity=False,
+            transport=_transport([bomb], {"Content-Encoding": "gzip"}),
+        )
+    )
     assert result.outcome is Outcome.TOO_LARGE
 
 
 def test_wrong_types_are_tolerated_and_counted(fake: FakeUpstream, now: float) -> None:
-    fake.set_accounts([
-        FakeAccount("a@x.io", now + DAY, max_jobs="eight"),
-        FakeAccount("b@x.io", now + DAY, overrides={"jwt": "not-an-object"}),
-        FakeAccount("c@x.io", now + DAY, overrides={"jwt": {"ExpireTime": "tomorrow"}}),
-    ])
+    fake.set_accounts(
+        [
+            FakeAccount("a@x.io", now + DAY, max_jobs="eight"),
+            FakeAccount("b@x.io", now + DAY, overrides={"jwt": "not-an-object"}),
+            FakeAccount("c@x.io", now + DAY, overrides={"jwt": {"ExpireTime": "tomorrow"}}),
+        ]
+    )
     result = run(poll(fake.base_url, capacity=False))
     assert result.outcome is Outcome.SUCCESS
     assert result.accounts is not None

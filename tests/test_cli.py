@@ -1,0 +1,151 @@
+"""The command line as a user runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.fakeapi import FakeUpstream
+from tests.conftest import API_TOKEN, ConfigWriter, eventually
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_config_check_valid_prints_masked_config(configs: ConfigWriter) -> None:
+    path = configs.for_upstream("http://127.0.0.1:1")
+    result = cli("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "[[sources]]" in result.stdout
+    assert "# token: ********" in result.stdout
+    assert API_TOKEN not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[poll]\ninterval = 'x'", "poll.interval"),
+        ("[thresholds]\nwarning = '1h'\ncritical = '2h'", "thresholds.critical"),
+        ("surprise = true", "surprise"),
+        ("[[sources]]\nname = 'a'\ntoken = 'inline'", "sources[0].token"),
+    ],
+)
+def test_config_check_invalid_exits_2_naming_the_key(
+    configs: ConfigWriter, text: str, key: str
+) -> None:
+    path = configs.write(text)
+    result = cli("config", "check", str(path), env={"USEAPI_TOKEN": "t"})
+    assert result.returncode == 2
+    assert f"config error: {key}:" in result.stderr
+    assert "inline" not in result.stdout
+
+
+def test_run_with_a_bad_config_exits_2(configs: ConfigWriter) -> None:
+    path = configs.write("[metrics]\nlisten = 'nowhere'\n")
+    result = cli("run", "--config", str(path), env={"USEAPI_TOKEN": "t"})
+    assert result.returncode == 2
+    assert "metrics.listen" in result.stderr
+    assert '"event":"config.invalid"' in result.stdout
+
+
+def test_run_uses_the_config_from_the_environment(configs: ConfigWriter) -> None:
+    path = configs.write("[poll]\ninterval = 'bad'\n")
+    result = cli("run", env={"PIXVERSE_MONITOR_CONFIG": str(path), "USEAPI_TOKEN": "t"})
+    assert result.returncode == 2
+    assert "poll.interval" in result.stderr
+
+
+def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _port_from_log(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if '"daemon.started"' in line:
+            return int(line.split('"listen":"')[1].split('"')[0].rsplit(":", 1)[1])
+    raise AssertionError(f"daemon never started: {process.stderr.read() if process.stderr else ''}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_run_stops_cleanly_on_signal(fake: FakeUpstream, configs: ConfigWriter, sig: int) -> None:
+    process = _start(["run", "--config", str(configs.for_upstream(fake.base_url))])
+    try:
+        port = _port_from_log(process)
+        eventually(lambda: _get(port, "/readyz") == 200, what="first poll to make /readyz ready")
+        process.send_signal(sig)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _get(port: int, path: str) -> int | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("USEAPI_TOKEN", "CREDENTIALS_DIRECTORY")
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "demo", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        port = _port_from_log(process)
+        body = eventually(lambda: _metrics(port), what="demo metrics")
+        for state in ("ok", "warning", "critical", "expired", "unknown"):
+            assert f'state="{state}"}} 1' in body, state
+        assert 'pixverse_capacity_free_jobs{source="demo"}' in body
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None
+        assert "/metrics" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _metrics(port: int) -> str | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.text if "pixverse_account_state" in response.text else None
+
+
+def test_version_and_module_entry_point() -> None:
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("pixverse-monitor ")
+    started = time.monotonic()
+    assert cli("--help").returncode == 0
+    assert time.monotonic() - started < 30
