@@ -22,6 +22,7 @@ from monitor.errors import Outcome
 from monitor.evaluate import AccountStatus, evaluate, next_crossing
 from monitor.exposition import CONTENT_TYPE, MetricsRenderer
 from monitor.httpserver import HttpServer, Request, Response
+from monitor.parse import ExpiryMemo
 from monitor.poll import PollResult, poll_source
 from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.upstream import UpstreamClient
@@ -50,6 +51,7 @@ class _Source:
     last_success_unix: float | None = None
     polls_total: dict[Outcome, int] = field(default_factory=dict)
     mismatches_logged: set[tuple[str, tuple[float, ...]]] = field(default_factory=set)
+    memo: ExpiryMemo = field(default_factory=ExpiryMemo)
 
 
 class Daemon:
@@ -177,6 +179,7 @@ class Daemon:
                 capacity_endpoint=source.config.capacity_endpoint,
                 started_unix=started,
                 deadline_unix=started + self._config.poll.interval.total_seconds(),
+                memo=source.memo,
             )
             self._record(source, result)
             self._rebuild()

@@ -83,7 +83,20 @@ def evaluate(
     free = 0
     statuses = []
     for account, label in zip(accounts, labels, strict=True):
-        state = classify(account.expiry_unix, now_unix, warning, critical)
+        # classify(), inlined: this loop runs for every account at every poll and crossing.
+        expiry = account.expiry_unix
+        if expiry is None:
+            state = AccountState.UNKNOWN
+        else:
+            ttl = expiry - now_unix
+            if ttl <= 0:
+                state = AccountState.EXPIRED
+            elif ttl <= critical:
+                state = AccountState.CRITICAL
+            elif ttl <= warning:
+                state = AccountState.WARNING
+            else:
+                state = AccountState.OK
         accounts_by_state[state] += 1
         capacity_by_state[state] += account.max_jobs
         live = capacity.get(account.email) if capacity is not None else None

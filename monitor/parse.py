@@ -5,9 +5,7 @@ Hot path for large account lists, so records are NamedTuples and times are Unix 
 
 from __future__ import annotations
 
-import base64
 import binascii
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,7 +19,6 @@ MILLISECONDS_ABOVE = 1e11
 _MAX_UNIX = 253_402_300_799.0
 # Expiry sources that disagree by more than this are a mismatch; the earliest wins.
 MISMATCH_TOLERANCE_SECONDS = 60.0
-MAX_JOBS_RANGE = range(1, 9)  # what useapi.net accepts for maxJobs
 
 
 class ExpirySource(StrEnum):
@@ -31,6 +28,9 @@ class ExpirySource(StrEnum):
     EXPIRE_TIME_UTC = "expire_time_utc"
     JWT_EXP = "jwt_exp"
     NONE = "none"
+
+
+_ORIGINS = (ExpirySource.EXPIRE_TIME, ExpirySource.EXPIRE_TIME_UTC, ExpirySource.JWT_EXP)
 
 
 class Account(NamedTuple):
@@ -68,8 +68,34 @@ class ParsedCapacity(NamedTuple):
     error: str | None = None
 
 
-def parse_accounts(payload: object) -> ParsedAccounts:
-    """The body of GET /v2/pixverse/accounts (already JSON-decoded)."""
+_Expiry = tuple[ExpirySource, float | None, tuple[tuple[ExpirySource, float], ...], tuple[str, ...]]
+
+
+class ExpiryMemo:
+    """Expiries worked out at the previous poll, so an unchanged account skips JWT and date
+    decoding. Keyed by the raw expiry fields and Python's salted hash of the token: the token
+    itself is never kept. Only the accounts of the last poll stay in it."""
+
+    def __init__(self) -> None:
+        self._previous: dict[tuple[object, ...], _Expiry] = {}
+        self._current: dict[tuple[object, ...], _Expiry] = {}
+
+    def _get(self, key: tuple[object, ...]) -> _Expiry | None:
+        found = self._previous.get(key)
+        if found is not None:
+            self._current[key] = found
+        return found
+
+    def _put(self, key: tuple[object, ...], expiry: _Expiry) -> None:
+        self._current[key] = expiry
+
+    def _rotate(self) -> None:
+        self._previous, self._current = self._current, {}
+
+
+def parse_accounts(payload: object, memo: ExpiryMemo | None = None) -> ParsedAccounts:
+    """The body of GET /v2/pixverse/accounts (already JSON-decoded). With a `memo` carried
+    from poll to poll, the result is the same, only faster for unchanged accounts."""
     if not isinstance(payload, dict):
         return ParsedAccounts((), {}, f"expected a JSON object at the top, got {_kind(payload)}")
     invalid: dict[str, int] = {}
@@ -78,70 +104,103 @@ def parse_accounts(payload: object) -> ParsedAccounts:
         if not isinstance(entry, dict):
             invalid["entry"] = invalid.get("entry", 0) + 1
             continue
-        accounts.append(_account(key, entry, invalid))
+        accounts.append(_account(key, entry, invalid, memo))
+    if memo is not None:
+        memo._rotate()
     return ParsedAccounts(tuple(accounts), invalid)
 
 
-def _account(key: str, entry: dict[str, object], invalid: dict[str, int]) -> Account:
+def _account(
+    key: str, entry: dict[str, object], invalid: dict[str, int], memo: ExpiryMemo | None
+) -> Account:
+    # Written for speed (this runs once per account per poll): no helper objects, few calls.
     # The key is the account's identity (unique by construction); the field only fills a gap.
     email = key
     if not email and isinstance(entry.get("email"), str):
         email = str(entry["email"])
     jwt = entry.get("jwt")
-    if not isinstance(jwt, dict):
+    if type(jwt) is not dict:
         if jwt is not None:
             invalid["jwt"] = invalid.get("jwt", 0) + 1
         jwt = {}
+    get = jwt.get
+    raw_time, raw_iso, raw_token = get("ExpireTime"), get("ExpireTimeUTC"), get("token")
 
-    candidates: list[tuple[ExpirySource, float]] = []
-    raw = jwt.get("ExpireTime")
-    if raw is not None:
-        unix = _unix(raw)
-        if unix is None:
-            invalid["expire_time"] = invalid.get("expire_time", 0) + 1
-        else:
-            candidates.append((ExpirySource.EXPIRE_TIME, unix))
-    raw = jwt.get("ExpireTimeUTC")
-    if raw is not None:
-        unix = _iso_unix(raw)
-        if unix is None:
-            invalid["expire_time_utc"] = invalid.get("expire_time_utc", 0) + 1
-        else:
-            candidates.append((ExpirySource.EXPIRE_TIME_UTC, unix))
-    raw = jwt.get("token")
-    if raw is not None:
-        unix = jwt_exp(raw)
-        if unix is not None:
-            candidates.append((ExpirySource.JWT_EXP, unix))
-        # An opaque token is normal ("…secured…"); only a readable exp is worth anything.
-
-    mismatch: tuple[tuple[ExpirySource, float], ...] = ()
-    if not candidates:
-        expiry_source, expiry_unix = ExpirySource.NONE, None
-    elif len(candidates) == 1:
-        expiry_source, expiry_unix = candidates[0]
-    else:
-        times = [unix for _, unix in candidates]
-        if max(times) - min(times) > MISMATCH_TOLERANCE_SECONDS:
-            mismatch = tuple(candidates)
-            expiry_source, expiry_unix = min(candidates, key=lambda c: c[1])
-        else:
-            expiry_source, expiry_unix = candidates[0]
+    expiry: _Expiry | None = None
+    memo_key: tuple[object, ...] | None = None
+    if memo is not None and type(raw_time) in _SCALARS and type(raw_iso) in _SCALARS:
+        token_hash = hash(raw_token) if type(raw_token) is str else None
+        # Types are part of the key: True == 1 as a dict key, but not as an ExpireTime.
+        memo_key = (email, type(raw_time), raw_time, type(raw_iso), raw_iso, token_hash)
+        expiry = memo._get(memo_key)
+    if expiry is None:
+        expiry = _expiry(raw_time, raw_iso, raw_token)
+        if memo is not None and memo_key is not None:
+            memo._put(memo_key, expiry)
+    expiry_source, expiry_unix, mismatch, bad_fields = expiry
+    for field_name in bad_fields:
+        invalid[field_name] = invalid.get(field_name, 0) + 1
 
     max_jobs = entry.get("maxJobs")
-    if type(max_jobs) is not int or max_jobs not in MAX_JOBS_RANGE:
+    if type(max_jobs) is not int or not 1 <= max_jobs <= 8:
         invalid["max_jobs"] = invalid.get("max_jobs", 0) + 1
         max_jobs = 0
 
+    # Positional: measurably faster than keywords for 10,000 accounts.
     return Account(
-        email=email,
-        account_id=_identifier(jwt.get("AccountId")),
-        username=_text(jwt.get("Username")),
-        expiry_unix=expiry_unix,
-        expiry_source=expiry_source,
-        max_jobs=max_jobs,
-        mismatch=mismatch,
+        email,
+        _identifier(get("AccountId")),
+        _text(get("Username")),
+        expiry_unix,
+        expiry_source,
+        max_jobs,
+        mismatch,
     )
+
+
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def _expiry(raw_time: object, raw_iso: object, raw_token: object) -> _Expiry:
+    """Expiry from the three upstream fields, per the contract's order and mismatch rule."""
+    bad: list[str] = []
+    by_time = by_iso = by_token = None
+    if raw_time is not None:
+        by_time = _unix(raw_time)
+        if by_time is None:
+            bad.append("expire_time")
+    if raw_iso is not None:
+        by_iso = _iso_unix(raw_iso)
+        if by_iso is None:
+            bad.append("expire_time_utc")
+    if raw_token is not None:
+        # An opaque token is normal ("…secured…"); only a readable exp is worth anything.
+        by_token = jwt_exp(raw_token)
+
+    # In order of availability, unless they disagree by more than the tolerance: then the
+    # earliest wins and every value is kept for the log.
+    mismatch: tuple[tuple[ExpirySource, float], ...] = ()
+    expiry_source: ExpirySource
+    expiry_unix: float | None
+    if by_time is not None:
+        expiry_source, expiry_unix = ExpirySource.EXPIRE_TIME, by_time
+    elif by_iso is not None:
+        expiry_source, expiry_unix = ExpirySource.EXPIRE_TIME_UTC, by_iso
+    elif by_token is not None:
+        expiry_source, expiry_unix = ExpirySource.JWT_EXP, by_token
+    else:
+        expiry_source, expiry_unix = ExpirySource.NONE, None
+    if expiry_unix is not None and (by_iso is not None or by_token is not None):
+        values = [v for v in (by_time, by_iso, by_token) if v is not None]
+        earliest = min(values)
+        if max(values) - earliest > MISMATCH_TOLERANCE_SECONDS:
+            mismatch = tuple(
+                (origin, unix)
+                for origin, unix in zip(_ORIGINS, (by_time, by_iso, by_token), strict=True)
+                if unix is not None
+            )
+            expiry_source, expiry_unix = next(m for m in mismatch if m[1] == earliest)
+    return expiry_source, expiry_unix, mismatch, tuple(bad)
 
 
 def parse_capacity(payload: object) -> ParsedCapacity:
@@ -154,25 +213,38 @@ def parse_capacity(payload: object) -> ParsedCapacity:
     by_email: dict[str, AccountCapacity] = {}
     invalid = 0
     for row in rows:
-        if not isinstance(row, dict) or not isinstance(row.get("email"), str):
+        if type(row) is not dict:
             invalid += 1
             continue
-        executing = _count(row.get("executing"))
-        available = _count(row.get("available"))
-        if executing is None or available is None:
+        email, executing, available = row.get("email"), row.get("executing"), row.get("available")
+        if (
+            type(email) is not str
+            or type(executing) is not int
+            or type(available) is not int
+            or executing < 0
+            or available < 0
+        ):
             invalid += 1
             continue
-        by_email[row["email"]] = AccountCapacity(_count(row.get("maxJobs")), executing, available)
+        max_jobs = row.get("maxJobs")
+        if type(max_jobs) is not int or max_jobs < 0:
+            max_jobs = None
+        by_email[email] = AccountCapacity(max_jobs, executing, available)
     return ParsedCapacity(by_email, invalid)
+
+
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
 def jwt_exp(token: object) -> float | None:
     """The `exp` claim of a JWT, decoded and never verified; None when there is none."""
     if not isinstance(token, str) or token.count(".") != 2:
         return None
-    payload = token.split(".", 2)[1]
+    segment = token.split(".", 2)[1]
     try:
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        # binascii directly is ~3x faster than base64.urlsafe_b64decode; padding may be excess.
+        raw = binascii.a2b_base64(segment.encode().translate(_URLSAFE_TO_STANDARD) + b"==")
+        claims = orjson.loads(raw)
     except (ValueError, binascii.Error, orjson.JSONDecodeError):
         return None
     if not isinstance(claims, dict):
@@ -181,29 +253,25 @@ def jwt_exp(token: object) -> float | None:
 
 
 def _unix(value: object) -> float | None:
-    if type(value) is not int and type(value) is not float:
-        return None
-    seconds = float(value)
-    if seconds > MILLISECONDS_ABOVE:
-        seconds /= 1000.0
-    if not (0.0 < seconds <= _MAX_UNIX) or math.isnan(seconds):
-        return None
-    return seconds
+    if type(value) is int or type(value) is float:
+        seconds = value / 1000.0 if value > MILLISECONDS_ABOVE else float(value)
+        # NaN fails both comparisons, so it is refused too.
+        if 0.0 < seconds <= _MAX_UNIX:
+            return seconds
+    return None
 
 
 def _iso_unix(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
+    if type(value) is not str:
         return None
     try:
         when = datetime.fromisoformat(value)
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    try:
-        return _unix(when.timestamp())
-    except (OverflowError, ValueError):
-        return None
+    return seconds if 0.0 < seconds <= _MAX_UNIX else None
 
 
 def _identifier(value: object) -> str:
@@ -216,10 +284,6 @@ def _identifier(value: object) -> str:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _count(value: object) -> int | None:
-    return value if type(value) is int and value >= 0 else None
 
 
 def _kind(value: object) -> str:

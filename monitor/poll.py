@@ -8,7 +8,13 @@ import time
 from dataclasses import dataclass
 
 from monitor.errors import Outcome, UpstreamError
-from monitor.parse import ParsedAccounts, ParsedCapacity, parse_accounts, parse_capacity
+from monitor.parse import (
+    ExpiryMemo,
+    ParsedAccounts,
+    ParsedCapacity,
+    parse_accounts,
+    parse_capacity,
+)
 from monitor.upstream import UpstreamClient
 
 
@@ -32,8 +38,10 @@ async def poll_source(
     capacity_endpoint: bool,
     started_unix: float,
     deadline_unix: float,
+    memo: ExpiryMemo | None = None,
 ) -> PollResult:
-    """Read accounts and (concurrently) live capacity; never raises UpstreamError."""
+    """Read accounts and (concurrently) live capacity; never raises UpstreamError.
+    `memo` is the source's ExpiryMemo, carried from poll to poll."""
     began = time.perf_counter()
 
     def result(
@@ -58,7 +66,7 @@ async def poll_source(
     except BaseException:
         await _discard(capacity_task)
         raise
-    accounts = parse_accounts(payload)
+    accounts = parse_accounts(payload, memo)
     if accounts.error is not None:
         await _discard(capacity_task)
         return result(Outcome.INVALID_PAYLOAD, None, None, f"accounts: {accounts.error}")

@@ -151,3 +151,10 @@ def test_state_changes_exactly_at_the_crossing() -> None:
     at = evaluate(accounts, None, TH, AccountLabel.EMAIL, crossing)
     assert before.accounts[0].state is AccountState.WARNING
     assert at.accounts[0].state is AccountState.CRITICAL
+
+
+@pytest.mark.parametrize("ttl", [73 * H, 72 * H, 24 * H + 1, 24 * H, 1, 0, -1, None])
+def test_evaluate_agrees_with_classify(ttl: float | None) -> None:
+    (status,) = evaluate([acct("a@x", ttl)], None, TH, AccountLabel.EMAIL, NOW).accounts
+    expiry = None if ttl is None else NOW + ttl
+    assert status.state is classify(expiry, NOW, 72 * H, 24 * H)

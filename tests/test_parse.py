@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.fakeapi import FakeAccount, make_jwt
-from monitor.parse import ExpirySource, jwt_exp, parse_accounts, parse_capacity
+from monitor.parse import ExpiryMemo, ExpirySource, jwt_exp, parse_accounts, parse_capacity
 
 T = 1_800_000_000  # 2027-01-15T08:00:00Z
 ISO = datetime.fromtimestamp(T, UTC).isoformat().replace("+00:00", "Z")
@@ -238,3 +238,30 @@ def test_parse_round_trip_through_json() -> None:
     body = orjson.dumps({"a@x.io": FakeAccount("a@x.io", T, expire_time_ms=True).entry()})
     (account,) = parse_accounts(orjson.loads(body)).accounts
     assert account.expiry_unix == T
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=40), st.integers(min_value=1, max_value=10**10))
+def test_jwt_exp_decodes_every_payload_length(subject: str, exp: int) -> None:
+    # Payload segments of every length modulo 4 decode, whatever padding they need.
+    assert jwt_exp(make_jwt(subject, exp)) == (exp / 1000 if exp > 1e11 else exp)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(json_values, shaped), min_size=1, max_size=4))
+def test_memo_never_changes_the_result(payloads: list[object]) -> None:
+    memo = ExpiryMemo()
+    for payload in [*payloads, *payloads]:
+        assert parse_accounts(payload, memo) == parse_accounts(payload)
+
+
+def test_memo_sees_a_renewed_token_and_forgets_removed_accounts() -> None:
+    memo = ExpiryMemo()
+    first = {"a@x.io": {"jwt": {"token": make_jwt("a", T)}}, "b@x.io": {"jwt": {"ExpireTime": T}}}
+    assert [a.expiry_unix for a in parse_accounts(first, memo).accounts] == [T, T]
+    renewed = {"a@x.io": {"jwt": {"token": make_jwt("a", T + 86400)}}}
+    assert parse_accounts(renewed, memo).accounts[0].expiry_unix == T + 86400
+    assert len(memo._previous) == 1  # b@x.io is gone from upstream, so from the memo too
+    flipped = {"a@x.io": {"jwt": {"ExpireTime": True}}}
+    assert parse_accounts(flipped, memo).invalid == {"expire_time": 1, "max_jobs": 1}
+    assert parse_accounts({"a@x.io": {"jwt": {"ExpireTime": 1}}}, memo).accounts[0].expiry_unix == 1
