@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from monitor.clock import SystemClock
 from monitor.config import Config, default_config_path, load_config, parse_listen
 from monitor.config_text import render_config
 from monitor.daemon import Daemon
+from monitor.delivery import send_test_notifications
 from monitor.demo import run_demo
 from monitor.errors import ConfigError
 from monitor.logs import LEVELS, configure_logging
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--listen", default="127.0.0.1:9877", help="metrics address (HOST:PORT)")
 
+    notify = commands.add_parser(
+        "notify-test", parents=[common], help="send a test alert to each sink"
+    )
+    notify.add_argument("--config", type=Path, help=config_help)
+    notify.add_argument("--sink", metavar="NAME", help="only this sink")
+
     config = commands.add_parser("config", parents=[common], help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_check = config_commands.add_parser(
@@ -84,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         configure_logging(level, fmt)
         return _demo(args)
+    if args.command == "notify-test":
+        configure_logging(getattr(args, "log_level", "warning"), fmt, stream=sys.stderr)
+        return _notify_test(args)
     configure_logging(level, fmt, stream=sys.stderr)
     return _config_check(args.file)
 
@@ -107,7 +118,10 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> int:
         return await Daemon(config).run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:  # found at start-up, e.g. an unwritable alerts.state_dir
+        return _config_error(exc)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -129,6 +143,32 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"pixverse-monitor: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return asyncio.run(run_demo(host, port))
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        return _config_error(exc)
+    sinks = [s for s in config.sinks if args.sink in (None, s.name)]
+    if args.sink and not sinks:
+        known = ", ".join(s.name for s in config.sinks) or "none"
+        print(
+            f"pixverse-monitor: no sink named {args.sink!r} (configured: {known})", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    if not sinks:
+        print("pixverse-monitor: no [[sinks]] configured: nothing to test", file=sys.stderr)
+        return 1
+    external = f"http://{socket.getfqdn()}:{config.metrics.port}"
+    results = asyncio.run(send_test_notifications(sinks, SystemClock(), external))
+    for sink, result in results:
+        where = f"{sink.name} ({sink.type.value} {sink.url_display})"
+        if result.ok:
+            print(f"{where}: delivered (HTTP {result.status})")
+        else:
+            print(f"{where}: FAILED: {result.error}")
+    return 0 if all(result.ok for _, result in results) else 1
 
 
 def _config_check(path: Path) -> int:

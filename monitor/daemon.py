@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,22 +17,35 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.alerts import (
+    AlertBook,
+    AlertEvent,
+    AlertPolicy,
+    Status,
+    conditions,
+    firing_counts,
+    next_wake,
+    step,
+)
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, SourceConfig
+from monitor.config import Config, Severity, SourceConfig
+from monitor.delivery import Delivery, Sender
 from monitor.errors import Outcome
 from monitor.evaluate import AccountStatus, evaluate, next_crossing
-from monitor.exposition import CONTENT_TYPE, MetricsRenderer
+from monitor.exposition import CONTENT_TYPE, Family, MetricsRenderer
 from monitor.httpserver import HttpServer, Request, Response
+from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
 from monitor.parse import ExpiryMemo
 from monitor.poll import PollResult, poll_source
 from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.statefile import StateFile
 from monitor.upstream import UpstreamClient
 
 log = structlog.get_logger("monitor.daemon")
 
 # How long a stop waits for an in-flight poll beyond its own timeout.
 STOP_GRACE_SECONDS = 5.0
-_CROSSING_JOB = "crossing"
+_EVALUATE_JOB = "evaluate"
 
 _LANDING = b"""<!doctype html><html><head><title>pixverse-monitor</title></head><body>
 <h1>pixverse-monitor</h1><ul><li><a href="/metrics">/metrics</a></li>
@@ -45,6 +59,7 @@ class _Source:
 
     config: SourceConfig
     client: UpstreamClient
+    since_unix: float  # when this run started watching it
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last: PollResult | None = None
     last_good: PollResult | None = None
@@ -63,13 +78,28 @@ class Daemon:
         *,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
     ) -> None:
+        """`transport` replaces the upstream HTTP transport, `retry_backoff` the (base, cap)
+        of notification retries: both for tests."""
         self._config = config
         self._clock = clock or SystemClock()
         self._transport = transport
         self._sources: dict[str, _Source] = {}
         self._snapshot = Snapshot((), self._clock.time())
-        self._renderer = MetricsRenderer()
+        self._renderer = MetricsRenderer(self._internal_families)
+        self._statefile = StateFile(config.alerts.state_dir)
+        self._book: AlertBook = {}
+        self._sender = Sender(self._clock, external_url="")
+        self._delivery = Delivery(
+            config.sinks,
+            self._sender,
+            self._clock,
+            persist=self._persist,
+            firing=lambda: list(self._book.values()),
+            backoff_base=retry_backoff[0],
+            backoff_cap=retry_backoff[1],
+        )
         self._server = HttpServer(self._handle, config.metrics.host, config.metrics.port)
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -93,14 +123,20 @@ class Daemon:
 
     async def run(self, *, handle_signals: bool = True) -> int:
         loop = asyncio.get_running_loop()
+        self._statefile.prepare()  # ConfigError when state_dir is not writable
+        book, outbox = self._statefile.load()
+        self._book = book
         for source in self._config.sources:
             self._sources[source.name] = self._new_source(source)
-        self._rebuild()
         await self._server.start()
+        self._sender.external_url = self._external_url()
+        await self._delivery.start()
+        self._delivery.restore(outbox)
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         self._scheduler.start()
+        self._evaluate()
         poll = self._config.poll
         for name in self._sources:
             self._scheduler.add_job(
@@ -135,7 +171,16 @@ class Daemon:
             clock=self._clock,
             transport=self._transport,
         )
-        return _Source(source, client)
+        return _Source(source, client, since_unix=self._clock.time())
+
+    def _external_url(self) -> str:
+        """Where people can reach this monitor, for notifications' externalURL."""
+        host = self._config.metrics.host
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.metrics_port}"
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")
@@ -147,6 +192,8 @@ class Daemon:
             await asyncio.wait(inflight, timeout=grace)
         self._scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
+        await self._delivery.stop()
+        self._persist()
         await self._server.close()
         for source in self._sources.values():
             await source.client.aclose()
@@ -182,7 +229,7 @@ class Daemon:
                 memo=source.memo,
             )
             self._record(source, result)
-            self._rebuild()
+            self._evaluate()
             self._log_poll(source, result)
             return result
 
@@ -193,8 +240,9 @@ class Daemon:
             source.last_good = result
             source.last_success_unix = result.finished_unix
 
-    def _rebuild(self) -> None:
-        """Evaluate every source at `now` and swap in the new snapshot."""
+    def _evaluate(self) -> None:
+        """Evaluate every source at `now`, swap in the new snapshot, step the alerts, and
+        schedule the next moment anything can change without a poll."""
         now = self._clock.time()
         thresholds = self._config.thresholds
         label_mode = self._config.metrics.account_label
@@ -220,26 +268,74 @@ class Daemon:
                     last_success_unix=source.last_success_unix,
                     poll_duration_seconds=last.duration_seconds if last else None,
                     polls_total=dict(source.polls_total),
+                    monitored_since_unix=source.since_unix,
                 )
             )
-        self._snapshot = Snapshot(tuple(sources), now)
-        self._schedule_crossing(soonest)
+        snapshot = Snapshot(tuple(sources), now)
+        self._snapshot = snapshot
+        policy = self._policy()
+        held = conditions(snapshot, self._book, policy, now)
+        self._book, events = step(self._book, held, now, policy.repeat_interval_seconds)
+        if events:
+            self._announce(events)
+            self._delivery.enqueue(events)
+            self._persist()
+        self._schedule_evaluation(next_wake(snapshot, self._book, policy, soonest, now))
 
-    def _schedule_crossing(self, when_unix: float | None) -> None:
-        """Re-evaluate at the next threshold crossing, so states change on time, not at the
-        next poll."""
+    def _policy(self) -> AlertPolicy:
+        return AlertPolicy(
+            min_usable_capacity=self._config.thresholds.min_usable_capacity,
+            stale_after_seconds=self._config.poll.stale_after.total_seconds(),
+            repeat_interval_seconds=self._config.alerts.repeat_interval.total_seconds(),
+        )
+
+    @staticmethod
+    def _announce(events: list[AlertEvent]) -> None:
+        for event in events:
+            alert = event.alert
+            log.info(
+                "alert.firing" if event.status is Status.FIRING else "alert.resolved",
+                alertname=alert.name.value,
+                severity=alert.severity.value,
+                source=alert.source,
+                account=alert.account or None,
+                reason=event.reason.value,
+                id=event.id,
+                summary=alert.summary,
+            )
+
+    def _persist(self) -> None:
+        try:
+            self._statefile.save(self._book, self._delivery.pending())
+        except OSError as exc:
+            # Alerts keep flowing from memory; the next save may succeed.
+            log.error("state.save_failed", path=str(self._statefile.path), error=str(exc))
+
+    def _schedule_evaluation(self, when_unix: float | None) -> None:
+        """Re-evaluate when something changes by itself (a threshold crossing, a repeat due,
+        a source going stale), so alerts are on time, not at the next poll."""
         if not self._scheduler.running:
             return
         if when_unix is None:
-            if self._scheduler.get_job(_CROSSING_JOB):
-                self._scheduler.remove_job(_CROSSING_JOB)
+            if self._scheduler.get_job(_EVALUATE_JOB):
+                self._scheduler.remove_job(_EVALUATE_JOB)
             return
         self._scheduler.add_job(
-            self._rebuild,
+            self._evaluate,
             DateTrigger(datetime.fromtimestamp(when_unix, UTC)),
-            id=_CROSSING_JOB,
+            id=_EVALUATE_JOB,
             replace_existing=True,
         )
+
+    def _internal_families(self) -> list[Family]:
+        counts = firing_counts(self._book)
+        firing = Family(
+            "pixverse_monitor_alerts_firing",
+            "gauge",
+            "Alerts firing, by severity.",
+            [(((("severity", s.value),)), counts[s]) for s in Severity],
+        )
+        return [firing, *self._delivery.families()]
 
     def _log_poll(self, source: _Source, result: PollResult) -> None:
         name = source.config.name

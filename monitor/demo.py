@@ -18,11 +18,17 @@ from monitor.config import (
     Config,
     MetricsConfig,
     PollConfig,
+    Severity,
+    SinkConfig,
+    SinkType,
     SourceConfig,
     Thresholds,
+    redact_url,
 )
 from monitor.daemon import Daemon
 from monitor.fakeapi import FakeAccount, FakeUpstream
+from monitor.payloads import SIGNATURE_HEADER, verify_signature
+from monitor.receiver import Received, WebhookReceiver
 from monitor.secret import Secret
 
 DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
@@ -30,6 +36,7 @@ DOMAIN = "demo.pixverse.test"
 HOUR = 3600.0
 DAY = 86400.0
 RENEW_AFTER_SECONDS = 180.0
+DEMO_SECRET = "demo-signing-key"  # noqa: S105 - the built-in receiver's, by design
 
 
 def demo_accounts(now: float) -> list[FakeAccount]:
@@ -47,7 +54,7 @@ def demo_accounts(now: float) -> list[FakeAccount]:
     ]
 
 
-def demo_config(base_url: str, host: str, port: int, state_dir: Path) -> Config:
+def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_url: str) -> Config:
     return Config(
         sources=(
             SourceConfig(
@@ -67,11 +74,46 @@ def demo_config(base_url: str, host: str, port: int, state_dir: Path) -> Config:
             stale_after=timedelta(minutes=1),
             max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
         ),
-        thresholds=Thresholds(timedelta(hours=72), timedelta(hours=24), min_usable_capacity=20),
+        thresholds=Thresholds(timedelta(hours=72), timedelta(hours=24), min_usable_capacity=22),
         metrics=MetricsConfig(host, port, AccountLabel.EMAIL, None),
         alerts=AlertsConfig(timedelta(hours=4), state_dir),
-        sinks=(),
+        sinks=(
+            SinkConfig(
+                name="demo-receiver",
+                type=SinkType.WEBHOOK,
+                url=Secret(receiver_url),
+                url_display=redact_url(receiver_url),
+                url_file=None,
+                secret=Secret(DEMO_SECRET),
+                secret_file=None,
+                min_severity=Severity.WARNING,
+                send_resolved=True,
+                timeout=timedelta(seconds=5),
+            ),
+        ),
     )
+
+
+def print_notification(received: Received) -> None:
+    """The built-in receiver's output: one line per notification, signature checked."""
+    body = received.json()
+    signed = verify_signature(
+        DEMO_SECRET,
+        received.headers.get(SIGNATURE_HEADER.lower(), ""),
+        received.body,
+        time.time(),
+    )
+    for alert in body.get("alerts", []):
+        labels = alert["labels"]
+        where = labels["source"] + (f"/{labels['account']}" if "account" in labels else "")
+        print(
+            f"receiver <- {alert['status'].upper():8} [{labels['severity']}] "
+            f"{labels['alertname']} {where}: {alert['annotations']['summary']} "
+            f"(id {received.headers.get('idempotency-key', '?')[:8]}, "
+            f"signature {'ok' if signed else 'BAD'})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def _liven(fake: FakeUpstream, started: float) -> None:
@@ -93,9 +135,11 @@ async def run_demo(host: str, port: int) -> int:
     started = time.time()
     with (
         FakeUpstream(token=DEMO_TOKEN, accounts=demo_accounts(started)) as fake,
+        WebhookReceiver(on_receive=print_notification) as receiver,
         tempfile.TemporaryDirectory(prefix="pixverse-monitor-demo-") as state_dir,
     ):
-        daemon = Daemon(demo_config(fake.base_url, host, port, Path(state_dir)))
+        config = demo_config(fake.base_url, host, port, Path(state_dir), receiver.url + "/hook")
+        daemon = Daemon(config)
         runner = asyncio.create_task(daemon.run())
         started_wait = asyncio.create_task(daemon.started.wait())
         await asyncio.wait({runner, started_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -106,6 +150,7 @@ async def run_demo(host: str, port: int) -> int:
         print(
             f"\npixverse-monitor demo\n"
             f"  fake useapi.net API : {fake.base_url}\n"
+            f"  webhook receiver    : {receiver.url}/hook (prints what it gets below)\n"
             f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
             f"  try                 : curl -s http://{shown}:{daemon.metrics_port}/metrics "

@@ -20,6 +20,7 @@ class SourceSnapshot:
     last_success_unix: float | None
     poll_duration_seconds: float | None
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
+    monitored_since_unix: float = 0.0  # when this run started watching the source
 
     def fresh(self, now_unix: float, stale_after_seconds: float) -> bool:
         """True when the last successful poll is within `stale_after_seconds`."""

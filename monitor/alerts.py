@@ -1,0 +1,354 @@
+"""The alert engine: which alerts hold at a moment, and which notifications are due. Pure:
+it takes the snapshot, the previous alert book and `now`, and returns values."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import NamedTuple
+
+from monitor.config import Severity
+from monitor.durations import format_ttl
+from monitor.errors import Outcome
+from monitor.evaluate import AccountState, AccountStatus
+from monitor.snapshot import Snapshot, SourceSnapshot
+
+
+class AlertName(StrEnum):
+    EXPIRING_SOON = "PixverseTokenExpiringSoon"
+    EXPIRED = "PixverseTokenExpired"
+    EXPIRY_UNKNOWN = "PixverseTokenExpiryUnknown"
+    CAPACITY_LOW = "PixverseCapacityLow"
+    SOURCE_DOWN = "PixverseSourceDown"
+    MONITOR_TEST = "PixverseMonitorTest"  # only ever sent by `notify-test`
+
+
+class Status(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Reason(StrEnum):
+    """Why a notification is sent."""
+
+    STARTED = "started"
+    SEVERITY_CHANGED = "severity_changed"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+
+
+# Alerts about an account need its data; alerts about a source need a verdict on its health.
+_DATA = "data"
+_HEALTH = "health"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition that holds at an evaluation, with what a person needs to act on it."""
+
+    name: AlertName
+    severity: Severity
+    source: str
+    account: str  # "" for an alert about a whole source
+    summary: str
+    description: str
+    details: Mapping[str, str] = field(default_factory=dict)  # further annotations
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.name, self.source, self.account)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        labels = {"alertname": self.name.value, "severity": self.severity.value}
+        labels["source"] = self.source
+        if self.account:
+            labels["account"] = self.account
+        return labels
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {"summary": self.summary, "description": self.description, **self.details}
+
+    @property
+    def scope(self) -> str:
+        return _HEALTH if self.name is AlertName.SOURCE_DOWN else _DATA
+
+
+def fingerprint(name: AlertName, source: str, account: str) -> str:
+    """The identity of an alert: alertname + source + account, as 16 hex digits."""
+    return hashlib.sha256(f"{name.value}\0{source}\0{account}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class FiringAlert:
+    """An alert in the book: firing since `starts_at_unix`, last notified at `notified_unix`."""
+
+    alert: Alert
+    starts_at_unix: float
+    notified_unix: float
+    peak_severity: Severity
+
+
+AlertBook = Mapping[str, FiringAlert]  # by fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """Something to tell people about; `id` is the stable notification id."""
+
+    id: str
+    status: Status
+    reason: Reason
+    alert: Alert
+    starts_at_unix: float
+    ends_at_unix: float | None
+    at_unix: float
+    peak_severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    min_usable_capacity: int
+    stale_after_seconds: float
+    repeat_interval_seconds: float
+
+
+class Conditions(NamedTuple):
+    """What holds now, and which (source, scope) pairs were judged at all: an alert of a pair
+    that was not judged (no data yet since a restart) is carried over, not resolved."""
+
+    active: tuple[Alert, ...]
+    judged: frozenset[tuple[str, str]]
+    sources: frozenset[str]
+
+
+def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
+    active: list[Alert] = []
+    judged: set[tuple[str, str]] = set()
+    for source in snapshot.sources:
+        down = _source_down(source, policy, now)
+        if down is not None:
+            judged.add((source.name, _HEALTH))
+            if down:
+                active.append(_source_down_alert(source, now))
+        evaluation = source.evaluation
+        if evaluation is None:
+            continue
+        judged.add((source.name, _DATA))
+        for status in evaluation.accounts:
+            active.extend(_account_alerts(source.name, status, book, now))
+        usable = evaluation.totals.usable_capacity
+        if usable < policy.min_usable_capacity:
+            active.append(_capacity_alert(source.name, usable, policy.min_usable_capacity))
+    return Conditions(tuple(active), frozenset(judged), frozenset(s.name for s in snapshot.sources))
+
+
+def _source_down(source: SourceSnapshot, policy: AlertPolicy, now: float) -> bool | None:
+    """True/False once judgeable; None before the first poll of this run has ended and before
+    the source could have gone stale, so a restart never resolves what it has not checked."""
+    if source.last_outcome is Outcome.UNAUTHORIZED:
+        return True
+    reference = source.last_success_unix or source.monitored_since_unix
+    stale = now - reference >= policy.stale_after_seconds
+    if source.last_outcome is None and not stale:
+        return None
+    return stale
+
+
+def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: float) -> list[Alert]:
+    account = status.account
+    label = status.label
+    state = status.state
+    details = {"max_jobs": str(account.max_jobs), "expires_at": "", "ttl_seconds": ""}
+    ttl = None
+    if account.expiry_unix is not None:
+        ttl = account.expiry_unix - now
+        details["expires_at"] = _iso(account.expiry_unix)
+        details["ttl_seconds"] = str(round(ttl))
+    alerts = []
+    soon = book.get(fingerprint(AlertName.EXPIRING_SOON, source, label))
+    # ExpiringSoon resolves only on renewal or removal (the contract): once firing it stays,
+    # at critical, through expiry, and keeps its severity through a spell of unknown.
+    if state in (AccountState.WARNING, AccountState.CRITICAL) or (
+        soon is not None and state in (AccountState.EXPIRED, AccountState.UNKNOWN)
+    ):
+        if state is AccountState.WARNING:
+            severity = Severity.WARNING
+        elif state is AccountState.UNKNOWN and soon is not None:
+            severity = soon.alert.severity
+        else:
+            severity = Severity.CRITICAL
+        when = f"in {format_ttl(ttl)}" if ttl is not None and ttl > 0 else "now"
+        alerts.append(
+            Alert(
+                AlertName.EXPIRING_SOON,
+                severity,
+                source,
+                label,
+                f"PixVerse token of {label} expires {when}",
+                f"The PixVerse JWT of account {label} (source {source}) expires at "
+                f"{details['expires_at'] or 'an unknown time'}. Renew it on useapi.net before "
+                f"it lapses, or its {account.max_jobs} job slot(s) disappear.",
+                details,
+            )
+        )
+    if state is AccountState.EXPIRED:
+        ago = format_ttl(-ttl) if ttl is not None else "?"
+        alerts.append(
+            Alert(
+                AlertName.EXPIRED,
+                Severity.CRITICAL,
+                source,
+                label,
+                f"PixVerse token of {label} has expired",
+                f"The PixVerse JWT of account {label} (source {source}) expired at "
+                f"{details['expires_at']} ({ago} ago). Its {account.max_jobs} job slot(s) are "
+                "unusable until the token is renewed on useapi.net.",
+                details,
+            )
+        )
+    if state is AccountState.UNKNOWN:
+        alerts.append(
+            Alert(
+                AlertName.EXPIRY_UNKNOWN,
+                Severity.WARNING,
+                source,
+                label,
+                f"Expiry of the PixVerse token of {label} is unknown",
+                f"useapi.net gave no usable ExpireTime, ExpireTimeUTC or JWT exp for account "
+                f"{label} (source {source}), so its expiry cannot be watched.",
+                details,
+            )
+        )
+    return alerts
+
+
+def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
+    return Alert(
+        AlertName.CAPACITY_LOW,
+        Severity.WARNING,
+        source,
+        "",
+        f"Usable PixVerse capacity of {source} is {usable} job(s), below {minimum}",
+        f"Accounts of source {source} with a valid token offer {usable} job slot(s); "
+        f"thresholds.min_usable_capacity is {minimum}. Renew expired tokens or add accounts.",
+        {"usable_capacity": str(usable), "min_usable_capacity": str(minimum)},
+    )
+
+
+def _source_down_alert(source: SourceSnapshot, now: float) -> Alert:
+    outcome = source.last_outcome.value if source.last_outcome else "no poll yet"
+    last = _iso(source.last_success_unix) if source.last_success_unix else "never"
+    return Alert(
+        AlertName.SOURCE_DOWN,
+        Severity.CRITICAL,
+        source.name,
+        "",
+        f"useapi.net cannot be read for source {source.name} ({outcome})",
+        f"The last poll of source {source.name} ended with {outcome}; the last successful poll "
+        f"was {last}. Account data is stale and expiry alerts rely on it.",
+        {"last_outcome": outcome, "last_success": last},
+    )
+
+
+def step(
+    book: AlertBook, held: Conditions, now: float, repeat_interval_seconds: float
+) -> tuple[dict[str, FiringAlert], list[AlertEvent]]:
+    """The next alert book and the notifications due: on start, on a severity change, every
+    repeat interval while firing, and once on resolution."""
+    new_book: dict[str, FiringAlert] = {}
+    events: list[AlertEvent] = []
+    for alert in held.active:
+        key = alert.fingerprint
+        previous = book.get(key)
+        if previous is None:
+            new_book[key] = FiringAlert(alert, now, now, alert.severity)
+            events.append(_event(Status.FIRING, Reason.STARTED, new_book[key], now))
+            continue
+        peak = max(previous.peak_severity, alert.severity, key=_rank)
+        if alert.severity is not previous.alert.severity:
+            reason: Reason | None = Reason.SEVERITY_CHANGED
+        elif now - previous.notified_unix >= repeat_interval_seconds:
+            reason = Reason.REPEAT
+        else:
+            reason = None
+        notified = now if reason else previous.notified_unix
+        new_book[key] = FiringAlert(alert, previous.starts_at_unix, notified, peak)
+        if reason is not None:
+            events.append(_event(Status.FIRING, reason, new_book[key], now))
+    for key, firing in book.items():
+        if key in new_book:
+            continue
+        alert = firing.alert
+        if alert.source in held.sources and (alert.source, alert.scope) not in held.judged:
+            new_book[key] = firing  # not judged this time: keep it as it was
+            continue
+        events.append(_event(Status.RESOLVED, Reason.RESOLVED, firing, now))
+    return new_book, events
+
+
+def _rank(severity: Severity) -> int:
+    return severity.rank
+
+
+def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> AlertEvent:
+    key = f"{firing.alert.fingerprint}|{status.value}|{reason.value}|{now!r}"
+    return AlertEvent(
+        id=hashlib.sha256(key.encode()).hexdigest()[:32],
+        status=status,
+        reason=reason,
+        alert=firing.alert,
+        starts_at_unix=firing.starts_at_unix,
+        ends_at_unix=now if status is Status.RESOLVED else None,
+        at_unix=now,
+        peak_severity=firing.peak_severity,
+    )
+
+
+def next_wake(
+    snapshot: Snapshot,
+    book: AlertBook,
+    policy: AlertPolicy,
+    threshold_crossing: float | None,
+    now: float,
+) -> float | None:
+    """The next moment the alerts may change without a poll: a threshold crossing (given), a
+    repeat falling due, or a source going stale."""
+    moments = [] if threshold_crossing is None else [threshold_crossing]
+    moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
+    for source in snapshot.sources:
+        reference = source.last_success_unix or source.monitored_since_unix
+        moments.append(reference + policy.stale_after_seconds)
+    future = [m for m in moments if m > now]
+    return min(future) if future else None
+
+
+def notify_test_event(now: float, source: str = "notify-test") -> AlertEvent:
+    """The notification `notify-test` sends: critical, so every sink's min_severity lets it
+    through; an id of its own each time."""
+    alert = Alert(
+        AlertName.MONITOR_TEST,
+        Severity.CRITICAL,
+        source,
+        "",
+        "Test notification from pixverse-monitor",
+        "Sent by `pixverse-monitor notify-test` to check that this sink receives alerts. "
+        "Nothing is wrong.",
+    )
+    firing = FiringAlert(alert, now, now, Severity.CRITICAL)
+    return _event(Status.FIRING, Reason.STARTED, firing, now)
+
+
+def firing_counts(book: AlertBook) -> dict[Severity, int]:
+    counts = dict.fromkeys(Severity, 0)
+    for firing in book.values():
+        counts[firing.alert.severity] += 1
+    return counts
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,382 @@
+"""Getting notifications to sinks: one worker per sink draining its part of the outbox in
+order, retrying with backoff, so a slow or dead sink delays nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import httpx
+import structlog
+
+from monitor import __version__
+from monitor.alerts import AlertEvent, FiringAlert, notify_test_event
+from monitor.clock import Clock
+from monitor.config import SinkConfig, SinkType
+from monitor.exposition import Family
+from monitor.outbox import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    MAX_PENDING_PER_SINK,
+    Notification,
+    retry_delay,
+    wanted_by,
+)
+from monitor.payloads import (
+    ALERTMANAGER_RESEND_SECONDS,
+    SIGNATURE_HEADER,
+    alertmanager_body,
+    signature,
+    slack_body,
+    webhook_body,
+)
+
+log = structlog.get_logger("monitor.delivery")
+
+_RESPONSE_BYTES = 64 * 1024
+
+
+class DeliveryOutcome(StrEnum):
+    """The `outcome` label of pixverse_monitor_notifications_total."""
+
+    DELIVERED = "delivered"  # accepted by the receiver (2xx)
+    RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
+    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send
+    DROPPED = "dropped"  # refused by the receiver with a non-retryable 4xx
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    retryable: bool
+    status: int | None
+    retry_after_seconds: float | None
+    error: str | None
+
+
+class Sender:
+    """One HTTP attempt per call, shaped for the sink's type."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        external_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._clock = clock
+        self.external_url = external_url
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": f"pixverse-monitor/{__version__}"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, sink: SinkConfig, event: AlertEvent) -> SendResult:
+        url = sink.url.reveal()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": event.id}
+        if sink.type is SinkType.WEBHOOK:
+            body = webhook_body(event, sink.name, self.external_url)
+            if sink.secret is not None:
+                # Signed at each attempt: the timestamp tells the receiver how fresh it is.
+                stamp = int(self._clock.time())
+                headers[SIGNATURE_HEADER] = signature(sink.secret.reveal(), stamp, body)
+        elif sink.type is SinkType.SLACK:
+            body = slack_body(event)
+        else:
+            url += "/api/v2/alerts"
+            item = (event.alert, event.starts_at_unix, event.ends_at_unix)
+            body = alertmanager_body([item], self._clock.time(), self.external_url)
+        return await self._post(sink, url, body, headers)
+
+    async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:
+        """Alertmanager's periodic re-send of everything firing."""
+        items = [(f.alert, f.starts_at_unix, None) for f in firing]
+        body = alertmanager_body(items, self._clock.time(), self.external_url)
+        headers = {"Content-Type": "application/json"}
+        return await self._post(sink, sink.url.reveal() + "/api/v2/alerts", body, headers)
+
+    async def _post(
+        self, sink: SinkConfig, url: str, body: bytes, headers: dict[str, str]
+    ) -> SendResult:
+        try:
+            async with asyncio.timeout(sink.timeout.total_seconds()):
+                async with self._http.stream("POST", url, content=body, headers=headers) as resp:
+                    received = 0
+                    async for chunk in resp.aiter_raw():
+                        received += len(chunk)
+                        if received > _RESPONSE_BYTES:
+                            break
+                    status = resp.status_code
+                    retry_after = _retry_after(resp.headers.get("retry-after"), self._clock)
+        except (TimeoutError, httpx.TimeoutException):
+            return SendResult(False, True, None, None, f"no answer within {sink.timeout}")
+        except httpx.HTTPError as exc:
+            # The URL may hold a credential (Slack): never let it into the message.
+            text = f"{type(exc).__name__}: {exc}".replace(url, sink.url_display)
+            return SendResult(False, True, None, None, text)
+        if 200 <= status < 300:
+            return SendResult(True, False, status, None, None)
+        retryable = status in (408, 429) or status >= 500
+        return SendResult(False, retryable, status, retry_after, f"HTTP {status}")
+
+
+def _retry_after(value: str | None, clock: Clock) -> float | None:
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - clock.time()) if when.tzinfo else None
+
+
+class Delivery:
+    """The outbox in memory and a worker per sink. `persist` is called after every change
+    of the outbox, so the state file always holds what is still owed."""
+
+    def __init__(
+        self,
+        sinks: Sequence[SinkConfig],
+        sender: Sender,
+        clock: Clock,
+        *,
+        persist: Callable[[], None],
+        firing: Callable[[], Sequence[FiringAlert]],
+        backoff_base: float = BACKOFF_BASE_SECONDS,
+        backoff_cap: float = BACKOFF_CAP_SECONDS,
+    ) -> None:
+        self._sender = sender
+        self._clock = clock
+        self._persist = persist
+        self._firing = firing
+        self._backoff = (backoff_base, backoff_cap)
+        self._sinks: dict[str, SinkConfig] = {}
+        self._queues: dict[str, list[Notification]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._counts: dict[tuple[str, DeliveryOutcome], int] = {}
+        self._running = False
+        self._initial = list(sinks)
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    def restore(self, pending: Sequence[Notification]) -> None:
+        """Notifications saved by an earlier run: due at once, as this is a fresh start."""
+        now = self._clock.time()
+        for notification in pending:
+            queue = self._queues.get(notification.sink)
+            if queue is None:
+                log.warning("notification.orphaned", sink=notification.sink, id=notification.id)
+                continue
+            queue.append(replace(notification, next_attempt_unix=now))
+        self._wake_all()
+
+    def enqueue(self, events: Sequence[AlertEvent]) -> None:
+        now = self._clock.time()
+        for event in events:
+            for sink in self._sinks.values():
+                if not wanted_by(event, sink):
+                    continue
+                queue = self._queues[sink.name]
+                queue.append(Notification(event, sink.name, 0, now))
+                if len(queue) > MAX_PENDING_PER_SINK:
+                    evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
+                    self._count(sink.name, DeliveryOutcome.FAILED)
+                    log.error(
+                        "notification.failed",
+                        sink=sink.name,
+                        id=evicted.id,
+                        error="outbox full: oldest pending notification evicted",
+                        will_retry=False,
+                    )
+                self._wake[sink.name].set()
+
+    def pending(self) -> list[Notification]:
+        return [n for queue in self._queues.values() for n in queue]
+
+    def families(self) -> list[Family]:
+        totals = [
+            (((("sink", name), ("outcome", outcome.value))), self._counts.get((name, outcome), 0))
+            for name in self._sinks
+            for outcome in DeliveryOutcome
+        ]
+        pending = [((("sink", name),), len(queue)) for name, queue in self._queues.items()]
+        return [
+            Family(
+                "pixverse_monitor_notifications_total",
+                "counter",
+                "Notification attempts by sink and outcome.",
+                totals,
+            ),
+            Family(
+                "pixverse_monitor_notifications_pending",
+                "gauge",
+                "Notifications in the durable outbox, not yet delivered.",
+                pending,
+            ),
+        ]
+
+    def counts(self) -> dict[tuple[str, DeliveryOutcome], int]:
+        return dict(self._counts)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._running = True
+        self.set_sinks(self._initial)
+
+    def set_sinks(self, sinks: Sequence[SinkConfig]) -> None:
+        """Apply a (re)loaded sink list: queues of kept sinks survive, removed ones go."""
+        wanted = {s.name: s for s in sinks}
+        for name in list(self._sinks):
+            if name not in wanted:
+                dropped = self._queues.pop(name, [])
+                for task in self._tasks.pop(name, []):
+                    task.cancel()
+                self._sinks.pop(name)
+                self._wake.pop(name)
+                if dropped:
+                    log.warning("sink.removed", sink=name, discarded=len(dropped))
+        for name, sink in wanted.items():
+            self._sinks[name] = sink
+            self._queues.setdefault(name, [])
+            self._wake.setdefault(name, asyncio.Event())
+            if self._running and name not in self._tasks:
+                tasks = [asyncio.create_task(self._drain(name), name=f"sink:{name}")]
+                if sink.type is SinkType.ALERTMANAGER:
+                    tasks.append(asyncio.create_task(self._resend(name), name=f"resend:{name}"))
+                self._tasks[name] = tasks
+        self._wake_all()
+
+    async def stop(self) -> None:
+        """Stop the workers; what is still pending stays in the outbox for the next run."""
+        self._running = False
+        tasks = [t for group in self._tasks.values() for t in group]
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._sender.aclose()
+
+    def _wake_all(self) -> None:
+        for event in self._wake.values():
+            event.set()
+
+    def _count(self, sink: str, outcome: DeliveryOutcome) -> None:
+        self._counts[(sink, outcome)] = self._counts.get((sink, outcome), 0) + 1
+
+    async def _drain(self, name: str) -> None:
+        while True:
+            queue = self._queues.get(name)
+            wake = self._wake.get(name)
+            if queue is None or wake is None:
+                return  # the sink was removed
+            if not queue:
+                wake.clear()
+                await wake.wait()
+                continue
+            head = queue[0]
+            delay = head.next_attempt_unix - self._clock.time()
+            if delay > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), delay)
+                continue
+            await self._attempt(self._sinks[name], queue, head)
+
+    async def _attempt(
+        self, sink: SinkConfig, queue: list[Notification], head: Notification
+    ) -> None:
+        result = await self._sender.send(sink, head.event)
+        if not queue or queue[0] is not head:
+            return  # the sink was reloaded while we were sending
+        fields = {
+            "sink": sink.name,
+            "id": head.id,
+            "alertname": head.event.alert.name.value,
+            "status": head.event.status.value,
+            "attempt": head.attempts + 1,
+            "http_status": result.status,
+        }
+        if result.ok:
+            queue.pop(0)
+            self._count(sink.name, DeliveryOutcome.DELIVERED)
+            log.info("notification.delivered", **fields)
+        elif result.retryable:
+            attempts = head.attempts + 1
+            delay = retry_delay(
+                attempts,
+                result.retry_after_seconds,
+                base=self._backoff[0],
+                cap=self._backoff[1],
+            )
+            queue[0] = replace(
+                head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
+            )
+            self._count(sink.name, DeliveryOutcome.RETRIED)
+            log.warning(
+                "notification.failed",
+                **fields,
+                error=result.error,
+                will_retry=True,
+                retry_in_seconds=round(delay, 3),
+            )
+        else:
+            queue.pop(0)
+            self._count(sink.name, DeliveryOutcome.DROPPED)
+            log.error("notification.failed", **fields, error=result.error, will_retry=False)
+        self._persist()
+
+    async def _resend(self, name: str) -> None:
+        """Alertmanager forgets an alert that is not re-sent: post all firing every minute."""
+        while True:
+            sink = self._sinks.get(name)
+            if sink is None:
+                return
+            firing = [f for f in self._firing() if f.alert.severity.rank >= sink.min_severity.rank]
+            if firing:
+                result = await self._sender.post_firing(sink, firing)
+                if result.ok:
+                    self._count(name, DeliveryOutcome.DELIVERED)
+                    log.debug(
+                        "notification.delivered",
+                        sink=name,
+                        kind="resend",
+                        alerts=len(firing),
+                        http_status=result.status,
+                    )
+                else:
+                    self._count(name, DeliveryOutcome.FAILED)
+                    log.warning(
+                        "notification.failed",
+                        sink=name,
+                        kind="resend",
+                        alerts=len(firing),
+                        error=result.error,
+                        will_retry=True,
+                    )
+            await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
+
+
+async def send_test_notifications(
+    sinks: Sequence[SinkConfig], clock: Clock, external_url: str
+) -> list[tuple[SinkConfig, SendResult]]:
+    """`notify-test`: one attempt per sink, concurrently, no outbox."""
+    sender = Sender(clock, external_url)
+    try:
+        event = notify_test_event(clock.time())
+        results = await asyncio.gather(*(sender.send(sink, event) for sink in sinks))
+    finally:
+        await sender.aclose()
+    return list(zip(sinks, results, strict=True))

@@ -1,0 +1,125 @@
+"""A webhook receiver on loopback that records what it gets and can be told to fail: the test
+suite's stand-in for a real receiver, and the one `demo` prints from."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    at_unix: float
+    answered: int  # the status it was answered with
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up is not the receiver's problem
+
+
+class WebhookReceiver:
+    """Records every POST; `respond` queues status codes (and headers) for the next ones."""
+
+    def __init__(self, on_receive: Callable[[Received], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._on_receive = on_receive
+        self._script: deque[tuple[int, dict[str, str], float]] = deque()
+        self.received: list[Received] = []
+        self._server: _Server | None = None
+        self._port = 0
+
+    def respond(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        headers: dict[str, str] | None = None,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self._script.extend([(status, headers or {}, delay_seconds)] * times)
+
+    def accepted(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if 200 <= r.answered < 300]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def start(self) -> WebhookReceiver:
+        """Listen (again) on the same port as before, if there was one."""
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                receiver._answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = _Server(("127.0.0.1", self._port), Handler)
+        self._port = int(self._server.server_address[1])
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: senders now get connection refused."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length)
+        with self._lock:
+            status, headers, delay = self._script.popleft() if self._script else (200, {}, 0.0)
+        if delay:
+            time.sleep(delay)
+        record = Received(
+            handler.path,
+            {k.lower(): v for k, v in handler.headers.items()},
+            body,
+            time.time(),
+            status,
+        )
+        with self._lock:
+            self.received.append(record)
+        try:
+            handler.send_response(status)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        if self._on_receive is not None and 200 <= status < 300:
+            self._on_receive(record)

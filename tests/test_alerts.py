@@ -1,0 +1,288 @@
+"""The alert engine on a fake clock: what fires, when notifications are due, what resolves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor.alerts import (
+    AlertBook,
+    AlertEvent,
+    AlertName,
+    AlertPolicy,
+    Reason,
+    Status,
+    conditions,
+    fingerprint,
+    next_wake,
+    step,
+)
+from monitor.clock import FakeClock
+from monitor.config import AccountLabel, Severity, Thresholds
+from monitor.errors import Outcome
+from monitor.evaluate import evaluate, next_crossing
+from monitor.parse import Account, ExpirySource
+from monitor.snapshot import Snapshot, SourceSnapshot
+
+H = 3600.0
+START = 1_800_000_000.0
+THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
+POLICY = AlertPolicy(min_usable_capacity=0, stale_after_seconds=900, repeat_interval_seconds=4 * H)
+
+
+def account(email: str, expiry: float | None, max_jobs: int = 4) -> Account:
+    source = ExpirySource.NONE if expiry is None else ExpirySource.EXPIRE_TIME
+    return Account(email, "", "", expiry, source, max_jobs)
+
+
+class World:
+    """A source whose accounts and poll history the test controls, and the engine's book."""
+
+    def __init__(self, accounts: list[Account], policy: AlertPolicy = POLICY) -> None:
+        self.clock = FakeClock(START)
+        self.accounts = accounts
+        self.policy = policy
+        self.book: AlertBook = {}
+        self.outcome: Outcome | None = Outcome.SUCCESS
+        self.last_success: float | None = START
+        self.has_data = True
+        self.sources = ["main"]
+
+    def snapshot(self) -> Snapshot:
+        now = self.clock.time()
+        sources = []
+        for name in self.sources:
+            evaluation = (
+                evaluate(self.accounts, None, THRESHOLDS, AccountLabel.EMAIL, now)
+                if self.has_data
+                else None
+            )
+            sources.append(
+                SourceSnapshot(
+                    name,
+                    evaluation,
+                    self.outcome is Outcome.SUCCESS,
+                    self.outcome,
+                    self.last_success,
+                    0.1,
+                    {},
+                    START,
+                )
+            )
+        return Snapshot(tuple(sources), now)
+
+    def step(self) -> list[AlertEvent]:
+        """One evaluation; a source whose last outcome is success has just been polled."""
+        now = self.clock.time()
+        if self.outcome is Outcome.SUCCESS:
+            self.last_success = now
+        held = conditions(self.snapshot(), self.book, self.policy, now)
+        self.book, events = step(self.book, held, now, self.policy.repeat_interval_seconds)
+        return events
+
+    def firing(self) -> dict[tuple[str, str], Severity]:
+        return {(f.alert.name.value, f.alert.account): f.alert.severity for f in self.book.values()}
+
+
+def summary(events: list[AlertEvent]) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            e.status.value,
+            e.reason.value,
+            e.alert.name.value,
+            e.alert.severity.value,
+            e.alert.account,
+        )
+        for e in events
+    ]
+
+
+def test_a_token_walks_from_ok_to_expired_and_back() -> None:
+    world = World([account("a@x", START + 100 * H)])
+    assert world.step() == []
+    world.clock.set(START + 100 * H - 72 * H)  # warning threshold
+    assert summary(world.step()) == [
+        ("firing", "started", "PixverseTokenExpiringSoon", "warning", "a@x")
+    ]
+    assert world.step() == []  # nothing new: no notification
+    world.clock.set(START + 100 * H - 24 * H)  # critical threshold
+    assert summary(world.step()) == [
+        ("firing", "severity_changed", "PixverseTokenExpiringSoon", "critical", "a@x")
+    ]
+    world.clock.set(START + 100 * H)  # expiry, 24 h after the last notification
+    assert summary(world.step()) == [
+        ("firing", "repeat", "PixverseTokenExpiringSoon", "critical", "a@x"),
+        ("firing", "started", "PixverseTokenExpired", "critical", "a@x"),
+    ]
+    # ExpiringSoon resolves only when the token is renewed or removed (the contract).
+    assert world.firing() == {
+        ("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL,
+        ("PixverseTokenExpired", "a@x"): Severity.CRITICAL,
+    }
+    world.accounts = [account("a@x", START + 400 * H)]  # renewed
+    events = world.step()
+    assert sorted(summary(events)) == [
+        ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x"),
+        ("resolved", "resolved", "PixverseTokenExpiringSoon", "critical", "a@x"),
+    ]
+    assert all(e.ends_at_unix == world.clock.time() for e in events)
+    assert world.book == {}
+
+
+def test_removal_resolves_every_alert_of_the_account() -> None:
+    world = World([account("a@x", START - H), account("b@x", None)])
+    assert {e.alert.name for e in world.step()} == {AlertName.EXPIRED, AlertName.EXPIRY_UNKNOWN}
+    world.accounts = []
+    assert sorted(summary(world.step())) == [
+        ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x"),
+        ("resolved", "resolved", "PixverseTokenExpiryUnknown", "warning", "b@x"),
+    ]
+
+
+def test_unknown_expiry_fires_and_resolves_when_known_again() -> None:
+    world = World([account("a@x", None)])
+    assert summary(world.step()) == [
+        ("firing", "started", "PixverseTokenExpiryUnknown", "warning", "a@x")
+    ]
+    world.accounts = [account("a@x", START + 500 * H)]
+    assert summary(world.step()) == [
+        ("resolved", "resolved", "PixverseTokenExpiryUnknown", "warning", "a@x")
+    ]
+
+
+def test_repeat_interval() -> None:
+    world = World([account("a@x", START + 60 * H)])  # warning for the next 36 h
+    (first,) = world.step()
+    world.clock.advance(4 * H - 1)
+    assert world.step() == []
+    world.clock.advance(1)
+    (repeat,) = world.step()
+    assert (repeat.status, repeat.reason) == (Status.FIRING, Reason.REPEAT)
+    assert repeat.starts_at_unix == first.starts_at_unix == START
+    assert repeat.id != first.id
+    world.clock.advance(4 * H - 1)
+    assert world.step() == []
+
+
+def test_capacity_low() -> None:
+    policy = AlertPolicy(
+        min_usable_capacity=5, stale_after_seconds=900, repeat_interval_seconds=4 * H
+    )
+    world = World([account("a@x", START + 500 * H, max_jobs=4)], policy)
+    (event,) = world.step()
+    assert (event.alert.name, event.alert.account, event.alert.severity) == (
+        AlertName.CAPACITY_LOW,
+        "",
+        Severity.WARNING,
+    )
+    assert event.alert.labels == {
+        "alertname": "PixverseCapacityLow",
+        "severity": "warning",
+        "source": "main",
+    }
+    world.accounts.append(account("b@x", START + 500 * H, max_jobs=1))
+    assert summary(world.step()) == [("resolved", "resolved", "PixverseCapacityLow", "warning", "")]
+
+
+def test_source_down_at_once_when_unauthorized_and_after_stale_after_otherwise() -> None:
+    world = World([account("a@x", START + 500 * H)])
+    world.step()
+    world.outcome = Outcome.UNAUTHORIZED
+    assert summary(world.step()) == [("firing", "started", "PixverseSourceDown", "critical", "")]
+    world.outcome = Outcome.SUCCESS
+    assert summary(world.step()) == [("resolved", "resolved", "PixverseSourceDown", "critical", "")]
+    world.outcome = Outcome.TIMEOUT
+    world.clock.advance(899)
+    assert world.step() == []  # failing, but not stale yet
+    world.clock.advance(1)
+    assert summary(world.step()) == [("firing", "started", "PixverseSourceDown", "critical", "")]
+
+
+def test_a_restart_neither_resolves_nor_repeats_what_it_has_not_checked() -> None:
+    world = World([account("a@x", START - H)])
+    world.outcome = Outcome.UNAUTHORIZED
+    world.step()
+    assert set(world.firing()) == {("PixverseTokenExpired", "a@x"), ("PixverseSourceDown", "")}
+    # A new run: the book comes from disk, no poll has ended yet, there is no data.
+    world.has_data, world.outcome, world.last_success = False, None, None
+    world.clock.advance(60)
+    assert world.step() == []
+    assert set(world.firing()) == {("PixverseTokenExpired", "a@x"), ("PixverseSourceDown", "")}
+    # Its first poll: still expired (no new notification), the source is back (resolved).
+    world.has_data, world.outcome = True, Outcome.SUCCESS
+    assert summary(world.step()) == [("resolved", "resolved", "PixverseSourceDown", "critical", "")]
+
+
+def test_a_source_removed_from_the_config_resolves_its_alerts() -> None:
+    world = World([account("a@x", START - H)])
+    world.step()
+    world.sources = []
+    assert summary(world.step()) == [
+        ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x")
+    ]
+
+
+def test_fingerprint_is_alertname_source_account() -> None:
+    a = fingerprint(AlertName.EXPIRED, "main", "a@x")
+    assert a == fingerprint(AlertName.EXPIRED, "main", "a@x")
+    assert (
+        len(
+            {
+                a,
+                fingerprint(AlertName.EXPIRED, "main", "b@x"),
+                fingerprint(AlertName.EXPIRED, "other", "a@x"),
+                fingerprint(AlertName.EXPIRING_SOON, "main", "a@x"),
+            }
+        )
+        == 4
+    )
+    assert len(a) == 16
+
+
+def test_peak_severity_is_kept_for_resolution_routing() -> None:
+    world = World([account("a@x", START + 10 * H)])  # critical
+    world.step()
+    world.accounts = [account("a@x", START + 50 * H)]  # warning again: downgraded
+    (down,) = world.step()
+    assert down.reason is Reason.SEVERITY_CHANGED
+    assert down.alert.severity is Severity.WARNING
+    assert down.peak_severity is Severity.CRITICAL
+
+
+@pytest.mark.parametrize("offset", [72 * H, 24 * H, 0.0])
+def test_crossings_are_notified_on_time(offset: float) -> None:
+    """Simulates the daemon: after each evaluation it wakes at next_wake(); a crossing must
+    be notified at the crossing itself, whatever the poll interval (an hour here)."""
+    expiry = START + 100 * H
+    world = World([account("a@x", expiry)])
+    crossing_at = expiry - offset
+    poll_interval = H
+    next_poll = START
+    notified_at = None
+    while notified_at is None and world.clock.time() < expiry + H:
+        now = world.clock.time()
+        if now >= next_poll:
+            next_poll += poll_interval
+        events = [e for e in world.step() if abs(e.at_unix - crossing_at) < 2 * H]
+        if any(e.at_unix >= crossing_at for e in events):
+            notified_at = now
+            break
+        snapshot = world.snapshot()
+        crossing = next_crossing(world.accounts, THRESHOLDS, now)
+        wake = next_wake(snapshot, world.book, POLICY, crossing, now)
+        world.clock.set(min(w for w in (wake, next_poll) if w is not None))
+    assert notified_at is not None
+    assert 0 <= notified_at - crossing_at < 1.0
+
+
+def test_next_wake_covers_repeats_and_staleness() -> None:
+    world = World([account("a@x", START + 10 * H)])
+    world.step()
+    world.outcome = Outcome.TIMEOUT  # no more successful polls
+    snapshot = world.snapshot()
+    # No crossing given: the repeat (4h) vs the source going stale (15 min after success).
+    assert next_wake(snapshot, world.book, POLICY, None, START) == START + 900
+    world.last_success = START + 4 * H
+    snapshot = world.snapshot()
+    assert next_wake(snapshot, world.book, POLICY, None, START + 1) == START + 4 * H

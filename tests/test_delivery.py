@@ -1,0 +1,377 @@
+"""Delivery to real receivers on loopback: exact payloads and headers per sink type, retries,
+drops, ordering, and a dead sink that delays nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from monitor.alerts import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.clock import SystemClock
+from monitor.config import Severity, SinkConfig, SinkType, redact_url
+from monitor.delivery import Delivery, DeliveryOutcome, Sender
+from monitor.payloads import SIGNATURE_HEADER, verify_signature
+from monitor.receiver import WebhookReceiver
+from monitor.secret import Secret
+from tests.conftest import LogCapture, async_eventually
+
+SECRET = "hmac-SECRET-key-for-tests"
+EXTERNAL = "http://monitor.test:9877"
+T0 = 1_800_000_000.0
+
+
+def sink(
+    name: str,
+    url: str,
+    kind: SinkType = SinkType.WEBHOOK,
+    *,
+    secret: str | None = None,
+    min_severity: Severity = Severity.WARNING,
+    send_resolved: bool = True,
+    timeout: float = 2.0,
+) -> SinkConfig:
+    return SinkConfig(
+        name,
+        kind,
+        Secret(url),
+        redact_url(url),
+        None,
+        Secret(secret) if secret else None,
+        None,
+        min_severity,
+        send_resolved,
+        timedelta(seconds=timeout),
+    )
+
+
+def alert(severity: Severity = Severity.CRITICAL, account: str = "a@x.io") -> Alert:
+    return Alert(
+        AlertName.EXPIRED,
+        severity,
+        "main",
+        account,
+        "PixVerse token of a@x.io has expired",
+        "It expired.",
+        {"expires_at": "2027-01-15T08:00:00Z", "ttl_seconds": "-60", "max_jobs": "4"},
+    )
+
+
+def event(
+    status: Status = Status.FIRING,
+    severity: Severity = Severity.CRITICAL,
+    ident: str = "n1",
+    account: str = "a@x.io",
+) -> AlertEvent:
+    ended = T0 + 120 if status is Status.RESOLVED else None
+    reason = Reason.RESOLVED if status is Status.RESOLVED else Reason.STARTED
+    return AlertEvent(ident, status, reason, alert(severity, account), T0, ended, T0 + 5, severity)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
+class Harness:
+    def __init__(self, sinks: list[SinkConfig], firing: list[FiringAlert] | None = None) -> None:
+        self.saves = 0
+        self.delivery = Delivery(
+            sinks,
+            Sender(SystemClock(), EXTERNAL),
+            SystemClock(),
+            persist=self._persist,
+            firing=lambda: firing or [],
+            backoff_base=0.05,
+            backoff_cap=0.2,
+        )
+
+    def _persist(self) -> None:
+        self.saves += 1
+
+    def count(self, sink: str, outcome: DeliveryOutcome) -> int:
+        return self.delivery.counts().get((sink, outcome), 0)
+
+
+def run(
+    sinks: list[SinkConfig],
+    events: list[AlertEvent],
+    until: Any,
+    timeout: float = 10,
+    firing: list[FiringAlert] | None = None,
+) -> Harness:
+    harness = Harness(sinks, firing)
+
+    async def scenario() -> None:
+        await harness.delivery.start()
+        harness.delivery.enqueue(events)
+
+        async def done() -> bool:
+            return bool(until(harness))
+
+        try:
+            await async_eventually(done, timeout=timeout, what="deliveries")
+        finally:
+            await harness.delivery.stop()
+
+    asyncio.run(scenario())
+    return harness
+
+
+def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) -> None:
+    target = sink("ops", receiver.url + "/hook?x=1", secret=SECRET)
+    run([target], [event()], lambda h: receiver.accepted())
+    (got,) = receiver.accepted()
+    assert got.path == "/hook?x=1"
+    assert got.headers["content-type"] == "application/json"
+    assert got.headers["idempotency-key"] == "n1"
+    assert got.headers["user-agent"].startswith("pixverse-monitor/")
+    assert verify_signature(SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body, time.time())
+    assert not verify_signature(
+        "wrong", got.headers[SIGNATURE_HEADER.lower()], got.body, time.time()
+    )
+    assert not verify_signature(
+        SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body + b" ", time.time()
+    )
+    labels = {
+        "alertname": "PixverseTokenExpired",
+        "severity": "critical",
+        "source": "main",
+        "account": "a@x.io",
+    }
+    annotations = {
+        "summary": "PixVerse token of a@x.io has expired",
+        "description": "It expired.",
+        "expires_at": "2027-01-15T08:00:00Z",
+        "ttl_seconds": "-60",
+        "max_jobs": "4",
+    }
+    assert got.json() == {
+        "version": "4",
+        "groupKey": '{}:{account="a@x.io", alertname="PixverseTokenExpired", '
+        'severity="critical", source="main"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "ops",
+        "groupLabels": labels,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": EXTERNAL,
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": "2027-01-15T08:00:00.000Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": EXTERNAL + "/metrics",
+                "fingerprint": alert().fingerprint,
+            }
+        ],
+    }
+
+
+def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
+    run([sink("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted())
+    (got,) = receiver.accepted()
+    assert SIGNATURE_HEADER.lower() not in got.headers
+    body = got.json()
+    assert body["status"] == "resolved"
+    assert body["alerts"][0]["endsAt"] == "2027-01-15T08:02:00.000Z"
+
+
+def test_slack_payload(receiver: WebhookReceiver) -> None:
+    run(
+        [sink("chat", receiver.url + "/services/T/B/x", SinkType.SLACK)],
+        [event()],
+        lambda h: receiver.accepted(),
+    )
+    (got,) = receiver.accepted()
+    body = got.json()
+    assert set(body) == {"text", "blocks"}
+    assert body["text"] == (
+        ":rotating_light: [FIRING:critical] PixverseTokenExpired main/a@x.io: "
+        "PixVerse token of a@x.io has expired"
+    )
+    kinds = [b["type"] for b in body["blocks"]]
+    assert kinds == ["header", "section", "section", "section", "context"]
+    fields = [f["text"] for f in body["blocks"][2]["fields"]]
+    assert "*Account*\na@x.io" in fields and "*maxJobs*\n4" in fields
+    assert "n1" in body["blocks"][4]["elements"][0]["text"]
+    assert got.headers["idempotency-key"] == "n1"
+
+
+def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
+    firing = [FiringAlert(alert(account="b@x.io"), T0 - 60, T0, Severity.CRITICAL)]
+    run(
+        [sink("am", receiver.url, SinkType.ALERTMANAGER)],
+        [event(Status.RESOLVED)],
+        lambda h: len(receiver.accepted()) >= 2,
+        firing=firing,
+    )
+    posts = receiver.accepted()
+    assert {p.path for p in posts} == {"/api/v2/alerts"}
+    bodies = [p.json() for p in posts]
+    resolved = next(b for b in bodies if b[0]["labels"]["account"] == "a@x.io")
+    assert resolved == [
+        {
+            "labels": {
+                "alertname": "PixverseTokenExpired",
+                "severity": "critical",
+                "source": "main",
+                "account": "a@x.io",
+            },
+            "annotations": alert().annotations,
+            "startsAt": "2027-01-15T08:00:00.000Z",
+            "endsAt": "2027-01-15T08:02:00.000Z",
+            "generatorURL": EXTERNAL + "/metrics",
+        }
+    ]
+    # The periodic re-send of what is firing: endsAt a few minutes ahead, so Alertmanager
+    # resolves it by itself if every monitor dies.
+    resend = next(b for b in bodies if b[0]["labels"]["account"] == "b@x.io")
+    assert resend[0]["startsAt"] == "2027-01-15T07:59:00.000Z"
+    ends = resend[0]["endsAt"]
+    from datetime import datetime
+
+    assert 200 < datetime.fromisoformat(ends).timestamp() - time.time() < 260
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(408, {}), (429, {"Retry-After": "0"}), (500, {}), (502, {}), (503, {}), (504, {})],
+)
+def test_retryable_statuses_are_retried(
+    receiver: WebhookReceiver, status: int, headers: dict[str, str]
+) -> None:
+    receiver.respond(status, 2, headers=headers)
+    harness = run([sink("ops", receiver.url)], [event()], lambda h: receiver.accepted())
+    assert [r.answered for r in receiver.received] == [status, status, 200]
+    assert {r.headers["idempotency-key"] for r in receiver.received} == {"n1"}
+    assert harness.count("ops", DeliveryOutcome.RETRIED) == 2
+    assert harness.count("ops", DeliveryOutcome.DELIVERED) == 1
+
+
+def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
+    receiver.respond(429, headers={"Retry-After": "1"})
+    run([sink("ops", receiver.url)], [event()], lambda h: receiver.accepted())
+    first, second = receiver.received
+    assert second.at_unix - first.at_unix >= 0.95  # backoff alone would be 0.05 s
+
+
+def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
+    receiver.respond(200, headers={}, delay_seconds=1.0)
+    harness = run(
+        [sink("ops", receiver.url, timeout=0.3)],
+        [event()],
+        lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
+    )
+    assert harness.count("ops", DeliveryOutcome.RETRIED) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+def test_other_4xx_is_dropped_and_counted(
+    receiver: WebhookReceiver, status: int, logs: LogCapture
+) -> None:
+    receiver.respond(status)
+    harness = run(
+        [sink("ops", receiver.url)],
+        [event(ident="bad"), event(ident="good")],
+        lambda h: receiver.accepted(),
+    )
+    assert [(r.headers["idempotency-key"], r.answered) for r in receiver.received] == [
+        ("bad", status),
+        ("good", 200),
+    ]
+    assert harness.count("ops", DeliveryOutcome.DROPPED) == 1
+    failed = [e for e in logs.events("notification.failed") if e["id"] == "bad"]
+    assert failed[0]["will_retry"] is False
+
+
+def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCapture) -> None:
+    receiver = WebhookReceiver().start()
+    url = receiver.url
+    receiver.stop()  # connection refused from now on
+    events = [event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)]
+    harness = Harness([sink("ops", url)])
+
+    async def scenario() -> None:
+        await harness.delivery.start()
+        harness.delivery.enqueue(events)
+
+        async def retried_a_few_times() -> bool:
+            return harness.count("ops", DeliveryOutcome.RETRIED) >= 4
+
+        await async_eventually(retried_a_few_times, what="several failed attempts")
+        assert len(harness.delivery.pending()) == 5
+        receiver.start()  # same port
+
+        async def all_in() -> bool:
+            return len(receiver.accepted()) == 5
+
+        await async_eventually(all_in, timeout=10, what="all notifications")
+        await harness.delivery.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        receiver.stop()
+    ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
+    assert ids == [f"n{i}" for i in range(5)]  # once each, in order
+    assert harness.delivery.pending() == []
+    assert harness.saves >= 5 + 4
+    assert "ConnectError" in logs.events("notification.failed")[0]["error"]
+
+
+def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
+    with WebhookReceiver() as slow:
+        slow.respond(200, delay_seconds=3.0)
+        started = time.monotonic()
+        run(
+            [sink("slow", slow.url, timeout=5), sink("fast", receiver.url)],
+            [event()],
+            lambda h: receiver.accepted(),
+        )
+        assert time.monotonic() - started < 2.0
+
+
+def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
+    with WebhookReceiver() as critical_only:
+        sinks = [
+            sink("all", receiver.url),
+            sink("crit", critical_only.url, min_severity=Severity.CRITICAL, send_resolved=False),
+        ]
+        warning = event(severity=Severity.WARNING, ident="w")
+        critical = event(ident="c")
+        resolved = event(Status.RESOLVED, ident="r")
+        run(
+            sinks,
+            [warning, critical, resolved],
+            lambda h: len(receiver.accepted()) == 3 and len(critical_only.accepted()) == 1,
+        )
+        assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == ["c"]
+
+
+def test_secrets_stay_out_of_logs(logs: LogCapture) -> None:
+    url = "http://127.0.0.1:1/services/T000/B000/SLACKsecretPATH"
+    harness = Harness([sink("chat", url, SinkType.SLACK), sink("ops", url, secret=SECRET)])
+
+    async def scenario() -> None:
+        await harness.delivery.start()
+        harness.delivery.enqueue([event()])
+
+        async def failed() -> bool:
+            return harness.count("chat", DeliveryOutcome.RETRIED) >= 2
+
+        await async_eventually(failed)
+        await harness.delivery.stop()
+
+    asyncio.run(scenario())
+    assert "notification.failed" in logs.text
+    assert "SLACKsecretPATH" not in logs.text
+    assert SECRET not in logs.text
