@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email.utils
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -14,9 +15,9 @@ import httpx
 import structlog
 
 from monitor import __version__
-from monitor.alerts import AlertEvent, FiringAlert, notify_test_event
+from monitor.alerts import AlertEvent, FiringAlert, Reason, notify_test_event
 from monitor.clock import Clock
-from monitor.config import SinkConfig, SinkType
+from monitor.config import Severity, SinkConfig, SinkType
 from monitor.exposition import Family
 from monitor.outbox import (
     BACKOFF_BASE_SECONDS,
@@ -90,8 +91,20 @@ class Sender:
             body = slack_body(event)
         else:
             url += "/api/v2/alerts"
-            item = (event.alert, event.starts_at_unix, event.ends_at_unix)
-            body = alertmanager_body([item], self._clock.time(), self.external_url)
+            now = self._clock.time()
+            items = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
+            if event.reason is Reason.SEVERITY_CHANGED:
+                # Alertmanager tells alerts apart by all labels, severity included: end the
+                # one under the old severity rather than let it linger until it lapses.
+                old = (
+                    Severity.WARNING
+                    if event.alert.severity is Severity.CRITICAL
+                    else Severity.CRITICAL
+                )
+                items.append(
+                    (dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now)
+                )
+            body = alertmanager_body(items, now, self.external_url)
         return await self._post(sink, url, body, headers)
 
     async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:

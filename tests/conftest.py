@@ -101,6 +101,7 @@ class ConfigWriter:
         poll: str = "",
         timeout: str = "2s",
         metrics: str = "",
+        interval: str = "1h",
     ) -> Path:
         return self.write(
             f"""
@@ -110,7 +111,7 @@ base_url = "{base_url}"
 token_file = "{self.token_file}"
 
 [poll]
-interval = "1h"
+interval = "{interval}"
 timeout = "{timeout}"
 jitter = 0
 {poll}

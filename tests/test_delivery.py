@@ -375,3 +375,24 @@ def test_secrets_stay_out_of_logs(logs: LogCapture) -> None:
     assert "notification.failed" in logs.text
     assert "SLACKsecretPATH" not in logs.text
     assert SECRET not in logs.text
+
+
+def test_alertmanager_severity_change_ends_the_old_labelset(receiver: WebhookReceiver) -> None:
+    changed = AlertEvent(
+        "s1",
+        Status.FIRING,
+        Reason.SEVERITY_CHANGED,
+        alert(Severity.CRITICAL),
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+    )
+    run([sink("am", receiver.url, SinkType.ALERTMANAGER)], [changed], lambda h: receiver.accepted())
+    (got,) = receiver.accepted()
+    new, old = got.json()
+    assert (new["labels"]["severity"], old["labels"]["severity"]) == ("critical", "warning")
+    from datetime import datetime
+
+    assert datetime.fromisoformat(old["endsAt"]).timestamp() <= time.time()
+    assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200

@@ -1,0 +1,307 @@
+"""Alerting through the whole daemon: notifications reach real receivers, survive restarts
+and SIGKILL, and threshold crossings are notified on time."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.payloads import SIGNATURE_HEADER, verify_signature
+from monitor.receiver import WebhookReceiver
+from tests.conftest import (
+    API_TOKEN,
+    DAY,
+    HOUR,
+    ConfigWriter,
+    LogCapture,
+    async_eventually,
+    eventually,
+    running,
+)
+from tests.test_daemon import get, series
+
+SECRET = "receiver-SECRET-hmac"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
+def sinks_toml(configs: ConfigWriter, url: str, extra: str = "") -> str:
+    (configs.dir / "hmac").write_text(SECRET)
+    return f"""
+[[sinks]]
+name = "ops"
+type = "webhook"
+url = "{url}/hook"
+secret_file = "{configs.dir / "hmac"}"
+{extra}
+"""
+
+
+def alerts_of(receiver: WebhookReceiver) -> list[tuple[str, str, str, str]]:
+    out = []
+    for got in receiver.accepted():
+        for alert in got.json()["alerts"]:
+            labels = alert["labels"]
+            out.append(
+                (
+                    alert["status"],
+                    labels["alertname"],
+                    labels["severity"],
+                    labels.get("account", ""),
+                )
+            )
+    return sorted(out)
+
+
+def test_notifications_and_alert_metrics(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    receiver: WebhookReceiver,
+    logs: LogCapture,
+    now: float,
+) -> None:
+    fake.set_accounts(
+        [
+            FakeAccount("ok@x.io", now + 10 * DAY),
+            FakeAccount("warn@x.io", now + 2 * DAY),
+            FakeAccount("crit@x.io", now + 5 * HOUR),
+            FakeAccount("gone@x.io", now - HOUR),
+            FakeAccount("what@x.io", None),
+        ]
+    )
+    config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _true(len(receiver.accepted()) == 4), what="4 alerts")
+            got = await series(daemon)
+            assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 2
+            assert get(got, "pixverse_monitor_alerts_firing", severity="warning") == 2
+            assert (
+                get(got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered")
+                == 4
+            )
+            for outcome in ("retried", "failed", "dropped"):
+                assert (
+                    get(got, "pixverse_monitor_notifications_total", sink="ops", outcome=outcome)
+                    == 0
+                )
+            assert get(got, "pixverse_monitor_notifications_pending", sink="ops") == 0
+
+    asyncio.run(scenario())
+    assert alerts_of(receiver) == [
+        ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
+        ("firing", "PixverseTokenExpiringSoon", "critical", "crit@x.io"),
+        ("firing", "PixverseTokenExpiringSoon", "warning", "warn@x.io"),
+        ("firing", "PixverseTokenExpiryUnknown", "warning", "what@x.io"),
+    ]
+    for got in receiver.accepted():
+        assert verify_signature(
+            SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body, time.time()
+        )
+        assert got.path == "/hook"
+    firing = logs.events("alert.firing")
+    assert len(firing) == 4
+    assert {e["reason"] for e in firing} == {"started"}
+    assert len(logs.events("notification.delivered")) == 4
+    for secret in [SECRET, *fake.secrets_served()]:
+        assert secret not in logs.text
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def test_unauthorized_is_source_down_at_once(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    fake.fail_always(ACCOUNTS, Fault(401))
+    config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
+
+    async def scenario() -> None:
+        async with running(Daemon(config)):
+            await async_eventually(lambda: _true(bool(receiver.accepted())))
+
+    asyncio.run(scenario())
+    assert alerts_of(receiver) == [("firing", "PixverseSourceDown", "critical", "")]
+    body = receiver.accepted()[0].json()
+    assert body["commonLabels"] == {
+        "alertname": "PixverseSourceDown",
+        "severity": "critical",
+        "source": "main",
+    }
+    assert "unauthorized" in body["commonAnnotations"]["summary"]
+
+
+def test_a_restart_neither_repeats_nor_forgets(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver, now: float
+) -> None:
+    fake.set_accounts(
+        [FakeAccount("warn@x.io", now + 2 * DAY), FakeAccount("gone@x.io", now - HOUR)]
+    )
+    config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
+
+    async def run_until(count: int) -> None:
+        async with running(Daemon(config)) as daemon:
+            await async_eventually(lambda: _true(len(receiver.accepted()) >= count))
+            await async_eventually(
+                lambda: _true(all(sum(s.polls_total.values()) for s in daemon.snapshot.sources))
+            )
+
+    asyncio.run(run_until(2))
+    fake.update("gone@x.io", expires_at=now + 30 * DAY)  # renewed while we were down
+    asyncio.run(run_until(3))
+    assert alerts_of(receiver) == [
+        ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
+        ("firing", "PixverseTokenExpiringSoon", "warning", "warn@x.io"),
+        ("resolved", "PixverseTokenExpired", "critical", "gone@x.io"),
+    ]
+    ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
+    assert len(ids) == len(set(ids)) == 3
+
+
+def _start(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "USEAPI_TOKEN": API_TOKEN},
+    )
+
+
+def _pending(state: Path) -> list[str]:
+    try:
+        document = orjson.loads((state / "state.json").read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return []
+    return [n["event"]["id"] for n in document["outbox"]]
+
+
+def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
+    fake: FakeUpstream, configs: ConfigWriter, now: float
+) -> None:
+    fake.set_accounts(
+        [FakeAccount("gone@x.io", now - HOUR), FakeAccount("warn@x.io", now + 2 * DAY)]
+    )
+    receiver = WebhookReceiver().start()
+    path = configs.for_upstream(
+        fake.base_url, sinks_toml(configs, receiver.url), interval="1s", poll='stale_after = "1h"'
+    )
+    state = configs.dir / "state"
+    first = _start(path)
+    try:
+        # Run 1 delivers the two alerts of the moment ...
+        eventually(lambda: len(receiver.accepted()) == 2, timeout=15, what="first deliveries")
+        delivered_before = {r.headers["idempotency-key"] for r in receiver.accepted()}
+        # ... then the receiver goes away, things change, and notifications pile up.
+        receiver.stop()
+        fake.update("gone@x.io", expires_at=now + 30 * DAY)
+        fake.remove("warn@x.io")
+        fake.put(FakeAccount("what@x.io", None))
+        pending = eventually(
+            lambda: len(_pending(state)) == 3 and _pending(state),
+            timeout=15,
+            what="three pending notifications in the state file",
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+        first.wait()
+    receiver.start()  # back, on the same port
+    second = _start(path)
+    try:
+        eventually(lambda: len(receiver.accepted()) == 5, timeout=15, what="pending deliveries")
+        eventually(lambda: _pending(state) == [], timeout=5, what="an empty outbox")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=20) == 0
+    finally:
+        second.kill()
+        second.wait()
+        receiver.stop()
+    ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
+    assert len(ids) == len(set(ids)) == 5, "a notification was delivered twice"
+    assert set(ids) == delivered_before | set(pending)
+    assert ("firing", "PixverseTokenExpiryUnknown", "warning", "what@x.io") in alerts_of(receiver)
+
+
+@pytest.mark.e2e
+def test_a_threshold_crossing_is_notified_within_2_seconds(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    crossing_at = float(int(time.time()) + 3)  # whole seconds, as upstream expiry times are
+    fake.set_accounts([FakeAccount("edge@x.io", crossing_at + 24 * HOUR)])  # critical within 3 s
+    config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))  # polls hourly
+
+    async def scenario() -> None:
+        async with running(Daemon(config)):
+            await async_eventually(
+                lambda: _true(len(receiver.accepted()) == 2), timeout=10, what="the severity change"
+            )
+
+    asyncio.run(scenario())
+    first, second = receiver.accepted()
+    assert first.json()["alerts"][0]["labels"]["severity"] == "warning"
+    assert second.json()["alerts"][0]["labels"]["severity"] == "critical"
+    latency = second.at_unix - crossing_at
+    assert 0 <= latency < 2.0, f"notified {latency:.3f}s after the crossing"
+
+
+def test_notify_test_command(configs: ConfigWriter, receiver: WebhookReceiver) -> None:
+    with WebhookReceiver() as refusing:
+        refusing.respond(400, times=10)
+        path = configs.for_upstream(
+            "http://127.0.0.1:1",
+            sinks_toml(configs, receiver.url)
+            + f'\n[[sinks]]\nname = "chat"\ntype = "slack"\nurl = "{refusing.url}/services/x"\n',
+        )
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "monitor", "notify-test", "--config", str(path), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        both = cli()
+        assert both.returncode == 1
+        assert (
+            "ops (webhook http://127.0.0.1" in both.stdout and "delivered (HTTP 200)" in both.stdout
+        )
+        assert "chat (slack http://127.0.0.1" in both.stdout and "FAILED: HTTP 400" in both.stdout
+        assert "/services/x" not in both.stdout  # the Slack URL's path is a credential
+        assert cli("--sink", "ops").returncode == 0
+        assert cli("--sink", "nope").returncode == 2
+    (got, *_) = receiver.accepted()
+    body = got.json()
+    assert body["commonLabels"]["alertname"] == "PixverseMonitorTest"
+    assert verify_signature(SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body, time.time())
+    empty = configs.for_upstream("http://127.0.0.1:1")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "notify-test", "--config", str(empty)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert load_config(empty, env={}).sinks == ()
