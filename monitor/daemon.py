@@ -282,6 +282,11 @@ class Daemon:
             self._persist()
         self._schedule_evaluation(next_wake(snapshot, self._book, policy, soonest, now))
 
+    async def _evaluate_job(self) -> None:
+        # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a
+        # thread pool, and the snapshot, alert book and outbox belong to the event loop.
+        self._evaluate()
+
     def _policy(self) -> AlertPolicy:
         return AlertPolicy(
             min_usable_capacity=self._config.thresholds.min_usable_capacity,
@@ -321,7 +326,7 @@ class Daemon:
                 self._scheduler.remove_job(_EVALUATE_JOB)
             return
         self._scheduler.add_job(
-            self._evaluate,
+            self._evaluate_job,
             DateTrigger(datetime.fromtimestamp(when_unix, UTC)),
             id=_EVALUATE_JOB,
             replace_existing=True,

@@ -411,3 +411,28 @@ def test_hash_labels_keep_emails_out_of_metrics(
     assert "example.com" not in text
     assert f'account="{email_hash("alice@example.com")}"' in text
     assert "example.com" not in logs.text
+
+
+def test_scheduled_evaluations_run_on_the_event_loop(
+    fake: FakeUpstream, configs: ConfigWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.set_accounts([FakeAccount("edge@x.io", int(time.time()) + 24 * HOUR + 2)])
+    config = configs.load(fake.base_url)
+    threads: list[str] = []
+
+    async def scenario() -> None:
+        daemon = Daemon(config)
+        original = daemon._evaluate
+
+        def spy() -> None:
+            import threading
+
+            threads.append(threading.current_thread().name)
+            original()
+
+        monkeypatch.setattr(daemon, "_evaluate", spy)
+        async with running(daemon):
+            await async_eventually(lambda: _true(len(threads) >= 3), what="a scheduled evaluation")
+
+    asyncio.run(scenario())
+    assert set(threads) == {"MainThread"}
