@@ -107,7 +107,10 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> int:
         return await Daemon(config).run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except ConfigError as exc:  # the web config, read again as the daemon starts
+        return _config_error(exc)
 
 
 def _check(args: argparse.Namespace) -> int:

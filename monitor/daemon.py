@@ -6,7 +6,9 @@ The only module that knows every stage; the stages themselves are pure or single
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -16,21 +18,36 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.basicauth import CHALLENGE
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, SourceConfig
-from monitor.errors import Outcome
+from monitor.config import Config, SourceConfig, load_config
+from monitor.errors import ConfigError, Outcome
 from monitor.evaluate import AccountStatus, evaluate, next_crossing
-from monitor.exposition import CONTENT_TYPE, MetricsRenderer
+from monitor.exposition import CONTENT_TYPE, Family, MetricsRenderer
 from monitor.httpserver import HttpServer, Request, Response
 from monitor.poll import PollResult, poll_source
+from monitor.reload import ReloadPlan, plan_reload
+from monitor.sdnotify import Notifier, watchdog_interval
 from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.summary import status_line
 from monitor.upstream import UpstreamClient
+from monitor.webconfig import WebConfigError
+from monitor.webguard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
 
 log = structlog.get_logger("monitor.daemon")
 
 # How long a stop waits for an in-flight poll beyond its own timeout.
 STOP_GRACE_SECONDS = 5.0
+# READY=1 waits for the first poll of every source, but never longer than this (systemd's
+# TimeoutStartSec= is 90 s in the shipped unit; a slow upstream must not fail the start).
+READY_TIMEOUT_SECONDS = 60.0
+# Reachable without credentials when basic auth is on: it only says the event loop runs.
+OPEN_PATHS = frozenset({"/healthz"})
 _CROSSING_JOB = "crossing"
+_RELOAD_HELP = (
+    "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
+)
+_RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
 
 _LANDING = b"""<!doctype html><html><head><title>pixverse-monitor</title></head><body>
 <h1>pixverse-monitor</h1><ul><li><a href="/metrics">/metrics</a></li>
@@ -53,7 +70,8 @@ class _Source:
 
 
 class Daemon:
-    """Runs until `stop()` (or SIGTERM/SIGINT): polls every source, serves /metrics."""
+    """Runs until `stop()` (or SIGTERM/SIGINT): polls every source, serves /metrics, reloads
+    its configuration on SIGHUP and talks to systemd when $NOTIFY_SOCKET is set."""
 
     def __init__(
         self,
@@ -61,14 +79,25 @@ class Daemon:
         *,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._config = config
         self._clock = clock or SystemClock()
         self._transport = transport
+        self._environ = os.environ if environ is None else environ
         self._sources: dict[str, _Source] = {}
         self._snapshot = Snapshot((), self._clock.time())
-        self._renderer = MetricsRenderer()
-        self._server = HttpServer(self._handle, config.metrics.host, config.metrics.port)
+        self._renderer = MetricsRenderer(extra=self._internal_families)
+        self._web = WebGuard(None, on_reload=self._record_reload)
+        self._server = self._new_server(config)
+        self._notifier = Notifier.from_environ(self._environ)
+        self._ready_sent = False
+        self._ready_timer: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._reload_ok = True
+        self._reload_success_unix = self._clock.time()
+        self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -90,7 +119,13 @@ class Daemon:
         self._stopping.set()
 
     async def run(self, *, handle_signals: bool = True) -> int:
+        """Serve until stopped; 0 then. Raises ConfigError if the web config cannot be read."""
         loop = asyncio.get_running_loop()
+        path = self._config.metrics.web_config_file
+        try:
+            self._web.replace(load_web_config(path) if path is not None else None)
+        except WebConfigError as exc:
+            raise as_config_error(exc) from None
         for source in self._config.sources:
             self._sources[source.name] = self._new_source(source)
         self._rebuild()
@@ -98,26 +133,18 @@ class Daemon:
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._scheduler.start()
-        poll = self._config.poll
         for name in self._sources:
-            self._scheduler.add_job(
-                self._poll_job,
-                IntervalTrigger(
-                    seconds=poll.interval.total_seconds(),
-                    jitter=poll.jitter.total_seconds() or None,
-                    timezone=UTC,
-                ),
-                args=[name],
-                id=f"poll:{name}",
-                next_run_time=datetime.now(UTC),
-            )
+            self._schedule_poll(name)
         log.info(
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
+            tls=self._web.ssl_context() is not None,
             sources=list(self._sources),
-            interval_seconds=poll.interval.total_seconds(),
+            interval_seconds=self._config.poll.interval.total_seconds(),
         )
+        self._ready_timer = loop.call_later(READY_TIMEOUT_SECONDS, self._ready_anyway)
         self.started.set()
         try:
             await self._stopping.wait()
@@ -125,18 +152,211 @@ class Daemon:
             await self._shutdown(handle_signals)
         return 0
 
-    def _new_source(self, source: SourceConfig) -> _Source:
-        client = UpstreamClient(
+    def _new_server(self, config: Config) -> HttpServer:
+        return HttpServer(
+            self._handle,
+            config.metrics.host,
+            config.metrics.port,
+            tls=self._web.ssl_context,
+            authorize=lambda request: self._web.authorized(request.headers),
+            challenge=CHALLENGE,
+            open_paths=OPEN_PATHS,
+        )
+
+    def _new_client(self, source: SourceConfig) -> UpstreamClient:
+        return UpstreamClient(
             source,
             timeout=self._config.poll.timeout,
             max_response_bytes=self._config.poll.max_response_bytes,
             clock=self._clock,
             transport=self._transport,
         )
-        return _Source(source, client)
+
+    def _new_source(self, source: SourceConfig) -> _Source:
+        return _Source(source, self._new_client(source))
+
+    def _poll_trigger(self) -> IntervalTrigger:
+        poll = self._config.poll
+        return IntervalTrigger(
+            seconds=poll.interval.total_seconds(),
+            jitter=poll.jitter.total_seconds() or None,
+            timezone=UTC,
+        )
+
+    def _schedule_poll(self, name: str) -> None:
+        """Poll `name` now, then every poll.interval."""
+        self._scheduler.add_job(
+            self._poll_job,
+            self._poll_trigger(),
+            args=[name],
+            id=f"poll:{name}",
+            next_run_time=datetime.now(UTC),
+        )
+
+    # -- systemd ---------------------------------------------------------------------------
+
+    def _after_poll(self) -> None:
+        """STATUS= after every poll; READY=1 once every source has been polled once."""
+        status = status_line(self._snapshot)
+        if not self._ready_sent and all(s.last is not None for s in self._sources.values()):
+            self._send_ready(status)
+        else:
+            self._notifier.status(status)
+
+    def _ready_anyway(self) -> None:
+        if not self._ready_sent:
+            log.warning("daemon.ready_before_first_poll", waited_seconds=READY_TIMEOUT_SECONDS)
+            self._send_ready(status_line(self._snapshot))
+
+    def _send_ready(self, status: str) -> None:
+        self._ready_sent = True
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+        self._notifier.ready(status)
+        log.info("daemon.ready", notify_socket=self._notifier.enabled)
+        interval = watchdog_interval(self._environ, os.getpid())
+        if interval is not None and self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._pet_watchdog(interval))
+
+    async def _pet_watchdog(self, interval: float) -> None:
+        # A task on the event loop, independent of upstream success: if the loop stalls, the
+        # pings stop and systemd restarts the service; a failing upstream is not a reason.
+        log.info("watchdog.started", interval_seconds=interval)
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
+        """Re-read and validate the config file, then apply it (SIGHUP). A config that fails
+        leaves the running one in force; either way the outcome is logged and exported."""
+        async with self._reload_lock:
+            if self._stopping.is_set():
+                return False
+            path = self._config.path
+            if path is None:
+                log.warning("config.reload_skipped", reason="not started from a config file")
+                return False
+            if self._ready_sent:
+                self._notifier.reloading("reloading the configuration")
+            log.info("config.reloading", path=str(path))
+            try:
+                new = await asyncio.to_thread(load_config, path, self._environ)
+                web_path = new.metrics.web_config_file
+                try:
+                    web = await asyncio.to_thread(load_web_config, web_path) if web_path else None
+                except WebConfigError as exc:
+                    raise as_config_error(exc) from None
+                plan = await self._apply_config(new, web)
+            except ConfigError as exc:
+                self._record_reload(False)
+                log.error(
+                    "config.reload_failed",
+                    path=str(path),
+                    key=exc.key,
+                    problem=exc.problem,
+                    kept="the running configuration",
+                )
+                ok = False
+            else:
+                self._record_reload(True)
+                log.info("config.reloaded", path=str(path), changed=list(plan.changed))
+                ok = True
+            if self._ready_sent:
+                self._notifier.ready(status_line(self._snapshot))
+            return ok
+
+    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
+        """Swap in `new`. Sources whose name persists keep their last good data and counters;
+        their clients are rebuilt only when what they are built from changed; removed sources
+        vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
+        the new listen address cannot be bound."""
+        plan = plan_reload(self._config, new)
+        if plan.rebind:  # the one step that can fail, so it goes first
+            server = self._new_server(new)
+            try:
+                await server.start()
+            except OSError as exc:
+                raise ConfigError(
+                    "metrics.listen", f"cannot listen on {new.metrics.listen}: {exc.strerror}"
+                ) from None
+            old_server, self._server = self._server, server
+            await old_server.close()
+            log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
+        self._web.replace(web)
+        self._config = new
+        for name in plan.removed:
+            source = self._sources.pop(name)
+            if self._scheduler.get_job(f"poll:{name}"):
+                self._scheduler.remove_job(f"poll:{name}")
+            self._retire(source.client, source.lock)
+        for config in new.sources:
+            source = self._sources.get(config.name) or self._new_source(config)
+            self._sources[config.name] = source
+            if config.name in plan.new_clients:
+                old_client, source.client = source.client, self._new_client(config)
+                self._retire(old_client, source.lock)
+            source.config = config
+        self._sources = {s.name: self._sources[s.name] for s in new.sources}
+        if plan.reschedule:
+            for name in self._sources:
+                if name not in plan.added:
+                    self._scheduler.reschedule_job(f"poll:{name}", trigger=self._poll_trigger())
+        for name in plan.added:
+            self._schedule_poll(name)
+        # New thresholds and account labels apply to the data already held, right now.
+        self._rebuild()
+        return plan
+
+    def _retire(self, client: UpstreamClient, lock: asyncio.Lock) -> None:
+        """Close a replaced client once the poll that may be using it has finished."""
+
+        async def close() -> None:
+            async with lock:
+                pass
+            await client.aclose()
+
+        task = asyncio.get_running_loop().create_task(close())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _record_reload(self, ok: bool) -> None:
+        self._reload_ok = ok
+        if ok:
+            self._reload_success_unix = self._clock.time()
+
+    def _internal_families(self) -> list[Family]:
+        """Daemon-internal metric families, rendered at scrape time after the account ones."""
+        return [
+            Family(
+                "pixverse_monitor_config_last_reload_successful",
+                "gauge",
+                _RELOAD_HELP,
+                [((), 1 if self._reload_ok else 0)],
+            ),
+            Family(
+                "pixverse_monitor_config_last_reload_success_timestamp_seconds",
+                "gauge",
+                _RELOAD_TIME_HELP,
+                [((), self._reload_success_unix)],
+            ),
+        ]
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")
+        # No reload may start (or still run) while things are torn down.
+        await self._reload_lock.acquire()
+        if self._ready_timer is not None:
+            self._ready_timer.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._notifier.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
         self._scheduler.pause()
         inflight = [task for task in self._inflight if not task.done()]
@@ -148,10 +368,13 @@ class Daemon:
         await self._server.close()
         for source in self._sources.values():
             await source.client.aclose()
+        if self._background:
+            await asyncio.wait(self._background, timeout=STOP_GRACE_SECONDS)
         if handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+        self._notifier.close()
         log.info("daemon.stopped")
 
     async def _poll_job(self, name: str) -> None:
@@ -178,9 +401,13 @@ class Daemon:
                 started_unix=started,
                 deadline_unix=started + self._config.poll.interval.total_seconds(),
             )
+            if self._sources.get(name) is not source:
+                log.info("poll.discarded", source=name, reason="source removed by a reload")
+                return result
             self._record(source, result)
             self._rebuild()
             self._log_poll(source, result)
+            self._after_poll()
             return result
 
     def _record(self, source: _Source, result: PollResult) -> None:
