@@ -27,7 +27,7 @@ from monitor.exposition import CONTENT_TYPE, Family, MetricsRenderer
 from monitor.httpserver import HttpServer, Request, Response
 from monitor.poll import PollResult, poll_source
 from monitor.reload import ReloadPlan, plan_reload
-from monitor.sdnotify import Notifier, watchdog_interval
+from monitor.sdnotify import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.summary import status_line
 from monitor.upstream import UpstreamClient
@@ -39,7 +39,7 @@ log = structlog.get_logger("monitor.daemon")
 # How long a stop waits for an in-flight poll beyond its own timeout.
 STOP_GRACE_SECONDS = 5.0
 # READY=1 waits for the first poll of every source, but never longer than this (systemd's
-# TimeoutStartSec= is 90 s in the shipped unit; a slow upstream must not fail the start).
+# TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
 # Reachable without credentials when basic auth is on: it only says the event loop runs.
 OPEN_PATHS = frozenset({"/healthz"})
@@ -90,10 +90,11 @@ class Daemon:
         self._renderer = MetricsRenderer(extra=self._internal_families)
         self._web = WebGuard(None, on_reload=self._record_reload)
         self._server = self._new_server(config)
-        self._notifier = Notifier.from_environ(self._environ)
-        self._ready_sent = False
-        self._ready_timer: asyncio.TimerHandle | None = None
-        self._watchdog: asyncio.Task[None] | None = None
+        self._systemd = Lifecycle(
+            Notifier.from_environ(self._environ),
+            watchdog_seconds=watchdog_interval(self._environ, os.getpid()),
+            ready_timeout=READY_TIMEOUT_SECONDS,
+        )
         self._reload_lock = asyncio.Lock()
         self._reload_ok = True
         self._reload_success_unix = self._clock.time()
@@ -144,7 +145,7 @@ class Daemon:
             sources=list(self._sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
-        self._ready_timer = loop.call_later(READY_TIMEOUT_SECONDS, self._ready_anyway)
+        self._systemd.start(lambda: status_line(self._snapshot))
         self.started.set()
         try:
             await self._stopping.wait()
@@ -193,39 +194,6 @@ class Daemon:
             next_run_time=datetime.now(UTC),
         )
 
-    # -- systemd ---------------------------------------------------------------------------
-
-    def _after_poll(self) -> None:
-        """STATUS= after every poll; READY=1 once every source has been polled once."""
-        status = status_line(self._snapshot)
-        if not self._ready_sent and all(s.last is not None for s in self._sources.values()):
-            self._send_ready(status)
-        else:
-            self._notifier.status(status)
-
-    def _ready_anyway(self) -> None:
-        if not self._ready_sent:
-            log.warning("daemon.ready_before_first_poll", waited_seconds=READY_TIMEOUT_SECONDS)
-            self._send_ready(status_line(self._snapshot))
-
-    def _send_ready(self, status: str) -> None:
-        self._ready_sent = True
-        if self._ready_timer is not None:
-            self._ready_timer.cancel()
-        self._notifier.ready(status)
-        log.info("daemon.ready", notify_socket=self._notifier.enabled)
-        interval = watchdog_interval(self._environ, os.getpid())
-        if interval is not None and self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().create_task(self._pet_watchdog(interval))
-
-    async def _pet_watchdog(self, interval: float) -> None:
-        # A task on the event loop, independent of upstream success: if the loop stalls, the
-        # pings stop and systemd restarts the service; a failing upstream is not a reason.
-        log.info("watchdog.started", interval_seconds=interval)
-        while True:
-            self._notifier.watchdog()
-            await asyncio.sleep(interval)
-
     # -- reload ----------------------------------------------------------------------------
 
     def _on_sighup(self) -> None:
@@ -243,8 +211,7 @@ class Daemon:
             if path is None:
                 log.warning("config.reload_skipped", reason="not started from a config file")
                 return False
-            if self._ready_sent:
-                self._notifier.reloading("reloading the configuration")
+            self._systemd.reloading()
             log.info("config.reloading", path=str(path))
             try:
                 new = await asyncio.to_thread(load_config, path, self._environ)
@@ -268,8 +235,7 @@ class Daemon:
                 self._record_reload(True)
                 log.info("config.reloaded", path=str(path), changed=list(plan.changed))
                 ok = True
-            if self._ready_sent:
-                self._notifier.ready(status_line(self._snapshot))
+            self._systemd.reloaded(status_line(self._snapshot))
             return ok
 
     async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
@@ -352,11 +318,7 @@ class Daemon:
         log.info("daemon.stopping")
         # No reload may start (or still run) while things are torn down.
         await self._reload_lock.acquire()
-        if self._ready_timer is not None:
-            self._ready_timer.cancel()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        self._notifier.stopping()
+        self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
         self._scheduler.pause()
         inflight = [task for task in self._inflight if not task.done()]
@@ -374,7 +336,7 @@ class Daemon:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-        self._notifier.close()
+        self._systemd.close()
         log.info("daemon.stopped")
 
     async def _poll_job(self, name: str) -> None:
@@ -407,7 +369,10 @@ class Daemon:
             self._record(source, result)
             self._rebuild()
             self._log_poll(source, result)
-            self._after_poll()
+            self._systemd.polled(
+                status_line(self._snapshot),
+                every_source_polled=all(s.last is not None for s in self._sources.values()),
+            )
             return result
 
     def _record(self, source: _Source, result: PollResult) -> None:

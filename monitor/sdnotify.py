@@ -1,15 +1,15 @@
-"""systemd's notification protocol: READY, RELOADING, STATUS, WATCHDOG and STOPPING datagrams.
-
-Plain AF_UNIX datagrams to $NOTIFY_SOCKET (a path, or an abstract name written "@name"). Without
-that variable every call does nothing, so the daemon behaves the same outside systemd.
+"""systemd's notification protocol (READY, RELOADING, STATUS, WATCHDOG, STOPPING), and when
+the daemon speaks it. Plain AF_UNIX datagrams to $NOTIFY_SOCKET (a path, or an abstract name
+written "@name"); without that variable nothing is sent, and the daemon behaves the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -93,3 +93,76 @@ class Notifier:
             self._socket.sendto("\n".join(lines).encode(), self._address)
         except OSError as exc:
             log.warning("sdnotify.failed", message=lines[0], error=str(exc))
+
+
+class Lifecycle:
+    """When the daemon tells systemd what: READY=1 once every source was polled (or after
+    `ready_timeout` seconds at most), STATUS= after each poll, WATCHDOG=1 from the event loop
+    once ready, RELOADING=1 then READY=1 around a reload, and STOPPING=1."""
+
+    def __init__(
+        self, notifier: Notifier, *, watchdog_seconds: float | None, ready_timeout: float
+    ) -> None:
+        self._notifier = notifier
+        self._watchdog_seconds = watchdog_seconds
+        self._ready_timeout = ready_timeout
+        self._ready = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def start(self, status: Callable[[], str]) -> None:
+        """Arm the READY=1 deadline; call from the event loop once the daemon serves."""
+
+        def ready_anyway() -> None:
+            if not self._ready:
+                log.warning("daemon.ready_before_first_poll", waited_seconds=self._ready_timeout)
+                self._send_ready(status())
+
+        self._timer = asyncio.get_running_loop().call_later(self._ready_timeout, ready_anyway)
+
+    def polled(self, status: str, *, every_source_polled: bool) -> None:
+        if not self._ready and every_source_polled:
+            self._send_ready(status)
+        else:
+            self._notifier.status(status)
+
+    def reloading(self) -> None:
+        if self._ready:  # before READY=1 systemd is still starting us, not reloading
+            self._notifier.reloading("reloading the configuration")
+
+    def reloaded(self, status: str) -> None:
+        if self._ready:
+            self._notifier.ready(status)
+
+    def stopping(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._notifier.stopping()
+
+    def close(self) -> None:
+        self._notifier.close()
+
+    def _send_ready(self, status: str) -> None:
+        self._ready = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self._notifier.ready(status)
+        log.info("daemon.ready", notify_socket=self._notifier.enabled)
+        if self._watchdog_seconds is not None and self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._pet_watchdog(self._watchdog_seconds)
+            )
+
+    async def _pet_watchdog(self, interval: float) -> None:
+        # On the event loop and independent of upstream success: if the loop stalls the pings
+        # stop and systemd restarts the service; a failing upstream is no reason to.
+        log.info("watchdog.started", interval_seconds=interval)
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)

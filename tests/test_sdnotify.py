@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -9,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sdnotify import MAX_STATUS_CHARS, Notifier, notify_address, watchdog_interval
-from tests.conftest import LogCapture
+from monitor.sdnotify import (
+    MAX_STATUS_CHARS,
+    Lifecycle,
+    Notifier,
+    notify_address,
+    watchdog_interval,
+)
+from tests.conftest import LogCapture, async_eventually
 
 
 @pytest.fixture
@@ -104,3 +111,37 @@ def test_watchdog_interval_is_half_the_timeout_for_this_process(
     env: dict[str, str], expected: float | None
 ) -> None:
     assert watchdog_interval(env, pid=4242) == expected
+
+
+def test_ready_is_sent_by_the_deadline_when_polls_are_slow(
+    receiver: tuple[socket.socket, str], logs: LogCapture
+) -> None:
+    sock, path = receiver
+    lifecycle = Lifecycle(
+        Notifier.from_environ({"NOTIFY_SOCKET": path}), watchdog_seconds=None, ready_timeout=0.05
+    )
+
+    async def scenario() -> None:
+        lifecycle.start(lambda: "0/1 sources up")
+        lifecycle.reloading()  # not ready yet: systemd is still starting us, so nothing sent
+        lifecycle.polled("still polling", every_source_polled=False)
+        await asyncio.sleep(0)
+        assert not lifecycle.ready
+        await async_eventually(lambda: _true(lifecycle.ready), what="READY by the deadline")
+        lifecycle.polled("1/1 sources up", every_source_polled=True)  # READY only once
+        lifecycle.stopping()
+        lifecycle.close()
+
+    asyncio.run(scenario())
+    got = [sock.recv(4096).decode() for _ in range(4)]
+    assert got == [
+        "STATUS=still polling",
+        "READY=1\nSTATUS=0/1 sources up",
+        "STATUS=1/1 sources up",
+        "STOPPING=1",
+    ]
+    assert logs.events("daemon.ready_before_first_poll")
+
+
+async def _true(value: bool) -> bool:
+    return value
