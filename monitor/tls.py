@@ -51,6 +51,10 @@ def server_context(tls: TlsSettings, web_config_path: Path) -> ssl.SSLContext:
             f"cannot load the certificate {tls.cert_file} with the key {tls.key_file}: "
             f"{exc.reason or exc.__class__.__name__}",
         ) from None
+    except OSError as exc:  # removed or replaced between the check above and the load
+        raise error(
+            "cert_file", f"cannot read {exc.filename or tls.cert_file}: {exc.strerror}"
+        ) from None
     context.verify_mode = _VERIFY_MODES[tls.client_auth]
     if tls.client_ca_file is not None:
         path = tls.client_ca_file
@@ -62,6 +66,8 @@ def server_context(tls: TlsSettings, web_config_path: Path) -> ssl.SSLContext:
                 "client_ca_file",
                 f"{path} holds no usable CA certificate: {exc.reason or exc.__class__.__name__}",
             ) from None
+        except OSError as exc:
+            raise error("client_ca_file", f"cannot read {path}: {exc.strerror}") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
 

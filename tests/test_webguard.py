@@ -467,3 +467,38 @@ def test_cache_is_bounded_and_holds_no_plaintext(bcrypt_calls: list[bytes]) -> N
         assert len(bcrypt_calls) == 4
 
     asyncio.run(scenario())
+
+
+def test_a_file_vanishing_during_the_load_is_a_config_error(
+    ca: TestCA, web_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ca.server()
+    web_file.write_text(web_yaml(ca))
+    # As if the certificate were removed between the readability check and the load.
+    monkeypatch.setattr("monitor.tls._check_readable", lambda path, error: None)
+    server.cert_file.unlink()
+    with pytest.raises(WebConfigError) as caught:
+        load_web_config(web_file)
+    assert caught.value.key == "tls_server_config.cert_file"
+    assert "cannot read" in caught.value.problem
+
+
+def test_a_certificate_removed_at_runtime_keeps_the_loaded_one(
+    fake: FakeUpstream, configs: ConfigWriter, ca: TestCA, web_file: Path, logs: LogCapture
+) -> None:
+    server = ca.server()
+    web_file.write_text(web_yaml(ca))
+
+    async def scenario() -> None:
+        async with running(daemon_with(configs, fake, web_file)) as daemon:
+            context = client_context(ca)
+            assert (await get(daemon, context=context)).status_code == 200
+            server.cert_file.unlink()
+            response = await get(daemon, context=context)
+            assert response.status_code == 200
+            assert "pixverse_monitor_config_last_reload_successful 0" in response.text
+            assert await peer_serial(daemon, context) == server.serial
+
+    asyncio.run(scenario())
+    (failed,) = logs.events("webconfig.reload_failed")
+    assert failed["key"] == "tls_server_config.cert_file"
