@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import ConfigError
 from monitor.secret import Secret
-from monitor.webconfig import WebConfigError
-from monitor.webguard import as_config_error, load_web_config
 
 DEFAULT_CONFIG_PATH = Path("/etc/pixverse-monitor/config.toml")
 DEFAULT_BASE_URL = "https://api.useapi.net"
@@ -398,9 +396,9 @@ class _Loader:
         listen = table.string("listen", "127.0.0.1:9877")
         host, port = parse_listen(table.key("listen"), listen)
         label = table.choice("account_label", AccountLabel, AccountLabel.EMAIL)
+        # Read by whoever serves it (the daemon, `config check`), not here: `check` never needs
+        # it, and its TLS key may be readable by the service alone.
         web_config = table.optional_path("web_config_file", self._base_dir)
-        if web_config is not None:
-            _check_web_config(web_config)
         table.finish()
         return MetricsConfig(host, port, label, web_config)
 
@@ -456,14 +454,6 @@ class _Loader:
             send_resolved=send_resolved,
             timeout=timeout,
         )
-
-
-def _check_web_config(path: Path) -> None:
-    """Read the web config (TLS, basic auth) now, so a bad one stops the start like any key."""
-    try:
-        load_web_config(path)
-    except WebConfigError as exc:
-        raise as_config_error(exc) from None
 
 
 def _http_url(table: _Table, name: str, default: str = _MISSING) -> str:
