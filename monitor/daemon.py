@@ -126,6 +126,7 @@ class Daemon:
         try:
             self._web.replace(load_web_config(path) if path is not None else None)
         except WebConfigError as exc:
+            self._systemd.close()
             raise as_config_error(exc) from None
         for source in self._config.sources:
             self._sources[source.name] = self._new_source(source)

@@ -63,6 +63,7 @@ def test_unit_has_what_the_contract_asks_for() -> None:
     for expected in (
         "Type=notify",
         "Restart=on-failure",
+        "RestartPreventExitStatus=2",  # `run` exits 2 on a bad config: no restart loop
         "ExecReload=/bin/kill -HUP $MAINPID",
         "LoadCredential=useapi-token:/etc/pixverse-monitor/useapi-token",
         "DynamicUser=yes",
