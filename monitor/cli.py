@@ -23,6 +23,8 @@ from monitor.demo import run_demo
 from monitor.errors import ConfigError
 from monitor.logs import LEVELS, configure_logging
 from monitor.report import build_report, render_json, render_table
+from monitor.webconfig import WebConfigError
+from monitor.webguard import as_config_error, load_web_config
 
 EXIT_CONFIG = 2
 
@@ -120,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(main())
-    except ConfigError as exc:  # found at start-up, e.g. an unwritable alerts.state_dir
+    except ConfigError as exc:  # found at start-up: the web config, an unusable state_dir
         return _config_error(exc)
 
 
@@ -174,6 +176,11 @@ def _notify_test(args: argparse.Namespace) -> int:
 def _config_check(path: Path) -> int:
     try:
         config = load_config(path)
+        if config.metrics.web_config_file is not None:
+            try:
+                load_web_config(config.metrics.web_config_file)
+            except WebConfigError as exc:
+                raise as_config_error(exc) from None
     except ConfigError as exc:
         print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -396,11 +396,9 @@ class _Loader:
         listen = table.string("listen", "127.0.0.1:9877")
         host, port = parse_listen(table.key("listen"), listen)
         label = table.choice("account_label", AccountLabel, AccountLabel.EMAIL)
+        # Read by whoever serves it (the daemon, `config check`), not here: `check` never needs
+        # it, and its TLS key may be readable by the service alone.
         web_config = table.optional_path("web_config_file", self._base_dir)
-        if web_config is not None:
-            raise ConfigError(
-                table.key("web_config_file"), "TLS and basic auth are not supported yet"
-            )
         table.finish()
         return MetricsConfig(host, port, label, web_config)
 

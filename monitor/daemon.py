@@ -6,8 +6,10 @@ The only module that knows every stage; the stages themselves are pure or single
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,35 +19,40 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.alerts import (
-    AlertBook,
-    AlertEvent,
-    AlertPolicy,
-    Status,
-    conditions,
-    firing_counts,
-    next_wake,
-    step,
-)
+from monitor.alerting import Alerting
+from monitor.basicauth import CHALLENGE
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, Severity, SourceConfig
-from monitor.delivery import Delivery, Sender
-from monitor.errors import Outcome
-from monitor.evaluate import AccountStatus, evaluate, next_crossing
+from monitor.config import Config, SourceConfig, load_config
+from monitor.errors import ConfigError, Outcome
+from monitor.evaluate import evaluate, next_crossing
 from monitor.exposition import CONTENT_TYPE, Family, MetricsRenderer
 from monitor.httpserver import HttpServer, Request, Response
 from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
 from monitor.parse import ExpiryMemo
 from monitor.poll import PollResult, poll_source
+from monitor.polllog import MismatchKey, log_poll
+from monitor.reload import ReloadPlan, plan_reload
+from monitor.sdnotify import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Snapshot, SourceSnapshot
-from monitor.statefile import StateFile
+from monitor.summary import status_line
 from monitor.upstream import UpstreamClient
+from monitor.webconfig import WebConfigError
+from monitor.webguard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
 
 log = structlog.get_logger("monitor.daemon")
 
 # How long a stop waits for an in-flight poll beyond its own timeout.
 STOP_GRACE_SECONDS = 5.0
+# READY=1 waits for the first poll of every source, but never longer than this (systemd's
+# TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
+READY_TIMEOUT_SECONDS = 60.0
+# Reachable without credentials when basic auth is on: it only says the event loop runs.
+OPEN_PATHS = frozenset({"/healthz"})
 _EVALUATE_JOB = "evaluate"
+_RELOAD_HELP = (
+    "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
+)
+_RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
 
 _LANDING = b"""<!doctype html><html><head><title>pixverse-monitor</title></head><body>
 <h1>pixverse-monitor</h1><ul><li><a href="/metrics">/metrics</a></li>
@@ -65,12 +72,14 @@ class _Source:
     last_good: PollResult | None = None
     last_success_unix: float | None = None
     polls_total: dict[Outcome, int] = field(default_factory=dict)
-    mismatches_logged: set[tuple[str, tuple[float, ...]]] = field(default_factory=set)
+    mismatches_logged: set[MismatchKey] = field(default_factory=set)
     memo: ExpiryMemo = field(default_factory=ExpiryMemo)
 
 
 class Daemon:
-    """Runs until `stop()` (or SIGTERM/SIGINT): polls every source, serves /metrics."""
+    """Runs until `stop()` (or SIGTERM/SIGINT): polls every source, serves /metrics, sends
+    alerts, reloads its configuration on SIGHUP and talks to systemd when $NOTIFY_SOCKET is
+    set."""
 
     def __init__(
         self,
@@ -78,29 +87,30 @@ class Daemon:
         *,
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
         retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
     ) -> None:
-        """`transport` replaces the upstream HTTP transport, `retry_backoff` the (base, cap)
-        of notification retries: both for tests."""
+        """`transport` replaces the upstream HTTP transport and `retry_backoff` the (base,
+        cap) of notification retries, for tests; `environ` is where systemd's variables are."""
         self._config = config
         self._clock = clock or SystemClock()
         self._transport = transport
+        self._environ = os.environ if environ is None else environ
         self._sources: dict[str, _Source] = {}
         self._snapshot = Snapshot((), self._clock.time())
-        self._renderer = MetricsRenderer(self._internal_families)
-        self._statefile = StateFile(config.alerts.state_dir)
-        self._book: AlertBook = {}
-        self._sender = Sender(self._clock, external_url="")
-        self._delivery = Delivery(
-            config.sinks,
-            self._sender,
-            self._clock,
-            persist=self._persist,
-            firing=lambda: list(self._book.values()),
-            backoff_base=retry_backoff[0],
-            backoff_cap=retry_backoff[1],
+        self._renderer = MetricsRenderer(extra=self._internal_families)
+        self._alerting = Alerting(config, self._clock, retry_backoff=retry_backoff)
+        self._web = WebGuard(None, on_reload=self._record_reload)
+        self._server = self._new_server(config)
+        self._systemd = Lifecycle(
+            Notifier.from_environ(self._environ),
+            watchdog_seconds=watchdog_interval(self._environ, os.getpid()),
+            ready_timeout=READY_TIMEOUT_SECONDS,
         )
-        self._server = HttpServer(self._handle, config.metrics.host, config.metrics.port)
+        self._reload_lock = asyncio.Lock()
+        self._reload_ok = True
+        self._reload_success_unix = self._clock.time()
+        self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -122,40 +132,39 @@ class Daemon:
         self._stopping.set()
 
     async def run(self, *, handle_signals: bool = True) -> int:
+        """Serve until stopped; 0 then. Raises ConfigError if the web config cannot be read."""
         loop = asyncio.get_running_loop()
-        self._statefile.prepare()  # ConfigError when state_dir is not writable
-        book, outbox = self._statefile.load()
-        self._book = book
+        path = self._config.metrics.web_config_file
+        try:
+            self._web.replace(load_web_config(path) if path is not None else None)
+        except WebConfigError as exc:
+            self._systemd.close()
+            raise as_config_error(exc) from None
         for source in self._config.sources:
             self._sources[source.name] = self._new_source(source)
         await self._server.start()
-        self._sender.external_url = self._external_url()
-        await self._delivery.start()
-        self._delivery.restore(outbox)
+        try:
+            await self._alerting.start(self._external_url())
+        except ConfigError:
+            await self._server.close()
+            self._systemd.close()
+            raise
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._scheduler.start()
         self._evaluate()
-        poll = self._config.poll
         for name in self._sources:
-            self._scheduler.add_job(
-                self._poll_job,
-                IntervalTrigger(
-                    seconds=poll.interval.total_seconds(),
-                    jitter=poll.jitter.total_seconds() or None,
-                    timezone=UTC,
-                ),
-                args=[name],
-                id=f"poll:{name}",
-                next_run_time=datetime.now(UTC),
-            )
+            self._schedule_poll(name)
         log.info(
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
+            tls=self._web.ssl_context() is not None,
             sources=list(self._sources),
-            interval_seconds=poll.interval.total_seconds(),
+            interval_seconds=self._config.poll.interval.total_seconds(),
         )
+        self._systemd.start(lambda: status_line(self._snapshot))
         self.started.set()
         try:
             await self._stopping.wait()
@@ -163,27 +172,185 @@ class Daemon:
             await self._shutdown(handle_signals)
         return 0
 
-    def _new_source(self, source: SourceConfig) -> _Source:
-        client = UpstreamClient(
+    def _new_server(self, config: Config) -> HttpServer:
+        return HttpServer(
+            self._handle,
+            config.metrics.host,
+            config.metrics.port,
+            tls=self._web.ssl_context,
+            authorize=lambda request: self._web.authorized(request.headers),
+            challenge=CHALLENGE,
+            open_paths=OPEN_PATHS,
+        )
+
+    def _new_client(self, source: SourceConfig) -> UpstreamClient:
+        return UpstreamClient(
             source,
             timeout=self._config.poll.timeout,
             max_response_bytes=self._config.poll.max_response_bytes,
             clock=self._clock,
             transport=self._transport,
         )
-        return _Source(source, client, since_unix=self._clock.time())
+
+    def _new_source(self, source: SourceConfig) -> _Source:
+        return _Source(source, self._new_client(source), since_unix=self._clock.time())
 
     def _external_url(self) -> str:
-        """Where people can reach this monitor, for notifications' externalURL."""
+        """Where people reach this monitor: the externalURL of notifications."""
         host = self._config.metrics.host
         if host in ("", "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
             host = socket.getfqdn()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.metrics_port}"
+        scheme = "https" if self._web.ssl_context() is not None else "http"
+        return f"{scheme}://{host}:{self.metrics_port}"
+
+    def _poll_trigger(self) -> IntervalTrigger:
+        poll = self._config.poll
+        return IntervalTrigger(
+            seconds=poll.interval.total_seconds(),
+            jitter=poll.jitter.total_seconds() or None,
+            timezone=UTC,
+        )
+
+    def _schedule_poll(self, name: str) -> None:
+        """Poll `name` now, then every poll.interval."""
+        self._scheduler.add_job(
+            self._poll_job,
+            self._poll_trigger(),
+            args=[name],
+            id=f"poll:{name}",
+            next_run_time=datetime.now(UTC),
+        )
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
+        """Re-read and validate the config file, then apply it (SIGHUP). A config that fails
+        leaves the running one in force; either way the outcome is logged and exported."""
+        async with self._reload_lock:
+            if self._stopping.is_set():
+                return False
+            path = self._config.path
+            if path is None:
+                log.warning("config.reload_skipped", reason="not started from a config file")
+                return False
+            self._systemd.reloading()
+            log.info("config.reloading", path=str(path))
+            try:
+                new = await asyncio.to_thread(load_config, path, self._environ)
+                web_path = new.metrics.web_config_file
+                try:
+                    web = await asyncio.to_thread(load_web_config, web_path) if web_path else None
+                except WebConfigError as exc:
+                    raise as_config_error(exc) from None
+                plan = await self._apply_config(new, web)
+            except ConfigError as exc:
+                self._record_reload(False)
+                log.error(
+                    "config.reload_failed",
+                    path=str(path),
+                    key=exc.key,
+                    problem=exc.problem,
+                    kept="the running configuration",
+                )
+                ok = False
+            else:
+                self._record_reload(True)
+                log.info("config.reloaded", path=str(path), changed=list(plan.changed))
+                ok = True
+            self._systemd.reloaded(status_line(self._snapshot))
+            return ok
+
+    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
+        """Swap in `new`. Sources whose name persists keep their last good data and counters;
+        their clients are rebuilt only when what they are built from changed; removed sources
+        vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
+        the new listen address cannot be bound."""
+        plan = plan_reload(self._config, new)
+        statefile = self._alerting.check(new)  # may fail: before anything changes
+        if plan.rebind:  # the other step that can fail, so it goes first too
+            server = self._new_server(new)
+            try:
+                await server.start()
+            except OSError as exc:
+                raise ConfigError(
+                    "metrics.listen", f"cannot listen on {new.metrics.listen}: {exc.strerror}"
+                ) from None
+            old_server, self._server = self._server, server
+            await old_server.close()
+            log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
+        self._web.replace(web)
+        self._config = new
+        for name in plan.removed:
+            source = self._sources.pop(name)
+            if self._scheduler.get_job(f"poll:{name}"):
+                self._scheduler.remove_job(f"poll:{name}")
+            self._retire(source.client, source.lock)
+        for config in new.sources:
+            source = self._sources.get(config.name) or self._new_source(config)
+            self._sources[config.name] = source
+            if config.name in plan.new_clients:
+                old_client, source.client = source.client, self._new_client(config)
+                self._retire(old_client, source.lock)
+            source.config = config
+        self._sources = {s.name: self._sources[s.name] for s in new.sources}
+        if plan.reschedule:
+            for name in self._sources:
+                if name not in plan.added:
+                    self._scheduler.reschedule_job(f"poll:{name}", trigger=self._poll_trigger())
+        for name in plan.added:
+            self._schedule_poll(name)
+        self._alerting.reconfigure(new, statefile, self._external_url())
+        # New thresholds and account labels apply to the data already held, right now.
+        self._evaluate()
+        return plan
+
+    def _retire(self, client: UpstreamClient, lock: asyncio.Lock) -> None:
+        """Close a replaced client once the poll that may be using it has finished."""
+
+        async def close() -> None:
+            async with lock:
+                pass
+            await client.aclose()
+
+        task = asyncio.get_running_loop().create_task(close())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _record_reload(self, ok: bool) -> None:
+        self._reload_ok = ok
+        if ok:
+            self._reload_success_unix = self._clock.time()
+
+    def _internal_families(self) -> list[Family]:
+        """Daemon-internal metric families, rendered at scrape time after the account ones."""
+        return [
+            *self._alerting.families(),
+            Family(
+                "pixverse_monitor_config_last_reload_successful",
+                "gauge",
+                _RELOAD_HELP,
+                [((), 1 if self._reload_ok else 0)],
+            ),
+            Family(
+                "pixverse_monitor_config_last_reload_success_timestamp_seconds",
+                "gauge",
+                _RELOAD_TIME_HELP,
+                [((), self._reload_success_unix)],
+            ),
+        ]
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")
+        # No reload may start (or still run) while things are torn down.
+        await self._reload_lock.acquire()
+        self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
         self._scheduler.pause()
         inflight = [task for task in self._inflight if not task.done()]
@@ -192,15 +359,17 @@ class Daemon:
             await asyncio.wait(inflight, timeout=grace)
         self._scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
-        await self._delivery.stop()
-        self._persist()
+        await self._alerting.stop()
         await self._server.close()
         for source in self._sources.values():
             await source.client.aclose()
+        if self._background:
+            await asyncio.wait(self._background, timeout=STOP_GRACE_SECONDS)
         if handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+        self._systemd.close()
         log.info("daemon.stopped")
 
     async def _poll_job(self, name: str) -> None:
@@ -228,9 +397,23 @@ class Daemon:
                 deadline_unix=started + self._config.poll.interval.total_seconds(),
                 memo=source.memo,
             )
+            if self._sources.get(name) is not source:
+                log.info("poll.discarded", source=name, reason="source removed by a reload")
+                return result
             self._record(source, result)
             self._evaluate()
-            self._log_poll(source, result)
+            evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
+            source.mismatches_logged = log_poll(
+                name,
+                result,
+                evaluation if result.accounts is not None else None,
+                source.last_success_unix,
+                source.mismatches_logged,
+            )
+            self._systemd.polled(
+                status_line(self._snapshot),
+                every_source_polled=all(s.last is not None for s in self._sources.values()),
+            )
             return result
 
     def _record(self, source: _Source, result: PollResult) -> None:
@@ -271,54 +454,17 @@ class Daemon:
                     monitored_since_unix=source.since_unix,
                 )
             )
-        snapshot = Snapshot(tuple(sources), now)
-        self._snapshot = snapshot
-        policy = self._policy()
-        held = conditions(snapshot, self._book, policy, now)
-        self._book, events = step(self._book, held, now, policy.repeat_interval_seconds)
-        if events:
-            self._announce(events)
-            self._delivery.enqueue(events)
-            self._persist()
-        self._schedule_evaluation(next_wake(snapshot, self._book, policy, soonest, now))
+        self._snapshot = Snapshot(tuple(sources), now)
+        self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
 
     async def _evaluate_job(self) -> None:
         # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a
         # thread pool, and the snapshot, alert book and outbox belong to the event loop.
         self._evaluate()
 
-    def _policy(self) -> AlertPolicy:
-        return AlertPolicy(
-            min_usable_capacity=self._config.thresholds.min_usable_capacity,
-            stale_after_seconds=self._config.poll.stale_after.total_seconds(),
-            repeat_interval_seconds=self._config.alerts.repeat_interval.total_seconds(),
-        )
-
-    @staticmethod
-    def _announce(events: list[AlertEvent]) -> None:
-        for event in events:
-            alert = event.alert
-            log.info(
-                "alert.firing" if event.status is Status.FIRING else "alert.resolved",
-                alertname=alert.name.value,
-                severity=alert.severity.value,
-                source=alert.source,
-                account=alert.account or None,
-                reason=event.reason.value,
-                id=event.id,
-                summary=alert.summary,
-            )
-
-    def _persist(self) -> None:
-        try:
-            self._statefile.save(self._book, self._delivery.pending())
-        except OSError as exc:
-            # Alerts keep flowing from memory; the next save may succeed.
-            log.error("state.save_failed", path=str(self._statefile.path), error=str(exc))
-
     def _schedule_evaluation(self, when_unix: float | None) -> None:
         """Re-evaluate when something changes by itself (a threshold crossing, a repeat due,
-        a source going stale), so alerts are on time, not at the next poll."""
+        a source going stale), so states and alerts are on time, not at the next poll."""
         if not self._scheduler.running:
             return
         if when_unix is None:
@@ -331,72 +477,6 @@ class Daemon:
             id=_EVALUATE_JOB,
             replace_existing=True,
         )
-
-    def _internal_families(self) -> list[Family]:
-        counts = firing_counts(self._book)
-        firing = Family(
-            "pixverse_monitor_alerts_firing",
-            "gauge",
-            "Alerts firing, by severity.",
-            [(((("severity", s.value),)), counts[s]) for s in Severity],
-        )
-        return [firing, *self._delivery.families()]
-
-    def _log_poll(self, source: _Source, result: PollResult) -> None:
-        name = source.config.name
-        if result.accounts is None:
-            log.warning(
-                "poll.failed",
-                source=name,
-                outcome=result.outcome.value,
-                error=result.error,
-                duration_seconds=round(result.duration_seconds, 3),
-                last_success_unix=source.last_success_unix,
-            )
-            return
-        snapshot = next(s for s in self._snapshot.sources if s.name == name)
-        evaluation = snapshot.evaluation
-        assert evaluation is not None
-        states = {s.value: n for s, n in evaluation.totals.accounts_by_state.items()}
-        log.info(
-            "poll.completed",
-            source=name,
-            outcome=result.outcome.value,
-            accounts=len(evaluation.accounts),
-            states=states,
-            usable_capacity=evaluation.totals.usable_capacity,
-            duration_seconds=round(result.duration_seconds, 3),
-            capacity_error=result.error,
-        )
-        invalid = dict(result.accounts.invalid)
-        if result.capacity is not None and result.capacity.invalid:
-            invalid["capacity_row"] = result.capacity.invalid
-        if invalid:
-            log.warning("poll.invalid_values", source=name, counts=invalid)
-        self._log_mismatches(source, evaluation.accounts)
-
-    def _log_mismatches(self, source: _Source, statuses: tuple[AccountStatus, ...]) -> None:
-        seen: set[tuple[str, tuple[float, ...]]] = set()
-        for status in statuses:
-            account = status.account
-            if not account.mismatch:
-                continue
-            key = (account.email, tuple(unix for _, unix in account.mismatch))
-            seen.add(key)
-            if key in source.mismatches_logged:
-                continue
-            log.warning(
-                "expiry_mismatch",
-                source=source.config.name,
-                account=status.label,
-                used=account.expiry_source.value,
-                values={
-                    origin.value: datetime.fromtimestamp(unix, UTC).isoformat()
-                    for origin, unix in account.mismatch
-                },
-            )
-        # Forget accounts that are gone or fixed, so the set stays as small as the list.
-        source.mismatches_logged = seen
 
     async def _handle(self, request: Request) -> Response:
         if request.path == "/metrics":

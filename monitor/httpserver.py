@@ -19,6 +19,7 @@ log = structlog.get_logger(__name__)
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024
 IDLE_TIMEOUT_SECONDS = 60.0
+TLS_HANDSHAKE_SECONDS = 10.0
 GZIP_MIN_BYTES = 1024
 # Compress big bodies off the loop so a scrape of many accounts never stalls polling.
 GZIP_THREAD_MIN_BYTES = 256 * 1024
@@ -54,10 +55,14 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+# Asked once per connection, so a changed certificate or TLS setting applies to the next one.
+TlsProvider = Callable[[], ssl.SSLContext | None]
+Authorize = Callable[[Request], Awaitable[bool]]
 
 
 class HttpServer:
-    """Serves `handler` on host:port (port 0 picks a free one); optionally over TLS."""
+    """Serves `handler` on host:port (port 0 picks a free one); optionally over TLS, and with
+    every path but `open_paths` behind `authorize` (401 with `challenge` when it says no)."""
 
     def __init__(
         self,
@@ -65,12 +70,18 @@ class HttpServer:
         host: str,
         port: int,
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        tls: TlsProvider | None = None,
+        authorize: Authorize | None = None,
+        challenge: str = "Basic",
+        open_paths: frozenset[str] = frozenset(),
     ) -> None:
         self._handler = handler
         self._host = host or None
         self._port = port
-        self._ssl = ssl_context
+        self._tls = tls
+        self._authorize = authorize
+        self._challenge = challenge
+        self._open_paths = open_paths
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
@@ -81,7 +92,7 @@ class HttpServer:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, ssl=self._ssl, limit=MAX_HEADER_BYTES
+            self._serve, self._host, self._port, limit=MAX_HEADER_BYTES
         )
 
     async def close(self) -> None:
@@ -98,10 +109,17 @@ class HttpServer:
         peer = writer.get_extra_info("peername")
         peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         try:
+            # TLS is started per connection rather than by the listener, so that a re-read
+            # web config (a renewed certificate, TLS turned on) applies without a rebind.
+            context = self._tls() if self._tls is not None else None
+            if context is not None:
+                await writer.start_tls(context, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
             while await self._exchange(reader, writer, peer_text):
                 pass
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
-            pass
+        except ssl.SSLError as exc:
+            log.debug("http.tls_failed", peer=peer_text, reason=exc.reason)
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # connection reset, handshake timed out, or the client went away
         finally:
             self._connections.discard(writer)
             writer.close()
@@ -137,7 +155,12 @@ class HttpServer:
             return False
         if int(length_text):
             await reader.readexactly(int(length_text))
-        if request.method not in ("GET", "HEAD"):
+        if not await self._allowed(request):
+            log.debug("http.unauthorized", peer=peer, path=request.path)
+            response = Response(
+                401, b"unauthorized\n", headers={"WWW-Authenticate": self._challenge}
+            )
+        elif request.method not in ("GET", "HEAD"):
             response = Response(405, b"method not allowed\n", headers={"Allow": "GET, HEAD"})
         else:
             try:
@@ -148,6 +171,15 @@ class HttpServer:
         gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
         await self._write(writer, response, keep_alive, request.method, gzip_ok=gzip_ok)
         return keep_alive
+
+    async def _allowed(self, request: Request) -> bool:
+        if self._authorize is None or request.path in self._open_paths:
+            return True
+        try:
+            return await self._authorize(request)
+        except Exception:
+            log.exception("http.authorize_failed", path=request.path)
+            return False  # fail closed
 
     @staticmethod
     async def _write(

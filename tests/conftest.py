@@ -25,14 +25,11 @@ HOUR = 3600.0
 DAY = 86400.0
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, package: str = "prometheus prometheus-alertmanager") -> str:
     """The path of `name`; skip when missing locally, fail under CI (CI=true)."""
     path = shutil.which(name)
     if path is None:
-        message = (
-            f"{name} is not installed "
-            "(Debian: apt-get install -y prometheus prometheus-alertmanager)"
-        )
+        message = f"{name} is not installed (Debian: apt-get install -y {package})"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; CI must install it")
         pytest.skip(message)

@@ -1,0 +1,142 @@
+"""The alert side of the daemon: the book of firing alerts, the state file it lives in, and
+delivery of what the engine says is due. The engine itself (alerts.py) is pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from monitor.alerts import (
+    AlertBook,
+    AlertEvent,
+    AlertPolicy,
+    FiringAlert,
+    Status,
+    conditions,
+    firing_counts,
+    next_wake,
+    step,
+)
+from monitor.clock import Clock
+from monitor.config import Config, Severity
+from monitor.delivery import Delivery, Sender
+from monitor.exposition import Family
+from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.snapshot import Snapshot
+from monitor.statefile import StateFile
+
+log = structlog.get_logger("monitor.alerting")
+
+
+def policy_of(config: Config) -> AlertPolicy:
+    return AlertPolicy(
+        min_usable_capacity=config.thresholds.min_usable_capacity,
+        stale_after_seconds=config.poll.stale_after.total_seconds(),
+        repeat_interval_seconds=config.alerts.repeat_interval.total_seconds(),
+    )
+
+
+class Alerting:
+    """Steps the alert book at each evaluation, keeps it and the outbox on disk, and hands
+    notifications to one delivery worker per sink."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        *,
+        retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+    ) -> None:
+        self._clock = clock
+        self._policy = policy_of(config)
+        self._statefile = StateFile(config.alerts.state_dir)
+        self._book: AlertBook = {}
+        self._sender = Sender(clock, external_url="")
+        self._delivery = Delivery(
+            config.sinks,
+            self._sender,
+            clock,
+            persist=self.persist,
+            firing=self.firing,
+            backoff_base=retry_backoff[0],
+            backoff_cap=retry_backoff[1],
+        )
+
+    async def start(self, external_url: str) -> None:
+        """Read back the book and the outbox; ConfigError if the state dir is unusable."""
+        self._statefile.prepare()
+        self._book, pending = self._statefile.load()
+        self._sender.external_url = external_url
+        await self._delivery.start()
+        self._delivery.restore(pending)
+
+    async def stop(self) -> None:
+        await self._delivery.stop()
+        self.persist()
+
+    def check(self, config: Config) -> StateFile | None:
+        """What `reconfigure` will need, prepared without changing anything: a new state file
+        when the state dir moves (ConfigError if it is unusable)."""
+        if config.alerts.state_dir == self._statefile.directory:
+            return None
+        statefile = StateFile(config.alerts.state_dir)
+        statefile.prepare()
+        return statefile
+
+    def reconfigure(self, config: Config, statefile: StateFile | None, external_url: str) -> None:
+        """Apply a reloaded config: the book survives; sinks that stay keep their outbox."""
+        self._policy = policy_of(config)
+        self._sender.external_url = external_url
+        self._delivery.set_sinks(config.sinks)
+        if statefile is not None:
+            log.info("state.moved", old=str(self._statefile.path), new=str(statefile.path))
+            self._statefile = statefile
+        self.persist()
+
+    def evaluate(self, snapshot: Snapshot, crossing: float | None) -> float | None:
+        """Step the book on a new snapshot, send what is due, and return the next moment the
+        alerts may change by themselves (`crossing` is the next threshold crossing)."""
+        now = snapshot.taken_at_unix
+        held = conditions(snapshot, self._book, self._policy, now)
+        self._book, events = step(self._book, held, now, self._policy.repeat_interval_seconds)
+        if events:
+            _announce(events)
+            self._delivery.enqueue(events)
+            self.persist()
+        return next_wake(snapshot, self._book, self._policy, crossing, now)
+
+    def firing(self) -> Sequence[FiringAlert]:
+        return list(self._book.values())
+
+    def persist(self) -> None:
+        try:
+            self._statefile.save(self._book, self._delivery.pending())
+        except OSError as exc:
+            # Alerts keep flowing from memory; the next save may succeed.
+            log.error("state.save_failed", path=str(self._statefile.path), error=str(exc))
+
+    def families(self) -> list[Family]:
+        counts = firing_counts(self._book)
+        firing = Family(
+            "pixverse_monitor_alerts_firing",
+            "gauge",
+            "Alerts firing, by severity.",
+            [((("severity", s.value),), counts[s]) for s in Severity],
+        )
+        return [firing, *self._delivery.families()]
+
+
+def _announce(events: list[AlertEvent]) -> None:
+    for event in events:
+        alert = event.alert
+        log.info(
+            "alert.firing" if event.status is Status.FIRING else "alert.resolved",
+            alertname=alert.name.value,
+            severity=alert.severity.value,
+            source=alert.source,
+            account=alert.account or None,
+            reason=event.reason.value,
+            id=event.id,
+            summary=alert.summary,
+        )

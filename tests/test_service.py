@@ -1,0 +1,194 @@
+"""The daemon as systemd runs it: a real process, real signals, a real $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from monitor.fakeapi import FakeUpstream
+from tests.conftest import ConfigWriter, eventually
+from tests.test_cli import _port_from_log, _start
+
+WATCHDOG_USEC = 200_000  # pings every 0.1 s
+
+
+class NotifyReceiver:
+    """A datagram socket standing in for systemd's notification socket."""
+
+    def __init__(self, address: str | bytes, env_value: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(address)
+        self.env_value = env_value
+        self.messages: list[str] = []
+
+    def receive_until(self, predicate: str, timeout: float = 20.0) -> list[str]:
+        """Collect datagrams until one contains the assignment `predicate`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"no {predicate!r} within {timeout}s; got {self.messages}")
+            self.sock.settimeout(remaining)
+            try:
+                message = self.sock.recv(4096).decode()
+            except TimeoutError:
+                continue
+            self.messages.append(message)
+            if predicate in message.split("\n"):
+                return self.messages
+
+    def assignments(self) -> list[str]:
+        """Every KEY=VALUE received, in order, datagrams flattened."""
+        return [line for message in self.messages for line in message.split("\n")]
+
+
+@pytest.fixture(params=["path", "abstract"])
+def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifyReceiver]:
+    if request.param == "path":
+        path = str(tmp_path / "notify.sock")
+        result = NotifyReceiver(path, path)
+    else:
+        name = f"pixverse-monitor-test-{os.getpid()}-{time.monotonic_ns()}"
+        result = NotifyReceiver(b"\0" + name.encode(), f"@{name}")
+    yield result
+    result.sock.close()
+
+
+def _stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    return out
+
+
+def test_notify_lifecycle_in_order(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: NotifyReceiver
+) -> None:
+    path = configs.for_upstream(fake.base_url)
+    process = _start(
+        ["run", "--config", str(path)],
+        env={"NOTIFY_SOCKET": receiver.env_value, "WATCHDOG_USEC": str(WATCHDOG_USEC)},
+    )
+    try:
+        _port_from_log(process)
+        receiver.receive_until("READY=1")
+        # The watchdog pings keep coming from the event loop, about every 0.1 s.
+        started = time.monotonic()
+        while receiver.assignments().count("WATCHDOG=1") < 3:
+            receiver.receive_until("WATCHDOG=1")
+        assert time.monotonic() - started < 5
+        process.send_signal(signal.SIGHUP)
+        receiver.receive_until("RELOADING=1")
+        receiver.receive_until("READY=1")
+        out = _stop(process)
+        receiver.receive_until("STOPPING=1")
+    finally:
+        process.kill()
+        process.wait()
+    got = receiver.assignments()
+    first_ready = got.index("READY=1")
+    assert first_ready == 0, got  # nothing before READY: not even a watchdog ping
+    status = got[1]
+    assert status.startswith("STATUS=1/1 sources up; 2 accounts: 1 ok, 1 warning,"), status
+    first_watchdog = got.index("WATCHDOG=1")
+    assert first_watchdog > 1
+    assert got[-1] == "STOPPING=1"
+    assert "WATCHDOG=1" not in got[got.index("STOPPING=1") :]
+    reloading = got.index("RELOADING=1")
+    assert got[reloading + 1].startswith("MONOTONIC_USEC=")
+    assert "READY=1" in got[reloading:]
+    events = [orjson.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert "config.reloaded" in events
+
+
+def test_without_notify_socket_nothing_changes(fake: FakeUpstream, configs: ConfigWriter) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "--config",
+            str(configs.for_upstream(fake.base_url)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        port = _port_from_log(process)
+        eventually(lambda: _status(port, "/readyz") == 200, what="ready")
+        out = _stop(process)
+    finally:
+        process.kill()
+        process.wait()
+    ready = [orjson.loads(line) for line in out.splitlines() if '"daemon.ready"' in line]
+    assert ready and ready[0]["notify_socket"] is False
+
+
+def _status(port: int, path: str) -> int | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _metrics(port: int) -> str:
+    return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+
+
+def test_sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one(
+    fake: FakeUpstream, configs: ConfigWriter
+) -> None:
+    path = configs.for_upstream(fake.base_url)
+    process = _start(["run", "--config", str(path)])
+    bob_ok = 'pixverse_account_state{source="main",account="bob@example.com",state="ok"} 1'
+    bob_warning = bob_ok.replace('state="ok"', 'state="warning"')
+    try:
+        port = _port_from_log(process)
+        eventually(lambda: bob_warning in _metrics(port), what="first poll")
+        assert "pixverse_monitor_config_last_reload_successful 1" in _metrics(port)
+
+        # A good config: the new thresholds apply at once, without a new poll.
+        configs.for_upstream(fake.base_url, extra="[thresholds]\nwarning = '36h'")
+        process.send_signal(signal.SIGHUP)
+        eventually(lambda: bob_ok in _metrics(port), what="the new warning threshold")
+        text = _metrics(port)
+        assert 'pixverse_monitor_polls_total{source="main",outcome="success"} 1' in text
+
+        # A broken config: logged, the running one kept, the daemon still up.
+        path.write_text(path.read_text().replace("warning = '36h'", "warning = 'later'"))
+        process.send_signal(signal.SIGHUP)
+        eventually(
+            lambda: "pixverse_monitor_config_last_reload_successful 0" in _metrics(port),
+            what="the failed reload to show",
+        )
+        assert bob_ok in _metrics(port)
+        assert process.poll() is None
+        assert _status(port, "/healthz") == 200
+
+        # Fixed again: back to 1.
+        configs.for_upstream(fake.base_url)
+        process.send_signal(signal.SIGHUP)
+        eventually(lambda: bob_warning in _metrics(port), what="the default threshold again")
+        assert "pixverse_monitor_config_last_reload_successful 1" in _metrics(port)
+        out = _stop(process)
+    finally:
+        process.kill()
+        process.wait()
+    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (failed,) = [e for e in lines if e["event"] == "config.reload_failed"]
+    assert failed["key"] == "thresholds.warning"
+    assert len([e for e in lines if e["event"] == "config.reloaded"]) == 2

@@ -1,0 +1,97 @@
+"""The shipped systemd unit and example files: systemd-analyze verify and security, and the
+examples load as they are."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from monitor.config import load_config
+from monitor.webconfig import parse_web_config
+from tests.conftest import require_binary
+
+SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+UNIT = SYSTEMD / "pixverse-monitor.service"
+INSTALLED_BINARY = "/opt/pixverse-monitor/bin/pixverse-monitor"
+# The contract (SPEC section 7) allows at most 2.0; systemd-analyze's threshold is x10.
+MAX_EXPOSURE = 2.0
+
+
+def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = require_binary("systemd-analyze", package="systemd")
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def _unit_for_verify(tmp_path: Path) -> Path:
+    """The unit with ExecStart pointed at this interpreter: verify checks that it exists."""
+    text = UNIT.read_text()
+    assert f"ExecStart={INSTALLED_BINARY} run " in text
+    copy = tmp_path / UNIT.name
+    copy.write_text(text.replace(INSTALLED_BINARY, f"{sys.executable} -m monitor"))
+    return copy
+
+
+def test_unit_verifies_without_any_warning(tmp_path: Path) -> None:
+    result = _analyze("verify", "--man=no", str(_unit_for_verify(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_unit_exposure_is_within_the_contract(tmp_path: Path) -> None:
+    result = _analyze(
+        "security",
+        "--offline=yes",
+        f"--threshold={int(MAX_EXPOSURE * 10)}",
+        "--no-pager",
+        str(_unit_for_verify(tmp_path)),
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    exposure = float(match.group(1))
+    assert exposure <= MAX_EXPOSURE, result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_unit_has_what_the_contract_asks_for() -> None:
+    settings = [
+        line.strip()
+        for line in UNIT.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for expected in (
+        "Type=notify",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=2",  # `run` exits 2 on a bad config: no restart loop
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "LoadCredential=useapi-token:/etc/pixverse-monitor/useapi-token",
+        "DynamicUser=yes",
+        "StateDirectory=pixverse-monitor",
+    ):
+        assert expected in settings, expected
+    assert any(s.startswith("WatchdogSec=") for s in settings)
+    # ProcSubset=pid hides /proc/stat, and prometheus_client then drops every process_* metric.
+    assert not any(s.startswith("ProcSubset=") for s in settings)
+
+
+def test_example_config_loads_as_the_unit_runs_it(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "useapi-token").write_text("token-from-systemd-credentials\n")
+    env = {"CREDENTIALS_DIRECTORY": str(credentials), "STATE_DIRECTORY": "/var/lib/x"}
+    config = load_config(SYSTEMD / "config.toml", env=env)
+    (source,) = config.sources
+    assert source.token.reveal() == "token-from-systemd-credentials"
+    assert source.token_origin == f"credential {credentials / 'useapi-token'}"
+    assert str(config.alerts.state_dir) == "/var/lib/x"
+    assert config.metrics.web_config_file is None
+
+
+def test_example_web_config_parses() -> None:
+    path = Path("/etc/pixverse-monitor/web-config.yml")
+    config = parse_web_config((SYSTEMD / "web-config.yml").read_text(), path)
+    assert config.tls is not None
+    assert config.tls.cert_file == Path("/etc/pixverse-monitor/tls/cert.pem")
+    assert config.tls.key_file == Path("/run/credentials/pixverse-monitor.service/tls-key")
+    assert config.users == {}  # no default account shipped
