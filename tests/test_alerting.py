@@ -305,3 +305,38 @@ def test_notify_test_command(configs: ConfigWriter, receiver: WebhookReceiver) -
     )
     assert result.returncode == 1
     assert load_config(empty, env={}).sinks == ()
+
+
+def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver, now: float
+) -> None:
+    fake.set_accounts(
+        [FakeAccount("soon@x.io", now + 4 * DAY), FakeAccount("gone@x.io", now - HOUR)]
+    )
+    path = configs.for_upstream(fake.base_url, sinks_toml(configs, receiver.url))
+    with WebhookReceiver() as second:
+
+        async def scenario() -> None:
+            async with running(Daemon(load_config(path, env={}))) as daemon:
+                await async_eventually(lambda: _true(len(receiver.accepted()) == 1))
+                # Warning from 5 days on, and a second sink: the 4-day token is now due a
+                # warning, on the reload itself, sent to both sinks; the expired one is not
+                # announced again to the first.
+                path.write_text(
+                    path.read_text().replace(
+                        "[metrics]", '[thresholds]\nwarning = "5d"\n\n[metrics]'
+                    )
+                    + f'\n[[sinks]]\nname = "second"\nurl = "{second.url}"\n'
+                )
+                assert await daemon.reload()
+                await async_eventually(lambda: _true(len(second.accepted()) == 1))
+                await async_eventually(lambda: _true(len(receiver.accepted()) == 2))
+
+        asyncio.run(scenario())
+        assert alerts_of(receiver) == [
+            ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
+            ("firing", "PixverseTokenExpiringSoon", "warning", "soon@x.io"),
+        ]
+        assert alerts_of(second) == [
+            ("firing", "PixverseTokenExpiringSoon", "warning", "soon@x.io")
+        ]
