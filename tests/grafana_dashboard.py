@@ -127,6 +127,12 @@ def substitute(text: str, values: Mapping[str, str | Sequence[str]]) -> str:
     return _VARIABLE.sub(replace, text)
 
 
+def all_selected(variable: Mapping[str, Any], values: Sequence[str]) -> str | list[str]:
+    """What Grafana puts in for "All": the variable's custom all value, else every value."""
+    all_value = variable.get("allValue")
+    return str(all_value) if all_value else list(values)
+
+
 def default_values(dashboard: Mapping[str, Any]) -> dict[str, str]:
     """The defaults of the textbox and constant variables (the thresholds)."""
     return {

@@ -86,6 +86,12 @@ def test_source_and_account_are_multi_select_query_variables(
     assert variable["current"]["value"] == ["$__all"]
 
 
+def test_all_accounts_is_a_short_regex(dashboard: dict[str, Any]) -> None:
+    """With thousands of accounts, "All" must not spell out every name in each query."""
+    variable = dash.variables(dashboard)["account"]
+    assert dash.all_selected(variable, ["a@x.io", "b@x.io"]) == ".*"
+
+
 def test_account_variable_follows_the_source_variable(dashboard: dict[str, Any]) -> None:
     by_name = {v.name: v for v in dash.label_values_variables(dashboard)}
     assert by_name["source"].label == "source"

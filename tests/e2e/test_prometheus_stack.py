@@ -215,18 +215,29 @@ def test_every_dashboard_query_returns_data(prometheus: Prometheus, daemon: Daem
     queries = dash.queries(dashboard)
     stale = AWAITING_NOTIFICATION_METRICS - {q.key for q in queries}
     assert not stale, f"allow-list entries that are no dashboard query: {stale}"
-    values: dict[str, str | list[str]] = dict(dash.default_values(dashboard))
+    # Two selections: "All" as Grafana sends it (a custom all value where there is one), and
+    # every value ticked one by one, which puts the regex-escaped names in the queries.
+    all_selected: dict[str, str | list[str]] = dict(dash.default_values(dashboard))
+    each_ticked: dict[str, str | list[str]] = dict(all_selected)
+    definitions = dash.variables(dashboard)
     for variable in dash.label_values_variables(dashboard):
-        selector = dash.substitute(variable.selector, values)
-        found = eventually(
-            lambda v=variable, s=selector: prometheus.label_values(v.label, s),
-            timeout=ALERT_TIMEOUT,
-            what=f"values of the {variable.name} variable",
+        selector = dash.substitute(variable.selector, all_selected)
+        found = sorted(
+            eventually(
+                lambda v=variable, s=selector: prometheus.label_values(v.label, s),
+                timeout=ALERT_TIMEOUT,
+                what=f"values of the {variable.name} variable",
+            )
         )
-        values[variable.name] = sorted(found)
-    assert values["source"] == ["drained", "main", "rejected", "renewal"]
+        all_selected[variable.name] = dash.all_selected(definitions[variable.name], found)
+        each_ticked[variable.name] = found
+    assert each_ticked["source"] == ["drained", "main", "rejected", "renewal"]
+    assert f"warn@{DOMAIN}" in each_ticked["account"]
 
     def problems() -> list[str]:
+        return check(all_selected, "All") + check(each_ticked, "each value")
+
+    def check(values: Mapping[str, str | list[str]], selection: str) -> list[str]:
         found = []
         for query in queries:
             expr = dash.substitute(query.expr, values)
@@ -236,7 +247,7 @@ def test_every_dashboard_query_returns_data(prometheus: Prometheus, daemon: Daem
                 else:
                     result = prometheus.query_range(expr, seconds=60)
             except PromQLError as error:
-                found.append(f"{query.key}: {error}")
+                found.append(f"{query.key} ({selection}): {error}")
                 continue
             if query.key in AWAITING_NOTIFICATION_METRICS:
                 if result:
@@ -245,7 +256,7 @@ def test_every_dashboard_query_returns_data(prometheus: Prometheus, daemon: Daem
                         "AWAITING_NOTIFICATION_METRICS"
                     )
             elif not result:
-                found.append(f"{query.key} returned no data: {expr}")
+                found.append(f"{query.key} ({selection}) returned no data: {expr}")
         return found
 
     deadline = time.monotonic() + ALERT_TIMEOUT
