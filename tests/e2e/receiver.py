@@ -1,4 +1,4 @@
-"""A webhook receiver on loopback that records every JSON POST it gets, per path."""
+"""A webhook receiver on loopback that records every POST it gets, per path."""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ import orjson
 class Delivery:
     path: str
     headers: dict[str, str]
-    payload: Any
+    body: bytes  # as sent: what a signature (X-Pixverse-Monitor-Signature) is computed over
+
+    @property
+    def payload(self) -> Any:
+        """The body as JSON; None when it is not JSON."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return None
 
 
 class WebhookReceiver:
-    """Answers 200 to every POST and keeps its JSON body; thread-safe."""
+    """Answers 200 to every POST and keeps it; thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -31,7 +39,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                receiver._record(Delivery(self.path, dict(self.headers), orjson.loads(body)))
+                receiver._record(Delivery(self.path, dict(self.headers), body))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -70,4 +78,9 @@ class WebhookReceiver:
 
     def alerts(self, path: str) -> list[dict[str, Any]]:
         """Every alert of every Alertmanager-style payload POSTed to `path`, in order."""
-        return [alert for d in self.deliveries(path) for alert in d.payload.get("alerts", [])]
+        return [
+            alert
+            for d in self.deliveries(path)
+            if isinstance(d.payload, dict)
+            for alert in d.payload.get("alerts", [])
+        ]
