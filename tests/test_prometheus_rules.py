@@ -1,0 +1,142 @@
+"""The shipped Prometheus rules and example config, through the real promtool: syntax, the
+unit tests, and that those unit tests cover, and depend on, every rule."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import require_binary
+from tests.grafana_dashboard import GRAFANA
+
+RULES = GRAFANA / "prometheus-rules.yml"
+RULE_TESTS = GRAFANA / "prometheus-rules.test.yml"
+SCRAPE_CONFIG = GRAFANA / "prometheus-scrape.yml"
+
+# README "Alerts" (SPEC.md section 6), plus the scrape target itself.
+EXPECTED_ALERTS = {
+    ("PixverseTokenExpiringSoon", "warning"),
+    ("PixverseTokenExpiringSoon", "critical"),
+    ("PixverseTokenExpired", "critical"),
+    ("PixverseTokenExpiryUnknown", "warning"),
+    ("PixverseCapacityLow", "warning"),
+    ("PixverseSourceDown", "critical"),
+    ("PixverseMonitorDown", "critical"),
+}
+ACCOUNT_ALERTS = {"PixverseTokenExpiringSoon", "PixverseTokenExpired", "PixverseTokenExpiryUnknown"}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [rule for group in _load(RULES)["groups"] for rule in group["rules"]]
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    return [rule for rule in _rules() if "alert" in rule]
+
+
+def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_binary("promtool"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_promtool_check_rules() -> None:
+    result = _promtool("check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(_rules())} rules found" in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr
+
+
+def test_promtool_check_config_of_the_example_scrape_config() -> None:
+    result = _promtool("check", "config", str(SCRAPE_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+def test_promtool_test_rules() -> None:
+    result = _promtool("test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_alerts_are_those_of_the_contract() -> None:
+    found = {(rule["alert"], rule["labels"]["severity"]) for rule in _alert_rules()}
+    assert found == EXPECTED_ALERTS
+
+
+@pytest.mark.parametrize(
+    "rule", _alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']['severity']}"
+)
+def test_alert_annotations(rule: dict[str, Any]) -> None:
+    annotations = set(rule["annotations"])
+    assert {"summary", "description"} <= annotations
+    if rule["alert"] in ACCOUNT_ALERTS:
+        assert "max_jobs" in annotations
+    if rule["alert"] in {"PixverseTokenExpiringSoon", "PixverseTokenExpired"}:
+        assert {"expires_at", "ttl_seconds"} <= annotations
+
+
+def test_the_example_scrape_job_is_the_one_the_rules_watch() -> None:
+    (job,) = _load(SCRAPE_CONFIG)["scrape_configs"]
+    monitor_down = next(r for r in _alert_rules() if r["alert"] == "PixverseMonitorDown")
+    assert f'job="{job["job_name"]}"' in monitor_down["expr"]
+    assert _load(SCRAPE_CONFIG)["rule_files"] == [RULES.name]
+
+
+def _eval_steps(alertname: str) -> Iterator[list[tuple[int, set[str]]]]:
+    """Per test group: (eval minute, severities expected firing) for `alertname`, in time order."""
+    for group in _load(RULE_TESTS)["tests"]:
+        steps = []
+        for case in group.get("alert_rule_test", []):
+            if case["alertname"] != alertname:
+                continue
+            minutes = int(case["eval_time"].removesuffix("m"))
+            severities = {a["exp_labels"]["severity"] for a in case["exp_alerts"]}
+            steps.append((minutes, severities))
+        if steps:
+            yield sorted(steps)
+
+
+@pytest.mark.parametrize(("alertname", "severity"), sorted(EXPECTED_ALERTS))
+def test_each_alert_is_tested_not_firing_firing_and_resolved(alertname: str, severity: str) -> None:
+    """Some test group sees the alert absent, then firing with this severity, then resolved."""
+    for steps in _eval_steps(alertname):
+        for i, (_, severities) in enumerate(steps):
+            if severity not in severities:
+                continue
+            before = any(not s for _, s in steps[:i])
+            after = any(not s for _, s in steps[i + 1 :])
+            if before and after:
+                return
+    pytest.fail(f"no test group sees {alertname} ({severity}) not firing, firing, then resolved")
+
+
+@pytest.mark.parametrize(
+    "index", range(len(_rules())), ids=[r.get("alert") or r["record"] for r in _rules()]
+)
+def test_the_unit_tests_fail_without_each_rule(index: int, tmp_path: Path) -> None:
+    """Drop one rule: promtool test rules must notice, or that rule is not really tested."""
+    rules = _load(RULES)
+    dropped = [r for g in rules["groups"] for r in g["rules"]][index]
+    for group in rules["groups"]:
+        group["rules"] = [r for r in group["rules"] if r is not dropped]
+    (tmp_path / RULES.name).write_text(yaml.safe_dump(rules, sort_keys=False))
+    shutil.copy(RULE_TESTS, tmp_path / RULE_TESTS.name)
+    result = _promtool("test", "rules", RULE_TESTS.name, cwd=tmp_path)
+    assert result.returncode != 0, result.stdout
