@@ -1,0 +1,110 @@
+"""The daemon's own `alertmanager` sink against a real Alertmanager: alerts arrive with the
+contract's labels, two replicas are deduplicated, a renewal resolves, and Alertmanager
+delivers each to its webhook receiver."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.fakeapi import FakeAccount, FakeUpstream
+from tests.conftest import API_TOKEN, DAY, HOUR, eventually
+from tests.e2e.alertmanager import Alertmanager
+from tests.e2e.conftest import StartDaemon
+from tests.e2e.daemon import DaemonProcess, config_text
+
+pytestmark = pytest.mark.e2e
+
+DOMAIN = "am-sink.test"
+GONE = f"gone@{DOMAIN}"
+WARN = f"warn@{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    now = time.time()
+    accounts = [FakeAccount(GONE, now - HOUR), FakeAccount(WARN, now + 2 * DAY)]
+    with FakeUpstream(token=API_TOKEN, accounts=accounts) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    upstream: FakeUpstream, daemon_process: StartDaemon, e2e_dir: Path, alertmanager: Alertmanager
+) -> list[DaemonProcess]:
+    """Two monitors with the same config, as an HA pair would run, both posting to the same
+    Alertmanager."""
+    token = e2e_dir / "useapi-token"
+    token.write_text(API_TOKEN + "\n")
+    started = []
+    for name in ("replica-a", "replica-b"):
+        config = config_text(
+            [("main", upstream.base_url, token)],
+            state_dir=e2e_dir / name,
+            sinks=[{"name": "am", "type": "alertmanager", "url": alertmanager.url}],
+        )
+        started.append(daemon_process(config, name=name))
+    return started
+
+
+def _labels(alert: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    labels = alert["labels"]
+    assert set(labels) <= {"alertname", "severity", "source", "account"}, labels
+    return labels["alertname"], labels["severity"], labels["source"], labels.get("account")
+
+
+EXPECTED = {
+    ("PixverseTokenExpired", "critical", "main", GONE),
+    ("PixverseTokenExpiringSoon", "warning", "main", WARN),
+}
+
+
+def test_alerts_reach_alertmanager_and_its_receiver_once(
+    replicas: list[DaemonProcess], alertmanager: Alertmanager
+) -> None:
+    def active_when_complete() -> list[dict[str, Any]] | None:
+        alerts = alertmanager.alerts()
+        return alerts if {_labels(a) for a in alerts} == EXPECTED else None
+
+    active = eventually(active_when_complete, timeout=30, what="both alerts in Alertmanager")
+    for alert in active:
+        assert alert["status"]["state"] == "active"
+        assert alert["generatorURL"].endswith("/metrics")
+        assert alert["annotations"]["summary"]
+    gone = next(a for a in active if a["labels"].get("account") == GONE)
+    assert gone["annotations"]["max_jobs"] == "5"
+    eventually(
+        lambda: (
+            {_labels(a) for a in alertmanager.delivered() if a["status"] == "firing"} == EXPECTED
+        ),
+        timeout=30,
+        what="Alertmanager to notify its receiver",
+    )
+    # Two replicas posted every alert; Alertmanager notified once per alert.
+    firing = [_labels(a) for a in alertmanager.delivered() if a["status"] == "firing"]
+    assert sorted(firing) == sorted(EXPECTED)
+    for replica in replicas:
+        posted = [e for e in replica.events("notification.delivered") if e["sink"] == "am"]
+        assert len(posted) >= 2
+
+
+def test_a_renewal_resolves_in_alertmanager(
+    replicas: list[DaemonProcess], upstream: FakeUpstream, alertmanager: Alertmanager
+) -> None:
+    eventually(lambda: len(alertmanager.alerts()) == 2, timeout=30, what="alerts to be active")
+    upstream.update(GONE, expires_at=time.time() + 30 * DAY)
+    eventually(
+        lambda: (
+            ("PixverseTokenExpired", "critical", "main", GONE)
+            in {_labels(a) for a in alertmanager.delivered() if a["status"] == "resolved"}
+        ),
+        timeout=30,
+        what="the resolution to reach the receiver through Alertmanager",
+    )
+    assert {_labels(a) for a in alertmanager.alerts() if a["status"]["state"] == "active"} == {
+        ("PixverseTokenExpiringSoon", "warning", "main", WARN)
+    }
