@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.durations import format_duration, parse_duration
+from monitor.config_table import MISSING, Table
+from monitor.durations import format_duration
 from monitor.errors import ConfigError
 from monitor.secret import Secret
 
@@ -154,7 +155,7 @@ def parse_config(
 ) -> Config:
     """Validate an already-decoded TOML document. Files it names are read with `read_text`."""
     loader = _Loader(env, base_dir, read_text or _read_text)
-    top = _Table(dict(data), "")
+    top = Table(dict(data), "")
     sources = loader.sources(top.array_of_tables("sources"))
     poll = loader.poll(top.table("poll"))
     thresholds = loader.thresholds(top.table("thresholds"))
@@ -179,109 +180,6 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}{rest}"
 
 
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound=StrEnum)
-_MISSING: Any = object()
-
-
-class _Table:
-    """A TOML table being validated: typed lookups, and unknown keys reported at the end."""
-
-    def __init__(self, data: dict[str, Any], path: str) -> None:
-        self._data = data
-        self._path = path
-        self._seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self._path}.{name}" if self._path else name
-
-    def has(self, name: str) -> bool:
-        return name in self._data
-
-    def get(self, name: str, kind: type[_T], default: _T = _MISSING) -> _T:
-        self._seen.add(name)
-        if name not in self._data:
-            if default is _MISSING:
-                raise ConfigError(self.key(name), "is required")
-            return default
-        value = self._data[name]
-        # TOML booleans are Python ints; never accept one where a number is meant.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(
-                self.key(name),
-                f"expected {_type_name(kind)}, got {_type_name(type(value))} {value!r}",
-            )
-        return value
-
-    def string(self, name: str, default: str = _MISSING) -> str:
-        return self.get(name, str, default)
-
-    def optional_path(self, name: str, base_dir: Path) -> Path | None:
-        text = self.string(name, "")
-        if not text:
-            return None
-        path = Path(text)
-        return path if path.is_absolute() else base_dir / path
-
-    def duration(self, name: str, default: str, *, positive: bool = True) -> timedelta:
-        self._seen.add(name)
-        value = self._data.get(name, default)
-        try:
-            delta = parse_duration(value)
-        except ValueError as exc:
-            raise ConfigError(self.key(name), str(exc)) from None
-        if positive and delta <= timedelta(0):
-            raise ConfigError(self.key(name), f"must be greater than zero, got {value!r}")
-        return delta
-
-    def choice(self, name: str, enum: type[_E], default: _E) -> _E:
-        text = self.string(name, default.value)
-        try:
-            return enum(text)
-        except ValueError:
-            allowed = ", ".join(e.value for e in enum)
-            raise ConfigError(self.key(name), f"must be one of {allowed}; got {text!r}") from None
-
-    def table(self, name: str) -> _Table:
-        value = self.get(name, dict, {})
-        return _Table(value, self.key(name))
-
-    def array_of_tables(self, name: str) -> list[_Table]:
-        value = self.get(name, list, [])
-        tables = []
-        for index, item in enumerate(value):
-            key = f"{self.key(name)}[{index}]"
-            if not isinstance(item, dict):
-                raise ConfigError(key, f"expected a table, got {_type_name(type(item))}")
-            tables.append(_Table(item, key))
-        return tables
-
-    def reject_inline_secret(self, name: str, instead: str) -> None:
-        if name in self._data:
-            raise ConfigError(
-                self.key(name), f"secrets are not accepted inline in the config; use {instead}"
-            )
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            raise ConfigError(self.key(unknown[0]), "unknown key")
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {
-        str: "a string",
-        int: "an integer",
-        bool: "a boolean",
-        float: "a number",
-        dict: "a table",
-        list: "an array",
-    }
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
-
-
 class _Loader:
     """Builds each section; holds what reading secrets needs."""
 
@@ -301,9 +199,9 @@ class _Loader:
             raise ConfigError(key, f"{path} is empty")
         return Secret(text)
 
-    def sources(self, tables: list[_Table]) -> tuple[SourceConfig, ...]:
+    def sources(self, tables: list[Table]) -> tuple[SourceConfig, ...]:
         if not tables:
-            tables = [_Table({}, "sources[0]")]
+            tables = [Table({}, "sources[0]")]
         sources: list[SourceConfig] = []
         for table in tables:
             source = self._source(table, default_name="default" if len(tables) == 1 else None)
@@ -312,7 +210,7 @@ class _Loader:
             sources.append(source)
         return tuple(sources)
 
-    def _source(self, table: _Table, default_name: str | None) -> SourceConfig:
+    def _source(self, table: Table, default_name: str | None) -> SourceConfig:
         table.reject_inline_secret("token", "token_file or token_env")
         name = table.string("name", default_name) if default_name else table.string("name")
         if not name.strip():
@@ -334,7 +232,7 @@ class _Loader:
         )
 
     def _token(
-        self, table: _Table, token_file: Path | None, token_env: str | None
+        self, table: Table, token_file: Path | None, token_env: str | None
     ) -> tuple[Secret, str]:
         if token_file and token_env:
             raise ConfigError(table.key("token_env"), "set token_file or token_env, not both")
@@ -363,7 +261,7 @@ class _Loader:
             f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} or $USEAPI_TOKEN",
         )
 
-    def poll(self, table: _Table) -> PollConfig:
+    def poll(self, table: Table) -> PollConfig:
         interval = table.duration("interval", "5m")
         timeout = table.duration("timeout", "15s")
         jitter = table.duration("jitter", "10s", positive=False)
@@ -381,7 +279,7 @@ class _Loader:
         table.finish()
         return PollConfig(interval, timeout, jitter, stale_after, max_bytes)
 
-    def thresholds(self, table: _Table) -> Thresholds:
+    def thresholds(self, table: Table) -> Thresholds:
         warning = table.duration("warning", "72h")
         critical = table.duration("critical", "24h")
         minimum = table.get("min_usable_capacity", int, 0)
@@ -392,7 +290,7 @@ class _Loader:
         table.finish()
         return Thresholds(warning, critical, minimum)
 
-    def metrics(self, table: _Table) -> MetricsConfig:
+    def metrics(self, table: Table) -> MetricsConfig:
         listen = table.string("listen", "127.0.0.1:9877")
         host, port = parse_listen(table.key("listen"), listen)
         label = table.choice("account_label", AccountLabel, AccountLabel.EMAIL)
@@ -402,7 +300,7 @@ class _Loader:
         table.finish()
         return MetricsConfig(host, port, label, web_config)
 
-    def alerts(self, table: _Table) -> AlertsConfig:
+    def alerts(self, table: Table) -> AlertsConfig:
         repeat = table.duration("repeat_interval", "4h")
         default_dir = self._env.get("STATE_DIRECTORY", "").split(":")[0] or str(DEFAULT_STATE_DIR)
         state_dir = Path(table.string("state_dir", default_dir))
@@ -411,7 +309,7 @@ class _Loader:
         table.finish()
         return AlertsConfig(repeat, state_dir)
 
-    def sinks(self, tables: list[_Table]) -> tuple[SinkConfig, ...]:
+    def sinks(self, tables: list[Table]) -> tuple[SinkConfig, ...]:
         sinks: list[SinkConfig] = []
         for table in tables:
             sink = self._sink(table)
@@ -420,7 +318,7 @@ class _Loader:
             sinks.append(sink)
         return tuple(sinks)
 
-    def _sink(self, table: _Table) -> SinkConfig:
+    def _sink(self, table: Table) -> SinkConfig:
         table.reject_inline_secret("secret", "secret_file")
         name = table.string("name")
         if not name.strip():
@@ -456,7 +354,7 @@ class _Loader:
         )
 
 
-def _http_url(table: _Table, name: str, default: str = _MISSING) -> str:
+def _http_url(table: Table, name: str, default: str = MISSING) -> str:
     url = table.string(name, default)
     _check_http_url(table.key(name), url)
     return url
