@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import email.utils
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -35,6 +34,7 @@ from monitor.payloads import (
     slack_body,
     webhook_body,
 )
+from monitor.retry import retry_after_seconds
 
 log = structlog.get_logger("monitor.delivery")
 
@@ -126,7 +126,9 @@ class Sender:
                         if received > _RESPONSE_BYTES:
                             break
                     status = resp.status_code
-                    retry_after = _retry_after(resp.headers.get("retry-after"), self._clock)
+                    retry_after = retry_after_seconds(
+                        resp.headers.get("retry-after"), self._clock.time()
+                    )
         except (TimeoutError, httpx.TimeoutException):
             return SendResult(False, True, None, None, f"no answer within {sink.timeout}")
         except httpx.HTTPError as exc:
@@ -137,19 +139,6 @@ class Sender:
             return SendResult(True, False, status, None, None)
         retryable = status in (408, 429) or status >= 500
         return SendResult(False, retryable, status, retry_after, f"HTTP {status}")
-
-
-def _retry_after(value: str | None, clock: Clock) -> float | None:
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - clock.time()) if when.tzinfo else None
 
 
 class Delivery:

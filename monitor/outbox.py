@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from monitor.alerts import AlertEvent, Status
 from monitor.config import SinkConfig
+from monitor.retry import backoff_seconds
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0  # the contract: exponential backoff capped at 5 min
@@ -59,8 +60,7 @@ def retry_delay(
 ) -> float:
     """Exponential backoff with jitter after `attempts` failed attempts, capped; a
     Retry-After from the receiver is honoured when it asks for longer."""
-    exponential = min(cap, base * 2.0 ** max(0, attempts - 1))
-    jittered = exponential * (0.5 + (rng or random).random() / 2)
+    delay = backoff_seconds(attempts, base=base, cap=cap, rng=rng)
     if retry_after_seconds is not None:
-        return max(jittered, min(retry_after_seconds, RETRY_AFTER_CAP_SECONDS))
-    return jittered
+        return max(delay, min(retry_after_seconds, RETRY_AFTER_CAP_SECONDS))
+    return delay

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -15,11 +13,13 @@ from monitor import __version__
 from monitor.clock import Clock
 from monitor.config import SourceConfig
 from monitor.errors import Outcome, UpstreamError
+from monitor.retry import backoff_seconds, retry_after_seconds
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
 MAX_ATTEMPTS = 3
 BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 30.0  # never reached in 3 attempts; the next poll bounds it anyway
 _ERROR_BODY_BYTES = 2048
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -134,18 +134,10 @@ class UpstreamClient:
 
     def _retry_wait(self, retry_after: str | None, attempt: int) -> float:
         """Seconds to wait before the next attempt: Retry-After when given, else backoff."""
-        if retry_after:
-            text = retry_after.strip()
-            if text.isdigit():
-                return float(text)
-            try:
-                when = email.utils.parsedate_to_datetime(text)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None and when.tzinfo is not None:
-                return max(0.0, when.timestamp() - self._clock.time())
-        backoff = BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1)
-        return backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        asked = retry_after_seconds(retry_after, self._clock.time())
+        if asked is not None:
+            return asked
+        return backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
 
 
 def _error_text(body: bytes) -> str:
