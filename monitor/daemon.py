@@ -33,7 +33,7 @@ from monitor.poll import PollResult, poll_source
 from monitor.polllog import MismatchKey, log_poll
 from monitor.reload import ReloadPlan, plan_reload
 from monitor.sdnotify import Lifecycle, Notifier, watchdog_interval
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.summary import status_line
 from monitor.upstream import UpstreamClient
 from monitor.webconfig import WebConfigError
@@ -97,7 +97,7 @@ class Daemon:
         self._transport = transport
         self._environ = os.environ if environ is None else environ
         self._sources: dict[str, _Source] = {}
-        self._snapshot = Snapshot((), self._clock.time())
+        self._snapshot = Snapshot((), self._clock.time(), self._limits())
         self._renderer = MetricsRenderer(extra=self._internal_families)
         self._alerting = Alerting(config, self._clock, retry_backoff=retry_backoff)
         self._web = WebGuard(None, on_reload=self._record_reload)
@@ -454,8 +454,15 @@ class Daemon:
                     monitored_since_unix=source.since_unix,
                 )
             )
-        self._snapshot = Snapshot(tuple(sources), now)
+        self._snapshot = Snapshot(tuple(sources), now, self._limits())
         self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
+
+    def _limits(self) -> Limits:
+        """What the alerts judge sources against, exported so that rules can do the same."""
+        return Limits(
+            min_usable_capacity=self._config.thresholds.min_usable_capacity,
+            stale_after_seconds=self._config.poll.stale_after.total_seconds(),
+        )
 
     async def _evaluate_job(self) -> None:
         # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from monitor import __version__
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -46,10 +46,18 @@ HELP = {
     "pixverse_capacity_jobs": "Sum of maxJobs per token state.",
     "pixverse_capacity_usable_jobs": "Sum of maxJobs over accounts in ok, warning or critical.",
     "pixverse_capacity_free_jobs": "Sum of available slots over usable accounts.",
+    "pixverse_capacity_min_usable_jobs": "thresholds.min_usable_capacity: PixverseCapacityLow "
+    "fires while usable capacity is below it.",
     "pixverse_monitor_up": "1 if the last poll of the source read the accounts list.",
     "pixverse_monitor_last_success_timestamp_seconds": "Unix time of the last successful poll.",
     "pixverse_monitor_poll_duration_seconds": "Duration of the last poll.",
     "pixverse_monitor_polls_total": "Polls by outcome.",
+    "pixverse_monitor_last_poll_outcome": "1 for the outcome of the last poll of the source, "
+    "0 for the others.",
+    "pixverse_monitor_stale_after_seconds": "poll.stale_after: PixverseSourceDown fires when no "
+    "poll has succeeded for this long.",
+    "pixverse_monitor_watch_start_timestamp_seconds": "Unix time this run started watching the "
+    "source: the daemon's start, or the reload that added the source.",
     "pixverse_monitor_build_info": "Version of pixverse-monitor; always 1.",
 }
 
@@ -111,15 +119,21 @@ class _Rendered:
                 "pixverse_capacity_jobs",
                 "pixverse_capacity_usable_jobs",
                 "pixverse_capacity_free_jobs",
+                "pixverse_capacity_min_usable_jobs",
                 "pixverse_monitor_up",
                 "pixverse_monitor_last_success_timestamp_seconds",
                 "pixverse_monitor_poll_duration_seconds",
                 "pixverse_monitor_polls_total",
+                "pixverse_monitor_last_poll_outcome",
+                "pixverse_monitor_stale_after_seconds",
+                "pixverse_monitor_watch_start_timestamp_seconds",
             )
         }
         for source in snapshot.sources:
             src = f'source="{escape_label(source.name)}"'
             self._source_lines(source, src, per_source)
+            if snapshot.limits is not None:
+                self._limit_lines(snapshot.limits, src, per_source)
             if source.evaluation is None:
                 continue
             for status in source.evaluation.accounts:
@@ -201,6 +215,28 @@ class _Rendered:
             f'pixverse_monitor_polls_total{{{src},outcome="{o.value}"}} '
             f"{source.polls_total.get(o, 0)}\n"
             for o in Outcome
+        )
+        last = source.last_outcome
+        if last is not None:
+            out["pixverse_monitor_last_poll_outcome"].extend(
+                f'pixverse_monitor_last_poll_outcome{{{src},outcome="{o.value}"}} '
+                f"{1 if o is last else 0}\n"
+                for o in Outcome
+            )
+        out["pixverse_monitor_watch_start_timestamp_seconds"].append(
+            f"pixverse_monitor_watch_start_timestamp_seconds{{{src}}} "
+            f"{format_value(source.monitored_since_unix)}\n"
+        )
+
+    @staticmethod
+    def _limit_lines(limits: Limits, src: str, out: dict[str, list[str]]) -> None:
+        # Per source, although the values are global, so that rules can join on `source`.
+        out["pixverse_capacity_min_usable_jobs"].append(
+            f"pixverse_capacity_min_usable_jobs{{{src}}} {limits.min_usable_capacity}\n"
+        )
+        out["pixverse_monitor_stale_after_seconds"].append(
+            f"pixverse_monitor_stale_after_seconds{{{src}}} "
+            f"{format_value(limits.stale_after_seconds)}\n"
         )
 
 

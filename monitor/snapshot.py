@@ -31,11 +31,21 @@ class SourceSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What every source is judged against: thresholds.min_usable_capacity and
+    poll.stale_after, exported per source so that Prometheus rules judge as the daemon does."""
+
+    min_usable_capacity: int
+    stale_after_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Every source at one moment; replaced as a whole, never changed in place."""
 
     sources: tuple[SourceSnapshot, ...]
     taken_at_unix: float
+    limits: Limits | None = None  # None: not exported (a snapshot made outside the daemon)
 
     def ready(self, now_unix: float, stale_after_seconds: float) -> bool:
         return bool(self.sources) and all(

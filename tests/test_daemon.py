@@ -436,3 +436,48 @@ def test_scheduled_evaluations_run_on_the_event_loop(
 
     asyncio.run(scenario())
     assert set(threads) == {"MainThread"}
+
+
+def test_what_the_rules_judge_by_follows_the_config_and_the_polls(
+    fake: FakeUpstream, configs: ConfigWriter
+) -> None:
+    config = configs.load(
+        fake.base_url, "[thresholds]\nmin_usable_capacity = 20", poll='stale_after = "2h"'
+    )
+    clock = FakeClock(time.time())
+    started = clock.time()
+
+    def last_outcome(got: Series) -> list[str]:
+        return [
+            dict(labels)["outcome"]
+            for (name, labels), value in got.items()
+            if name == "pixverse_monitor_last_poll_outcome" and value == 1
+        ]
+
+    async def scenario() -> None:
+        async with running(Daemon(config, clock=clock)) as daemon:
+            await async_eventually(lambda: _polled(daemon))
+            src = {"source": "main"}
+            got = await series(daemon)
+            assert get(got, "pixverse_capacity_min_usable_jobs", **src) == 20
+            assert get(got, "pixverse_monitor_stale_after_seconds", **src) == 2 * HOUR
+            assert get(got, "pixverse_monitor_watch_start_timestamp_seconds", **src) == started
+            assert last_outcome(got) == ["success"]
+            for outcome in ("unauthorized", "timeout", "capacity_unavailable"):
+                assert get(got, "pixverse_monitor_last_poll_outcome", **src, outcome=outcome) == 0
+            assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 0
+
+            fake.fail_next(ACCOUNTS, Fault(401))
+            await daemon.poll("main")
+            got = await series(daemon)
+            assert last_outcome(got) == ["unauthorized"]
+            # The daemon's own PixverseSourceDown fires on the same fact.
+            assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 1
+
+            await daemon.poll("main")
+            got = await series(daemon)
+            assert last_outcome(got) == ["success"]
+            assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 0
+            assert get(got, "pixverse_monitor_watch_start_timestamp_seconds", **src) == started
+
+    asyncio.run(scenario())

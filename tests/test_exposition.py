@@ -11,7 +11,7 @@ from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import Family, MetricsRenderer
 from monitor.parse import Account, AccountCapacity, ExpirySource
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 NOW = 1_800_000_000.0
 TH = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
@@ -39,6 +39,7 @@ def source(
         NOW - 1,
         0.25,
         {Outcome.SUCCESS: 3, Outcome.TIMEOUT: 1},
+        NOW - 3600,
     )
 
 
@@ -128,6 +129,52 @@ def test_a_source_without_data_exports_only_its_health() -> None:
     assert got[("pixverse_monitor_up", (("source", "s1"),))] == 0
     assert not any(n.startswith("pixverse_account") for n in names)
     assert "pixverse_monitor_last_success_timestamp_seconds" not in names
+
+
+def test_what_the_rules_judge_by_is_exported_per_source() -> None:
+    one = [Account("a@x.io", "", "", NOW + 999999, ExpirySource.EXPIRE_TIME, 1)]
+    rejected = SourceSnapshot(
+        "s2", None, False, Outcome.UNAUTHORIZED, None, 0.1, {Outcome.UNAUTHORIZED: 1}, NOW - 60
+    )
+    snap = Snapshot((source("s1", one, None), rejected), NOW, Limits(3, 1200.0))
+    got = samples(MetricsRenderer(process_metrics=False).render(snap, NOW))
+    for name, since in (("s1", NOW - 3600), ("s2", NOW - 60)):
+        s = (("source", name),)
+        assert got[("pixverse_capacity_min_usable_jobs", s)] == 3
+        assert got[("pixverse_monitor_stale_after_seconds", s)] == 1200
+        assert got[("pixverse_monitor_watch_start_timestamp_seconds", s)] == since
+    for name, last in (("s1", Outcome.SUCCESS), ("s2", Outcome.UNAUTHORIZED)):
+        outcomes = {
+            dict(labels)["outcome"]: value
+            for (metric, labels), value in got.items()
+            if metric == "pixverse_monitor_last_poll_outcome" and dict(labels)["source"] == name
+        }
+        # Every outcome, always: 1 for the last one, 0 for the others.
+        assert outcomes == {o.value: (1 if o is last else 0) for o in Outcome}
+
+
+def test_no_last_poll_outcome_before_the_first_poll_ends() -> None:
+    waiting = SourceSnapshot("s1", None, False, None, None, None, {}, NOW - 5)
+    snap = Snapshot((waiting,), NOW, Limits(0, 900.0))
+    body = MetricsRenderer(process_metrics=False).render(snap, NOW)
+    got = samples(body)
+    assert "pixverse_monitor_last_poll_outcome" not in body.decode()  # no HELP/TYPE either
+    s = (("source", "s1"),)
+    assert got[("pixverse_capacity_min_usable_jobs", s)] == 0
+    assert got[("pixverse_monitor_stale_after_seconds", s)] == 900
+    assert got[("pixverse_monitor_watch_start_timestamp_seconds", s)] == NOW - 5
+    assert got[("pixverse_monitor_up", s)] == 0
+
+
+def test_a_snapshot_without_limits_exports_none() -> None:
+    one = [Account("a@x.io", "", "", NOW + 999999, ExpirySource.EXPIRE_TIME, 1)]
+    body = MetricsRenderer(process_metrics=False).render(
+        Snapshot((source("s1", one, None),), NOW), NOW
+    )
+    text = body.decode()
+    assert "pixverse_capacity_min_usable_jobs" not in text
+    assert "pixverse_monitor_stale_after_seconds" not in text
+    assert 'pixverse_monitor_last_poll_outcome{source="s1",outcome="success"} 1' in text
 
 
 def test_extra_families_and_process_metrics() -> None:

@@ -3,6 +3,7 @@ unit tests, and that those unit tests cover, and depend on, every rule."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.exposition import HELP
 from tests.conftest import require_binary
 from tests.grafana_dashboard import GRAFANA
 
@@ -30,6 +32,9 @@ EXPECTED_ALERTS = {
     ("PixverseMonitorDown", "critical"),
 }
 ACCOUNT_ALERTS = {"PixverseTokenExpiringSoon", "PixverseTokenExpired", "PixverseTokenExpiryUnknown"}
+# The alerts that judge by daemon settings, which the daemon exports rather than the rules
+# repeating them.
+CONFIGURED_ALERTS = {"PixverseCapacityLow", "PixverseSourceDown"}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -90,6 +95,27 @@ def test_alert_annotations(rule: dict[str, Any]) -> None:
         assert "max_jobs" in annotations
     if rule["alert"] in {"PixverseTokenExpiringSoon", "PixverseTokenExpired"}:
         assert {"expires_at", "ttl_seconds"} <= annotations
+
+
+def test_the_rules_query_only_what_the_daemon_exports() -> None:
+    """A misspelt metric would make an alert that never fires, and no unit test would notice
+    if its input series were misspelt alike."""
+    for rule in _rules():
+        texts = [rule["expr"], *rule.get("annotations", {}).values()]
+        used = {name for text in texts for name in re.findall(r"\bpixverse_\w+", text)}
+        assert used <= set(HELP), (rule.get("alert"), used - set(HELP))
+
+
+@pytest.mark.parametrize("alertname", sorted(CONFIGURED_ALERTS))
+def test_no_setting_of_the_daemon_is_repeated(alertname: str) -> None:
+    """No minimum, no stale_after and no time window written into the rule: it compares with
+    what the daemon exports, so it follows the daemon's config, reloads included."""
+    (rule,) = (r for r in _alert_rules() if r["alert"] == alertname)
+    assert "[" not in rule["expr"]  # no range selector, no subquery
+    assert "offset" not in rule["expr"]
+    assert set(re.findall(r"\b\d+(?:\.\d+)?\b", rule["expr"])) <= {"1"}  # `== 1` only
+    # Straight from the daemon's series, not through a recording rule holding a constant.
+    assert set(re.findall(r"\bpixverse[\w:]*", rule["expr"])) <= set(HELP)
 
 
 def test_the_example_scrape_job_is_the_one_the_rules_watch() -> None:

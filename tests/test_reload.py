@@ -165,6 +165,47 @@ def test_reload_applies_thresholds_at_once_and_keeps_data(
     assert reloaded["changed"] == ["thresholds.warning"]
 
 
+def test_reload_exports_the_new_limits_and_when_an_added_source_is_watched_from(
+    fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
+) -> None:
+    path = write_config(configs, [("main", fake.base_url)], thresholds="min_usable_capacity = 2")
+    clock = FakeClock(time.time())
+    started = clock.time()
+
+    async def scenario() -> None:
+        async with running(Daemon(load(path), clock=clock, environ={})) as daemon:
+            await async_eventually(lambda: _polled(daemon, "main"))
+            main = {"source": "main"}
+            before = await series(daemon)
+            assert get(before, "pixverse_capacity_min_usable_jobs", **main) == 2
+            assert get(before, "pixverse_monitor_stale_after_seconds", **main) == 3 * 3600
+            write_config(
+                configs,
+                [("main", fake.base_url), ("extra", fake.base_url)],
+                poll='interval = "1h"\njitter = 0\nstale_after = "5h"',
+                thresholds="min_usable_capacity = 30",
+            )
+            clock.advance(60)
+            assert await daemon.reload()
+            # Applied with no new poll of main, and to the added source as well.
+            after = await series(daemon)
+            for source in ("main", "extra"):
+                assert get(after, "pixverse_capacity_min_usable_jobs", source=source) == 30
+                assert get(after, "pixverse_monitor_stale_after_seconds", source=source) == 5 * 3600
+            watched = "pixverse_monitor_watch_start_timestamp_seconds"
+            assert get(after, watched, **main) == started
+            assert get(after, watched, source="extra") == started + 60
+            assert get(after, "pixverse_monitor_polls_total", **main, outcome="success") == 1
+
+    asyncio.run(scenario())
+    (reloaded,) = logs.events("config.reloaded")
+    assert set(reloaded["changed"]) == {
+        "sources.extra",
+        "poll.stale_after",
+        "thresholds.min_usable_capacity",
+    }
+
+
 def test_a_broken_config_is_logged_and_the_running_one_kept(
     fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture
 ) -> None:

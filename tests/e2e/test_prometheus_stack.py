@@ -1,6 +1,7 @@
 """The daemon on the fake upstream, scraped every second by a real Prometheus running the
-shipped rules, alerting through a real Alertmanager to a webhook receiver on loopback; and
-every query of the shipped dashboard run on that Prometheus."""
+shipped rules, alerting through a real Alertmanager to a webhook receiver on loopback; the
+daemon's own alerts, which the rules must match; and every query of the shipped dashboard run
+on that Prometheus."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ pytestmark = pytest.mark.e2e
 
 DOMAIN = "e2e.test"
 RENEWING = f"renew@{DOMAIN}"
+# The daemon's thresholds.min_usable_capacity: "drained" has 2 usable slots, below it; "main"
+# (13) and "renewal" (4) are not. A rule with a minimum of its own, such as 1, would disagree.
+MIN_USABLE_CAPACITY = 3
 # (alertname, severity, source, account) of every alert the scenario must raise; None for
 # source-level alerts, which carry no account label. Source "renewal" belongs to the
 # renewal test and is left out here.
@@ -64,9 +68,13 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
                 FakeAccount(f"what@{DOMAIN}", None, max_jobs=4),
             ],
         ),
-        # Its only token has expired: no usable capacity left.
+        # Its big account's token has expired: 2 usable slots are left.
         "drained": FakeUpstream(
-            token=API_TOKEN, accounts=[FakeAccount(f"lapsed@{DOMAIN}", now - DAY, max_jobs=6)]
+            token=API_TOKEN,
+            accounts=[
+                FakeAccount(f"lapsed@{DOMAIN}", now - DAY, max_jobs=6),
+                FakeAccount(f"thin@{DOMAIN}", now + 30 * DAY, max_jobs=2),
+            ],
         ),
         "renewal": FakeUpstream(
             token=API_TOKEN, accounts=[FakeAccount(RENEWING, now + 3 * HOUR, max_jobs=4)]
@@ -101,10 +109,11 @@ def daemon(
             ("renewal", fakes["renewal"].base_url, token),
         ],
         state_dir=e2e_dir / "state",
-        # The same minimum as the shipped rules' pixverse:capacity_min_usable_jobs.
-        min_usable_capacity=1,
-        # The daemon's own notifications (once it sends them) go to the receiver too, on a
-        # path of their own, and feed the notification panels of the dashboard.
+        # Exported as pixverse_capacity_min_usable_jobs, which the shipped rules compare with.
+        min_usable_capacity=MIN_USABLE_CAPACITY,
+        # The daemon's own notifications go to the receiver too, on a path of their own: they
+        # are compared with the rules' alerts, and feed the notification panels of the
+        # dashboard.
         sinks=[{"name": "e2e", "type": "webhook", "url": receiver.url("/daemon")}],
     )
     return daemon_process(config)
@@ -117,6 +126,12 @@ def _firing_in_prometheus(prometheus: Prometheus) -> dict[Identity, dict[str, An
 def _delivered(alertmanager: Alertmanager, status: str) -> dict[Identity, dict[str, Any]]:
     """The last alert of each identity that Alertmanager delivered with this status."""
     return {identity(a["labels"]): a for a in alertmanager.delivered() if a["status"] == status}
+
+
+def _notified_by_daemon(receiver: WebhookReceiver) -> dict[Identity, dict[str, Any]]:
+    """The alerts the daemon's own webhook sink last notified as firing."""
+    last = {identity(a["labels"]): a for a in receiver.alerts("/daemon")}
+    return {key: alert for key, alert in last.items() if alert["status"] == "firing"}
 
 
 def _without_renewal(alerts: Iterable[Identity]) -> set[Identity]:
@@ -176,7 +191,20 @@ def test_the_shipped_rules_fire_for_the_expected_accounts(
     assert annotations["max_jobs"] == "3"
     assert warn.email in annotations["summary"]
     low = firing[("PixverseCapacityLow", "warning", "drained", None)]
-    assert float(low["value"]) == 0
+    assert float(low["value"]) == 2
+    assert f"minimum of {MIN_USABLE_CAPACITY} " in low["annotations"]["description"]
+    down = firing[("PixverseSourceDown", "critical", "rejected", None)]
+    assert "Last poll: unauthorized." in down["annotations"]["description"]
+
+
+def test_the_daemon_itself_raises_the_same_alerts(
+    daemon: DaemonProcess, receiver: WebhookReceiver
+) -> None:
+    """The rules are the daemon's alerts in PromQL: the two must agree."""
+    notified = _settle(lambda: _notified_by_daemon(receiver), "alerts the daemon notified")
+    low = notified[("PixverseCapacityLow", "warning", "drained", None)]
+    assert low["annotations"]["usable_capacity"] == "2"
+    assert low["annotations"]["min_usable_capacity"] == str(MIN_USABLE_CAPACITY)
 
 
 def test_alertmanager_delivers_them_to_the_webhook_receiver(
