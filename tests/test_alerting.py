@@ -89,7 +89,7 @@ def test_notifications_and_alert_metrics(
 
     async def scenario() -> None:
         async with running(Daemon(config)) as daemon:
-            await async_eventually(lambda: _true(len(receiver.accepted()) == 4), what="4 alerts")
+            await _delivered(daemon, 4)
             got = await series(daemon)
             assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 2
             assert get(got, "pixverse_monitor_alerts_firing", severity="warning") == 2
@@ -128,6 +128,21 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def _delivered(daemon: Daemon, count: int) -> None:
+    """Wait until the daemon itself counts `count` deliveries and owes nothing: a receiver
+    records a request before its answer reaches the sender, so its own list is too early."""
+
+    async def done() -> bool:
+        got = await series(daemon)
+        delivered = get(
+            got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered"
+        )
+        pending = get(got, "pixverse_monitor_notifications_pending", sink="ops")
+        return delivered is not None and delivered >= count and pending == 0
+
+    await async_eventually(done, what=f"{count} deliveries counted by the daemon")
+
+
 def test_unauthorized_is_source_down_at_once(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
 ) -> None:
@@ -157,14 +172,17 @@ def test_a_restart_neither_repeats_nor_forgets(
     )
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
 
+    before: list[object] = []
+
     async def run_until(count: int) -> None:
         async with running(Daemon(config)) as daemon:
-            await async_eventually(lambda: _true(len(receiver.accepted()) >= count))
+            await _delivered(daemon, count - len(before))
             await async_eventually(
                 lambda: _true(all(sum(s.polls_total.values()) for s in daemon.snapshot.sources))
             )
 
     asyncio.run(run_until(2))
+    before.extend(receiver.accepted())
     fake.update("gone@x.io", expires_at=now + 30 * DAY)  # renewed while we were down
     asyncio.run(run_until(3))
     assert alerts_of(receiver) == [
@@ -186,11 +204,12 @@ def _start(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def _pending(state: Path) -> list[str]:
+def _pending(state: Path) -> list[str] | None:
+    """Ids in the saved outbox; None before the first save."""
     try:
         document = orjson.loads((state / "state.json").read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
-        return []
+        return None
     return [n["event"]["id"] for n in document["outbox"]]
 
 
@@ -208,7 +227,12 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
     first = _start(path)
     try:
         # Run 1 delivers the two alerts of the moment ...
-        eventually(lambda: len(receiver.accepted()) == 2, timeout=15, what="first deliveries")
+        # (an empty saved outbox: the daemon has seen both answers, not just sent both)
+        eventually(
+            lambda: len(receiver.accepted()) == 2 and _pending(state) == [],
+            timeout=15,
+            what="first deliveries",
+        )
         delivered_before = {r.headers["idempotency-key"] for r in receiver.accepted()}
         # ... then the receiver goes away, things change, and notifications pile up.
         receiver.stop()
@@ -216,7 +240,7 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
         fake.remove("warn@x.io")
         fake.put(FakeAccount("what@x.io", None))
         pending = eventually(
-            lambda: len(_pending(state)) == 3 and _pending(state),
+            lambda: len(_pending(state) or []) == 3 and _pending(state),
             timeout=15,
             what="three pending notifications in the state file",
         )
