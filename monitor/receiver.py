@@ -76,9 +76,26 @@ class WebhookReceiver:
         with self._lock:
             self._script.extend([(status, headers or {}, delay_seconds)] * times)
 
-    def accepted(self) -> list[Received]:
+    def accepted(self, path: str | None = None) -> list[Received]:
+        """What was answered 2xx, in order; only what was POSTed to `path` when given."""
         with self._lock:
-            return [r for r in self.received if 200 <= r.answered < 300]
+            return [
+                r
+                for r in self.received
+                if 200 <= r.answered < 300 and (path is None or r.path == path)
+            ]
+
+    def alerts(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Every alert of every Alertmanager-style payload accepted (at `path`), in order."""
+        found = []
+        for received in self.accepted(path):
+            try:
+                body = received.json()
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(body, dict) and isinstance(body.get("alerts"), list):
+                found.extend(body["alerts"])
+        return found
 
     @property
     def url(self) -> str:

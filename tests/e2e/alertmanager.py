@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import yaml
 
+from monitor.receiver import WebhookReceiver
 from tests.e2e.processes import ManagedProcess, free_port
-from tests.e2e.receiver import WebhookReceiver
 
 RECEIVER_PATH = "/alertmanager"
 RECEIVER_NAME = "e2e-webhook"
@@ -51,7 +51,7 @@ class Alertmanager:
     def start(cls, binary: str, workdir: Path, receiver: WebhookReceiver) -> Alertmanager:
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "alertmanager.yml"
-        config_path.write_text(yaml.safe_dump(config(receiver.url(RECEIVER_PATH))))
+        config_path.write_text(yaml.safe_dump(config(receiver.url + RECEIVER_PATH)))
         port = free_port()
         process = ManagedProcess(
             "alertmanager",

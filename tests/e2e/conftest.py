@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.receiver import WebhookReceiver
 from tests.conftest import require_binary
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.prometheus import Prometheus
-from tests.e2e.receiver import WebhookReceiver
 
 StartDaemon = Callable[..., DaemonProcess]
 
