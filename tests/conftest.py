@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -46,6 +47,14 @@ def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def http_status(port: int, path: str) -> int | None:
+    """The status of GET http://127.0.0.1:port/path; None while nothing answers."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code
+    except httpx.HTTPError:
+        return None
 
 
 async def async_eventually(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from monitor.fakeapi import FakeUpstream
-from tests.conftest import API_TOKEN, ConfigWriter, eventually
+from tests.conftest import API_TOKEN, ConfigWriter, eventually, http_status
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -93,19 +93,12 @@ def test_run_stops_cleanly_on_signal(fake: FakeUpstream, configs: ConfigWriter, 
     process = _start(["run", "--config", str(configs.for_upstream(fake.base_url))])
     try:
         port = _port_from_log(process)
-        eventually(lambda: _get(port, "/readyz") == 200, what="first poll to make /readyz ready")
+        eventually(lambda: http_status(port, "/readyz") == 200, what="the first poll")
         process.send_signal(sig)
         assert process.wait(timeout=20) == 0
     finally:
         process.kill()
         process.wait()
-
-
-def _get(port: int, path: str) -> int | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:

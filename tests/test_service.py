@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from monitor.fakeapi import FakeUpstream
-from tests.conftest import ConfigWriter, eventually
+from tests.conftest import ConfigWriter, eventually, http_status
 from tests.test_cli import _port_from_log, _start
 
 WATCHDOG_USEC = 200_000  # pings every 0.1 s
@@ -129,20 +129,13 @@ def test_without_notify_socket_nothing_changes(fake: FakeUpstream, configs: Conf
     )
     try:
         port = _port_from_log(process)
-        eventually(lambda: _status(port, "/readyz") == 200, what="ready")
+        eventually(lambda: http_status(port, "/readyz") == 200, what="ready")
         out = _stop(process)
     finally:
         process.kill()
         process.wait()
     ready = [orjson.loads(line) for line in out.splitlines() if '"daemon.ready"' in line]
     assert ready and ready[0]["notify_socket"] is False
-
-
-def _status(port: int, path: str) -> int | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def _metrics(port: int) -> str:
@@ -177,7 +170,7 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one(
         )
         assert bob_ok in _metrics(port)
         assert process.poll() is None
-        assert _status(port, "/healthz") == 200
+        assert http_status(port, "/healthz") == 200
 
         # Fixed again: back to 1.
         configs.for_upstream(fake.base_url)
