@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -23,17 +22,17 @@ from monitor.alerting import Alerting
 from monitor.basicauth import CHALLENGE
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, SourceConfig, load_config
-from monitor.errors import ConfigError, Outcome
-from monitor.evaluate import evaluate, next_crossing
-from monitor.exposition import CONTENT_TYPE, Family, MetricsRenderer
-from monitor.httpserver import HttpServer, Request, Response
+from monitor.endpoints import OPEN_PATHS, Endpoints
+from monitor.errors import ConfigError
+from monitor.exposition import Family, MetricsRenderer
+from monitor.httpserver import HttpServer
 from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.parse import ExpiryMemo
 from monitor.poll import PollResult, poll_source
-from monitor.polllog import MismatchKey, log_poll
+from monitor.polllog import log_poll
 from monitor.reload import ReloadPlan, plan_reload
 from monitor.sdnotify import Lifecycle, Notifier, watchdog_interval
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot
+from monitor.sources import SourceState
 from monitor.summary import status_line
 from monitor.upstream import UpstreamClient
 from monitor.webconfig import WebConfigError
@@ -46,34 +45,11 @@ STOP_GRACE_SECONDS = 5.0
 # READY=1 waits for the first poll of every source, but never longer than this (systemd's
 # TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
-# Reachable without credentials when basic auth is on: it only says the event loop runs.
-OPEN_PATHS = frozenset({"/healthz"})
 _EVALUATE_JOB = "evaluate"
 _RELOAD_HELP = (
     "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
 )
 _RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
-
-_LANDING = b"""<!doctype html><html><head><title>pixverse-monitor</title></head><body>
-<h1>pixverse-monitor</h1><ul><li><a href="/metrics">/metrics</a></li>
-<li><a href="/healthz">/healthz</a></li><li><a href="/readyz">/readyz</a></li></ul></body></html>
-"""
-
-
-@dataclass
-class _Source:
-    """Mutable bookkeeping of one source, owned by the daemon's event loop."""
-
-    config: SourceConfig
-    client: UpstreamClient
-    since_unix: float  # when this run started watching it
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last: PollResult | None = None
-    last_good: PollResult | None = None
-    last_success_unix: float | None = None
-    polls_total: dict[Outcome, int] = field(default_factory=dict)
-    mismatches_logged: set[MismatchKey] = field(default_factory=set)
-    memo: ExpiryMemo = field(default_factory=ExpiryMemo)
 
 
 class Daemon:
@@ -96,9 +72,15 @@ class Daemon:
         self._clock = clock or SystemClock()
         self._transport = transport
         self._environ = os.environ if environ is None else environ
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, SourceState] = {}
         self._snapshot = Snapshot((), self._clock.time(), self._limits())
-        self._renderer = MetricsRenderer(extra=self._internal_families)
+        # Read at each request: both change with every evaluation and reload.
+        self._endpoints = Endpoints(
+            lambda: self._snapshot,
+            self._stale_after_seconds,
+            MetricsRenderer(extra=self._internal_families),
+            self._clock,
+        )
         self._alerting = Alerting(config, self._clock, retry_backoff=retry_backoff)
         self._web = WebGuard(None, on_reload=self._record_reload)
         self._server = self._new_server(config)
@@ -174,7 +156,7 @@ class Daemon:
 
     def _new_server(self, config: Config) -> HttpServer:
         return HttpServer(
-            self._handle,
+            self._endpoints.handle,
             config.metrics.host,
             config.metrics.port,
             tls=self._web.ssl_context,
@@ -192,8 +174,8 @@ class Daemon:
             transport=self._transport,
         )
 
-    def _new_source(self, source: SourceConfig) -> _Source:
-        return _Source(source, self._new_client(source), since_unix=self._clock.time())
+    def _new_source(self, source: SourceConfig) -> SourceState:
+        return SourceState(source, self._new_client(source), since_unix=self._clock.time())
 
     def _external_url(self) -> str:
         """Where people reach this monitor: the externalURL of notifications."""
@@ -400,7 +382,7 @@ class Daemon:
             if self._sources.get(name) is not source:
                 log.info("poll.discarded", source=name, reason="source removed by a reload")
                 return result
-            self._record(source, result)
+            source.record(result)
             self._evaluate()
             evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
             source.mismatches_logged = log_poll(
@@ -416,46 +398,24 @@ class Daemon:
             )
             return result
 
-    def _record(self, source: _Source, result: PollResult) -> None:
-        source.last = result
-        source.polls_total[result.outcome] = source.polls_total.get(result.outcome, 0) + 1
-        if result.outcome.has_fresh_data:
-            source.last_good = result
-            source.last_success_unix = result.finished_unix
-
     def _evaluate(self) -> None:
         """Evaluate every source at `now`, swap in the new snapshot, step the alerts, and
         schedule the next moment anything can change without a poll."""
         now = self._clock.time()
-        thresholds = self._config.thresholds
-        label_mode = self._config.metrics.account_label
         sources = []
         soonest: float | None = None
-        for name, source in self._sources.items():
-            evaluation = None
-            good = source.last_good
-            if good is not None and good.accounts is not None:
-                capacity = good.capacity.by_email if good.capacity is not None else None
-                accounts = good.accounts.accounts
-                evaluation = evaluate(accounts, capacity, thresholds, label_mode, now)
-                crossing = next_crossing(accounts, thresholds, now)
-                if crossing is not None and (soonest is None or crossing < soonest):
-                    soonest = crossing
-            last = source.last
-            sources.append(
-                SourceSnapshot(
-                    name=name,
-                    evaluation=evaluation,
-                    up=last is not None and last.outcome.has_fresh_data,
-                    last_outcome=last.outcome if last else None,
-                    last_success_unix=source.last_success_unix,
-                    poll_duration_seconds=last.duration_seconds if last else None,
-                    polls_total=dict(source.polls_total),
-                    monitored_since_unix=source.since_unix,
-                )
+        for source in self._sources.values():
+            snapshot, crossing = source.snapshot(
+                self._config.thresholds, self._config.metrics.account_label, now
             )
+            sources.append(snapshot)
+            if crossing is not None and (soonest is None or crossing < soonest):
+                soonest = crossing
         self._snapshot = Snapshot(tuple(sources), now, self._limits())
         self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
+
+    def _stale_after_seconds(self) -> float:
+        return self._config.poll.stale_after.total_seconds()
 
     def _limits(self) -> Limits:
         """What the alerts judge sources against, exported so that rules can do the same."""
@@ -484,25 +444,3 @@ class Daemon:
             id=_EVALUATE_JOB,
             replace_existing=True,
         )
-
-    async def _handle(self, request: Request) -> Response:
-        if request.path == "/metrics":
-            body = self._renderer.render(self._snapshot, self._clock.time())
-            return Response(200, body, CONTENT_TYPE)
-        if request.path == "/healthz":
-            return Response(200, b"ok\n")
-        if request.path == "/readyz":
-            return self._readyz()
-        if request.path == "/":
-            return Response(200, _LANDING, "text/html; charset=utf-8")
-        return Response(404, b"not found\n")
-
-    def _readyz(self) -> Response:
-        now = self._clock.time()
-        stale_after = self._config.poll.stale_after.total_seconds()
-        stale = [s.name for s in self._snapshot.sources if not s.fresh(now, stale_after)]
-        if stale:
-            return Response(
-                503, f"not ready: no recent successful poll of {', '.join(stale)}\n".encode()
-            )
-        return Response(200, b"ready\n")
