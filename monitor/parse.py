@@ -55,9 +55,9 @@ class ParsedAccounts(NamedTuple):
 
 
 class AccountCapacity(NamedTuple):
-    """Live capacity of one account from /scheduler/available."""
+    """Live capacity of one account from /scheduler/available (its maxJobs there is not
+    used: the accounts list is where maxJobs comes from)."""
 
-    max_jobs: int | None
     executing: int
     available: int
 
@@ -69,31 +69,25 @@ class ParsedCapacity(NamedTuple):
 
 
 _Expiry = tuple[ExpirySource, float | None, tuple[tuple[ExpirySource, float], ...], tuple[str, ...]]
+_Parsed = tuple[Account, tuple[str, ...]]  # an account, and the fields of it that were invalid
 
 
-class ExpiryMemo:
-    """Expiries worked out at the previous poll, so an unchanged account skips JWT and date
-    decoding. Keyed by the raw expiry fields and Python's salted hash of the token: the token
-    itself is never kept. Only the accounts of the last poll stay in it."""
+class AccountMemo:
+    """The accounts parsed at the previous poll, so that an unchanged entry is not parsed
+    again (JWT and date decoding are most of the cost). Each is kept under its email with a
+    fingerprint of the entry's fields, in which Python's salted hash stands in for the token:
+    the token itself is never kept, nor the password, which is never read. Only the accounts
+    of the last poll stay in it."""
 
     def __init__(self) -> None:
-        self._previous: dict[tuple[object, ...], _Expiry] = {}
-        self._current: dict[tuple[object, ...], _Expiry] = {}
-
-    def _get(self, key: tuple[object, ...]) -> _Expiry | None:
-        found = self._previous.get(key)
-        if found is not None:
-            self._current[key] = found
-        return found
-
-    def _put(self, key: tuple[object, ...], expiry: _Expiry) -> None:
-        self._current[key] = expiry
+        self._previous: dict[str, tuple[tuple[object, ...], _Parsed]] = {}
+        self._current: dict[str, tuple[tuple[object, ...], _Parsed]] = {}
 
     def _rotate(self) -> None:
         self._previous, self._current = self._current, {}
 
 
-def parse_accounts(payload: object, memo: ExpiryMemo | None = None) -> ParsedAccounts:
+def parse_accounts(payload: object, memo: AccountMemo | None = None) -> ParsedAccounts:
     """The body of GET /v2/pixverse/accounts (already JSON-decoded). With a `memo` carried
     from poll to poll, the result is the same, only faster for unchanged accounts."""
     if not isinstance(payload, dict):
@@ -101,53 +95,85 @@ def parse_accounts(payload: object, memo: ExpiryMemo | None = None) -> ParsedAcc
     invalid: dict[str, int] = {}
     accounts = []
     for key, entry in payload.items():
-        if not isinstance(entry, dict):
+        if type(entry) is not dict:
             invalid["entry"] = invalid.get("entry", 0) + 1
             continue
-        accounts.append(_account(key, entry, invalid, memo))
+        if memo is None:
+            parsed = _account(key, entry)
+        else:
+            fingerprint = _fingerprint(entry)
+            known = memo._previous.get(key)
+            # Compared, never hashed: a fingerprint may hold lists, and that is fine.
+            if known is not None and known[0] == fingerprint:
+                parsed = known[1]
+            else:
+                parsed = _account(key, entry)
+            memo._current[key] = (fingerprint, parsed)
+        account, bad_fields = parsed
+        accounts.append(account)
+        for field_name in bad_fields:
+            invalid[field_name] = invalid.get(field_name, 0) + 1
     if memo is not None:
         memo._rotate()
     return ParsedAccounts(tuple(accounts), invalid)
 
 
-def _account(
-    key: str, entry: dict[str, object], invalid: dict[str, int], memo: ExpiryMemo | None
-) -> Account:
-    # Written for speed (this runs once per account per poll): no helper objects, few calls.
+def _fingerprint(entry: dict[str, object]) -> tuple[object, ...]:
+    """Everything an Account is made of besides its key, with types (True == 1 as a value,
+    not as an ExpireTime) and the token's salted hash in place of the token."""
+    jwt = entry.get("jwt")
+    if type(jwt) is not dict:
+        # Its content does not matter then (and may be a token in the wrong place).
+        return (type(jwt), entry.get("email"), entry.get("maxJobs"), type(entry.get("maxJobs")))
+    get = jwt.get
+    token = get("token")
+    time_, iso, account_id, username, max_jobs = (
+        get("ExpireTime"),
+        get("ExpireTimeUTC"),
+        get("AccountId"),
+        get("Username"),
+        entry.get("maxJobs"),
+    )
+    return (
+        # Only a string token is read; anything else counts by its type alone.
+        hash(token) if type(token) is str else type(token),
+        time_,
+        type(time_),
+        iso,
+        type(iso),
+        account_id,
+        type(account_id),
+        username,
+        type(username),
+        max_jobs,
+        type(max_jobs),
+        entry.get("email"),
+    )
+
+
+def _account(key: str, entry: dict[str, object]) -> _Parsed:
+    """One entry to an Account, and the names of its fields that were invalid."""
     # The key is the account's identity (unique by construction); the field only fills a gap.
     email = key
     if not email and isinstance(entry.get("email"), str):
         email = str(entry["email"])
+    bad: list[str] = []
     jwt = entry.get("jwt")
     if type(jwt) is not dict:
         if jwt is not None:
-            invalid["jwt"] = invalid.get("jwt", 0) + 1
+            bad.append("jwt")
         jwt = {}
     get = jwt.get
-    raw_time, raw_iso, raw_token = get("ExpireTime"), get("ExpireTimeUTC"), get("token")
-
-    expiry: _Expiry | None = None
-    memo_key: tuple[object, ...] | None = None
-    if memo is not None and type(raw_time) in _SCALARS and type(raw_iso) in _SCALARS:
-        token_hash = hash(raw_token) if type(raw_token) is str else None
-        # Types are part of the key: True == 1 as a dict key, but not as an ExpireTime.
-        memo_key = (email, type(raw_time), raw_time, type(raw_iso), raw_iso, token_hash)
-        expiry = memo._get(memo_key)
-    if expiry is None:
-        expiry = _expiry(raw_time, raw_iso, raw_token)
-        if memo is not None and memo_key is not None:
-            memo._put(memo_key, expiry)
-    expiry_source, expiry_unix, mismatch, bad_fields = expiry
-    for field_name in bad_fields:
-        invalid[field_name] = invalid.get(field_name, 0) + 1
-
+    expiry_source, expiry_unix, mismatch, bad_expiry = _expiry(
+        get("ExpireTime"), get("ExpireTimeUTC"), get("token")
+    )
+    bad.extend(bad_expiry)
     max_jobs = entry.get("maxJobs")
     if type(max_jobs) is not int or not 1 <= max_jobs <= 8:
-        invalid["max_jobs"] = invalid.get("max_jobs", 0) + 1
+        bad.append("max_jobs")
         max_jobs = 0
-
     # Positional: measurably faster than keywords for 10,000 accounts.
-    return Account(
+    account = Account(
         email,
         _identifier(get("AccountId")),
         _text(get("Username")),
@@ -156,9 +182,7 @@ def _account(
         max_jobs,
         mismatch,
     )
-
-
-_SCALARS = frozenset({int, float, str, bool, type(None)})
+    return account, tuple(bad)
 
 
 def _expiry(raw_time: object, raw_iso: object, raw_token: object) -> _Expiry:
@@ -226,10 +250,7 @@ def parse_capacity(payload: object) -> ParsedCapacity:
         ):
             invalid += 1
             continue
-        max_jobs = row.get("maxJobs")
-        if type(max_jobs) is not int or max_jobs < 0:
-            max_jobs = None
-        by_email[email] = AccountCapacity(max_jobs, executing, available)
+        by_email[email] = AccountCapacity(executing, available)
     return ParsedCapacity(by_email, invalid)
 
 

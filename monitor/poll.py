@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from monitor.errors import Outcome, UpstreamError
 from monitor.parse import (
-    ExpiryMemo,
+    AccountMemo,
     ParsedAccounts,
     ParsedCapacity,
     parse_accounts,
@@ -38,10 +38,10 @@ async def poll_source(
     capacity_endpoint: bool,
     started_unix: float,
     deadline_unix: float,
-    memo: ExpiryMemo | None = None,
+    memo: AccountMemo | None = None,
 ) -> PollResult:
     """Read accounts and (concurrently) live capacity; never raises UpstreamError.
-    `memo` is the source's ExpiryMemo, carried from poll to poll."""
+    `memo` is the source's AccountMemo, carried from poll to poll."""
     began = time.perf_counter()
 
     def result(

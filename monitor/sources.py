@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from monitor.config import AccountLabel, SourceConfig, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
-from monitor.parse import ExpiryMemo
+from monitor.parse import AccountMemo
 from monitor.poll import PollResult
 from monitor.polllog import MismatchKey
 from monitor.snapshot import SourceSnapshot
@@ -29,7 +29,7 @@ class SourceState:
     last_success_unix: float | None = None
     polls_total: dict[Outcome, int] = field(default_factory=dict)
     mismatches_logged: set[MismatchKey] = field(default_factory=set)
-    memo: ExpiryMemo = field(default_factory=ExpiryMemo)
+    memo: AccountMemo = field(default_factory=AccountMemo)
 
     def record(self, result: PollResult) -> None:
         self.last = result

@@ -58,11 +58,11 @@ def test_totals_and_free_capacity() -> None:
         acct("what@x", None, 4),
     ]
     capacity = {
-        "ok@x": AccountCapacity(8, 2, 6),
-        "warn@x": AccountCapacity(3, 3, 0),
-        "crit@x": AccountCapacity(2, 0, 2),
-        "gone@x": AccountCapacity(5, 0, 5),  # expired: contributes nothing
-        "what@x": AccountCapacity(4, 0, 4),  # unknown: contributes nothing
+        "ok@x": AccountCapacity(2, 6),
+        "warn@x": AccountCapacity(3, 0),
+        "crit@x": AccountCapacity(0, 2),
+        "gone@x": AccountCapacity(0, 5),  # expired: contributes nothing
+        "what@x": AccountCapacity(0, 4),  # unknown: contributes nothing
     }
     evaluation = evaluate(accounts, capacity, TH, AccountLabel.EMAIL, NOW)
     totals = evaluation.totals
@@ -85,7 +85,7 @@ def test_no_scheduler_data_means_no_free_capacity() -> None:
     assert evaluation.accounts[0].executing is None
     partial = evaluate(
         [acct("a@x", 100 * H), acct("b@x", 100 * H)],
-        {"a@x": AccountCapacity(5, 1, 4)},
+        {"a@x": AccountCapacity(1, 4)},
         TH,
         AccountLabel.EMAIL,
         NOW,

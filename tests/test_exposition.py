@@ -49,7 +49,7 @@ def test_values_types_and_escaping() -> None:
         Account("a@x.io", "11", "neo", NOW + 100 * 3600, ExpirySource.EXPIRE_TIME, 8),
         Account(weird, "", "", None, ExpirySource.NONE, 0),
     ]
-    snap = Snapshot((source("s1", accounts, {"a@x.io": AccountCapacity(8, 3, 5)}),), NOW)
+    snap = Snapshot((source("s1", accounts, {"a@x.io": AccountCapacity(3, 5)}),), NOW)
     body = MetricsRenderer(process_metrics=False).render(snap, NOW + 10)
     got = samples(body)
     a = (("account", "a@x.io"), ("source", "s1"))

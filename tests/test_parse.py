@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.fakeapi import FakeAccount, make_jwt
-from monitor.parse import ExpiryMemo, ExpirySource, jwt_exp, parse_accounts, parse_capacity
+from monitor.parse import AccountMemo, ExpirySource, jwt_exp, parse_accounts, parse_capacity
 
 T = 1_800_000_000  # 2027-01-15T08:00:00Z
 ISO = datetime.fromtimestamp(T, UTC).isoformat().replace("+00:00", "Z")
@@ -178,7 +178,7 @@ def test_capacity() -> None:
         ],
     }
     parsed = parse_capacity(payload)
-    assert parsed.by_email["b@x.io"] == (8, 3, 2)
+    assert parsed.by_email["b@x.io"] == (3, 2)
     assert set(parsed.by_email) == {"a@x.io", "b@x.io"}
     assert parsed.invalid == 3
     assert parse_capacity({}).by_email == {}
@@ -250,13 +250,13 @@ def test_jwt_exp_decodes_every_payload_length(subject: str, exp: int) -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.one_of(json_values, shaped), min_size=1, max_size=4))
 def test_memo_never_changes_the_result(payloads: list[object]) -> None:
-    memo = ExpiryMemo()
+    memo = AccountMemo()
     for payload in [*payloads, *payloads]:
         assert parse_accounts(payload, memo) == parse_accounts(payload)
 
 
 def test_memo_sees_a_renewed_token_and_forgets_removed_accounts() -> None:
-    memo = ExpiryMemo()
+    memo = AccountMemo()
     first = {"a@x.io": {"jwt": {"token": make_jwt("a", T)}}, "b@x.io": {"jwt": {"ExpireTime": T}}}
     assert [a.expiry_unix for a in parse_accounts(first, memo).accounts] == [T, T]
     renewed = {"a@x.io": {"jwt": {"token": make_jwt("a", T + 86400)}}}
