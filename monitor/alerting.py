@@ -3,6 +3,8 @@ delivery of what the engine says is due. The engine itself (alerts.py) is pure."
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -28,6 +30,10 @@ from monitor.statefile import StateFile
 
 log = structlog.get_logger("monitor.alerting")
 
+# The state file is saved at once, unless it was saved less than this ago: then at the end of
+# that interval. A burst of a thousand deliveries then costs a few saves, not a thousand.
+SAVE_INTERVAL_SECONDS = 0.2
+
 
 def policy_of(config: Config) -> AlertPolicy:
     return AlertPolicy(
@@ -52,6 +58,8 @@ class Alerting:
         self._policy = policy_of(config)
         self._statefile = StateFile(config.alerts.state_dir)
         self._book: AlertBook = {}
+        self._last_save = float("-inf")  # monotonic
+        self._save_later: asyncio.TimerHandle | None = None
         self._sender = Sender(clock, external_url="")
         self._delivery = Delivery(
             config.sinks,
@@ -73,7 +81,7 @@ class Alerting:
 
     async def stop(self) -> None:
         await self._delivery.stop()
-        self.persist()
+        self._save()
 
     def check(self, config: Config) -> StateFile | None:
         """What `reconfigure` will need, prepared without changing anything: a new state file
@@ -110,6 +118,22 @@ class Alerting:
         return list(self._book.values())
 
     def persist(self) -> None:
+        """Save the book and the outbox: now, or within SAVE_INTERVAL_SECONDS during a burst.
+        What a crash keeps from being saved is never lost: an alert missing from the saved
+        book is found again and notified anew; a delivery not yet recorded is sent again."""
+        if self._save_later is not None:
+            return
+        wait = self._last_save + SAVE_INTERVAL_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._save()
+        else:
+            self._save_later = asyncio.get_running_loop().call_later(wait, self._save)
+
+    def _save(self) -> None:
+        if self._save_later is not None:
+            self._save_later.cancel()
+            self._save_later = None
+        self._last_save = time.monotonic()
         try:
             self._statefile.save(self._book, self._delivery.pending())
         except OSError as exc:

@@ -364,3 +364,35 @@ def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
         assert alerts_of(second) == [
             ("firing", "PixverseTokenExpiringSoon", "warning", "soon@x.io")
         ]
+
+
+def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    receiver: WebhookReceiver,
+    now: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.statefile import StateFile
+
+    fake.set_accounts([FakeAccount(f"u{i}@x.io", now - HOUR) for i in range(60)])
+    config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
+    saves: list[int] = []
+    original = StateFile.save
+
+    def counting(self: StateFile, book: object, outbox: object) -> None:
+        saves.append(1)
+        original(self, book, outbox)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StateFile, "save", counting)
+
+    async def scenario() -> None:
+        async with running(Daemon(config)) as daemon:
+            await _delivered(daemon, 60)
+
+    asyncio.run(scenario())
+    assert len(receiver.accepted()) == 60
+    # One save per delivery would be 60+; saves are coalesced (and one more on stop).
+    assert len(saves) < 30, len(saves)
+    document = orjson.loads((configs.dir / "state" / "state.json").read_bytes())
+    assert (len(document["alerts"]), document["outbox"]) == (60, [])
