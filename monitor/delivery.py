@@ -23,8 +23,8 @@ from monitor.outbox import (
     BACKOFF_CAP_SECONDS,
     MAX_PENDING_PER_SINK,
     Notification,
+    notifications_for,
     retry_delay,
-    wanted_by,
 )
 from monitor.payloads import (
     ALERTMANAGER_RESEND_SECONDS,
@@ -183,24 +183,20 @@ class Delivery:
         self._wake_all()
 
     def enqueue(self, events: Sequence[AlertEvent]) -> None:
-        now = self._clock.time()
-        for event in events:
-            for sink in self._sinks.values():
-                if not wanted_by(event, sink):
-                    continue
-                queue = self._queues[sink.name]
-                queue.append(Notification(event, sink.name, 0, now))
-                if len(queue) > MAX_PENDING_PER_SINK:
-                    evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-                    self._count(sink.name, DeliveryOutcome.FAILED)
-                    log.error(
-                        "notification.failed",
-                        sink=sink.name,
-                        id=evicted.id,
-                        error="outbox full: oldest pending notification evicted",
-                        will_retry=False,
-                    )
-                self._wake[sink.name].set()
+        for notification in notifications_for(events, self._sinks.values(), self._clock.time()):
+            queue = self._queues[notification.sink]
+            queue.append(notification)
+            if len(queue) > MAX_PENDING_PER_SINK:
+                evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
+                self._count(notification.sink, DeliveryOutcome.FAILED)
+                log.error(
+                    "notification.failed",
+                    sink=notification.sink,
+                    id=evicted.id,
+                    error="outbox full: oldest pending notification evicted",
+                    will_retry=False,
+                )
+            self._wake[notification.sink].set()
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.alerts import AlertEvent, Status
@@ -40,8 +40,10 @@ def wanted_by(event: AlertEvent, sink: SinkConfig) -> bool:
 
 
 def notifications_for(
-    events: Sequence[AlertEvent], sinks: Sequence[SinkConfig], now: float
+    events: Sequence[AlertEvent], sinks: Iterable[SinkConfig], now: float
 ) -> list[Notification]:
+    """One notification per event and sink that wants it, in event order, due at `now`."""
+    sinks = list(sinks)
     return [
         Notification(event, sink.name, 0, now)
         for event in events
