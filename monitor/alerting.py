@@ -25,7 +25,7 @@ from monitor.config import Config, Severity
 from monitor.delivery import Delivery, Sender
 from monitor.exposition import Family
 from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.snapshot import Snapshot
+from monitor.snapshot import Limits, Snapshot
 from monitor.statefile import StateFile
 
 log = structlog.get_logger("monitor.alerting")
@@ -36,11 +36,7 @@ SAVE_INTERVAL_SECONDS = 0.2
 
 
 def policy_of(config: Config) -> AlertPolicy:
-    return AlertPolicy(
-        min_usable_capacity=config.thresholds.min_usable_capacity,
-        stale_after_seconds=config.poll.stale_after.total_seconds(),
-        repeat_interval_seconds=config.alerts.repeat_interval.total_seconds(),
-    )
+    return AlertPolicy(Limits.of(config), config.alerts.repeat_interval.total_seconds())
 
 
 class Alerting:

@@ -14,7 +14,7 @@ from monitor.config import Severity
 from monitor.durations import format_ttl
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 
 class AlertName(StrEnum):
@@ -112,8 +112,10 @@ class AlertEvent:
 
 @dataclass(frozen=True, slots=True)
 class AlertPolicy:
-    min_usable_capacity: int
-    stale_after_seconds: float
+    """What alerts are judged against: the same Limits the snapshot exports, and how often
+    a firing alert is notified again."""
+
+    limits: Limits
     repeat_interval_seconds: float
 
 
@@ -142,8 +144,9 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         for status in evaluation.accounts:
             active.extend(_account_alerts(source.name, status, book, now))
         usable = evaluation.totals.usable_capacity
-        if usable < policy.min_usable_capacity:
-            active.append(_capacity_alert(source.name, usable, policy.min_usable_capacity))
+        minimum = policy.limits.min_usable_capacity
+        if usable < minimum:
+            active.append(_capacity_alert(source.name, usable, minimum))
     return Conditions(tuple(active), frozenset(judged), frozenset(s.name for s in snapshot.sources))
 
 
@@ -152,8 +155,7 @@ def _source_down(source: SourceSnapshot, policy: AlertPolicy, now: float) -> boo
     the source could have gone stale, so a restart never resolves what it has not checked."""
     if source.last_outcome is Outcome.UNAUTHORIZED:
         return True
-    reference = source.last_success_unix or source.monitored_since_unix
-    stale = now - reference >= policy.stale_after_seconds
+    stale = now - source.stale_reference_unix >= policy.limits.stale_after_seconds
     if source.last_outcome is None and not stale:
         return None
     return stale
@@ -320,9 +322,8 @@ def next_wake(
     repeat falling due, or a source going stale."""
     moments = [] if threshold_crossing is None else [threshold_crossing]
     moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
-    for source in snapshot.sources:
-        reference = source.last_success_unix or source.monitored_since_unix
-        moments.append(reference + policy.stale_after_seconds)
+    stale_after = policy.limits.stale_after_seconds
+    moments.extend(s.stale_reference_unix + stale_after for s in snapshot.sources)
     future = [m for m in moments if m > now]
     return min(future) if future else None
 

@@ -73,7 +73,7 @@ class Daemon:
         self._transport = transport
         self._environ = os.environ if environ is None else environ
         self._sources: dict[str, SourceState] = {}
-        self._snapshot = Snapshot((), self._clock.time(), self._limits())
+        self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
             lambda: self._snapshot,
@@ -411,18 +411,12 @@ class Daemon:
             sources.append(snapshot)
             if crossing is not None and (soonest is None or crossing < soonest):
                 soonest = crossing
-        self._snapshot = Snapshot(tuple(sources), now, self._limits())
+        # Limits go with the snapshot so that rules can judge as the alerts do.
+        self._snapshot = Snapshot(tuple(sources), now, Limits.of(self._config))
         self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
 
     def _stale_after_seconds(self) -> float:
         return self._config.poll.stale_after.total_seconds()
-
-    def _limits(self) -> Limits:
-        """What the alerts judge sources against, exported so that rules can do the same."""
-        return Limits(
-            min_usable_capacity=self._config.thresholds.min_usable_capacity,
-            stale_after_seconds=self._config.poll.stale_after.total_seconds(),
-        )
 
     async def _evaluate_job(self) -> None:
         # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a

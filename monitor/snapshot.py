@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from monitor.config import Config
 from monitor.errors import Outcome
 from monitor.evaluate import Evaluation
 
@@ -22,6 +23,11 @@ class SourceSnapshot:
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
     monitored_since_unix: float = 0.0  # when this run started watching the source
 
+    @property
+    def stale_reference_unix(self) -> float:
+        """What staleness counts from: the last success, else when this run began watching."""
+        return self.last_success_unix or self.monitored_since_unix
+
     def fresh(self, now_unix: float, stale_after_seconds: float) -> bool:
         """True when the last successful poll is within `stale_after_seconds`."""
         return (
@@ -38,6 +44,13 @@ class Limits:
     min_usable_capacity: int
     stale_after_seconds: float
 
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        return cls(
+            min_usable_capacity=config.thresholds.min_usable_capacity,
+            stale_after_seconds=config.poll.stale_after.total_seconds(),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -46,8 +59,3 @@ class Snapshot:
     sources: tuple[SourceSnapshot, ...]
     taken_at_unix: float
     limits: Limits | None = None  # None: not exported (a snapshot made outside the daemon)
-
-    def ready(self, now_unix: float, stale_after_seconds: float) -> bool:
-        return bool(self.sources) and all(
-            s.fresh(now_unix, stale_after_seconds) for s in self.sources
-        )

@@ -87,16 +87,6 @@ class WebGuard:
         self._failed_stamp: tuple[FileStamp, ...] | None = None
         self._auth = BasicAuth()
 
-    @classmethod
-    def open(
-        cls, path: Path | None, *, on_reload: Callable[[bool], None] | None = None
-    ) -> WebGuard:
-        return cls(load_web_config(path) if path is not None else None, on_reload=on_reload)
-
-    @property
-    def loaded(self) -> LoadedWebConfig | None:
-        return self._loaded
-
     def replace(self, loaded: LoadedWebConfig | None) -> None:
         """Put a config read elsewhere (a SIGHUP reload) in force."""
         self._loaded = loaded

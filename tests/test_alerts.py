@@ -23,12 +23,12 @@ from monitor.config import AccountLabel, Severity, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
 from monitor.parse import Account, ExpirySource
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 H = 3600.0
 START = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
-POLICY = AlertPolicy(min_usable_capacity=0, stale_after_seconds=900, repeat_interval_seconds=4 * H)
+POLICY = AlertPolicy(Limits(0, 900), 4 * H)
 
 
 def account(email: str, expiry: float | None, max_jobs: int = 4) -> Account:
@@ -166,9 +166,7 @@ def test_repeat_interval() -> None:
 
 
 def test_capacity_low() -> None:
-    policy = AlertPolicy(
-        min_usable_capacity=5, stale_after_seconds=900, repeat_interval_seconds=4 * H
-    )
+    policy = AlertPolicy(Limits(5, 900), 4 * H)
     world = World([account("a@x", START + 500 * H, max_jobs=4)], policy)
     (event,) = world.step()
     assert (event.alert.name, event.alert.account, event.alert.severity) == (
