@@ -21,12 +21,12 @@ from datetime import timedelta
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from monitor.config import AccountLabel, Thresholds
+from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import STATES, evaluate
 from monitor.exposition import MetricsRenderer
-from monitor.fakeapi import FakeAccount
-from monitor.parse import AccountMemo, parse_accounts, parse_capacity
+from monitor.testing.fakeapi import FakeAccount
+from monitor.upstream.parse import AccountMemo, parse_accounts, parse_capacity
 from monitor.snapshot import Snapshot, SourceSnapshot
 
 NOW = 1_800_000_000.0

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.config import AccountLabel, Thresholds
-from monitor.parse import Account, AccountCapacity
+from monitor.upstream import Account, AccountCapacity
 
 
 class AccountState(StrEnum):

@@ -16,9 +16,10 @@ import httpx
 import orjson
 import pytest
 
-from monitor.config import Config, load_config
-from monitor.daemon import Daemon
-from monitor.fakeapi import FakeAccount, FakeUpstream
+from monitor.config.model import Config
+from monitor.config.load import load_config
+from monitor.service.daemon import Daemon
+from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.logs import configure_logging
 
 API_TOKEN = "useapi-SECRET-token-5f2b9c"

@@ -15,11 +15,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
-from monitor.payloads import SIGNATURE_HEADER, verify_signature
-from monitor.receiver import WebhookReceiver
+from monitor.config.load import load_config
+from monitor.service.daemon import Daemon
+from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
+from monitor.testing.receiver import WebhookReceiver
 from tests.conftest import (
     API_TOKEN,
     DAY,
@@ -373,7 +373,7 @@ def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
     now: float,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from monitor.statefile import StateFile
+    from monitor.alerts.statefile import StateFile
 
     fake.set_accounts([FakeAccount(f"u{i}@x.io", now - HOUR) for i in range(60)])
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))

@@ -6,23 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts import (
-    AlertBook,
-    AlertEvent,
-    AlertName,
-    AlertPolicy,
-    Reason,
-    Status,
-    conditions,
-    fingerprint,
-    next_wake,
-    step,
-)
-from monitor.clock import FakeClock
-from monitor.config import AccountLabel, Severity, Thresholds
+from monitor.alerts.engine import AlertBook, AlertEvent, AlertName, AlertPolicy, Reason, Status, conditions, fingerprint, next_wake, step
+from monitor.testing.clock import FakeClock
+from monitor.config.model import AccountLabel, Severity, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
-from monitor.parse import Account, ExpirySource
+from monitor.upstream.parse import Account, ExpirySource
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 H = 3600.0

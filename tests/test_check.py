@@ -6,7 +6,7 @@ import pytest
 from orjson import loads
 
 from monitor.cli import main
-from monitor.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from tests.conftest import DAY, HOUR, ConfigWriter
 
 

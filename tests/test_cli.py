@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.fakeapi import FakeUpstream
+from monitor.testing.fakeapi import FakeUpstream
 from tests.conftest import API_TOKEN, ConfigWriter, eventually, http_status
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import AccountLabel, Severity, SinkType, load_config, parse_config
-from monitor.config_text import render_config
+from monitor.config.model import AccountLabel, Severity, SinkType
+from monitor.config.load import load_config, parse_config
+from monitor.config.render import render_config
 from monitor.errors import ConfigError
 
 TOKEN = "cfg-SECRET-token-81c2"

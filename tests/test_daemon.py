@@ -10,11 +10,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.clock import FakeClock
-from monitor.config import load_config
-from monitor.daemon import Daemon
+from monitor.testing.clock import FakeClock
+from monitor.config.load import load_config
+from monitor.service.daemon import Daemon
 from monitor.evaluate import email_hash
-from monitor.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from tests.conftest import (
     API_TOKEN,
     DAY,
@@ -373,7 +373,7 @@ def test_state_changes_on_time_between_polls(fake: FakeUpstream, configs: Config
 def test_expiry_mismatch_is_logged_once_per_account_and_value(
     fake: FakeUpstream, configs: ConfigWriter, logs: LogCapture, now: float
 ) -> None:
-    from monitor.fakeapi import make_jwt
+    from monitor.testing.fakeapi import make_jwt
 
     fake.set_accounts(
         [FakeAccount("mix@x.io", now + 5 * DAY, token=make_jwt("mix@x.io", now + 3 * DAY))]

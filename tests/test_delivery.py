@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.clock import SystemClock
-from monitor.config import Severity, SinkConfig, SinkType, redact_url
-from monitor.delivery import Delivery, DeliveryOutcome, Sender
-from monitor.payloads import SIGNATURE_HEADER, verify_signature
-from monitor.receiver import WebhookReceiver
+from monitor.config.model import Severity, SinkConfig, SinkType
+from monitor.config.load import redact_url
+from monitor.alerts.delivery import Delivery, DeliveryOutcome
+from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
+from monitor.testing.receiver import WebhookReceiver
 from monitor.secret import Secret
 from tests.conftest import LogCapture, async_eventually
 

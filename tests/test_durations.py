@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.durations import format_duration, format_ttl, parse_duration
+from monitor.timefmt import format_duration, format_ttl, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config import AccountLabel, Thresholds
+from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import Family, MetricsRenderer
-from monitor.parse import Account, AccountCapacity, ExpirySource
+from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 NOW = 1_800_000_000.0

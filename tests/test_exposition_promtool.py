@@ -7,9 +7,9 @@ import subprocess
 
 import httpx
 
-from monitor.daemon import Daemon
+from monitor.service.daemon import Daemon
 from monitor.exposition import HELP
-from monitor.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from tests.conftest import DAY, HOUR, ConfigWriter, async_eventually, require_binary, running
 
 

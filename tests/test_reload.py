@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.clock import FakeClock
-from monitor.config import Config, load_config
-from monitor.daemon import Daemon
-from monitor.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
-from monitor.reload import plan_reload
+from monitor.testing.clock import FakeClock
+from monitor.config.model import Config
+from monitor.config.load import load_config
+from monitor.service.daemon import Daemon
+from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.service.reload import plan_reload
 from tests.conftest import (
     API_TOKEN,
     DAY,

@@ -10,13 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sdnotify import (
-    MAX_STATUS_CHARS,
-    Lifecycle,
-    Notifier,
-    notify_address,
-    watchdog_interval,
-)
+from monitor.service.systemd import MAX_STATUS_CHARS, Lifecycle, Notifier, notify_address, watchdog_interval
 from tests.conftest import LogCapture, async_eventually
 
 

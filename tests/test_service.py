@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from monitor.fakeapi import FakeUpstream
+from monitor.testing.fakeapi import FakeUpstream
 from tests.conftest import ConfigWriter, eventually, http_status
 from tests.test_cli import _port_from_log, _start
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.config import Severity
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.config.model import Severity
 from monitor.errors import ConfigError
-from monitor.outbox import Notification
-from monitor.statefile import FILE_NAME, StateFile
+from monitor.alerts.outbox import Notification
+from monitor.alerts.statefile import FILE_NAME, StateFile
 from tests.conftest import LogCapture
 
 ALERT = Alert(

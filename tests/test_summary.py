@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from monitor.clock import FakeClock
-from monitor.config import AccountLabel, Thresholds
+from monitor.testing.clock import FakeClock
+from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.parse import parse_accounts
+from monitor.upstream.parse import parse_accounts
 from monitor.snapshot import Snapshot, SourceSnapshot
-from monitor.summary import status_line
+from monitor.service.status import status_line
 from tests.conftest import DAY, HOUR
 
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.config import load_config
-from monitor.webconfig import parse_web_config
+from monitor.config.load import load_config
+from monitor.web.webconfig import parse_web_config
 from tests.conftest import require_binary
 
 SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"

@@ -13,13 +13,13 @@ import httpx
 import orjson
 import pytest
 
-from monitor.clock import FakeClock
-from monitor.config import SourceConfig
+from monitor.testing.clock import FakeClock
+from monitor.config.model import SourceConfig
 from monitor.errors import Outcome
-from monitor.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
-from monitor.poll import PollResult, poll_source
+from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.upstream.poll import PollResult, poll_source
 from monitor.secret import Secret
-from monitor.upstream import UpstreamClient
+from monitor.upstream.client import UpstreamClient
 from tests.conftest import API_TOKEN, DAY
 
 START = 1_800_000_000.0

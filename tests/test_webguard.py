@@ -14,14 +14,14 @@ import bcrypt
 import httpx
 import pytest
 
-import monitor.basicauth
-from monitor.basicauth import BasicAuth, parse_basic
-from monitor.config import load_config
-from monitor.daemon import Daemon
-from monitor.fakeapi import FakeUpstream
+import monitor.web.basicauth
+from monitor.web.basicauth import BasicAuth, parse_basic
+from monitor.config.load import load_config
+from monitor.service.daemon import Daemon
+from monitor.testing.fakeapi import FakeUpstream
 from monitor.secret import Secret
-from monitor.webconfig import WebConfigError
-from monitor.webguard import load_web_config
+from monitor.web.webconfig import WebConfigError
+from monitor.web.guard import load_web_config
 from tests.certs import TestCA
 from tests.conftest import ConfigWriter, LogCapture, async_eventually, running
 
@@ -416,13 +416,13 @@ def test_parse_basic(header: str, expected: tuple[str, bytes] | None) -> None:
 @pytest.fixture
 def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     calls: list[bytes] = []
-    real = monitor.basicauth._checkpw
+    real = monitor.web.basicauth._checkpw
 
     def counting(password: bytes, hashed: bytes) -> bool:
         calls.append(hashed)
         return real(password, hashed)
 
-    monkeypatch.setattr(monitor.basicauth, "_checkpw", counting)
+    monkeypatch.setattr(monitor.web.basicauth, "_checkpw", counting)
     return calls
 
 
@@ -474,7 +474,7 @@ def test_a_file_vanishing_during_the_load_is_a_config_error(
     server = ca.server()
     web_file.write_text(web_yaml(ca))
     # As if the certificate were removed between the readability check and the load.
-    monkeypatch.setattr("monitor.tls._check_readable", lambda path, error: None)
+    monkeypatch.setattr("monitor.web.tls._check_readable", lambda path, error: None)
     server.cert_file.unlink()
     with pytest.raises(WebConfigError) as caught:
         load_web_config(web_file)

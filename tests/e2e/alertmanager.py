@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import yaml
 
-from monitor.receiver import WebhookReceiver
+from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.processes import ManagedProcess, free_port
 
 RECEIVER_PATH = "/alertmanager"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.receiver import WebhookReceiver
+from monitor.testing.receiver import WebhookReceiver
 from tests.conftest import require_binary
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.daemon import DaemonProcess

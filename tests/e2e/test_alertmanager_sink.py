@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from monitor.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from tests.conftest import API_TOKEN, DAY, HOUR, eventually
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.conftest import StartDaemon

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.fakeapi import FakeAccount, FakeUpstream
-from monitor.receiver import WebhookReceiver
+from monitor.testing.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.receiver import WebhookReceiver
 from tests import grafana_dashboard as dash
 from tests.conftest import API_TOKEN, DAY, HOUR, eventually
 from tests.e2e.alertmanager import RECEIVER_NAME, Alertmanager

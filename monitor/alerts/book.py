@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import structlog
 
-from monitor.alerts import (
+from monitor.alerts.delivery import Delivery
+from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
     AlertPolicy,
@@ -20,13 +21,13 @@ from monitor.alerts import (
     next_wake,
     step,
 )
+from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.sinks.http import Sender
+from monitor.alerts.statefile import StateFile
 from monitor.clock import Clock
 from monitor.config import Config, Severity
-from monitor.delivery import Delivery, Sender
 from monitor.exposition import Family
-from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
 from monitor.snapshot import Limits, Snapshot
-from monitor.statefile import StateFile
 
 log = structlog.get_logger("monitor.alerting")
 

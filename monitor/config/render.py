@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config import Config
-from monitor.durations import format_duration
+from monitor.config.model import Config
 from monitor.secret import MASK
+from monitor.timefmt import format_duration
 
 
 def _value(value: object) -> str:

@@ -13,17 +13,10 @@ from typing import Any
 import orjson
 import structlog
 
-from monitor.alerts import (
-    Alert,
-    AlertEvent,
-    AlertName,
-    FiringAlert,
-    Reason,
-    Status,
-)
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.outbox import Notification
 from monitor.config import Severity
 from monitor.errors import ConfigError
-from monitor.outbox import Notification
 
 log = structlog.get_logger("monitor.statefile")
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.config import Severity
-from monitor.durations import format_ttl
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.timefmt import format_ttl, iso_utc
 
 
 class AlertName(StrEnum):
@@ -169,7 +168,7 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
     ttl = None
     if account.expiry_unix is not None:
         ttl = account.expiry_unix - now
-        details["expires_at"] = _iso(account.expiry_unix)
+        details["expires_at"] = iso_utc(account.expiry_unix)
         details["ttl_seconds"] = str(round(ttl))
     alerts = []
     soon = book.get(fingerprint(AlertName.EXPIRING_SOON, source, label))
@@ -244,7 +243,7 @@ def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
 
 def _source_down_alert(source: SourceSnapshot, now: float) -> Alert:
     outcome = source.last_outcome.value if source.last_outcome else "no poll yet"
-    last = _iso(source.last_success_unix) if source.last_success_unix else "never"
+    last = iso_utc(source.last_success_unix) if source.last_success_unix else "never"
     return Alert(
         AlertName.SOURCE_DOWN,
         Severity.CRITICAL,
@@ -349,7 +348,3 @@ def firing_counts(book: AlertBook) -> dict[Severity, int]:
     for firing in book.values():
         counts[firing.alert.severity] += 1
     return counts
-
-
-def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

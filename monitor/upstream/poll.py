@@ -8,14 +8,14 @@ import time
 from dataclasses import dataclass
 
 from monitor.errors import Outcome, UpstreamError
-from monitor.parse import (
+from monitor.upstream.client import UpstreamClient
+from monitor.upstream.parse import (
     AccountMemo,
     ParsedAccounts,
     ParsedCapacity,
     parse_accounts,
     parse_capacity,
 )
-from monitor.upstream import UpstreamClient
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
 from monitor.config import Config
-from monitor.durations import format_ttl
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
-from monitor.poll import PollResult
+from monitor.timefmt import format_ttl, iso_utc
+from monitor.upstream import PollResult
 
 
 class Status(IntEnum):
@@ -94,7 +93,7 @@ def render_json(report: CheckReport) -> str:
                     {
                         "account": s.label,
                         "state": s.state.value,
-                        "expires_at": _iso(expiry) if expiry is not None else None,
+                        "expires_at": iso_utc(expiry) if expiry is not None else None,
                         "ttl_seconds": round(expiry - at, 3) if expiry is not None else None,
                         "max_jobs": s.account.max_jobs,
                         "executing": s.executing,
@@ -146,7 +145,7 @@ def render_table(report: CheckReport) -> str:
                 (
                     s.label,
                     s.state.value,
-                    _iso(expiry).replace("T", " ").removesuffix("Z") if expiry else "-",
+                    iso_utc(expiry).replace("T", " ").removesuffix("Z") if expiry else "-",
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
@@ -176,7 +175,3 @@ def _summary(report: CheckReport) -> str:
     if failed:
         text += f"; {failed} source(s) could not be read"
     return text
-
-
-def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 
-import httpx
 import structlog
 
-from monitor import __version__
-from monitor.alerts import AlertEvent, FiringAlert, Reason, notify_test_event
-from monitor.clock import Clock
-from monitor.config import Severity, SinkConfig, SinkType
-from monitor.exposition import Family
-from monitor.outbox import (
+from monitor.alerts.engine import AlertEvent, FiringAlert
+from monitor.alerts.outbox import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
     MAX_PENDING_PER_SINK,
@@ -26,19 +20,13 @@ from monitor.outbox import (
     notifications_for,
     retry_delay,
 )
-from monitor.payloads import (
-    ALERTMANAGER_RESEND_SECONDS,
-    SIGNATURE_HEADER,
-    alertmanager_body,
-    signature,
-    slack_body,
-    webhook_body,
-)
-from monitor.retry import retry_after_seconds
+from monitor.alerts.sinks import Sender
+from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
+from monitor.clock import Clock
+from monitor.config import SinkConfig, SinkType
+from monitor.exposition import Family
 
 log = structlog.get_logger("monitor.delivery")
-
-_RESPONSE_BYTES = 64 * 1024
 
 
 class DeliveryOutcome(StrEnum):
@@ -48,97 +36,6 @@ class DeliveryOutcome(StrEnum):
     RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
     FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send
     DROPPED = "dropped"  # refused by the receiver with a non-retryable 4xx
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    ok: bool
-    retryable: bool
-    status: int | None
-    retry_after_seconds: float | None
-    error: str | None
-
-
-class Sender:
-    """One HTTP attempt per call, shaped for the sink's type."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        external_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._clock = clock
-        self.external_url = external_url
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            headers={"User-Agent": f"pixverse-monitor/{__version__}"},
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def send(self, sink: SinkConfig, event: AlertEvent) -> SendResult:
-        url = sink.url.reveal()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": event.id}
-        if sink.type is SinkType.WEBHOOK:
-            body = webhook_body(event, sink.name, self.external_url)
-            if sink.secret is not None:
-                # Signed at each attempt: the timestamp tells the receiver how fresh it is.
-                stamp = int(self._clock.time())
-                headers[SIGNATURE_HEADER] = signature(sink.secret.reveal(), stamp, body)
-        elif sink.type is SinkType.SLACK:
-            body = slack_body(event)
-        else:
-            url += "/api/v2/alerts"
-            now = self._clock.time()
-            items = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
-            if event.reason is Reason.SEVERITY_CHANGED:
-                # Alertmanager tells alerts apart by all labels, severity included: end the
-                # one under the old severity rather than let it linger until it lapses.
-                old = (
-                    Severity.WARNING
-                    if event.alert.severity is Severity.CRITICAL
-                    else Severity.CRITICAL
-                )
-                items.append(
-                    (dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now)
-                )
-            body = alertmanager_body(items, now, self.external_url)
-        return await self._post(sink, url, body, headers)
-
-    async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:
-        """Alertmanager's periodic re-send of everything firing."""
-        items = [(f.alert, f.starts_at_unix, None) for f in firing]
-        body = alertmanager_body(items, self._clock.time(), self.external_url)
-        headers = {"Content-Type": "application/json"}
-        return await self._post(sink, sink.url.reveal() + "/api/v2/alerts", body, headers)
-
-    async def _post(
-        self, sink: SinkConfig, url: str, body: bytes, headers: dict[str, str]
-    ) -> SendResult:
-        try:
-            async with asyncio.timeout(sink.timeout.total_seconds()):
-                async with self._http.stream("POST", url, content=body, headers=headers) as resp:
-                    received = 0
-                    async for chunk in resp.aiter_raw():
-                        received += len(chunk)
-                        if received > _RESPONSE_BYTES:
-                            break
-                    status = resp.status_code
-                    retry_after = retry_after_seconds(
-                        resp.headers.get("retry-after"), self._clock.time()
-                    )
-        except (TimeoutError, httpx.TimeoutException):
-            return SendResult(False, True, None, None, f"no answer within {sink.timeout}")
-        except httpx.HTTPError as exc:
-            # The URL may hold a credential (Slack): never let it into the message.
-            text = f"{type(exc).__name__}: {exc}".replace(url, sink.url_display)
-            return SendResult(False, True, None, None, text)
-        if 200 <= status < 300:
-            return SendResult(True, False, status, None, None)
-        retryable = status in (408, 429) or status >= 500
-        return SendResult(False, retryable, status, retry_after, f"HTTP {status}")
 
 
 class Delivery:
@@ -365,16 +262,3 @@ class Delivery:
                         will_retry=True,
                     )
             await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
-
-
-async def send_test_notifications(
-    sinks: Sequence[SinkConfig], clock: Clock, external_url: str
-) -> list[tuple[SinkConfig, SendResult]]:
-    """`notify-test`: one attempt per sink, concurrently, no outbox."""
-    sender = Sender(clock, external_url)
-    try:
-        event = notify_test_event(clock.time())
-        results = await asyncio.gather(*(sender.send(sink, event) for sink in sinks))
-    finally:
-        await sender.aclose()
-    return list(zip(sinks, results, strict=True))

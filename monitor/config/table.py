@@ -8,8 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from monitor.durations import parse_duration
 from monitor.errors import ConfigError
+from monitor.timefmt import parse_duration
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=StrEnum)

@@ -18,25 +18,28 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.alerting import Alerting
-from monitor.basicauth import CHALLENGE
+from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, SourceConfig, load_config
-from monitor.endpoints import OPEN_PATHS, Endpoints
 from monitor.errors import ConfigError
 from monitor.exposition import Family, MetricsRenderer
-from monitor.httpserver import HttpServer
-from monitor.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.poll import PollResult, poll_source
-from monitor.polllog import log_poll
-from monitor.reload import ReloadPlan, plan_reload
-from monitor.sdnotify import Lifecycle, Notifier, watchdog_interval
+from monitor.service.polling import SourceState, log_poll
+from monitor.service.reload import ReloadPlan, plan_reload
+from monitor.service.status import status_line
+from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
-from monitor.sources import SourceState
-from monitor.summary import status_line
-from monitor.upstream import UpstreamClient
-from monitor.webconfig import WebConfigError
-from monitor.webguard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
+from monitor.upstream import PollResult, UpstreamClient, poll_source
+from monitor.web import (
+    CHALLENGE,
+    OPEN_PATHS,
+    Endpoints,
+    HttpServer,
+    LoadedWebConfig,
+    WebConfigError,
+    WebGuard,
+    as_config_error,
+    load_web_config,
+)
 
 log = structlog.get_logger("monitor.daemon")
 

@@ -1,9 +1,10 @@
-"""Durations as written in the config ("90s", "5m", "1h30m", "7d", 300) and as shown to people."""
+"""Time as text, in one place: durations as written in the config ("90s", "5m", "1h30m", "7d",
+300) and shown to people, and timestamps in UTC ISO 8601 / RFC 3339."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -63,3 +64,15 @@ def format_ttl(seconds: float) -> str:
     else:
         text = f"{secs}s"
     return sign + text
+
+
+def iso_utc(unix: float) -> str:
+    """Unix seconds as ISO 8601 UTC to the second: "2026-11-28T05:32:24Z"."""
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def rfc3339(unix: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds, as Alertmanager writes times."""
+    return (
+        datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from monitor.alerts import SIGNATURE_HEADER, verify_signature
+from monitor.commands.exits import EXIT_CONFIG
 from monitor.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,
@@ -23,13 +25,13 @@ from monitor.config import (
     SinkType,
     SourceConfig,
     Thresholds,
+    parse_listen,
     redact_url,
 )
-from monitor.daemon import Daemon
-from monitor.fakeapi import FakeAccount, FakeUpstream
-from monitor.payloads import SIGNATURE_HEADER, verify_signature
-from monitor.receiver import Received, WebhookReceiver
+from monitor.errors import ConfigError
 from monitor.secret import Secret
+from monitor.service import Daemon
+from monitor.testing import FakeAccount, FakeUpstream, Received, WebhookReceiver
 
 DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
 DOMAIN = "demo.pixverse.test"
@@ -168,3 +170,12 @@ async def run_demo(host: str, port: int) -> int:
             liven.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await liven
+
+
+def demo_command(listen: str) -> int:
+    try:
+        host, port = parse_listen("--listen", listen)
+    except ConfigError as exc:
+        print(f"pixverse-monitor: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(run_demo(host, port))

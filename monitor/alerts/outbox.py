@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.alerts import AlertEvent, Status
+from monitor.alerts.engine import AlertEvent, Status
 from monitor.config import SinkConfig
 from monitor.retry import backoff_seconds
 

@@ -1,128 +1,36 @@
-"""The configuration file: schema, validation naming the offending key, and token lookup."""
+"""Reading the config file: TOML to the model, every error naming its key, and token lookup."""
 
 from __future__ import annotations
 
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.config_table import MISSING, Table
-from monitor.durations import format_duration
+from monitor.config.model import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_STATE_DIR,
+    AccountLabel,
+    AlertsConfig,
+    Config,
+    MetricsConfig,
+    PollConfig,
+    Severity,
+    SinkConfig,
+    SinkType,
+    SourceConfig,
+    Thresholds,
+)
+from monitor.config.table import MISSING, Table
 from monitor.errors import ConfigError
 from monitor.secret import Secret
+from monitor.timefmt import format_duration
 
 DEFAULT_CONFIG_PATH = Path("/etc/pixverse-monitor/config.toml")
 DEFAULT_BASE_URL = "https://api.useapi.net"
-DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
-DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 CREDENTIAL_NAME = "useapi-token"
-
-
-class AccountLabel(StrEnum):
-    """What the `account` label of the metrics holds."""
-
-    EMAIL = "email"
-    USERNAME = "username"
-    ACCOUNT_ID = "account_id"
-    HASH = "hash"
-
-
-class SinkType(StrEnum):
-    WEBHOOK = "webhook"
-    SLACK = "slack"
-    ALERTMANAGER = "alertmanager"
-
-
-class Severity(StrEnum):
-    """Alert severities, in increasing order of urgency."""
-
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return 0 if self is Severity.WARNING else 1
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One useapi.net API token and where to reach the API with it."""
-
-    name: str
-    base_url: str
-    token: Secret
-    token_origin: str  # where the token was read from, for people; never the token
-    token_file: Path | None
-    token_env: str | None
-    capacity_endpoint: bool
-
-
-@dataclass(frozen=True)
-class PollConfig:
-    interval: timedelta
-    timeout: timedelta
-    jitter: timedelta
-    stale_after: timedelta
-    max_response_bytes: int
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    warning: timedelta
-    critical: timedelta
-    min_usable_capacity: int
-
-
-@dataclass(frozen=True)
-class MetricsConfig:
-    host: str  # "" means every interface
-    port: int
-    account_label: AccountLabel
-    web_config_file: Path | None
-
-    @property
-    def listen(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    repeat_interval: timedelta
-    state_dir: Path
-
-
-@dataclass(frozen=True)
-class SinkConfig:
-    """One alert destination. The URL may carry a credential (Slack), so it is a Secret."""
-
-    name: str
-    type: SinkType
-    url: Secret
-    url_display: str  # scheme and host only
-    url_file: Path | None
-    secret: Secret | None
-    secret_file: Path | None
-    min_severity: Severity
-    send_resolved: bool
-    timeout: timedelta
-
-
-@dataclass(frozen=True)
-class Config:
-    sources: tuple[SourceConfig, ...]
-    poll: PollConfig
-    thresholds: Thresholds
-    metrics: MetricsConfig
-    alerts: AlertsConfig
-    sinks: tuple[SinkConfig, ...]
-    path: Path | None = None
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:

@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.webconfig import ClientAuth, TlsSettings, TlsVersion, WebConfigError
+from monitor.web.webconfig import ClientAuth, TlsSettings, TlsVersion, WebConfigError
 
 _VERSIONS = {
     TlsVersion.TLS10: ssl.TLSVersion.TLSv1,

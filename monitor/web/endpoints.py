@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from monitor.clock import Clock
 from monitor.exposition import CONTENT_TYPE, MetricsRenderer
-from monitor.httpserver import Request, Response
 from monitor.snapshot import Snapshot
+from monitor.web.server import Request, Response
 
 # Reachable without credentials when basic auth is on: it only says the event loop runs.
 OPEN_PATHS = frozenset({"/healthz"})

@@ -1,15 +1,20 @@
-"""The `check` command's I/O: one poll of every source, concurrently."""
+"""`check`: one poll of every source, concurrently, printed as a table or JSON with Nagios exit
+statuses."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import httpx
 
-from monitor.clock import Clock
+from monitor.clock import Clock, SystemClock
+from monitor.commands.check_output import build_report, render_json, render_table
+from monitor.commands.exits import config_error, load
 from monitor.config import Config
-from monitor.poll import PollResult, poll_source
-from monitor.upstream import UpstreamClient
+from monitor.errors import ConfigError
+from monitor.upstream import PollResult, UpstreamClient, poll_source
 
 
 async def poll_all(
@@ -38,3 +43,15 @@ async def poll_all(
             await client.aclose()
 
     return list(await asyncio.gather(*(one(i) for i in range(len(config.sources)))))
+
+
+def check_command(config_path: Path | None, *, as_json: bool) -> int:
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        return config_error(exc)
+    clock = SystemClock()
+    results = asyncio.run(poll_all(config, clock))
+    report = build_report(results, config, clock.time())
+    sys.stdout.write((render_json(report) if as_json else render_table(report)) + "\n")
+    return int(report.status)

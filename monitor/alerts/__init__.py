@@ -1,0 +1,20 @@
+"""Alerts: the pure engine, the book of firing alerts kept on disk, the durable outbox and its
+delivery to the sinks."""
+
+from __future__ import annotations
+
+from monitor.alerts.book import Alerting
+from monitor.alerts.engine import notify_test_event
+from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
+
+__all__ = [
+    "BACKOFF_BASE_SECONDS",
+    "BACKOFF_CAP_SECONDS",
+    "SIGNATURE_HEADER",
+    "Alerting",
+    "SendResult",
+    "Sender",
+    "notify_test_event",
+    "verify_signature",
+]

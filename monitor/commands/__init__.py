@@ -1,0 +1,25 @@
+"""What each command does, once `cli.py` has parsed its arguments: run, check, demo,
+notify-test and config check."""
+
+from __future__ import annotations
+
+from monitor.commands.check import check_command, poll_all
+from monitor.commands.check_output import build_report, render_json, render_table
+from monitor.commands.config_check import config_check_command
+from monitor.commands.demo import demo_command, run_demo
+from monitor.commands.notify_test import notify_test_command, send_test_notifications
+from monitor.commands.run import run_command
+
+__all__ = [
+    "build_report",
+    "check_command",
+    "config_check_command",
+    "demo_command",
+    "notify_test_command",
+    "poll_all",
+    "render_json",
+    "render_table",
+    "run_command",
+    "run_demo",
+    "send_test_notifications",
+]

@@ -1,0 +1,46 @@
+"""The configuration: its model, loading and validation (every error names its key), and
+its masked rendering for `config check`."""
+
+from __future__ import annotations
+
+from monitor.config.load import (
+    default_config_path,
+    load_config,
+    parse_config,
+    parse_listen,
+    redact_url,
+)
+from monitor.config.model import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AccountLabel,
+    AlertsConfig,
+    Config,
+    MetricsConfig,
+    PollConfig,
+    Severity,
+    SinkConfig,
+    SinkType,
+    SourceConfig,
+    Thresholds,
+)
+from monitor.config.render import render_config
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "AccountLabel",
+    "AlertsConfig",
+    "Config",
+    "MetricsConfig",
+    "PollConfig",
+    "Severity",
+    "SinkConfig",
+    "SinkType",
+    "SourceConfig",
+    "Thresholds",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+    "parse_listen",
+    "redact_url",
+    "render_config",
+]

@@ -1,0 +1,114 @@
+"""The configuration as plain frozen values: sources, poll, thresholds, metrics, alerts, sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from monitor.secret import Secret
+
+DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+class AccountLabel(StrEnum):
+    """What the `account` label of the metrics holds."""
+
+    EMAIL = "email"
+    USERNAME = "username"
+    ACCOUNT_ID = "account_id"
+    HASH = "hash"
+
+
+class SinkType(StrEnum):
+    WEBHOOK = "webhook"
+    SLACK = "slack"
+    ALERTMANAGER = "alertmanager"
+
+
+class Severity(StrEnum):
+    """Alert severities, in increasing order of urgency."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return 0 if self is Severity.WARNING else 1
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One useapi.net API token and where to reach the API with it."""
+
+    name: str
+    base_url: str
+    token: Secret
+    token_origin: str  # where the token was read from, for people; never the token
+    token_file: Path | None
+    token_env: str | None
+    capacity_endpoint: bool
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval: timedelta
+    timeout: timedelta
+    jitter: timedelta
+    stale_after: timedelta
+    max_response_bytes: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    warning: timedelta
+    critical: timedelta
+    min_usable_capacity: int
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str  # "" means every interface
+    port: int
+    account_label: AccountLabel
+    web_config_file: Path | None
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    repeat_interval: timedelta
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One alert destination. The URL may carry a credential (Slack), so it is a Secret."""
+
+    name: str
+    type: SinkType
+    url: Secret
+    url_display: str  # scheme and host only
+    url_file: Path | None
+    secret: Secret | None
+    secret_file: Path | None
+    min_severity: Severity
+    send_resolved: bool
+    timeout: timedelta
+
+
+@dataclass(frozen=True)
+class Config:
+    sources: tuple[SourceConfig, ...]
+    poll: PollConfig
+    thresholds: Thresholds
+    metrics: MetricsConfig
+    alerts: AlertsConfig
+    sinks: tuple[SinkConfig, ...]
+    path: Path | None = None

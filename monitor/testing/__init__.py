@@ -1,0 +1,10 @@
+"""Test doubles shipped with the package (the tests and `demo` use them): a fake useapi.net,
+a recording webhook receiver and a clock that moves only when told."""
+
+from __future__ import annotations
+
+from monitor.testing.clock import FakeClock
+from monitor.testing.fakeapi import FakeAccount, FakeUpstream, Fault
+from monitor.testing.receiver import Received, WebhookReceiver
+
+__all__ = ["FakeAccount", "FakeClock", "FakeUpstream", "Fault", "Received", "WebhookReceiver"]

@@ -1,0 +1,26 @@
+"""Reading useapi.net: the HTTP client, the tolerant parser of its answers, and one poll."""
+
+from __future__ import annotations
+
+from monitor.upstream.client import UpstreamClient
+from monitor.upstream.parse import (
+    Account,
+    AccountCapacity,
+    AccountMemo,
+    ExpirySource,
+    ParsedAccounts,
+    ParsedCapacity,
+)
+from monitor.upstream.poll import PollResult, poll_source
+
+__all__ = [
+    "Account",
+    "AccountCapacity",
+    "AccountMemo",
+    "ExpirySource",
+    "ParsedAccounts",
+    "ParsedCapacity",
+    "PollResult",
+    "UpstreamClient",
+    "poll_source",
+]

@@ -1,0 +1,22 @@
+"""The HTTP endpoints: the server, what each path answers, and the exporter-toolkit web config
+(TLS and basic auth)."""
+
+from __future__ import annotations
+
+from monitor.web.basicauth import CHALLENGE
+from monitor.web.endpoints import OPEN_PATHS, Endpoints
+from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
+from monitor.web.server import HttpServer
+from monitor.web.webconfig import WebConfigError
+
+__all__ = [
+    "CHALLENGE",
+    "OPEN_PATHS",
+    "Endpoints",
+    "HttpServer",
+    "LoadedWebConfig",
+    "WebConfigError",
+    "WebGuard",
+    "as_config_error",
+    "load_web_config",
+]
