@@ -25,9 +25,9 @@ from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import STATES, evaluate
 from monitor.exposition import MetricsRenderer
+from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.testing.fakeapi import FakeAccount
 from monitor.upstream.parse import AccountMemo, parse_accounts, parse_capacity
-from monitor.snapshot import Snapshot, SourceSnapshot
 
 NOW = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)

@@ -13,18 +13,8 @@ import httpx
 import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
-from tests.conftest import API_TOKEN, ConfigWriter, eventually, http_status
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+from tests.helpers import API_TOKEN, ConfigWriter, eventually, http_status
+from tests.helpers.processes import cli, port_from_log, start_process
 
 
 def test_config_check_valid_prints_masked_config(configs: ConfigWriter) -> None:
@@ -70,29 +60,11 @@ def test_run_uses_the_config_from_the_environment(configs: ConfigWriter) -> None
     assert "poll.interval" in result.stderr
 
 
-def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _port_from_log(process: subprocess.Popen[str]) -> int:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if '"daemon.started"' in line:
-            return int(line.split('"listen":"')[1].split('"')[0].rsplit(":", 1)[1])
-    raise AssertionError(f"daemon never started: {process.stderr.read() if process.stderr else ''}")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_stops_cleanly_on_signal(fake: FakeUpstream, configs: ConfigWriter, sig: int) -> None:
-    process = _start(["run", "--config", str(configs.for_upstream(fake.base_url))])
+    process = start_process(["run", "--config", str(configs.for_upstream(fake.base_url))])
     try:
-        port = _port_from_log(process)
+        port = port_from_log(process)
         eventually(lambda: http_status(port, "/readyz") == 200, what="the first poll")
         process.send_signal(sig)
         assert process.wait(timeout=20) == 0
@@ -113,7 +85,7 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
         env=env,
     )
     try:
-        port = _port_from_log(process)
+        port = port_from_log(process)
         body = eventually(lambda: _metrics(port), what="demo metrics")
         for state in ("ok", "warning", "critical", "expired", "unknown"):
             assert f'state="{state}"}} 1' in body, state

@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 
 from monitor.config.model import AccountLabel, Thresholds
-from monitor.evaluate import AccountState, account_labels, classify, email_hash, evaluate, next_crossing
+from monitor.evaluate import (
+    AccountState,
+    account_labels,
+    classify,
+    email_hash,
+    evaluate,
+    next_crossing,
+)
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 
 NOW = 1_800_000_000.0

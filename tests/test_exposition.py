@@ -10,8 +10,8 @@ from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import Family, MetricsRenderer
-from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 
 NOW = 1_800_000_000.0
 TH = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 
 import httpx
+import pytest
 
-from monitor.service.daemon import Daemon
 from monitor.exposition import HELP
+from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from tests.conftest import DAY, HOUR, ConfigWriter, async_eventually, require_binary, running
+from tests.helpers import DAY, HOUR, ConfigWriter, async_eventually, require_binary
+from tests.helpers.daemons import running
 
 
-def test_promtool_check_metrics_finds_nothing_on_a_live_body(
+@pytest.mark.anyio
+async def test_promtool_check_metrics_finds_nothing_on_a_live_body(
     fake: FakeUpstream, configs: ConfigWriter, now: float
 ) -> None:
     promtool = require_binary("promtool")
@@ -28,19 +30,15 @@ def test_promtool_check_metrics_finds_nothing_on_a_live_body(
     )
     config = configs.load(fake.base_url)
 
-    async def scrape() -> str:
-        async with running(Daemon(config)) as daemon:
-            url = f"http://127.0.0.1:{daemon.metrics_port}/metrics"
-            async with httpx.AsyncClient() as client:
+    async with running(Daemon(config)) as daemon:
+        url = f"http://127.0.0.1:{daemon.metrics_port}/metrics"
+        async with httpx.AsyncClient() as client:
 
-                async def polled() -> str | None:
-                    text = (await client.get(url)).text
-                    return text if "pixverse_capacity_free_jobs{" in text else None
+            async def polled() -> str | None:
+                text = (await client.get(url)).text
+                return text if "pixverse_capacity_free_jobs{" in text else None
 
-                body: str = await async_eventually(polled, what="a polled /metrics")
-                return body
-
-    body = asyncio.run(scrape())
+            body: str = await async_eventually(polled, what="a polled /metrics")
     # Every family the daemon exports is in the body, so the linter sees all of them.
     for name in HELP:
         assert f"# TYPE {name} " in body, name

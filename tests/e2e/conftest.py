@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from monitor.testing.receiver import WebhookReceiver
-from tests.conftest import require_binary
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.daemon import DaemonProcess
 from tests.e2e.prometheus import Prometheus
+from tests.helpers import require_binary
 
 StartDaemon = Callable[..., DaemonProcess]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import eventually
 from tests.e2e.processes import ManagedProcess
+from tests.helpers import eventually
 
 
 class DaemonProcess:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import eventually
+from tests.helpers import eventually
 
 STOP_TIMEOUT_SECONDS = 10.0
 

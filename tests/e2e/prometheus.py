@@ -12,7 +12,7 @@ import httpx
 import yaml
 
 from tests.e2e.processes import ManagedProcess, free_port
-from tests.grafana_dashboard import GRAFANA
+from tests.helpers.grafana import GRAFANA
 
 RULES = GRAFANA / "prometheus-rules.yml"
 EXAMPLE_CONFIG = GRAFANA / "prometheus-scrape.yml"

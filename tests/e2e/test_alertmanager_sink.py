@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from tests.conftest import API_TOKEN, DAY, HOUR, eventually
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.conftest import StartDaemon
 from tests.e2e.daemon import DaemonProcess, config_text
+from tests.helpers import API_TOKEN, DAY, HOUR, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -16,12 +16,12 @@ import yaml
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
-from tests import grafana_dashboard as dash
-from tests.conftest import API_TOKEN, DAY, HOUR, eventually
 from tests.e2e.alertmanager import RECEIVER_NAME, Alertmanager
 from tests.e2e.conftest import StartDaemon
 from tests.e2e.daemon import DaemonProcess, config_text
 from tests.e2e.prometheus import JOB, RULES, Prometheus, PromQLError
+from tests.helpers import API_TOKEN, DAY, HOUR, eventually
+from tests.helpers import grafana as dash
 
 pytestmark = pytest.mark.e2e
 

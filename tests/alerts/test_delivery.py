@@ -3,7 +3,6 @@ drops, ordering, and a dead sink that delays nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.clock import SystemClock
-from monitor.config.model import Severity, SinkConfig, SinkType
-from monitor.config.load import redact_url
 from monitor.alerts.delivery import Delivery, DeliveryOutcome
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.sinks.http import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
-from monitor.testing.receiver import WebhookReceiver
+from monitor.clock import SystemClock
+from monitor.config.load import redact_url
+from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.secret import Secret
-from tests.conftest import LogCapture, async_eventually
+from monitor.testing.receiver import WebhookReceiver
+from tests.helpers import LogCapture, async_eventually
 
 SECRET = "hmac-SECRET-key-for-tests"
 EXTERNAL = "http://monitor.test:9877"
@@ -100,7 +99,7 @@ class Harness:
         return self.delivery.counts().get((sink, outcome), 0)
 
 
-def run(
+async def run(
     sinks: list[SinkConfig],
     events: list[AlertEvent],
     until: Any,
@@ -109,25 +108,24 @@ def run(
 ) -> Harness:
     harness = Harness(sinks, firing)
 
-    async def scenario() -> None:
-        await harness.delivery.start()
-        harness.delivery.enqueue(events)
+    await harness.delivery.start()
+    harness.delivery.enqueue(events)
 
-        async def done() -> bool:
-            return bool(until(harness))
+    async def done() -> bool:
+        return bool(until(harness))
 
-        try:
-            await async_eventually(done, timeout=timeout, what="deliveries")
-        finally:
-            await harness.delivery.stop()
+    try:
+        await async_eventually(done, timeout=timeout, what="deliveries")
+    finally:
+        await harness.delivery.stop()
 
-    asyncio.run(scenario())
     return harness
 
 
-def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) -> None:
     target = sink("ops", receiver.url + "/hook?x=1", secret=SECRET)
-    run([target], [event()], lambda h: receiver.accepted())
+    await run([target], [event()], lambda h: receiver.accepted())
     (got,) = receiver.accepted()
     assert got.path == "/hook?x=1"
     assert got.headers["content-type"] == "application/json"
@@ -178,8 +176,9 @@ def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) -> Non
     }
 
 
-def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
-    run([sink("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted())
+@pytest.mark.anyio
+async def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
+    await run([sink("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted())
     (got,) = receiver.accepted()
     assert SIGNATURE_HEADER.lower() not in got.headers
     body = got.json()
@@ -187,8 +186,9 @@ def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
     assert body["alerts"][0]["endsAt"] == "2027-01-15T08:02:00.000Z"
 
 
-def test_slack_payload(receiver: WebhookReceiver) -> None:
-    run(
+@pytest.mark.anyio
+async def test_slack_payload(receiver: WebhookReceiver) -> None:
+    await run(
         [sink("chat", receiver.url + "/services/T/B/x", SinkType.SLACK)],
         [event()],
         lambda h: receiver.accepted(),
@@ -208,9 +208,10 @@ def test_slack_payload(receiver: WebhookReceiver) -> None:
     assert got.headers["idempotency-key"] == "n1"
 
 
-def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
     firing = [FiringAlert(alert(account="b@x.io"), T0 - 60, T0, Severity.CRITICAL)]
-    run(
+    await run(
         [sink("am", receiver.url, SinkType.ALERTMANAGER)],
         [event(Status.RESOLVED)],
         lambda h: len(receiver.accepted()) >= 2,
@@ -244,17 +245,18 @@ def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
     assert 200 < datetime.fromisoformat(ends).timestamp() - time.time() < 260
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("status", "headers"),
     [(408, {}), (429, {"Retry-After": "0"}), (500, {}), (502, {}), (503, {}), (504, {})],
 )
-def test_retryable_statuses_are_retried(
+async def test_retryable_statuses_are_retried(
     receiver: WebhookReceiver, status: int, headers: dict[str, str]
 ) -> None:
     receiver.respond(status, 2, headers=headers)
     # Wait for the sender's count, not the receiver's record: the receiver records a request
     # before its answer reaches the sender.
-    harness = run(
+    harness = await run(
         [sink("ops", receiver.url)], [event()], lambda h: h.count("ops", DeliveryOutcome.DELIVERED)
     )
     assert [r.answered for r in receiver.received] == [status, status, 200]
@@ -263,16 +265,18 @@ def test_retryable_statuses_are_retried(
     assert harness.count("ops", DeliveryOutcome.DELIVERED) == 1
 
 
-def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
     receiver.respond(429, headers={"Retry-After": "1"})
-    run([sink("ops", receiver.url)], [event()], lambda h: receiver.accepted())
+    await run([sink("ops", receiver.url)], [event()], lambda h: receiver.accepted())
     first, second = receiver.received
     assert second.at_unix - first.at_unix >= 0.95  # backoff alone would be 0.05 s
 
 
-def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
     receiver.respond(200, headers={}, delay_seconds=1.0)
-    harness = run(
+    harness = await run(
         [sink("ops", receiver.url, timeout=0.3)],
         [event()],
         lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
@@ -280,12 +284,13 @@ def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
     assert harness.count("ops", DeliveryOutcome.RETRIED) == 1
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
-def test_other_4xx_is_dropped_and_counted(
+async def test_other_4xx_is_dropped_and_counted(
     receiver: WebhookReceiver, status: int, logs: LogCapture
 ) -> None:
     receiver.respond(status)
-    harness = run(
+    harness = await run(
         [sink("ops", receiver.url)],
         [event(ident="bad"), event(ident="good")],
         lambda h: receiver.accepted(),
@@ -299,14 +304,15 @@ def test_other_4xx_is_dropped_and_counted(
     assert failed[0]["will_retry"] is False
 
 
-def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCapture) -> None:
+@pytest.mark.anyio
+async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCapture) -> None:
     receiver = WebhookReceiver().start()
     url = receiver.url
     receiver.stop()  # connection refused from now on
     events = [event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)]
     harness = Harness([sink("ops", url)])
 
-    async def scenario() -> None:
+    try:
         await harness.delivery.start()
         harness.delivery.enqueue(events)
 
@@ -322,9 +328,6 @@ def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCapture) 
 
         await async_eventually(all_in, timeout=10, what="all notifications")
         await harness.delivery.stop()
-
-    try:
-        asyncio.run(scenario())
     finally:
         receiver.stop()
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
@@ -334,11 +337,12 @@ def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCapture) 
     assert "ConnectError" in logs.events("notification.failed")[0]["error"]
 
 
-def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
     with WebhookReceiver() as slow:
         slow.respond(200, delay_seconds=3.0)
         started = time.monotonic()
-        run(
+        await run(
             [sink("slow", slow.url, timeout=5), sink("fast", receiver.url)],
             [event()],
             lambda h: receiver.accepted(),
@@ -346,7 +350,8 @@ def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
         assert time.monotonic() - started < 2.0
 
 
-def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
     with WebhookReceiver() as critical_only:
         sinks = [
             sink("all", receiver.url),
@@ -355,7 +360,7 @@ def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
         warning = event(severity=Severity.WARNING, ident="w")
         critical = event(ident="c")
         resolved = event(Status.RESOLVED, ident="r")
-        run(
+        await run(
             sinks,
             [warning, critical, resolved],
             lambda h: len(receiver.accepted()) == 3 and len(critical_only.accepted()) == 1,
@@ -363,27 +368,29 @@ def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
         assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == ["c"]
 
 
-def test_secrets_stay_out_of_logs(logs: LogCapture) -> None:
+@pytest.mark.anyio
+async def test_secrets_stay_out_of_logs(logs: LogCapture) -> None:
     url = "http://127.0.0.1:1/services/T000/B000/SLACKsecretPATH"
     harness = Harness([sink("chat", url, SinkType.SLACK), sink("ops", url, secret=SECRET)])
 
-    async def scenario() -> None:
-        await harness.delivery.start()
-        harness.delivery.enqueue([event()])
+    await harness.delivery.start()
+    harness.delivery.enqueue([event()])
 
-        async def failed() -> bool:
-            return harness.count("chat", DeliveryOutcome.RETRIED) >= 2
+    async def failed() -> bool:
+        return harness.count("chat", DeliveryOutcome.RETRIED) >= 2
 
-        await async_eventually(failed)
-        await harness.delivery.stop()
+    await async_eventually(failed)
+    await harness.delivery.stop()
 
-    asyncio.run(scenario())
     assert "notification.failed" in logs.text
     assert "SLACKsecretPATH" not in logs.text
     assert SECRET not in logs.text
 
 
-def test_alertmanager_severity_change_ends_the_old_labelset(receiver: WebhookReceiver) -> None:
+@pytest.mark.anyio
+async def test_alertmanager_severity_change_ends_the_old_labelset(
+    receiver: WebhookReceiver,
+) -> None:
     changed = AlertEvent(
         "s1",
         Status.FIRING,
@@ -394,7 +401,9 @@ def test_alertmanager_severity_change_ends_the_old_labelset(receiver: WebhookRec
         T0 + 5,
         Severity.CRITICAL,
     )
-    run([sink("am", receiver.url, SinkType.ALERTMANAGER)], [changed], lambda h: receiver.accepted())
+    await run(
+        [sink("am", receiver.url, SinkType.ALERTMANAGER)], [changed], lambda h: receiver.accepted()
+    )
     (got,) = receiver.accepted()
     new, old = got.json()
     assert (new["labels"]["severity"], old["labels"]["severity"]) == ("critical", "warning")

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.service.systemd import MAX_STATUS_CHARS, Lifecycle, Notifier, notify_address, watchdog_interval
-from tests.conftest import LogCapture, async_eventually
+from monitor.service.systemd import (
+    MAX_STATUS_CHARS,
+    Lifecycle,
+    Notifier,
+    notify_address,
+    watchdog_interval,
+)
+from tests.helpers import LogCapture, async_eventually
 
 
 @pytest.fixture
@@ -107,7 +113,8 @@ def test_watchdog_interval_is_half_the_timeout_for_this_process(
     assert watchdog_interval(env, pid=4242) == expected
 
 
-def test_ready_is_sent_by_the_deadline_when_polls_are_slow(
+@pytest.mark.anyio
+async def test_ready_is_sent_by_the_deadline_when_polls_are_slow(
     receiver: tuple[socket.socket, str], logs: LogCapture
 ) -> None:
     sock, path = receiver
@@ -115,18 +122,16 @@ def test_ready_is_sent_by_the_deadline_when_polls_are_slow(
         Notifier.from_environ({"NOTIFY_SOCKET": path}), watchdog_seconds=None, ready_timeout=0.05
     )
 
-    async def scenario() -> None:
-        lifecycle.start(lambda: "0/1 sources up")
-        lifecycle.reloading()  # not ready yet: systemd is still starting us, so nothing sent
-        lifecycle.polled("still polling", every_source_polled=False)
-        await asyncio.sleep(0)
-        assert not lifecycle.ready
-        await async_eventually(lambda: _true(lifecycle.ready), what="READY by the deadline")
-        lifecycle.polled("1/1 sources up", every_source_polled=True)  # READY only once
-        lifecycle.stopping()
-        lifecycle.close()
+    lifecycle.start(lambda: "0/1 sources up")
+    lifecycle.reloading()  # not ready yet: systemd is still starting us, so nothing sent
+    lifecycle.polled("still polling", every_source_polled=False)
+    await asyncio.sleep(0)
+    assert not lifecycle.ready
+    await async_eventually(lambda: _true(lifecycle.ready), what="READY by the deadline")
+    lifecycle.polled("1/1 sources up", every_source_polled=True)  # READY only once
+    lifecycle.stopping()
+    lifecycle.close()
 
-    asyncio.run(scenario())
     got = [sock.recv(4096).decode() for _ in range(4)]
     assert got == [
         "STATUS=still polling",

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.config.model import Severity
-from monitor.errors import ConfigError
 from monitor.alerts.outbox import Notification
 from monitor.alerts.statefile import FILE_NAME, StateFile
-from tests.conftest import LogCapture
+from monitor.config.model import Severity
+from monitor.errors import ConfigError
+from tests.helpers import LogCapture
 
 ALERT = Alert(
     AlertName.EXPIRING_SOON,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from monitor.testing.clock import FakeClock
 from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.upstream.parse import parse_accounts
-from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.service.status import status_line
-from tests.conftest import DAY, HOUR
+from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.testing.clock import FakeClock
+from monitor.upstream.parse import parse_accounts
+from tests.helpers import DAY, HOUR
 
 
 def test_status_line_counts_states_and_sources() -> None:

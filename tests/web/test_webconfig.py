@@ -7,7 +7,13 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from monitor.web.webconfig import ClientAuth, TlsVersion, WebConfig, WebConfigError, parse_web_config
+from monitor.web.webconfig import (
+    ClientAuth,
+    TlsVersion,
+    WebConfig,
+    WebConfigError,
+    parse_web_config,
+)
 
 PATH = Path("/etc/pixverse-monitor/web.yml")
 # Cost 4: the cheapest bcrypt, so the tests stay fast; production hashes use 10 or more.

@@ -3,7 +3,6 @@ and SIGKILL, and threshold crossings are notified on time."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -15,12 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.config.load import load_config
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
-from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.testing.receiver import WebhookReceiver
-from tests.conftest import (
+from tests.helpers import (
     API_TOKEN,
     DAY,
     HOUR,
@@ -28,9 +27,8 @@ from tests.conftest import (
     LogCapture,
     async_eventually,
     eventually,
-    running,
 )
-from tests.test_daemon import get, series
+from tests.helpers.daemons import get, running, series
 
 SECRET = "receiver-SECRET-hmac"
 
@@ -69,7 +67,8 @@ def alerts_of(receiver: WebhookReceiver) -> list[tuple[str, str, str, str]]:
     return sorted(out)
 
 
-def test_notifications_and_alert_metrics(
+@pytest.mark.anyio
+async def test_notifications_and_alert_metrics(
     fake: FakeUpstream,
     configs: ConfigWriter,
     receiver: WebhookReceiver,
@@ -87,24 +86,20 @@ def test_notifications_and_alert_metrics(
     )
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
 
-    async def scenario() -> None:
-        async with running(Daemon(config)) as daemon:
-            await _delivered(daemon, 4)
-            got = await series(daemon)
-            assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 2
-            assert get(got, "pixverse_monitor_alerts_firing", severity="warning") == 2
+    async with running(Daemon(config)) as daemon:
+        await _delivered(daemon, 4)
+        got = await series(daemon)
+        assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 2
+        assert get(got, "pixverse_monitor_alerts_firing", severity="warning") == 2
+        assert (
+            get(got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered") == 4
+        )
+        for outcome in ("retried", "failed", "dropped"):
             assert (
-                get(got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered")
-                == 4
+                get(got, "pixverse_monitor_notifications_total", sink="ops", outcome=outcome) == 0
             )
-            for outcome in ("retried", "failed", "dropped"):
-                assert (
-                    get(got, "pixverse_monitor_notifications_total", sink="ops", outcome=outcome)
-                    == 0
-                )
-            assert get(got, "pixverse_monitor_notifications_pending", sink="ops") == 0
+        assert get(got, "pixverse_monitor_notifications_pending", sink="ops") == 0
 
-    asyncio.run(scenario())
     assert alerts_of(receiver) == [
         ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
         ("firing", "PixverseTokenExpiringSoon", "critical", "crit@x.io"),
@@ -143,17 +138,16 @@ async def _delivered(daemon: Daemon, count: int) -> None:
     await async_eventually(done, what=f"{count} deliveries counted by the daemon")
 
 
-def test_unauthorized_is_source_down_at_once(
+@pytest.mark.anyio
+async def test_unauthorized_is_source_down_at_once(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
 ) -> None:
     fake.fail_always(ACCOUNTS, Fault(401))
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
 
-    async def scenario() -> None:
-        async with running(Daemon(config)):
-            await async_eventually(lambda: _true(bool(receiver.accepted())))
+    async with running(Daemon(config)):
+        await async_eventually(lambda: _true(bool(receiver.accepted())))
 
-    asyncio.run(scenario())
     assert alerts_of(receiver) == [("firing", "PixverseSourceDown", "critical", "")]
     body = receiver.accepted()[0].json()
     assert body["commonLabels"] == {
@@ -164,7 +158,8 @@ def test_unauthorized_is_source_down_at_once(
     assert "unauthorized" in body["commonAnnotations"]["summary"]
 
 
-def test_a_restart_neither_repeats_nor_forgets(
+@pytest.mark.anyio
+async def test_a_restart_neither_repeats_nor_forgets(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver, now: float
 ) -> None:
     fake.set_accounts(
@@ -181,10 +176,10 @@ def test_a_restart_neither_repeats_nor_forgets(
                 lambda: _true(all(sum(s.polls_total.values()) for s in daemon.snapshot.sources))
             )
 
-    asyncio.run(run_until(2))
+    await run_until(2)
     before.extend(receiver.accepted())
     fake.update("gone@x.io", expires_at=now + 30 * DAY)  # renewed while we were down
-    asyncio.run(run_until(3))
+    await run_until(3)
     assert alerts_of(receiver) == [
         ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
         ("firing", "PixverseTokenExpiringSoon", "warning", "warn@x.io"),
@@ -266,21 +261,20 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
     assert ("firing", "PixverseTokenExpiryUnknown", "warning", "what@x.io") in alerts_of(receiver)
 
 
+@pytest.mark.anyio
 @pytest.mark.e2e
-def test_a_threshold_crossing_is_notified_within_2_seconds(
+async def test_a_threshold_crossing_is_notified_within_2_seconds(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
 ) -> None:
     crossing_at = float(int(time.time()) + 3)  # whole seconds, as upstream expiry times are
     fake.set_accounts([FakeAccount("edge@x.io", crossing_at + 24 * HOUR)])  # critical within 3 s
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))  # polls hourly
 
-    async def scenario() -> None:
-        async with running(Daemon(config)):
-            await async_eventually(
-                lambda: _true(len(receiver.accepted()) == 2), timeout=10, what="the severity change"
-            )
+    async with running(Daemon(config)):
+        await async_eventually(
+            lambda: _true(len(receiver.accepted()) == 2), timeout=10, what="the severity change"
+        )
 
-    asyncio.run(scenario())
     first, second = receiver.accepted()
     assert first.json()["alerts"][0]["labels"]["severity"] == "warning"
     assert second.json()["alerts"][0]["labels"]["severity"] == "critical"
@@ -331,7 +325,8 @@ def test_notify_test_command(configs: ConfigWriter, receiver: WebhookReceiver) -
     assert load_config(empty, env={}).sinks == ()
 
 
-def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
+@pytest.mark.anyio
+async def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver, now: float
 ) -> None:
     fake.set_accounts(
@@ -339,24 +334,18 @@ def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
     )
     path = configs.for_upstream(fake.base_url, sinks_toml(configs, receiver.url))
     with WebhookReceiver() as second:
-
-        async def scenario() -> None:
-            async with running(Daemon(load_config(path, env={}))) as daemon:
-                await async_eventually(lambda: _true(len(receiver.accepted()) == 1))
-                # Warning from 5 days on, and a second sink: the 4-day token is now due a
-                # warning, on the reload itself, sent to both sinks; the expired one is not
-                # announced again to the first.
-                path.write_text(
-                    path.read_text().replace(
-                        "[metrics]", '[thresholds]\nwarning = "5d"\n\n[metrics]'
-                    )
-                    + f'\n[[sinks]]\nname = "second"\nurl = "{second.url}"\n'
-                )
-                assert await daemon.reload()
-                await async_eventually(lambda: _true(len(second.accepted()) == 1))
-                await async_eventually(lambda: _true(len(receiver.accepted()) == 2))
-
-        asyncio.run(scenario())
+        async with running(Daemon(load_config(path, env={}))) as daemon:
+            await async_eventually(lambda: _true(len(receiver.accepted()) == 1))
+            # Warning from 5 days on, and a second sink: the 4-day token is now due a
+            # warning, on the reload itself, sent to both sinks; the expired one is not
+            # announced again to the first.
+            path.write_text(
+                path.read_text().replace("[metrics]", '[thresholds]\nwarning = "5d"\n\n[metrics]')
+                + f'\n[[sinks]]\nname = "second"\nurl = "{second.url}"\n'
+            )
+            assert await daemon.reload()
+            await async_eventually(lambda: _true(len(second.accepted()) == 1))
+            await async_eventually(lambda: _true(len(receiver.accepted()) == 2))
         assert alerts_of(receiver) == [
             ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
             ("firing", "PixverseTokenExpiringSoon", "warning", "soon@x.io"),
@@ -366,7 +355,8 @@ def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_state(
         ]
 
 
-def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
+@pytest.mark.anyio
+async def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
     fake: FakeUpstream,
     configs: ConfigWriter,
     receiver: WebhookReceiver,
@@ -386,11 +376,9 @@ def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
 
     monkeypatch.setattr(StateFile, "save", counting)
 
-    async def scenario() -> None:
-        async with running(Daemon(config)) as daemon:
-            await _delivered(daemon, 60)
+    async with running(Daemon(config)) as daemon:
+        await _delivered(daemon, 60)
 
-    asyncio.run(scenario())
     assert len(receiver.accepted()) == 60
     # One save per delivery would be 60+; saves are coalesced (and one more on stop).
     assert len(saves) < 30, len(saves)

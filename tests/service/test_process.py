@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
-from tests.conftest import ConfigWriter, eventually, http_status
-from tests.test_cli import _port_from_log, _start
+from tests.helpers import ConfigWriter, eventually, http_status
+from tests.helpers.processes import port_from_log, start_process
 
 WATCHDOG_USEC = 200_000  # pings every 0.1 s
 
@@ -75,12 +75,12 @@ def test_notify_lifecycle_in_order(
     fake: FakeUpstream, configs: ConfigWriter, receiver: NotifyReceiver
 ) -> None:
     path = configs.for_upstream(fake.base_url)
-    process = _start(
+    process = start_process(
         ["run", "--config", str(path)],
         env={"NOTIFY_SOCKET": receiver.env_value, "WATCHDOG_USEC": str(WATCHDOG_USEC)},
     )
     try:
-        _port_from_log(process)
+        port_from_log(process)
         receiver.receive_until("READY=1")
         # The watchdog pings keep coming from the event loop, about every 0.1 s.
         started = time.monotonic()
@@ -128,7 +128,7 @@ def test_without_notify_socket_nothing_changes(fake: FakeUpstream, configs: Conf
         env=env,
     )
     try:
-        port = _port_from_log(process)
+        port = port_from_log(process)
         eventually(lambda: http_status(port, "/readyz") == 200, what="ready")
         out = _stop(process)
     finally:
@@ -146,11 +146,11 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one(
     fake: FakeUpstream, configs: ConfigWriter
 ) -> None:
     path = configs.for_upstream(fake.base_url)
-    process = _start(["run", "--config", str(path)])
+    process = start_process(["run", "--config", str(path)])
     bob_ok = 'pixverse_account_state{source="main",account="bob@example.com",state="ok"} 1'
     bob_warning = bob_ok.replace('state="ok"', 'state="warning"')
     try:
-        port = _port_from_log(process)
+        port = port_from_log(process)
         eventually(lambda: bob_warning in _metrics(port), what="first poll")
         assert "pixverse_monitor_config_last_reload_successful 1" in _metrics(port)
 

@@ -6,13 +6,24 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts.engine import AlertBook, AlertEvent, AlertName, AlertPolicy, Reason, Status, conditions, fingerprint, next_wake, step
-from monitor.testing.clock import FakeClock
+from monitor.alerts.engine import (
+    AlertBook,
+    AlertEvent,
+    AlertName,
+    AlertPolicy,
+    Reason,
+    Status,
+    conditions,
+    fingerprint,
+    next_wake,
+    step,
+)
 from monitor.config.model import AccountLabel, Severity, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
-from monitor.upstream.parse import Account, ExpirySource
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.testing.clock import FakeClock
+from monitor.upstream.parse import Account, ExpirySource
 
 H = 3600.0
 START = 1_800_000_000.0

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.testing.fakeapi import FakeAccount, make_jwt
-from monitor.upstream.parse import AccountMemo, ExpirySource, jwt_exp, parse_accounts, parse_capacity
+from monitor.upstream.parse import (
+    AccountMemo,
+    ExpirySource,
+    jwt_exp,
+    parse_accounts,
+    parse_capacity,
+)
 
 T = 1_800_000_000  # 2027-01-15T08:00:00Z
 ISO = datetime.fromtimestamp(T, UTC).isoformat().replace("+00:00", "Z")

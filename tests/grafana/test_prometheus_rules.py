@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from monitor.exposition import HELP
-from tests.conftest import require_binary
-from tests.grafana_dashboard import GRAFANA
+from tests.helpers import require_binary
+from tests.helpers.grafana import GRAFANA
 
 RULES = GRAFANA / "prometheus-rules.yml"
 RULE_TESTS = GRAFANA / "prometheus-rules.test.yml"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from monitor.config.load import load_config
 from monitor.web.webconfig import parse_web_config
-from tests.conftest import require_binary
+from tests.helpers import require_binary
 
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 UNIT = SYSTEMD / "pixverse-monitor.service"
 INSTALLED_BINARY = "/opt/pixverse-monitor/bin/pixverse-monitor"
 # The contract (SPEC section 7) allows at most 2.0; systemd-analyze's threshold is x10.

@@ -7,7 +7,7 @@ from orjson import loads
 
 from monitor.cli import main
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
-from tests.conftest import DAY, HOUR, ConfigWriter
+from tests.helpers import DAY, HOUR, ConfigWriter
 
 
 @pytest.mark.parametrize(

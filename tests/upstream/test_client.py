@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import socket
 from collections.abc import AsyncIterator
@@ -13,14 +12,14 @@ import httpx
 import orjson
 import pytest
 
-from monitor.testing.clock import FakeClock
 from monitor.config.model import SourceConfig
 from monitor.errors import Outcome
-from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
-from monitor.upstream.poll import PollResult, poll_source
 from monitor.secret import Secret
+from monitor.testing.clock import FakeClock
+from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.upstream.client import UpstreamClient
-from tests.conftest import API_TOKEN, DAY
+from monitor.upstream.poll import PollResult, poll_source
+from tests.helpers import API_TOKEN, DAY
 
 START = 1_800_000_000.0
 
@@ -74,12 +73,9 @@ async def poll(
         await client.aclose()
 
 
-def run(coro: object) -> PollResult:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-def test_success_reads_both_endpoints_with_the_token(fake: FakeUpstream) -> None:
-    result = run(poll(fake.base_url))
+@pytest.mark.anyio
+async def test_success_reads_both_endpoints_with_the_token(fake: FakeUpstream) -> None:
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.SUCCESS
     assert result.accounts is not None
     assert {a.email for a in result.accounts.accounts} == {"alice@example.com", "bob@example.com"}
@@ -89,116 +85,133 @@ def test_success_reads_both_endpoints_with_the_token(fake: FakeUpstream) -> None
     assert all(r.authorized for r in fake.requests)
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("status", [401, 403])
-def test_rejected_token_is_unauthorized(fake: FakeUpstream, status: int) -> None:
+async def test_rejected_token_is_unauthorized(fake: FakeUpstream, status: int) -> None:
     fake.fail_next(ACCOUNTS, Fault(status))
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.UNAUTHORIZED
     assert result.accounts is None
     assert f"HTTP {status}" in (result.error or "")
 
 
-def test_wrong_token_is_unauthorized(fake: FakeUpstream) -> None:
-    result = run(poll(fake.base_url, token="wrong"))
+@pytest.mark.anyio
+async def test_wrong_token_is_unauthorized(fake: FakeUpstream) -> None:
+    result = await poll(fake.base_url, token="wrong")
     assert result.outcome is Outcome.UNAUTHORIZED
     assert "Unauthorized" in (result.error or "")
 
 
-def test_404_is_success_with_no_accounts(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_404_is_success_with_no_accounts(fake: FakeUpstream) -> None:
     fake.set_accounts([])
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.SUCCESS
     assert result.accounts is not None and result.accounts.accounts == ()
 
 
-def test_429_honours_retry_after_seconds(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_429_honours_retry_after_seconds(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(429, headers={"Retry-After": "7"}))
     sleeps = Sleeps(FakeClock(START))
-    result = run(poll(fake.base_url, sleeps=sleeps))
+    result = await poll(fake.base_url, sleeps=sleeps)
     assert result.outcome is Outcome.SUCCESS
     assert sleeps.calls == [7.0]
 
 
-def test_429_honours_retry_after_date(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_429_honours_retry_after_date(fake: FakeUpstream) -> None:
     clock = FakeClock(START)
     when = format_datetime(datetime.fromtimestamp(START + 42, UTC), usegmt=True)
     fake.fail_next(ACCOUNTS, Fault(429, headers={"Retry-After": when}))
     sleeps = Sleeps(clock)
-    assert run(poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.SUCCESS
+    assert (await poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.SUCCESS
     assert sleeps.calls == [42.0]
 
 
-def test_retry_never_runs_past_the_next_poll(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_retry_never_runs_past_the_next_poll(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(429, headers={"Retry-After": "600"}))
     sleeps = Sleeps(FakeClock(START))
-    result = run(poll(fake.base_url, sleeps=sleeps, interval=300))
+    result = await poll(fake.base_url, sleeps=sleeps, interval=300)
     assert result.outcome is Outcome.HTTP_ERROR
     assert "past the next poll" in (result.error or "")
     assert sleeps.calls == []
 
 
-def test_5xx_is_retried_with_backoff_then_succeeds(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_5xx_is_retried_with_backoff_then_succeeds(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(502), Fault(503))
     sleeps = Sleeps(FakeClock(START))
-    result = run(poll(fake.base_url, sleeps=sleeps))
+    result = await poll(fake.base_url, sleeps=sleeps)
     assert result.outcome is Outcome.SUCCESS
     assert len(sleeps.calls) == 2
     assert 0.5 <= sleeps.calls[0] <= 1.0 and 1.0 <= sleeps.calls[1] <= 2.0  # exponential
 
 
-def test_5xx_gives_up_after_bounded_attempts(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_5xx_gives_up_after_bounded_attempts(fake: FakeUpstream) -> None:
     fake.fail_always(ACCOUNTS, Fault(500))
     sleeps = Sleeps(FakeClock(START))
-    result = run(poll(fake.base_url, sleeps=sleeps))
+    result = await poll(fake.base_url, sleeps=sleeps)
     assert result.outcome is Outcome.HTTP_ERROR
     assert "gave up after 3 attempts" in (result.error or "")
     assert sum(1 for r in fake.requests if r.path == ACCOUNTS) == 3
 
 
-def test_other_4xx_is_not_retried(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_other_4xx_is_not_retried(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(418))
     sleeps = Sleeps(FakeClock(START))
-    assert run(poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.HTTP_ERROR
+    assert (await poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.HTTP_ERROR
     assert sleeps.calls == []
 
 
-def test_slow_answer_is_a_timeout(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_slow_answer_is_a_timeout(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
-    result = run(poll(fake.base_url, timeout=0.3))
+    result = await poll(fake.base_url, timeout=0.3)
     assert result.outcome is Outcome.TIMEOUT
 
 
-def test_refused_connection() -> None:
+@pytest.mark.anyio
+async def test_refused_connection() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on the port any more.
-    result = run(poll(f"http://127.0.0.1:{port}"))
+    result = await poll(f"http://127.0.0.1:{port}")
     assert result.outcome is Outcome.CONNECTION_ERROR
 
 
-def test_dropped_connection(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_dropped_connection(fake: FakeUpstream) -> None:
     fake.fail_next(ACCOUNTS, Fault(drop_connection=True))
-    assert run(poll(fake.base_url)).outcome is Outcome.CONNECTION_ERROR
+    assert (await poll(fake.base_url)).outcome is Outcome.CONNECTION_ERROR
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("body", [b"<html>oops</html>", b"", b'{"a": ', b"\xff\xfe"])
-def test_non_json_is_invalid_payload(fake: FakeUpstream, body: bytes) -> None:
+async def test_non_json_is_invalid_payload(fake: FakeUpstream, body: bytes) -> None:
     fake.serve_raw(ACCOUNTS, body)
-    assert run(poll(fake.base_url)).outcome is Outcome.INVALID_PAYLOAD
+    assert (await poll(fake.base_url)).outcome is Outcome.INVALID_PAYLOAD
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("body", [b"[]", b'"accounts"', b"null", b"42"])
-def test_json_that_is_not_an_object_is_invalid_payload(fake: FakeUpstream, body: bytes) -> None:
+async def test_json_that_is_not_an_object_is_invalid_payload(
+    fake: FakeUpstream, body: bytes
+) -> None:
     fake.serve_raw(ACCOUNTS, body)
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.INVALID_PAYLOAD
     assert "expected a JSON object" in (result.error or "")
 
 
-def test_oversized_body_is_too_large(fake: FakeUpstream, now: float) -> None:
+@pytest.mark.anyio
+async def test_oversized_body_is_too_large(fake: FakeUpstream, now: float) -> None:
     fake.set_accounts([FakeAccount(f"user{i}@example.com", now + DAY) for i in range(40)])
-    result = run(poll(fake.base_url, max_bytes=4096))
+    result = await poll(fake.base_url, max_bytes=4096)
     assert result.outcome is Outcome.TOO_LARGE
 
 
@@ -218,32 +231,31 @@ def _transport(body_chunks: list[bytes], headers: dict[str, str]) -> httpx.MockT
     return httpx.MockTransport(handler)
 
 
-def test_oversized_stream_without_content_length_is_cut_off() -> None:
+@pytest.mark.anyio
+async def test_oversized_stream_without_content_length_is_cut_off() -> None:
     chunks = [b'{"a@x.io": {"pad": "' + b"x" * 3000, b"x" * 3000, b'"}}']
-    result = run(
-        poll(
-            "http://upstream.test", max_bytes=4096, capacity=False, transport=_transport(chunks, {})
-        )
+    result = await poll(
+        "http://upstream.test", max_bytes=4096, capacity=False, transport=_transport(chunks, {})
     )
     assert result.outcome is Outcome.TOO_LARGE
 
 
-def test_gzip_bomb_is_capped_after_decompression() -> None:
+@pytest.mark.anyio
+async def test_gzip_bomb_is_capped_after_decompression() -> None:
     inflated = b'{"a@x.io": {"pad": "' + b"0" * 200_000 + b'"}}'
     bomb = gzip.compress(inflated)
     assert len(bomb) < 4096
-    result = run(
-        poll(
-            "http://upstream.test",
-            max_bytes=4096,
-            capacity=False,
-            transport=_transport([bomb], {"Content-Encoding": "gzip"}),
-        )
+    result = await poll(
+        "http://upstream.test",
+        max_bytes=4096,
+        capacity=False,
+        transport=_transport([bomb], {"Content-Encoding": "gzip"}),
     )
     assert result.outcome is Outcome.TOO_LARGE
 
 
-def test_wrong_types_are_tolerated_and_counted(fake: FakeUpstream, now: float) -> None:
+@pytest.mark.anyio
+async def test_wrong_types_are_tolerated_and_counted(fake: FakeUpstream, now: float) -> None:
     fake.set_accounts(
         [
             FakeAccount("a@x.io", now + DAY, max_jobs="eight"),
@@ -251,42 +263,46 @@ def test_wrong_types_are_tolerated_and_counted(fake: FakeUpstream, now: float) -
             FakeAccount("c@x.io", now + DAY, overrides={"jwt": {"ExpireTime": "tomorrow"}}),
         ]
     )
-    result = run(poll(fake.base_url, capacity=False))
+    result = await poll(fake.base_url, capacity=False)
     assert result.outcome is Outcome.SUCCESS
     assert result.accounts is not None
     assert result.accounts.invalid == {"max_jobs": 1, "jwt": 1, "expire_time": 1}
 
 
-def test_capacity_failure_degrades_but_keeps_expiry(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_capacity_failure_degrades_but_keeps_expiry(fake: FakeUpstream) -> None:
     fake.fail_always(AVAILABLE, Fault(500))
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.CAPACITY_UNAVAILABLE
     assert result.accounts is not None and len(result.accounts.accounts) == 2
     assert result.capacity is None
     fake.fail_always(AVAILABLE, None)
     fake.serve_raw(AVAILABLE, b'{"available": "nope"}')
-    assert run(poll(fake.base_url)).outcome is Outcome.CAPACITY_UNAVAILABLE
+    assert (await poll(fake.base_url)).outcome is Outcome.CAPACITY_UNAVAILABLE
 
 
-def test_capacity_endpoint_can_be_turned_off(fake: FakeUpstream) -> None:
-    result = run(poll(fake.base_url, capacity=False))
+@pytest.mark.anyio
+async def test_capacity_endpoint_can_be_turned_off(fake: FakeUpstream) -> None:
+    result = await poll(fake.base_url, capacity=False)
     assert result.outcome is Outcome.SUCCESS
     assert result.capacity is None
     assert [r.path for r in fake.requests] == [ACCOUNTS]
 
 
-def test_a_failed_accounts_read_cancels_the_capacity_read(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_a_failed_accounts_read_cancels_the_capacity_read(fake: FakeUpstream) -> None:
     fake.fail_next(AVAILABLE, Fault(200, delay_seconds=1.0))
     fake.fail_next(ACCOUNTS, Fault(401))
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert result.outcome is Outcome.UNAUTHORIZED
     assert result.duration_seconds < 0.9
 
 
-def test_user_agent_and_no_token_in_errors(fake: FakeUpstream) -> None:
+@pytest.mark.anyio
+async def test_user_agent_and_no_token_in_errors(fake: FakeUpstream) -> None:
     boom = Fault(500, body=orjson.dumps({"error": "boom", "code": 500}))
     fake.fail_next(ACCOUNTS, boom, boom, boom)
-    result = run(poll(fake.base_url))
+    result = await poll(fake.base_url)
     assert "boom" in (result.error or "")
     assert API_TOKEN not in repr(result)
     assert all(r.user_agent.startswith("pixverse-monitor/") for r in fake.requests)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from monitor.exposition import HELP
-from tests import grafana_dashboard as dash
-from tests.conftest import require_binary
+from tests.helpers import grafana as dash
+from tests.helpers import require_binary
 
 # SPEC.md section 5: every metric name of the contract, exported yet or not.
 SPEC_METRICS = frozenset(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
 DASHBOARD = GRAFANA / "pixverse-monitor.json"
 DATASOURCE_REF = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config.model import AccountLabel, Severity, SinkType
 from monitor.config.load import load_config, parse_config
+from monitor.config.model import AccountLabel, Severity, SinkType
 from monitor.config.render import render_config
 from monitor.errors import ConfigError
 

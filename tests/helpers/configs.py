@@ -1,0 +1,60 @@
+"""Config files under a test's tmp_path, with the token in a file as in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.config.load import load_config
+from monitor.config.model import Config
+
+API_TOKEN = "useapi-SECRET-token-5f2b9c"
+
+
+class ConfigWriter:
+    """Writes config files under tmp_path, with the token in a file as in production."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+        self.token_file = tmp_path / "useapi-token"
+        self.token_file.write_text(API_TOKEN + "\n")
+
+    def write(self, text: str, name: str = "config.toml") -> Path:
+        path = self.dir / name
+        path.write_text(text)
+        return path
+
+    def for_upstream(
+        self,
+        base_url: str,
+        extra: str = "",
+        *,
+        poll: str = "",
+        timeout: str = "2s",
+        metrics: str = "",
+        interval: str = "1h",
+    ) -> Path:
+        return self.write(
+            f"""
+[[sources]]
+name = "main"
+base_url = "{base_url}"
+token_file = "{self.token_file}"
+
+[poll]
+interval = "{interval}"
+timeout = "{timeout}"
+jitter = 0
+{poll}
+
+[metrics]
+listen = "127.0.0.1:0"
+{metrics}
+
+[alerts]
+state_dir = "{self.dir / "state"}"
+{extra}
+"""
+        )
+
+    def load(self, base_url: str, extra: str = "", *, poll: str = "", metrics: str = "") -> Config:
+        return load_config(self.for_upstream(base_url, extra, poll=poll, metrics=metrics), env={})
