@@ -16,19 +16,18 @@ import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, SourceConfig, load_config
+from monitor.config import Config, load_config
 from monitor.errors import ConfigError
 from monitor.exposition import Family, MetricsRenderer
-from monitor.service.polling import SourceState, log_poll
+from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
-from monitor.upstream import PollResult, UpstreamClient, poll_source
+from monitor.upstream import PollResult
 from monitor.web import (
     CHALLENGE,
     OPEN_PATHS,
@@ -73,9 +72,7 @@ class Daemon:
         cap) of notification retries, for tests; `environ` is where systemd's variables are."""
         self._config = config
         self._clock = clock or SystemClock()
-        self._transport = transport
         self._environ = os.environ if environ is None else environ
-        self._sources: dict[str, SourceState] = {}
         self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
@@ -100,8 +97,10 @@ class Daemon:
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self._pollers = Pollers(
+            config, self._scheduler, self._clock, self._polled, transport=transport
+        )
         self._stopping = asyncio.Event()
-        self._inflight: set[asyncio.Task[object]] = set()
         self.started = asyncio.Event()
 
     @property
@@ -125,8 +124,6 @@ class Daemon:
         except WebConfigError as exc:
             self._systemd.close()
             raise as_config_error(exc) from None
-        for source in self._config.sources:
-            self._sources[source.name] = self._new_source(source)
         await self._server.start()
         try:
             await self._alerting.start(self._external_url())
@@ -139,14 +136,13 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stop)
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._scheduler.start()
+        self._pollers.start()
         self._evaluate()
-        for name in self._sources:
-            self._schedule_poll(name)
         log.info(
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
             tls=self._web.ssl_context() is not None,
-            sources=list(self._sources),
+            sources=list(self._pollers.sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
         self._systemd.start(lambda: status_line(self._snapshot))
@@ -168,18 +164,6 @@ class Daemon:
             open_paths=OPEN_PATHS,
         )
 
-    def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient(
-            source,
-            timeout=self._config.poll.timeout,
-            max_response_bytes=self._config.poll.max_response_bytes,
-            clock=self._clock,
-            transport=self._transport,
-        )
-
-    def _new_source(self, source: SourceConfig) -> SourceState:
-        return SourceState(source, self._new_client(source), since_unix=self._clock.time())
-
     def _external_url(self) -> str:
         """Where people reach this monitor: the externalURL of notifications."""
         host = self._config.metrics.host
@@ -189,24 +173,6 @@ class Daemon:
             host = f"[{host}]"
         scheme = "https" if self._web.ssl_context() is not None else "http"
         return f"{scheme}://{host}:{self.metrics_port}"
-
-    def _poll_trigger(self) -> IntervalTrigger:
-        poll = self._config.poll
-        return IntervalTrigger(
-            seconds=poll.interval.total_seconds(),
-            jitter=poll.jitter.total_seconds() or None,
-            timezone=UTC,
-        )
-
-    def _schedule_poll(self, name: str) -> None:
-        """Poll `name` now, then every poll.interval."""
-        self._scheduler.add_job(
-            self._poll_job,
-            self._poll_trigger(),
-            args=[name],
-            id=f"poll:{name}",
-            next_run_time=datetime.now(UTC),
-        )
 
     # -- reload ----------------------------------------------------------------------------
 
@@ -272,41 +238,11 @@ class Daemon:
             log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
         self._web.replace(web)
         self._config = new
-        for name in plan.removed:
-            source = self._sources.pop(name)
-            if self._scheduler.get_job(f"poll:{name}"):
-                self._scheduler.remove_job(f"poll:{name}")
-            self._retire(source.client, source.lock)
-        for config in new.sources:
-            source = self._sources.get(config.name) or self._new_source(config)
-            self._sources[config.name] = source
-            if config.name in plan.new_clients:
-                old_client, source.client = source.client, self._new_client(config)
-                self._retire(old_client, source.lock)
-            source.config = config
-        self._sources = {s.name: self._sources[s.name] for s in new.sources}
-        if plan.reschedule:
-            for name in self._sources:
-                if name not in plan.added:
-                    self._scheduler.reschedule_job(f"poll:{name}", trigger=self._poll_trigger())
-        for name in plan.added:
-            self._schedule_poll(name)
+        self._pollers.apply(new, plan)
         self._alerting.reconfigure(new, statefile, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
         return plan
-
-    def _retire(self, client: UpstreamClient, lock: asyncio.Lock) -> None:
-        """Close a replaced client once the poll that may be using it has finished."""
-
-        async def close() -> None:
-            async with lock:
-                pass
-            await client.aclose()
-
-        task = asyncio.get_running_loop().create_task(close())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     def _record_reload(self, ok: bool) -> None:
         self._reload_ok = ok
@@ -338,16 +274,11 @@ class Daemon:
         self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
         self._scheduler.pause()
-        inflight = [task for task in self._inflight if not task.done()]
-        if inflight:
-            grace = self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS
-            await asyncio.wait(inflight, timeout=grace)
+        await self._pollers.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
         self._scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
         await self._server.close()
-        for source in self._sources.values():
-            await source.client.aclose()
         if self._background:
             await asyncio.wait(self._background, timeout=STOP_GRACE_SECONDS)
         if handle_signals:
@@ -357,49 +288,26 @@ class Daemon:
         self._systemd.close()
         log.info("daemon.stopped")
 
-    async def _poll_job(self, name: str) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._inflight.add(task)
-        try:
-            await self.poll(name)
-        finally:
-            self._inflight.discard(task)
-
     async def poll(self, name: str) -> PollResult | None:
         """Poll one source now, unless a poll of it is already running."""
-        source = self._sources[name]
-        if source.lock.locked():
-            log.warning("poll.skipped", source=name, reason="previous poll still running")
-            return None
-        async with source.lock:
-            started = self._clock.time()
-            result = await poll_source(
-                name,
-                source.client,
-                capacity_endpoint=source.config.capacity_endpoint,
-                started_unix=started,
-                deadline_unix=started + self._config.poll.interval.total_seconds(),
-                memo=source.memo,
-            )
-            if self._sources.get(name) is not source:
-                log.info("poll.discarded", source=name, reason="source removed by a reload")
-                return result
-            source.record(result)
-            self._evaluate()
-            evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
-            source.mismatches_logged = log_poll(
-                name,
-                result,
-                evaluation if result.accounts is not None else None,
-                source.last_success_unix,
-                source.mismatches_logged,
-            )
-            self._systemd.polled(
-                status_line(self._snapshot),
-                every_source_polled=all(s.last is not None for s in self._sources.values()),
-            )
-            return result
+        return await self._pollers.poll(name)
+
+    def _polled(self, source: SourceState, result: PollResult) -> None:
+        """A poll ended: re-evaluate at once, log it, tell systemd."""
+        name = source.config.name
+        self._evaluate()
+        evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
+        source.mismatches_logged = log_poll(
+            name,
+            result,
+            evaluation if result.accounts is not None else None,
+            source.last_success_unix,
+            source.mismatches_logged,
+        )
+        self._systemd.polled(
+            status_line(self._snapshot),
+            every_source_polled=every_polled(self._pollers.sources.values()),
+        )
 
     def _evaluate(self) -> None:
         """Evaluate every source at `now`, swap in the new snapshot, step the alerts, and
@@ -407,7 +315,7 @@ class Daemon:
         now = self._clock.time()
         sources = []
         soonest: float | None = None
-        for source in self._sources.values():
+        for source in self._pollers.sources.values():
             snapshot, crossing = source.snapshot(
                 self._config.thresholds, self._config.metrics.account_label, now
             )

@@ -243,10 +243,10 @@ async def test_sources_added_removed_and_moved(
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
             await async_eventually(lambda: _polled(daemon, "old"))
-            main_client = daemon._sources["main"].client
+            main_client = daemon._pollers.sources["main"].client
             write_config(configs, [("main", fake.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._sources["main"].client is main_client
+            assert daemon._pollers.sources["main"].client is main_client
             await async_eventually(lambda: _polled(daemon, "new"), what="new source polled")
             text = (await scrape(daemon)).text
             assert 'source="old"' not in text
@@ -255,7 +255,7 @@ async def test_sources_added_removed_and_moved(
             # "main" moves to the other upstream: a new client, and the old one is closed.
             write_config(configs, [("main", other.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._sources["main"].client is not main_client
+            assert daemon._pollers.sources["main"].client is not main_client
             await async_eventually(
                 lambda: _true(main_client._http.is_closed), what="old client closed"
             )
@@ -281,7 +281,7 @@ async def test_a_client_in_use_is_closed_only_after_its_poll(
         daemon = Daemon(load(path), environ={})
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
-            old_client = daemon._sources["main"].client
+            old_client = daemon._pollers.sources["main"].client
             fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.5, body=b"{}"))
             poll = asyncio.create_task(daemon.poll("main"))
             await async_eventually(

@@ -1,0 +1,297 @@
+"""Every source's polls: its HTTP client, its APScheduler job, one poll at a time, what it
+keeps between polls, the log lines of each poll, and what a reload changes about them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import Clock
+from monitor.config import AccountLabel, Config, SourceConfig, Thresholds
+from monitor.errors import Outcome
+from monitor.evaluate import Evaluation, evaluate, next_crossing
+from monitor.service.reload import ReloadPlan
+from monitor.snapshot import SourceSnapshot
+from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
+
+log = structlog.get_logger("monitor.daemon")
+
+
+@dataclass
+class SourceState:
+    """Mutable bookkeeping of one source, owned by the daemon's event loop."""
+
+    config: SourceConfig
+    client: UpstreamClient
+    since_unix: float  # when this run started watching it
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one poll at a time
+    last: PollResult | None = None
+    last_good: PollResult | None = None  # kept across failed polls
+    last_success_unix: float | None = None
+    polls_total: dict[Outcome, int] = field(default_factory=dict)
+    mismatches_logged: set[MismatchKey] = field(default_factory=set)
+    memo: AccountMemo = field(default_factory=AccountMemo)
+
+    def record(self, result: PollResult) -> None:
+        self.last = result
+        self.polls_total[result.outcome] = self.polls_total.get(result.outcome, 0) + 1
+        if result.outcome.has_fresh_data:
+            self.last_good = result
+            self.last_success_unix = result.finished_unix
+
+    def snapshot(
+        self, thresholds: Thresholds, label_mode: AccountLabel, now: float
+    ) -> tuple[SourceSnapshot, float | None]:
+        """The source evaluated at `now` (its last good data), and its next threshold
+        crossing."""
+        evaluation = None
+        crossing = None
+        good = self.last_good
+        if good is not None and good.accounts is not None:
+            capacity = good.capacity.by_email if good.capacity is not None else None
+            accounts = good.accounts.accounts
+            evaluation = evaluate(accounts, capacity, thresholds, label_mode, now)
+            crossing = next_crossing(accounts, thresholds, now)
+        last = self.last
+        snapshot = SourceSnapshot(
+            name=self.config.name,
+            evaluation=evaluation,
+            up=last is not None and last.outcome.has_fresh_data,
+            last_outcome=last.outcome if last else None,
+            last_success_unix=self.last_success_unix,
+            poll_duration_seconds=last.duration_seconds if last else None,
+            polls_total=dict(self.polls_total),
+            monitored_since_unix=self.since_unix,
+        )
+        return snapshot, crossing
+
+
+MismatchKey = tuple[str, tuple[float, ...]]
+
+
+def log_poll(
+    name: str,
+    result: PollResult,
+    evaluation: Evaluation | None,
+    last_success_unix: float | None,
+    mismatches_logged: set[MismatchKey],
+) -> set[MismatchKey]:
+    """Log one poll; returns the expiry mismatches now known (to pass to the next call)."""
+    if result.accounts is None or evaluation is None:
+        log.warning(
+            "poll.failed",
+            source=name,
+            outcome=result.outcome.value,
+            error=result.error,
+            duration_seconds=round(result.duration_seconds, 3),
+            last_success_unix=last_success_unix,
+        )
+        return mismatches_logged
+    states = {s.value: n for s, n in evaluation.totals.accounts_by_state.items()}
+    log.info(
+        "poll.completed",
+        source=name,
+        outcome=result.outcome.value,
+        accounts=len(evaluation.accounts),
+        states=states,
+        usable_capacity=evaluation.totals.usable_capacity,
+        duration_seconds=round(result.duration_seconds, 3),
+        capacity_error=result.error,
+    )
+    invalid = dict(result.accounts.invalid)
+    if result.capacity is not None and result.capacity.invalid:
+        invalid["capacity_row"] = result.capacity.invalid
+    if invalid:
+        log.warning("poll.invalid_values", source=name, counts=invalid)
+    return _log_mismatches(name, evaluation, mismatches_logged)
+
+
+def _log_mismatches(
+    name: str, evaluation: Evaluation, logged: set[MismatchKey]
+) -> set[MismatchKey]:
+    seen: set[MismatchKey] = set()
+    for status in evaluation.accounts:
+        account = status.account
+        if not account.mismatch:
+            continue
+        key = (account.email, tuple(unix for _, unix in account.mismatch))
+        seen.add(key)
+        if key in logged:
+            continue
+        log.warning(
+            "expiry_mismatch",
+            source=name,
+            account=status.label,
+            used=account.expiry_source.value,
+            values={
+                origin.value: datetime.fromtimestamp(unix, UTC).isoformat()
+                for origin, unix in account.mismatch
+            },
+        )
+    # Accounts gone or fixed are forgotten, so the set stays as small as the list.
+    return seen
+
+
+OnPolled = Callable[[SourceState, PollResult], None]
+
+
+class Pollers:
+    """The sources being watched. Lives on the event loop; jobs run as coroutines on it."""
+
+    def __init__(
+        self,
+        config: Config,
+        scheduler: AsyncIOScheduler,
+        clock: Clock,
+        on_polled: OnPolled,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._scheduler = scheduler
+        self._clock = clock
+        self._on_polled = on_polled
+        self._transport = transport
+        self._sources: dict[str, SourceState] = {}
+        self._inflight: set[asyncio.Task[object]] = set()
+        self._background: set[asyncio.Task[object]] = set()
+
+    @property
+    def sources(self) -> Mapping[str, SourceState]:
+        return self._sources
+
+    def start(self) -> None:
+        """Create every source and poll each at once, then every poll.interval."""
+        for source in self._config.sources:
+            self._sources[source.name] = self._new_source(source)
+        for name in self._sources:
+            self._schedule(name)
+
+    async def poll(self, name: str) -> PollResult | None:
+        """Poll one source now, unless a poll of it is already running."""
+        source = self._sources[name]
+        if source.lock.locked():
+            log.warning("poll.skipped", source=name, reason="previous poll still running")
+            return None
+        async with source.lock:
+            started = self._clock.time()
+            result = await poll_source(
+                name,
+                source.client,
+                capacity_endpoint=source.config.capacity_endpoint,
+                started_unix=started,
+                deadline_unix=started + self._config.poll.interval.total_seconds(),
+                memo=source.memo,
+            )
+            if self._sources.get(name) is not source:
+                log.info("poll.discarded", source=name, reason="source removed by a reload")
+                return result
+            source.record(result)
+            self._on_polled(source, result)
+            return result
+
+    def apply(self, new: Config, plan: ReloadPlan) -> None:
+        """Put a reloaded config in force. Sources whose name persists keep their last good
+        data and counters; their clients are rebuilt only when what they are built from
+        changed; removed sources vanish; added ones are polled at once."""
+        self._config = new
+        for name in plan.removed:
+            source = self._sources.pop(name)
+            if self._scheduler.get_job(_job_id(name)):
+                self._scheduler.remove_job(_job_id(name))
+            self._retire(source.client, source.lock)
+        for config in new.sources:
+            source = self._sources.get(config.name) or self._new_source(config)
+            self._sources[config.name] = source
+            if config.name in plan.new_clients:
+                old_client, source.client = source.client, self._new_client(config)
+                self._retire(old_client, source.lock)
+            source.config = config
+        self._sources = {s.name: self._sources[s.name] for s in new.sources}
+        if plan.reschedule:
+            for name in self._sources:
+                if name not in plan.added:
+                    self._scheduler.reschedule_job(_job_id(name), trigger=self._trigger())
+        for name in plan.added:
+            self._schedule(name)
+
+    async def finish(self, grace_seconds: float) -> None:
+        """Let the polls in flight end (a stop must not cut one off), then close every
+        client. Call with the scheduler paused."""
+        inflight = [task for task in self._inflight if not task.done()]
+        if inflight:
+            await asyncio.wait(inflight, timeout=grace_seconds)
+        for source in self._sources.values():
+            await source.client.aclose()
+        if self._background:
+            await asyncio.wait(self._background, timeout=grace_seconds)
+
+    def _new_client(self, source: SourceConfig) -> UpstreamClient:
+        return UpstreamClient(
+            source,
+            timeout=self._config.poll.timeout,
+            max_response_bytes=self._config.poll.max_response_bytes,
+            clock=self._clock,
+            transport=self._transport,
+        )
+
+    def _new_source(self, source: SourceConfig) -> SourceState:
+        return SourceState(source, self._new_client(source), since_unix=self._clock.time())
+
+    def _trigger(self) -> IntervalTrigger:
+        poll = self._config.poll
+        return IntervalTrigger(
+            seconds=poll.interval.total_seconds(),
+            jitter=poll.jitter.total_seconds() or None,
+            timezone=UTC,
+        )
+
+    def _schedule(self, name: str) -> None:
+        """Poll `name` now, then every poll.interval."""
+        self._scheduler.add_job(
+            self._job,
+            self._trigger(),
+            args=[name],
+            id=_job_id(name),
+            next_run_time=datetime.now(UTC),
+        )
+
+    async def _job(self, name: str) -> None:
+        # A coroutine: APScheduler's asyncio executor runs it on the loop, not in a thread.
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            await self.poll(name)
+        finally:
+            self._inflight.discard(task)
+
+    def _retire(self, client: UpstreamClient, lock: asyncio.Lock) -> None:
+        """Close a replaced client once the poll that may be using it has finished."""
+
+        async def close() -> None:
+            async with lock:
+                pass
+            await client.aclose()
+
+        self._spawn(close())
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _job_id(name: str) -> str:
+    return f"poll:{name}"
+
+
+def every_polled(sources: Iterable[SourceState]) -> bool:
+    return all(s.last is not None for s in sources)
