@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.config.model import (
+    DEFAULT_ACCOUNT_INTERVAL,
+    DEFAULT_FEATURES_INTERVAL,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
     AccountLabel,
+    AccountRule,
     AlertsConfig,
     Config,
     MetricsConfig,
@@ -23,6 +28,7 @@ from monitor.config.model import (
     SourceConfig,
     Thresholds,
 )
+from monitor.config.policy import label_name_problem
 from monitor.config.table import MISSING, Table
 from monitor.errors import ConfigError
 from monitor.secret import Secret
@@ -70,8 +76,9 @@ def parse_config(
     metrics = loader.metrics(top.table("metrics"))
     alerts = loader.alerts(top.table("alerts"))
     sinks = loader.sinks(top.array_of_tables("sinks"))
+    accounts = tuple(_account_rule(t, thresholds) for t in top.array_of_tables("accounts"))
     top.finish()
-    return Config(sources, poll, thresholds, metrics, alerts, sinks, path)
+    return Config(sources, poll, thresholds, metrics, alerts, sinks, path, accounts)
 
 
 def _read_text(path: Path) -> str:
@@ -127,6 +134,8 @@ class _Loader:
         token_file = table.optional_path("token_file", self._base_dir)
         token_env = table.string("token_env", "") or None
         capacity_endpoint = table.get("capacity_endpoint", bool, True)
+        account_endpoint = table.get("account_endpoint", bool, True)
+        features_endpoint = table.get("features_endpoint", bool, True)
         table.finish()
         token, origin = self._token(table, token_file, token_env)
         return SourceConfig(
@@ -137,6 +146,8 @@ class _Loader:
             token_file=token_file,
             token_env=token_env,
             capacity_endpoint=capacity_endpoint,
+            account_endpoint=account_endpoint,
+            features_endpoint=features_endpoint,
         )
 
     def _token(
@@ -184,19 +195,30 @@ class _Loader:
             raise ConfigError(
                 table.key("stale_after"), "must be at least poll.interval, or every poll is stale"
             )
+        every: dict[str, timedelta] = {}
+        for name, default in (
+            ("account_interval", DEFAULT_ACCOUNT_INTERVAL),
+            ("features_interval", DEFAULT_FEATURES_INTERVAL),
+        ):
+            every[name] = table.duration(name, format_duration(default))
+            if every[name] < timedelta(seconds=1):
+                raise ConfigError(table.key(name), "must be at least 1s")
         table.finish()
-        return PollConfig(interval, timeout, jitter, stale_after, max_bytes)
+        return PollConfig(interval, timeout, jitter, stale_after, max_bytes, **every)
 
     def thresholds(self, table: Table) -> Thresholds:
         warning = table.duration("warning", "72h")
         critical = table.duration("critical", "24h")
         minimum = table.get("min_usable_capacity", int, 0)
+        plan_warning = table.duration("plan_warning", format_duration(DEFAULT_PLAN_WARNING))
+        min_credits = table.get("min_credits", int, 0)
         if critical >= warning:
             raise ConfigError(table.key("critical"), "must be shorter than thresholds.warning")
-        if minimum < 0:
-            raise ConfigError(table.key("min_usable_capacity"), "must be >= 0")
+        for name, value in (("min_usable_capacity", minimum), ("min_credits", min_credits)):
+            if value < 0:
+                raise ConfigError(table.key(name), "must be >= 0")
         table.finish()
-        return Thresholds(warning, critical, minimum)
+        return Thresholds(warning, critical, minimum, plan_warning, min_credits)
 
     def metrics(self, table: Table) -> MetricsConfig:
         listen = table.string("listen", "127.0.0.1:9877")
@@ -260,6 +282,48 @@ class _Loader:
             send_resolved=send_resolved,
             timeout=timeout,
         )
+
+
+def _account_rule(table: Table, thresholds: Thresholds) -> AccountRule:
+    """One [[accounts]] table; its thresholds are checked merged with the global ones."""
+    match = table.string("match")
+    ignore = table.get("ignore", bool, False)
+    durations = {
+        name: table.duration(name, "0s") if table.has(name) else None
+        for name in ("warning", "critical", "plan_warning")
+    }
+    min_credits = table.get("min_credits", int, 0) if table.has("min_credits") else None
+    if min_credits is not None and min_credits < 0:
+        raise ConfigError(table.key("min_credits"), "must be >= 0")
+    warning = durations["warning"] or thresholds.warning
+    if (durations["critical"] or thresholds.critical) >= warning:
+        key = "critical" if durations["critical"] else "warning"
+        raise ConfigError(
+            table.key(key),
+            f"critical must be shorter than warning for these accounts (warning in force: "
+            f"{format_duration(warning)})",
+        )
+    labels = table.table("labels")
+    pairs = []
+    for name in sorted(labels.names()):
+        problem = label_name_problem(name)
+        if problem:
+            raise ConfigError(labels.key(name), problem)
+        value = labels.string(name)
+        if not value:
+            raise ConfigError(labels.key(name), "must not be empty")
+        pairs.append((name, value))
+    labels.finish()
+    table.finish()
+    return AccountRule(
+        match,
+        ignore,
+        warning=durations["warning"],
+        critical=durations["critical"],
+        plan_warning=durations["plan_warning"],
+        min_credits=min_credits,
+        labels=tuple(pairs),
+    )
 
 
 def _http_url(table: Table, name: str, default: str = MISSING) -> str:

@@ -30,6 +30,9 @@ class Table:
     def has(self, name: str) -> bool:
         return name in self._data
 
+    def names(self) -> list[str]:
+        return list(self._data)
+
     def get(self, name: str, kind: type[_T], default: _T = MISSING) -> _T:
         self._seen.add(name)
         if name not in self._data:
