@@ -17,10 +17,13 @@ from monitor.retry import backoff_seconds, retry_after_seconds
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
+ACCOUNT_PATH = "/v2/account"
+FEATURES_PATH = "/v2/pixverse/features"
 MAX_ATTEMPTS = 3
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0  # never reached in 3 attempts; the next poll bounds it anyway
 _ERROR_BODY_BYTES = 2048
+_FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -61,11 +64,28 @@ class UpstreamClient:
         """The decoded /scheduler/available object; 404 is an empty list."""
         return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
 
-    async def _get_json(self, path: str, deadline_unix: float, not_found: object) -> object:
+    # -- section 8: the subscription and the plans (an unknown account is a 400 or 404) --
+
+    async def subscription(self, deadline_unix: float) -> object:
+        """The decoded /v2/account object."""
+        return await self._get_json(ACCOUNT_PATH, deadline_unix, not_found=_FAIL)
+
+    async def features(self, email: str, deadline_unix: float) -> object:
+        """The decoded /features object of one account."""
+        params = {"email": email}
+        return await self._get_json(FEATURES_PATH, deadline_unix, not_found=_FAIL, params=params)
+
+    async def _get_json(
+        self,
+        path: str,
+        deadline_unix: float,
+        not_found: object,
+        params: dict[str, str] | None = None,
+    ) -> object:
         attempt = 0
         while True:
             attempt += 1
-            status, headers, body = await self._fetch(path)
+            status, headers, body = await self._fetch(path, params)
             if status == 200:
                 try:
                     return orjson.loads(body)
@@ -73,7 +93,7 @@ class UpstreamClient:
                     raise UpstreamError(
                         Outcome.INVALID_PAYLOAD, f"{path}: body is not JSON ({exc})", status=status
                     ) from None
-            if status == 404:
+            if status == 404 and not_found is not _FAIL:
                 return not_found
             detail = f"{path}: HTTP {status}{_error_text(body)}"
             if status in (401, 403):
@@ -93,13 +113,15 @@ class UpstreamClient:
                 )
             await self._sleep(wait)
 
-    async def _fetch(self, path: str) -> tuple[int, httpx.Headers, bytes]:
+    async def _fetch(
+        self, path: str, params: dict[str, str] | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
         """One GET; the whole exchange, body included, bounded by the poll timeout."""
         # The only place the useapi.net token is unwrapped.
         auth = {"Authorization": f"Bearer {self._source.token.reveal()}"}
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._http.stream("GET", path, headers=auth) as response:
+                async with self._http.stream("GET", path, headers=auth, params=params) as response:
                     limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
                     body = await self._read_capped(response, path, limit)
                     return response.status_code, response.headers, body

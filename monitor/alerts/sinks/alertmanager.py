@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from monitor.alerts.engine import Alert
+from monitor.alerts.alert import Alert
 from monitor.timefmt import rfc3339
 
 # A firing alert posted to Alertmanager stays firing this long unless posted again; we post
