@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import httpx
 import orjson
 import structlog
 from structlog.typing import Processor
@@ -70,3 +71,19 @@ def configure_logging(
     root.setLevel(numeric)
     for name in _QUIET:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _WithoutQuery) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_WithoutQuery())
+
+
+class _WithoutQuery(logging.Filter):
+    """httpx logs every request's URL at debug level; a /features URL carries an account's
+    email, which `account_label = "hash"` promises to keep out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.copy_with(query=None) if isinstance(a, httpx.URL) and a.query else a
+                for a in record.args
+            )
+        return True

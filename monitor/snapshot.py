@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from monitor.config import Config
 from monitor.errors import Outcome
 from monitor.evaluate import Evaluation
-from monitor.upstream import Plan, Subscription
+from monitor.upstream import Endpoint, Plan, Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,8 @@ class SourcePlans:
     unknown_plans: frozenset[str] = frozenset()  # emails /features does not know (400)
     account_endpoint: bool = True  # False: /v2/account is off, nothing to wait for
     features_endpoint: bool = True
-    requests_total: Mapping[tuple[str, Outcome], int] = field(default_factory=dict)
-    last_success_unix: Mapping[str, float] = field(default_factory=dict)  # by endpoint
+    requests_total: Mapping[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
+    last_success_unix: Mapping[Endpoint, float] = field(default_factory=dict)
     refreshes: Mapping[str, int] = field(default_factory=dict)
 
     @property

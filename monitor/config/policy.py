@@ -92,6 +92,7 @@ class Policy:
 
     def __init__(self, rules: Sequence[AccountRule], thresholds: Thresholds) -> None:
         self.rules = tuple(rules)
+        self.thresholds = thresholds
         self.default = settings_of(None, None, thresholds)
         self._by_rule = [settings_of(rule, i, thresholds) for i, rule in enumerate(self.rules)]
         self._known: dict[str, AccountSettings] = {}

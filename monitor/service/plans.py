@@ -1,0 +1,422 @@
+"""The section-8 side of every source: /v2/account every account_interval and /features for
+each account every features_interval, spread out, at most 2 requests in flight per source;
+their last good data, token refreshes seen by the polls, and every request counted by
+endpoint and outcome. Each failure degrades only its own series."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
+
+from monitor.clock import Clock
+from monitor.config import Config, Policy, PollConfig, SourceConfig
+from monitor.errors import Outcome
+from monitor.evaluate import account_labels
+from monitor.service.reload import ReloadPlan
+from monitor.snapshot import SourcePlans
+from monitor.upstream import (
+    Account,
+    Endpoint,
+    Plan,
+    PollResult,
+    Subscription,
+    UpstreamClient,
+    fetch_plan,
+    fetch_subscription,
+)
+
+log = structlog.get_logger("monitor.plans")
+
+MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
+# An expiry that moves later by more than this is a token refresh, not upstream jitter.
+REFRESH_TOLERANCE_SECONDS = 60.0
+# After an unexpected error in a source's schedule, wait this long before going on.
+RESTART_DELAY_SECONDS = 5.0
+
+
+def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> float:
+    """Upstream requests one source makes per hour, retries aside: the polls (and their
+    /scheduler/available), /v2/account, and /features for each account not ignored."""
+    hour = 3600.0
+    total = hour / poll.interval.total_seconds() * (1 + source.capacity_endpoint)
+    if source.account_endpoint:
+        total += hour / poll.account_interval.total_seconds()
+    if source.features_endpoint:
+        total += accounts * hour / poll.features_interval.total_seconds()
+    return total
+
+
+@dataclass
+class _Source:
+    """Mutable state of one source, owned by the event loop."""
+
+    config: SourceConfig
+    client: UpstreamClient
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    emails: list[str] = field(default_factory=list)  # every account of the last good poll
+    kept: list[str] = field(default_factory=list)  # those the policy does not ignore
+    labels: dict[str, str] = field(default_factory=dict)  # email -> account label, for logs
+    listed: bool = False  # an accounts list was read in this run
+    subscription: Subscription | None = None
+    subscription_due: float = float("-inf")
+    plans: dict[str, Plan] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+    due: dict[str, float] = field(default_factory=dict)  # email -> next /features
+    requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
+    last_success: dict[Endpoint, float] = field(default_factory=dict)
+    expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
+    view: SourcePlans | None = None  # cached until something changes
+
+    def count(self, endpoint: Endpoint, outcome: Outcome) -> None:
+        key = (endpoint, outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self.view = None
+
+
+class PlanWatch:
+    """The subscription and plan schedules of every source. Lives on the event loop; each
+    source's schedule runs as one task, restarted if it ever fails."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        on_update: Callable[[], None],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._policy = Policy(config.accounts, config.thresholds)
+        self._clock = clock
+        self._on_update = on_update
+        self._transport = transport
+        self._sources: dict[str, _Source] = {}
+        self._retired: set[asyncio.Task[object]] = set()
+        self._update_pending = False
+        self._unmatched_logged = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create every source (without starting its schedule: see `run`)."""
+        for source in self._config.sources:
+            self._sources[source.name] = _Source(source, self._new_client(source))
+
+    def run(self) -> None:
+        """Start every source's schedule as a task on the running loop."""
+        for name in self._sources:
+            self._launch(name)
+
+    async def stop(self) -> None:
+        """Cancel every schedule (requests in flight with it) and close the clients."""
+        for source in self._sources.values():
+            await _cancel(source.task)
+            await source.client.aclose()
+        if self._retired:
+            await asyncio.wait(self._retired, timeout=5)
+
+    def apply(self, new: Config, plan: ReloadPlan) -> None:
+        """Put a reloaded config in force; kept sources keep their data and counters."""
+        self._config = new
+        self._policy = Policy(new.accounts, new.thresholds)
+        self._unmatched_logged = False
+        for name in plan.removed:
+            self._retire(self._sources.pop(name))
+        for config in new.sources:
+            source = self._sources.get(config.name)
+            if source is None:
+                self._sources[config.name] = _Source(config, self._new_client(config))
+                self._launch(config.name)
+                continue
+            if config.name in plan.new_clients:
+                self._retire(source)
+                source.client = self._new_client(config)
+                source.task = None
+            source.config = config
+            if not config.account_endpoint:
+                source.subscription = None
+            if not config.features_endpoint:
+                source.plans.clear()
+                source.unknown.clear()
+            self._refilter(source)
+            # A shorter interval applies now, not after the longer one has run out.
+            now = self._clock.time()
+            source.subscription_due = min(
+                source.subscription_due, now + new.poll.account_interval.total_seconds()
+            )
+            limit = now + new.poll.features_interval.total_seconds()
+            source.due = {email: min(when, limit) for email, when in source.due.items()}
+            source.view = None
+            if source.task is None:
+                self._launch(config.name)
+            source.wake.set()
+
+    # -- what the polls tell -----------------------------------------------------------------
+
+    def polled(self, name: str, result: PollResult) -> None:
+        """Count a poll's requests; with a fresh accounts list, note token refreshes and
+        which accounts /features is asked about."""
+        source = self._sources.get(name)
+        if source is None:
+            return
+        accounts_outcome = result.outcome
+        if accounts_outcome is Outcome.CAPACITY_UNAVAILABLE:
+            accounts_outcome = Outcome.SUCCESS  # the accounts list was read
+        source.count(Endpoint.ACCOUNTS, accounts_outcome)
+        if result.capacity_outcome is not None:
+            source.count(Endpoint.CAPACITY, result.capacity_outcome)
+        if result.accounts is None:
+            return
+        accounts = result.accounts.accounts
+        source.emails = [a.email for a in accounts]
+        source.listed = True
+        kept = self._refilter(source)
+        _note_refreshes(source, [a for a in accounts if a.email in kept])
+        mode = self._config.metrics.account_label
+        kept_accounts = [a for a in accounts if a.email in kept]
+        source.labels = dict(zip(kept, account_labels(kept_accounts, mode), strict=True))
+        self._log_unmatched()
+        source.wake.set()
+
+    def view(self, name: str) -> SourcePlans:
+        """What the snapshot of this source shows of its subscription and plans."""
+        source = self._sources.get(name)
+        if source is None:
+            return SourcePlans()
+        if source.view is None:
+            source.view = SourcePlans(
+                subscription=source.subscription,
+                plans=dict(source.plans),
+                unknown_plans=frozenset(source.unknown),
+                account_endpoint=source.config.account_endpoint,
+                features_endpoint=source.config.features_endpoint,
+                requests_total=dict(source.requests),
+                last_success_unix=dict(source.last_success),
+                refreshes={email: n for email, (_, n) in source.expiries.items()},
+            )
+        return source.view
+
+    # -- the schedule ------------------------------------------------------------------------
+
+    def next_due(self, name: str) -> float | None:
+        """When the source next has a request due; None when nothing is scheduled."""
+        source = self._sources[name]
+        moments = []
+        if source.config.account_endpoint:
+            moments.append(source.subscription_due)
+        if source.config.features_endpoint:
+            moments.extend(source.due.get(email, float("-inf")) for email in source.kept)
+        return min(moments) if moments else None
+
+    async def run_due(self, name: str) -> int:
+        """Make every request of this source that is due now, at most MAX_IN_FLIGHT at once;
+        return how many were made."""
+        source = self._sources[name]
+        now = self._clock.time()
+        poll = self._config.poll
+        jobs = []
+        if source.config.account_endpoint and source.subscription_due <= now:
+            source.subscription_due = float("inf")  # in progress
+            jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
+        if source.config.features_endpoint:
+            every = poll.features_interval.total_seconds()
+            due = [e for e in source.kept if source.due.get(e, float("-inf")) <= now]
+            new = {e: i for i, e in enumerate(e for e in due if e not in source.due)}
+            for email in due:
+                # A batch seen for the first time is read at once; its next round is spread
+                # evenly over the interval. Every account is read at most once per interval.
+                spread = every * new[email] / len(new) if email in new else 0.0
+                source.due[email] = float("inf")  # in progress
+                jobs.append(self._plan(source, email, every + spread))
+        if jobs:
+            await asyncio.gather(*jobs)
+        return len(jobs)
+
+    async def _subscription(self, source: _Source, every: float) -> None:
+        async with source.slots:
+            started = self._clock.time()
+            source.subscription_due = started + every
+            try:
+                result = await fetch_subscription(source.client, self._clock, started + every)
+            except BaseException:
+                source.subscription_due = self._clock.time()  # not made: due again
+                raise
+        source.count(Endpoint.ACCOUNT, result.outcome)
+        if result.subscription is None:
+            log.warning(
+                "subscription.failed",
+                source=source.config.name,
+                outcome=result.outcome.value,
+                error=result.error,
+            )
+        else:
+            source.subscription = result.subscription
+            source.last_success[Endpoint.ACCOUNT] = result.finished_unix
+            if result.subscription.invalid:
+                log.warning(
+                    "subscription.invalid_values",
+                    source=source.config.name,
+                    counts=dict(result.subscription.invalid),
+                )
+        self._changed(source)
+
+    async def _plan(self, source: _Source, email: str, after: float) -> None:
+        async with source.slots:
+            started = self._clock.time()
+            source.due[email] = started + after
+            try:
+                result = await fetch_plan(source.client, email, self._clock, started + after)
+            except BaseException:
+                if email in source.due:
+                    source.due[email] = self._clock.time()
+                raise
+        source.count(Endpoint.FEATURES, result.outcome)
+        if email not in source.due:
+            return  # gone (or ignored) while it was asked about
+        label = source.labels.get(email, "?")
+        if result.plan is not None:
+            source.plans[email] = result.plan
+            source.unknown.discard(email)
+            source.last_success[Endpoint.FEATURES] = result.finished_unix
+            if result.plan.invalid:
+                log.warning(
+                    "plan.invalid_values",
+                    source=source.config.name,
+                    account=label,
+                    fields=list(result.plan.invalid),
+                )
+        elif result.unknown_account:
+            source.plans.pop(email, None)
+            if email not in source.unknown:
+                source.unknown.add(email)
+                log.warning("plan.unknown_account", source=source.config.name, account=label)
+        else:
+            log.warning(
+                "plan.failed",
+                source=source.config.name,
+                account=label,
+                outcome=result.outcome.value,
+                # The error text is upstream's and may quote the email.
+                error=(result.error or "").replace(email, label),
+            )
+        self._changed(source)
+
+    async def _loop(self, name: str) -> None:
+        """A source's schedule: sleep until something is due (or the polls bring news),
+        make what is due, again. An unexpected error is logged and the schedule goes on."""
+        while True:
+            source = self._sources.get(name)
+            if source is None:
+                return
+            try:
+                source.wake.clear()
+                await self.run_due(name)
+                due = self.next_due(name)
+                delay = None if due is None else max(0.0, due - self._clock.time())
+                if delay is None or delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(source.wake.wait(), delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("plans.schedule_failed", source=name)
+                await asyncio.sleep(RESTART_DELAY_SECONDS)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _launch(self, name: str) -> None:
+        source = self._sources[name]
+        source.task = asyncio.get_running_loop().create_task(self._loop(name), name=f"plans:{name}")
+
+    def _retire(self, source: _Source) -> None:
+        """Stop a source's schedule now and close its client in the background."""
+        task, client = source.task, source.client
+        if task is not None:
+            task.cancel()  # no new request from it from here on
+
+        async def close() -> None:
+            await _cancel(task)
+            await client.aclose()
+
+        retired: asyncio.Task[object] = asyncio.get_running_loop().create_task(close())
+        self._retired.add(retired)
+        retired.add_done_callback(self._retired.discard)
+
+    def _new_client(self, source: SourceConfig) -> UpstreamClient:
+        return UpstreamClient(
+            source,
+            timeout=self._config.poll.timeout,
+            max_response_bytes=self._config.poll.max_response_bytes,
+            clock=self._clock,
+            transport=self._transport,
+        )
+
+    def _refilter(self, source: _Source) -> set[str]:
+        """Apply the policy to the last accounts list; forget what is gone or ignored."""
+        source.kept = [e for e in source.emails if not self._policy.settings(e).ignore]
+        kept = set(source.kept)
+        for table in (source.plans, source.due, source.expiries, source.labels):
+            for email in [e for e in table if e not in kept]:
+                del table[email]
+        source.unknown &= kept
+        source.view = None
+        return kept
+
+    def _changed(self, source: _Source) -> None:
+        source.view = None
+        if self._update_pending:
+            return
+        self._update_pending = True
+
+        def fire() -> None:
+            self._update_pending = False
+            self._on_update()
+
+        asyncio.get_running_loop().call_soon(fire)
+
+    def _log_unmatched(self) -> None:
+        """Once per configuration, when every source has listed its accounts: the rules
+        that fit none of them (likely a typo in a glob)."""
+        if self._unmatched_logged or not all(s.listed for s in self._sources.values()):
+            return
+        self._unmatched_logged = True
+        emails = [e for s in self._sources.values() for e in s.emails]
+        for index in self._policy.unmatched(emails):
+            log.warning(
+                "policy.unmatched",
+                rule=f"accounts[{index}]",
+                match=self._policy.rules[index].match,
+            )
+
+
+def _note_refreshes(source: _Source, accounts: Sequence[Account]) -> None:
+    """Count, per account, each poll that sees its expiry later than the last one known."""
+    seen: dict[str, tuple[float, int]] = {}
+    for account in accounts:
+        email, expiry = account.email, account.expiry_unix
+        before = source.expiries.get(email)
+        count = before[1] if before else 0
+        if expiry is None:
+            if before is not None:
+                seen[email] = before  # unknown for now: compare with the last known expiry
+            continue
+        if before is not None and expiry > before[0] + REFRESH_TOLERANCE_SECONDS:
+            count += 1
+        seen[email] = (expiry, count)
+    source.expiries = seen
+    source.view = None
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
