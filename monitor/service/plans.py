@@ -69,6 +69,8 @@ class _Source:
     plans: dict[str, Plan] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
     due: dict[str, float] = field(default_factory=dict)  # email -> next /features
+    # email -> when an account in its first round is read again (its place in the spread).
+    next_round: dict[str, float] = field(default_factory=dict)
     requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
     last_success: dict[Endpoint, float] = field(default_factory=dict)
     expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
@@ -143,16 +145,18 @@ class PlanWatch:
             if not config.account_endpoint:
                 source.subscription = None
             if not config.features_endpoint:
-                source.plans.clear()
-                source.unknown.clear()
+                for table in (source.plans, source.unknown, source.due, source.next_round):
+                    table.clear()
             self._refilter(source)
+            self._schedule_new(source)
             # A shorter interval applies now, not after the longer one has run out.
             now = self._clock.time()
             source.subscription_due = min(
                 source.subscription_due, now + new.poll.account_interval.total_seconds()
             )
             limit = now + new.poll.features_interval.total_seconds()
-            source.due = {email: min(when, limit) for email, when in source.due.items()}
+            for table in (source.due, source.next_round):
+                table.update([(email, min(when, limit)) for email, when in table.items()])
             source.view = None
             if source.task is None:
                 self._launch(config.name)
@@ -178,10 +182,11 @@ class PlanWatch:
         source.emails = [a.email for a in accounts]
         source.listed = True
         kept = self._refilter(source)
-        _note_refreshes(source, [a for a in accounts if a.email in kept])
-        mode = self._config.metrics.account_label
         kept_accounts = [a for a in accounts if a.email in kept]
-        source.labels = dict(zip(kept, account_labels(kept_accounts, mode), strict=True))
+        _note_refreshes(source, kept_accounts)
+        self._schedule_new(source)
+        labels = account_labels(kept_accounts, self._config.metrics.account_label)
+        source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
         self._log_unmatched()
         source.wake.set()
 
@@ -212,7 +217,7 @@ class PlanWatch:
         if source.config.account_endpoint:
             moments.append(source.subscription_due)
         if source.config.features_endpoint:
-            moments.extend(source.due.get(email, float("-inf")) for email in source.kept)
+            moments.extend(source.due.values())
         return min(moments) if moments else None
 
     async def run_due(self, name: str) -> int:
@@ -227,14 +232,9 @@ class PlanWatch:
             jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
         if source.config.features_endpoint:
             every = poll.features_interval.total_seconds()
-            due = [e for e in source.kept if source.due.get(e, float("-inf")) <= now]
-            new = {e: i for i, e in enumerate(e for e in due if e not in source.due)}
-            for email in due:
-                # A batch seen for the first time is read at once; its next round is spread
-                # evenly over the interval. Every account is read at most once per interval.
-                spread = every * new[email] / len(new) if email in new else 0.0
+            for email in [e for e, when in source.due.items() if when <= now]:
                 source.due[email] = float("inf")  # in progress
-                jobs.append(self._plan(source, email, every + spread))
+                jobs.append(self._plan(source, email, every))
         if jobs:
             await asyncio.gather(*jobs)
         return len(jobs)
@@ -267,12 +267,14 @@ class PlanWatch:
                 )
         self._changed(source)
 
-    async def _plan(self, source: _Source, email: str, after: float) -> None:
+    async def _plan(self, source: _Source, email: str, every: float) -> None:
         async with source.slots:
             started = self._clock.time()
-            source.due[email] = started + after
+            # Never sooner than an interval after this read, whatever the spread planned.
+            after = max(started + every, source.next_round.pop(email, float("-inf")))
+            source.due[email] = after
             try:
-                result = await fetch_plan(source.client, email, self._clock, started + after)
+                result = await fetch_plan(source.client, email, self._clock, after)
             except BaseException:
                 if email in source.due:
                     source.due[email] = self._clock.time()
@@ -321,8 +323,11 @@ class PlanWatch:
                 due = self.next_due(name)
                 delay = None if due is None else max(0.0, due - self._clock.time())
                 if delay is None or delay > 0:
+                    # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                    # cancellation that arrives together with the wake-up, and stop() hangs.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(source.wake.wait(), delay)
+                        async with asyncio.timeout(delay):
+                            await source.wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -358,11 +363,28 @@ class PlanWatch:
             transport=self._transport,
         )
 
+    def _schedule_new(self, source: _Source) -> None:
+        """Plan the first reads of accounts not seen before. They are spread over a poll
+        interval (so that plans are known soon after a start) and their later reads evenly
+        over features_interval, each account once per interval."""
+        if not source.config.features_endpoint:
+            return
+        new = [e for e in source.kept if e not in source.due]
+        if not new:
+            return
+        poll = self._config.poll
+        every = poll.features_interval.total_seconds()
+        first = min(poll.interval.total_seconds(), every)
+        now = self._clock.time()
+        for k, email in enumerate(new):
+            source.due[email] = now + k * first / len(new)
+            source.next_round[email] = now + every + k * every / len(new)
+
     def _refilter(self, source: _Source) -> set[str]:
         """Apply the policy to the last accounts list; forget what is gone or ignored."""
         source.kept = [e for e in source.emails if not self._policy.settings(e).ignore]
         kept = set(source.kept)
-        for table in (source.plans, source.due, source.expiries, source.labels):
+        for table in (source.plans, source.due, source.next_round, source.expiries, source.labels):
             for email in [e for e in table if e not in kept]:
                 del table[email]
         source.unknown &= kept
