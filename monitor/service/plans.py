@@ -7,24 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import httpx
 import structlog
 
 from monitor.clock import Clock
-from monitor.config import Config, Policy, PollConfig, SourceConfig
+from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome
 from monitor.evaluate import account_labels
+from monitor.service.plan_state import PlanState
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
 from monitor.upstream import (
-    Account,
     Endpoint,
-    Plan,
     PollResult,
-    Subscription,
     UpstreamClient,
     fetch_plan,
     fetch_subscription,
@@ -32,54 +29,8 @@ from monitor.upstream import (
 
 log = structlog.get_logger("monitor.plans")
 
-MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
-# An expiry that moves later by more than this is a token refresh, not upstream jitter.
-REFRESH_TOLERANCE_SECONDS = 60.0
 # After an unexpected error in a source's schedule, wait this long before going on.
 RESTART_DELAY_SECONDS = 5.0
-
-
-def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> float:
-    """Upstream requests one source makes per hour, retries aside: the polls (and their
-    /scheduler/available), /v2/account, and /features for each account not ignored."""
-    hour = 3600.0
-    total = hour / poll.interval.total_seconds() * (1 + source.capacity_endpoint)
-    if source.account_endpoint:
-        total += hour / poll.account_interval.total_seconds()
-    if source.features_endpoint:
-        total += accounts * hour / poll.features_interval.total_seconds()
-    return total
-
-
-@dataclass
-class _Source:
-    """Mutable state of one source, owned by the event loop."""
-
-    config: SourceConfig
-    client: UpstreamClient
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-    emails: list[str] = field(default_factory=list)  # every account of the last good poll
-    kept: list[str] = field(default_factory=list)  # those the policy does not ignore
-    labels: dict[str, str] = field(default_factory=dict)  # email -> account label, for logs
-    listed: bool = False  # an accounts list was read in this run
-    subscription: Subscription | None = None
-    subscription_due: float = float("-inf")
-    plans: dict[str, Plan] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)
-    due: dict[str, float] = field(default_factory=dict)  # email -> next /features
-    # email -> when an account in its first round is read again (its place in the spread).
-    next_round: dict[str, float] = field(default_factory=dict)
-    requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
-    last_success: dict[Endpoint, float] = field(default_factory=dict)
-    expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
-    view: SourcePlans | None = None  # cached until something changes
-
-    def count(self, endpoint: Endpoint, outcome: Outcome) -> None:
-        key = (endpoint, outcome)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.view = None
 
 
 class PlanWatch:
@@ -99,7 +50,7 @@ class PlanWatch:
         self._clock = clock
         self._on_update = on_update
         self._transport = transport
-        self._sources: dict[str, _Source] = {}
+        self._sources: dict[str, PlanState] = {}
         self._retired: set[asyncio.Task[object]] = set()
         self._update_pending = False
         self._unmatched_logged = False
@@ -109,7 +60,7 @@ class PlanWatch:
     def start(self) -> None:
         """Create every source (without starting its schedule: see `run`)."""
         for source in self._config.sources:
-            self._sources[source.name] = _Source(source, self._new_client(source))
+            self._sources[source.name] = PlanState(source, self._new_client(source))
 
     def run(self) -> None:
         """Start every source's schedule as a task on the running loop."""
@@ -134,7 +85,7 @@ class PlanWatch:
         for config in new.sources:
             source = self._sources.get(config.name)
             if source is None:
-                self._sources[config.name] = _Source(config, self._new_client(config))
+                self._sources[config.name] = PlanState(config, self._new_client(config))
                 self._launch(config.name)
                 continue
             if config.name in plan.new_clients:
@@ -147,8 +98,8 @@ class PlanWatch:
             if not config.features_endpoint:
                 for table in (source.plans, source.unknown, source.due, source.next_round):
                     table.clear()
-            self._refilter(source)
-            self._schedule_new(source)
+            source.refilter(self._policy)
+            source.schedule_new(self._config.poll, self._clock.time())
             # A shorter interval applies now, not after the longer one has run out.
             now = self._clock.time()
             source.subscription_due = min(
@@ -157,7 +108,7 @@ class PlanWatch:
             limit = now + new.poll.features_interval.total_seconds()
             for table in (source.due, source.next_round):
                 table.update([(email, min(when, limit)) for email, when in table.items()])
-            source.view = None
+            source.changed()
             if source.task is None:
                 self._launch(config.name)
             source.wake.set()
@@ -181,10 +132,10 @@ class PlanWatch:
         accounts = result.accounts.accounts
         source.emails = [a.email for a in accounts]
         source.listed = True
-        kept = self._refilter(source)
+        kept = source.refilter(self._policy)
         kept_accounts = [a for a in accounts if a.email in kept]
-        _note_refreshes(source, kept_accounts)
-        self._schedule_new(source)
+        source.note_refreshes(kept_accounts)
+        source.schedule_new(self._config.poll, self._clock.time())
         labels = account_labels(kept_accounts, self._config.metrics.account_label)
         source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
         self._log_unmatched()
@@ -195,18 +146,7 @@ class PlanWatch:
         source = self._sources.get(name)
         if source is None:
             return SourcePlans()
-        if source.view is None:
-            source.view = SourcePlans(
-                subscription=source.subscription,
-                plans=dict(source.plans),
-                unknown_plans=frozenset(source.unknown),
-                account_endpoint=source.config.account_endpoint,
-                features_endpoint=source.config.features_endpoint,
-                requests_total=dict(source.requests),
-                last_success_unix=dict(source.last_success),
-                refreshes={email: n for email, (_, n) in source.expiries.items()},
-            )
-        return source.view
+        return source.view()
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -239,7 +179,7 @@ class PlanWatch:
             await asyncio.gather(*jobs)
         return len(jobs)
 
-    async def _subscription(self, source: _Source, every: float) -> None:
+    async def _subscription(self, source: PlanState, every: float) -> None:
         async with source.slots:
             started = self._clock.time()
             source.subscription_due = started + every
@@ -267,7 +207,7 @@ class PlanWatch:
                 )
         self._changed(source)
 
-    async def _plan(self, source: _Source, email: str, every: float) -> None:
+    async def _plan(self, source: PlanState, email: str, every: float) -> None:
         async with source.slots:
             started = self._clock.time()
             # Never sooner than an interval after this read, whatever the spread planned.
@@ -340,7 +280,7 @@ class PlanWatch:
         source = self._sources[name]
         source.task = asyncio.get_running_loop().create_task(self._loop(name), name=f"plans:{name}")
 
-    def _retire(self, source: _Source) -> None:
+    def _retire(self, source: PlanState) -> None:
         """Stop a source's schedule now and close its client in the background."""
         task, client = source.task, source.client
         if task is not None:
@@ -363,36 +303,8 @@ class PlanWatch:
             transport=self._transport,
         )
 
-    def _schedule_new(self, source: _Source) -> None:
-        """Plan the first reads of accounts not seen before. They are spread over a poll
-        interval (so that plans are known soon after a start) and their later reads evenly
-        over features_interval, each account once per interval."""
-        if not source.config.features_endpoint:
-            return
-        new = [e for e in source.kept if e not in source.due]
-        if not new:
-            return
-        poll = self._config.poll
-        every = poll.features_interval.total_seconds()
-        first = min(poll.interval.total_seconds(), every)
-        now = self._clock.time()
-        for k, email in enumerate(new):
-            source.due[email] = now + k * first / len(new)
-            source.next_round[email] = now + every + k * every / len(new)
-
-    def _refilter(self, source: _Source) -> set[str]:
-        """Apply the policy to the last accounts list; forget what is gone or ignored."""
-        source.kept = [e for e in source.emails if not self._policy.settings(e).ignore]
-        kept = set(source.kept)
-        for table in (source.plans, source.due, source.next_round, source.expiries, source.labels):
-            for email in [e for e in table if e not in kept]:
-                del table[email]
-        source.unknown &= kept
-        source.view = None
-        return kept
-
-    def _changed(self, source: _Source) -> None:
-        source.view = None
+    def _changed(self, source: PlanState) -> None:
+        source.changed()
         if self._update_pending:
             return
         self._update_pending = True
@@ -416,24 +328,6 @@ class PlanWatch:
                 rule=f"accounts[{index}]",
                 match=self._policy.rules[index].match,
             )
-
-
-def _note_refreshes(source: _Source, accounts: Sequence[Account]) -> None:
-    """Count, per account, each poll that sees its expiry later than the last one known."""
-    seen: dict[str, tuple[float, int]] = {}
-    for account in accounts:
-        email, expiry = account.email, account.expiry_unix
-        before = source.expiries.get(email)
-        count = before[1] if before else 0
-        if expiry is None:
-            if before is not None:
-                seen[email] = before  # unknown for now: compare with the last known expiry
-            continue
-        if before is not None and expiry > before[0] + REFRESH_TOLERANCE_SECONDS:
-            count += 1
-        seen[email] = (expiry, count)
-    source.expiries = seen
-    source.view = None
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -15,7 +15,8 @@ import pytest
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
-from monitor.service.plans import PlanWatch, requests_per_hour
+from monitor.service.plan_state import requests_per_hour
+from monitor.service.plans import PlanWatch
 from monitor.service.reload import plan_reload
 from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import (
