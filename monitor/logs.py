@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -81,19 +82,24 @@ class RateLimit(logging.Filter):
     """Lets at most `per_minute` records through per minute; how many it held back is logged
     when the next one passes."""
 
-    def __init__(self, per_minute: int = ASYNCIO_LINES_PER_MINUTE) -> None:
+    def __init__(
+        self,
+        per_minute: int = ASYNCIO_LINES_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self._per_minute = per_minute
+        self._clock = clock
         self._window_end = 0.0
         self._passed = 0
         self._held = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         if now >= self._window_end:
             if self._held:
                 structlog.get_logger("monitor.logs").warning(
-                    "log.lines_suppressed", logger=record.name, count=self._held
+                    "log.lines_suppressed", from_logger=record.name, count=self._held
                 )
             self._window_end, self._passed, self._held = now + 60.0, 0, 0
         if self._passed < self._per_minute:

@@ -2,16 +2,17 @@
 flood of wrong passwords from one place cannot hold up a correct one from another.
 
 Each peer (an IPv4 address, an IPv6 /64) has its own queue of at most `per_peer` checks (more
-are refused at once). When a worker is free it takes the next check of the next peer in the
-rotation, and peers that failed a check recently wait behind peers that did not. So a new
-client waits for at most the checks already running (one per worker) and one turn of every
-other blameless peer, whatever a flooding peer has asked for.
+are refused at once). When a worker is free it takes the next check of the peer whose last turn
+is longest ago, and peers that failed a check recently wait behind peers that did not. So a
+new client waits for the checks already running (one per worker) and for other blameless
+newcomers only, whatever a flooding peer has asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -57,9 +58,10 @@ class CheckQueue:
         self._per_peer = per_peer
         self._suspect_seconds = suspect_seconds
         self._pool: ThreadPoolExecutor | None = None
-        # Peers with waiting checks, in the order of their next turn.
-        self._waiting: OrderedDict[str, deque[_Job]] = OrderedDict()
+        self._waiting: dict[str, deque[_Job]] = {}  # peers with checks not started yet
         self._outstanding: dict[str, int] = {}  # waiting or running, per peer
+        self._last_turn: dict[str, int] = {}  # per peer with checks outstanding
+        self._turns = itertools.count()
         self._running = 0
         self._suspects: OrderedDict[str, float] = OrderedDict()  # peer -> until (monotonic)
 
@@ -113,18 +115,17 @@ class CheckQueue:
         return True
 
     def _next_peer(self) -> str:
-        for peer in self._waiting:
-            if not self._suspect(peer):
-                return peer
-        return next(iter(self._waiting))
+        """Blameless before suspect; then whoever's last turn is longest ago (never first)."""
+        return min(self._waiting, key=lambda p: (self._suspect(p), self._last_turn.get(p, -1)))
 
     def _dispatch(self) -> None:
         while self._running < self._workers and self._waiting:
             peer = self._next_peer()
-            queue = self._waiting.pop(peer)
+            queue = self._waiting[peer]
             job = queue.popleft()
-            if queue:
-                self._waiting[peer] = queue  # to the back of the rotation
+            if not queue:
+                del self._waiting[peer]
+            self._last_turn[peer] = next(self._turns)
             self._start(peer, job)
 
     def _start(self, peer: str, job: _Job) -> None:
@@ -153,3 +154,4 @@ class CheckQueue:
             self._outstanding[peer] = left
         else:
             del self._outstanding[peer]
+            self._last_turn.pop(peer, None)

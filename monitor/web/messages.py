@@ -96,7 +96,8 @@ def gzip_coding(accept_encoding: str | None) -> str | None:
         gzip_weight, name = weights["x-gzip"], "x-gzip"
     if gzip_weight is None:
         gzip_weight = star if star is not None else 0.0
-    identity = weights.get("identity", star if star is not None else 1.0)
+    # Unnamed, identity is acceptable but not preferred: it wins only when weighed higher.
+    identity = weights.get("identity", star if star is not None else 0.0)
     if gzip_weight <= 0 or gzip_weight < identity:
         return None
     return name

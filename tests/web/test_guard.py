@@ -20,8 +20,8 @@ from monitor.secret import Secret
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeUpstream
 from monitor.web.basicauth import BasicAuth, parse_basic
-from monitor.web.messages import Verdict
 from monitor.web.guard import load_web_config
+from monitor.web.messages import Verdict
 from monitor.web.webconfig import WebConfigError
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
 from tests.helpers.certs import TestCA
