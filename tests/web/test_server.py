@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
+from pathlib import Path
 
 import pytest
 
 from monitor.web import HttpServer, ServerLimits
 from monitor.web.messages import Request, Response, Verdict
 from tests.helpers import LogCapture, async_eventually
+from tests.helpers.certs import TestCA
 from tests.helpers.rawhttp import RawClient, echo, request, serving
 
 SHORT = 0.5  # seconds: the shortened limit of the timing tests
@@ -252,6 +255,24 @@ async def test_a_request_must_arrive_within_the_limit(sent: bytes) -> None:
             await client.send(bytes([byte]))
         assert await client.closed_by_server(timeout=SHORT + 3)
         assert time.monotonic() - started >= SHORT * 0.9
+
+
+@pytest.mark.anyio
+async def test_the_first_requests_deadline_covers_the_tls_handshake(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path)
+    issued = ca.server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(issued.cert_file, issued.key_file)
+    limits = ServerLimits(request_seconds=SHORT)
+    async with serving(tls=lambda: context, limits=limits) as server:
+        silent = await RawClient.connect(server.port)  # TCP only: never says hello
+        started = time.monotonic()
+        assert await silent.closed_by_server(timeout=SHORT + 3)
+        assert time.monotonic() - started >= SHORT * 0.9
+        client_context = ssl.create_default_context(cafile=ca.cert_file)
+        client = await RawClient.connect(server.port, context=client_context)
+        await client.send(request("/tls"))
+        assert (await client.answer()).body == b"GET /tls\n"
 
 
 @pytest.mark.anyio
