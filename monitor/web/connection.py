@@ -30,6 +30,7 @@ from monitor.web.messages import (
 # Asked once per connection, so a changed certificate or TLS setting applies to the next one.
 TlsProvider = Callable[[], ssl.SSLContext | None]
 ALLOWED_METHODS = ("GET", "HEAD")
+_GOODBYE_SECONDS = 2.0
 # Why a request was refused, as counted in the rate-limited `http.requests_refused` event.
 _REFUSAL_REASONS = {
     400: "bad_request",
@@ -203,14 +204,14 @@ class Connection:
         if self._deadline is None:  # idle between requests: the next one's first byte
             try:
                 async with asyncio.timeout(self._limits.idle_seconds):
-                    data = await self._reader.read(self._limits.send_chunk_bytes)
+                    data = await self._reader.read(self._limits.chunk_bytes)
             except TimeoutError:
                 raise _Idle from None
             self._deadline = loop.time() + self._limits.request_seconds
             return data
         try:
             async with asyncio.timeout_at(self._deadline):
-                return await self._reader.read(self._limits.send_chunk_bytes)
+                return await self._reader.read(self._limits.chunk_bytes)
         except TimeoutError:
             raise _Cut("request_timeout") from None
 
@@ -293,7 +294,7 @@ class Connection:
             # whatever the socket does not take at once, and a whole body per connection is
             # what took a scrape flood to gigabytes.
             view = memoryview(data)
-            step = self._limits.send_chunk_bytes
+            step = self._limits.chunk_bytes
             for start in range(0, len(view), step):
                 # h11 counts the slice against Content-Length and hands it back uncopied (it
                 # takes any buffer, whatever its annotation says).
@@ -315,9 +316,12 @@ class Connection:
         """Close politely (flush, TLS close_notify) but never wait on the client for long; a
         closing connection is the first to go when the server is full."""
         self.waiting_since = -math.inf
+        # What is still buffered gets the send timeout; with nothing left to send, waiting is
+        # only for the peer's TLS close_notify, which many clients never send.
+        unsent = self._writer.transport.get_write_buffer_size()
         self._writer.close()
         try:
-            async with asyncio.timeout(self._limits.send_seconds):
+            async with asyncio.timeout(self._limits.send_seconds if unsent else _GOODBYE_SECONDS):
                 await self._writer.wait_closed()
         except (TimeoutError, asyncio.CancelledError, OSError):
             pass

@@ -23,6 +23,6 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024
     # A request body is read (and dropped) only up to this size (413 beyond).
     max_body_bytes: int = 64 * 1024
-    # Responses are written in slices of this size, each waiting for the socket to drain, so
-    # that a connection never buffers more than about this much of a body.
-    send_chunk_bytes: int = 64 * 1024
+    # Sockets are read, and responses written, in pieces of this size; each written slice
+    # waits for the socket to drain, so a connection buffers about two of them at most.
+    chunk_bytes: int = 64 * 1024

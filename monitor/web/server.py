@@ -78,7 +78,7 @@ class HttpServer:
             self._accept,
             self._host,
             self._port,
-            limit=self.limits.send_chunk_bytes,
+            limit=self.limits.chunk_bytes,
             backlog=ACCEPT_BACKLOG,
         )
 
