@@ -7,6 +7,7 @@ On the loop on purpose: /healthz answering proves the loop that runs polls and a
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import structlog
 
@@ -17,10 +18,13 @@ from monitor.web.throttle import Throttle
 
 log = structlog.get_logger(__name__)
 
-# The kernel's queue of connections not yet accepted. Each loop iteration accepts up to this
-# many at once, and each holds a descriptor until admitted (or refused), so it is kept small
-# beside max_connections: a flood must not run the daemon out of file descriptors.
-ACCEPT_BACKLOG = 128
+# asyncio takes one number for two things: how many connections the kernel queues before we
+# accept them, and how many we accept per loop iteration. We want a deep queue (a burst of
+# connects must not overflow it: an overflow drops a real scrape's handshake and costs it a
+# one-second retransmit) and a small batch (an accepted connection holds a file descriptor
+# until it is admitted or refused: a flood must not run the daemon out of them).
+LISTEN_QUEUE = 4096  # the kernel caps it at net.core.somaxconn
+ACCEPT_BATCH = 64
 # How long close() lets aborted connections wind up; they do not wait on their clients.
 _CLOSE_GRACE_SECONDS = 1.0
 
@@ -79,8 +83,13 @@ class HttpServer:
             self._host,
             self._port,
             limit=self.limits.chunk_bytes,
-            backlog=ACCEPT_BACKLOG,
+            backlog=ACCEPT_BATCH,
         )
+        for listening in self._server.sockets:
+            # listen() again on a duplicate of the descriptor deepens the queue of the one
+            # socket both name, leaving asyncio's batch as it is.
+            with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
+                dup.listen(LISTEN_QUEUE)
 
     async def close(self) -> None:
         """Stop listening and drop every connection at once: shutdown never waits on a

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,9 @@ DEADLINE_SECONDS = 10.0
 class Answer:
     status: int
     headers: dict[str, str]  # lower-case names
-    body: bytes
+    body: bytes  # empty when read with keep_body=False
+    size: int  # of the body as sent
+    sha256: str  # of the body as sent
 
 
 class RawClient:
@@ -57,8 +60,11 @@ class RawClient:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def answer(self, method: bytes = b"GET", timeout: float = DEADLINE_SECONDS) -> Answer:
-        """Read one response (to a request made with `method`)."""
+    async def answer(
+        self, method: bytes = b"GET", timeout: float = DEADLINE_SECONDS, *, keep_body: bool = True
+    ) -> Answer:
+        """Read one response (to a request made with `method`); without `keep_body` only its
+        size and digest are kept (a hundred big bodies need not sit in the test's memory)."""
         # h11 needs to know what the request was (a HEAD answer has no body).
         if self._h11.our_state is h11.IDLE:
             self._h11.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
@@ -66,6 +72,8 @@ class RawClient:
         deadline = time.monotonic() + timeout
         response: h11.Response | None = None
         body = bytearray()
+        digest = hashlib.sha256()
+        size = 0
         while True:
             event = self._h11.next_event()
             if event is h11.NEED_DATA:
@@ -76,13 +84,16 @@ class RawClient:
             if isinstance(event, h11.Response):
                 response = event
             elif isinstance(event, h11.Data):
-                body += event.data
+                digest.update(event.data)
+                size += len(event.data)
+                if keep_body:
+                    body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 assert response is not None
                 headers = {k.decode().lower(): v.decode() for k, v in response.headers}
                 if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
                     self._h11.start_next_cycle()
-                return Answer(response.status_code, headers, bytes(body))
+                return Answer(response.status_code, headers, bytes(body), size, digest.hexdigest())
             else:
                 raise AssertionError(f"unexpected {event!r}")
 
@@ -135,6 +146,7 @@ async def slow_scrape(
     coding: str = "identity",
     authorization: str | None = None,
     context: ssl.SSLContext | None = None,
+    keep_body: bool = True,
 ) -> Answer:
     """GET /metrics, then read nothing for `stall_seconds` (what the server has sent by then
     sits in buffers), then the whole answer."""
@@ -146,6 +158,6 @@ async def slow_scrape(
         await client.send(request("/metrics", "GET", *headers))
         if stall_seconds:
             await asyncio.sleep(stall_seconds)
-        return await client.answer(timeout=60)
+        return await client.answer(timeout=60, keep_body=keep_body)
     finally:
         client.close()
