@@ -3,9 +3,10 @@ flood of wrong passwords from one place cannot hold up a correct one from anothe
 
 Each peer (an IPv4 address, an IPv6 /64) has its own queue of at most `per_peer` checks (more
 are refused at once). When a worker is free it takes the next check of the peer whose last turn
-is longest ago, and peers that failed a check recently wait behind peers that did not. So a
-new client waits for the checks already running (one per worker) and for other blameless
-newcomers only, whatever a flooding peer has asked for.
+is longest ago, peers that failed a check recently ("suspects") going behind the others. And
+suspects' checks may hold only `suspect_workers` of the `workers` threads at once, so with the
+defaults (two threads, one for suspects) a client that has not failed lately never waits for a
+flood's check: it starts at once unless another blameless check is running.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-WORKERS = 1  # bcrypt is CPU-bound: one core for checks leaves the other to the event loop
+WORKERS = 2
+# bcrypt is CPU-bound: a flood of wrong passwords gets one core at most, the other is the
+# event loop's and, when one comes, a good login's.
+SUSPECT_WORKERS = 1
 PER_PEER = 4
 SUSPECT_SECONDS = 300.0  # how long a failed check puts a peer at the back
 MAX_SUSPECTS = 4096  # memory bound; the least recently failed are forgotten first
@@ -53,8 +57,10 @@ class CheckQueue:
         workers: int = WORKERS,
         per_peer: int = PER_PEER,
         suspect_seconds: float = SUSPECT_SECONDS,
+        suspect_workers: int = SUSPECT_WORKERS,
     ) -> None:
         self._workers = workers
+        self._suspect_workers = min(suspect_workers, workers)
         self._per_peer = per_peer
         self._suspect_seconds = suspect_seconds
         self._pool: ThreadPoolExecutor | None = None
@@ -63,6 +69,7 @@ class CheckQueue:
         self._last_turn: dict[str, int] = {}  # per peer with checks outstanding
         self._turns = itertools.count()
         self._running = 0
+        self._running_suspects = 0
         self._suspects: OrderedDict[str, float] = OrderedDict()  # peer -> until (monotonic)
 
     async def run(self, peer: str, check: Callable[[], bool]) -> bool | None:
@@ -114,28 +121,38 @@ class CheckQueue:
             return False
         return True
 
-    def _next_peer(self) -> str:
-        """Blameless before suspect; then whoever's last turn is longest ago (never first)."""
-        return min(self._waiting, key=lambda p: (self._suspect(p), self._last_turn.get(p, -1)))
+    def _next_peer(self) -> str | None:
+        """Blameless before suspect; then whoever's last turn is longest ago (never first).
+        None when only suspects wait and they hold all the threads they may."""
+        candidates = list(self._waiting)
+        if self._running_suspects >= self._suspect_workers:
+            candidates = [p for p in candidates if not self._suspect(p)]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda p: (self._suspect(p), self._last_turn.get(p, -1)))
 
     def _dispatch(self) -> None:
         while self._running < self._workers and self._waiting:
             peer = self._next_peer()
+            if peer is None:
+                return
             queue = self._waiting[peer]
             job = queue.popleft()
             if not queue:
                 del self._waiting[peer]
             self._last_turn[peer] = next(self._turns)
-            self._start(peer, job)
+            self._start(peer, job, suspect=self._suspect(peer))
 
-    def _start(self, peer: str, job: _Job) -> None:
+    def _start(self, peer: str, job: _Job, *, suspect: bool) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="basic-auth")
         self._running += 1
+        self._running_suspects += suspect
         running = asyncio.get_running_loop().run_in_executor(self._pool, job.check)
 
         def done(finished: asyncio.Future[bool]) -> None:
             self._running -= 1
+            self._running_suspects -= suspect
             self._release(peer)
             if not job.future.done():
                 if finished.cancelled():

@@ -131,6 +131,31 @@ async def test_a_peer_that_failed_waits_behind_blameless_ones() -> None:
 
 
 @pytest.mark.anyio
+async def test_suspects_hold_one_thread_at_most_so_a_good_login_starts_at_once() -> None:
+    gate = Gate()
+    queue = CheckQueue(workers=2, suspect_workers=1, per_peer=10)
+    try:
+        queue.failed("a")
+        flood = [asyncio.ensure_future(queue.run("a", gate.check(f"a{i}"))) for i in range(3)]
+        await gate.wait_started()
+        await asyncio.sleep(0.05)
+        assert gate.ran == ["a0"]  # the second thread stays free of the flood ...
+        good = asyncio.ensure_future(queue.run("b", gate.check("b0", True)))
+        await gate.wait_started()
+        assert gate.ran == ["a0", "b0"]  # ... for a blameless check, at once
+        gate.release("b0")
+        assert await good is True
+        for i in range(3):
+            gate.release(f"a{i}")
+            if i < 2:
+                await gate.wait_started()
+        assert await asyncio.gather(*flood) == [False] * 3
+        assert gate.ran == ["a0", "b0", "a1", "a2"]
+    finally:
+        queue.close()
+
+
+@pytest.mark.anyio
 async def test_a_peer_may_have_only_so_many_checks_outstanding() -> None:
     gate = Gate()
     queue = CheckQueue(workers=1, per_peer=2)
