@@ -22,7 +22,7 @@ from monitor.alerts.engine import (
     step,
 )
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.clock import Clock
 from monitor.config import Config, Severity

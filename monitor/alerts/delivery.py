@@ -20,8 +20,7 @@ from monitor.alerts.outbox import (
     notifications_for,
     retry_delay,
 )
-from monitor.alerts.sinks import Sender
-from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
+from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
 from monitor.exposition import Family

@@ -20,7 +20,7 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, WebConfigError
 from monitor.exposition import Family, MetricsRenderer
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
@@ -34,7 +34,6 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
-    WebConfigError,
     WebGuard,
     as_config_error,
     load_web_config,

@@ -12,7 +12,7 @@ import pytest
 
 from monitor.alerts.delivery import Delivery, DeliveryOutcome
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
 from monitor.config.load import redact_url
