@@ -5,6 +5,7 @@ go through faces, and no import cycle, between modules or between the top-level 
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,3 +242,26 @@ def test_no_import_cycle_between_stages() -> None:
             if stage(importer) != stage(target):
                 edges.setdefault(stage(importer), set()).add(stage(target))
     assert cycles(edges) == []
+
+
+def test_every_exception_class_lives_in_errors() -> None:
+    """One exception tree, drawn in errors.py's docstring: no module defines another."""
+    stray = []
+    for module in FOUND.values():
+        if module.name.endswith(".__main__"):
+            continue  # importing it runs the program
+        loaded = importlib.import_module(module.name)
+        for value in vars(loaded).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == module.name
+                and module.name != "monitor.errors"
+            ):
+                stray.append(f"{module.name}.{value.__name__}")
+    assert stray == []
+    tree = docstring_of(FOUND["monitor.errors"]) or ""
+    errors = importlib.import_module("monitor.errors")
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, errors.MonitorError):
+            assert value.__name__ in tree, f"{value.__name__} is not drawn in the tree"
