@@ -93,10 +93,12 @@ class InternalMetrics:
             # RSS and open file descriptors: the first thing anyone checks on a daemon.
             ProcessCollector(registry=self.registry)
         self._text = _WithoutCreated(self.registry)
+        self._sinks: set[str] = set()
 
     def add_sink(self, sink: str, pending: Callable[[], int]) -> None:
         """Every outcome and reason of a new sink at 0, so that rate() sees the first one;
         `pending` is read at each scrape."""
+        self._sinks.add(sink)
         for outcome in DeliveryOutcome:
             self.notifications.labels(sink, outcome.value)
         for reason in DeliveryFailure:
@@ -105,6 +107,7 @@ class InternalMetrics:
 
     def remove_sink(self, sink: str) -> None:
         """A sink gone from the config goes from /metrics."""
+        self._sinks.discard(sink)
         for outcome in DeliveryOutcome:
             self.notifications.remove(sink, outcome.value)
         for reason in DeliveryFailure:
@@ -112,7 +115,11 @@ class InternalMetrics:
         self.pending.remove(sink)
 
     def count(self, sink: str, outcome: DeliveryOutcome, reason: DeliveryFailure | None) -> None:
-        """One delivery outcome; a failure's reason too, when there was one."""
+        """One delivery outcome; a failure's reason too, when there was one. An attempt that
+        ends after its sink was removed (by a reload) is not counted: it would bring the
+        removed sink's series back."""
+        if sink not in self._sinks:
+            return
         self.notifications.labels(sink, outcome.value).inc()
         if reason is not None:
             self.notification_failures.labels(sink, reason.value).inc()

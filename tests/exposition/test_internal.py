@@ -81,6 +81,7 @@ def test_a_sink_has_every_outcome_and_reason_from_the_start_and_goes_when_remove
         (("sink", "chat"),): 0,
     }
     metrics.remove_sink("ops")
+    metrics.count("ops", DeliveryOutcome.RETRIED, DeliveryFailure.TIMEOUT)  # was in flight
     got = families(metrics)
     assert {dict(k)["sink"] for k in got["pixverse_monitor_notifications_total"]} == {"chat"}
     assert {dict(k)["sink"] for k in got["pixverse_monitor_notification_failures_total"]} == {
