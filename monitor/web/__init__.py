@@ -8,7 +8,6 @@ from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
 from monitor.web.limits import ServerLimits
 from monitor.web.server import HttpServer
-from monitor.web.webconfig import WebConfigError
 
 __all__ = [
     "CHALLENGE",
@@ -17,7 +16,6 @@ __all__ = [
     "HttpServer",
     "LoadedWebConfig",
     "ServerLimits",
-    "WebConfigError",
     "WebGuard",
     "as_config_error",
     "load_web_config",

@@ -57,18 +57,6 @@ class Service:
     failed: Callable[[str, BaseException], None]  # something raised that should not have
 
 
-class _Cut(Exception):
-    """Close the connection at once, counting it as shed for `reason`."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Idle(Exception):
-    """The keep-alive connection stayed idle too long: close it quietly."""
-
-
 class Connection:
     """Serves one accepted connection until it closes, is cut, or `abort()` is called."""
 
@@ -100,6 +88,9 @@ class Connection:
         self.busy_since: float = accepted
         self.task: asyncio.Task[None] | None = None
         self._head = False  # the request being answered is a HEAD: no body goes back
+        # Why a TimeoutError ends this connection: counted as shed by this reason, or, None,
+        # an idle keep-alive connection closed quietly.
+        self._cut_reason: str | None = None
 
     def abort(self) -> None:
         """Close at once without a goodbye, and stop whatever this connection was doing."""
@@ -117,9 +108,10 @@ class Connection:
             graceful = True
         except asyncio.CancelledError:
             pass  # evicted, or the server is closing: abort() did the rest
-        except _Cut as cut:
-            self._service.shed(cut.reason)
-        except (_Idle, OSError, EOFError):
+        except TimeoutError:
+            if self._cut_reason is not None:
+                self._service.shed(self._cut_reason)
+        except (OSError, EOFError):
             pass  # reset, TLS refused, went away: nothing to tell anyone
         except Exception as exc:
             self._service.failed("connection", exc)
@@ -133,11 +125,9 @@ class Connection:
             return
         # TLS is started per connection rather than by the listener, so that a re-read web
         # config (a renewed certificate, TLS turned on) applies without a rebind.
-        try:
-            async with asyncio.timeout_at(self._deadline):
-                await self._writer.start_tls(context)
-        except TimeoutError:
-            raise _Cut("request_timeout") from None
+        self._cut_reason = "request_timeout"
+        async with asyncio.timeout_at(self._deadline):
+            await self._writer.start_tls(context)
 
     async def _exchange(self) -> bool:
         """Read one request and answer it; True to read another on this connection."""
@@ -150,10 +140,9 @@ class Connection:
             request = self._request(event)
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint if exc.error_status_hint in (400, 431) else 400
-            await self._refuse(status, f"{exc}\n".encode())
-            return False
-        except _Refused as refused:
-            await self._refuse(refused.status, refused.body)
+            request = (status, f"{exc}\n".encode())
+        if isinstance(request, tuple):
+            await self._refuse(*request)
             return False
         self._busy()
         if request.path not in self._service.open_paths and self._service.authorize:
@@ -202,38 +191,35 @@ class Connection:
     async def _read(self) -> bytes:
         loop = asyncio.get_running_loop()
         if self._deadline is None:  # idle between requests: the next one's first byte
-            try:
-                async with asyncio.timeout(self._limits.idle_seconds):
-                    data = await self._reader.read(self._limits.chunk_bytes)
-            except TimeoutError:
-                raise _Idle from None
+            self._cut_reason = None
+            async with asyncio.timeout(self._limits.idle_seconds):
+                data = await self._reader.read(self._limits.chunk_bytes)
             self._deadline = loop.time() + self._limits.request_seconds
             return data
-        try:
-            async with asyncio.timeout_at(self._deadline):
-                return await self._reader.read(self._limits.chunk_bytes)
-        except TimeoutError:
-            raise _Cut("request_timeout") from None
+        self._cut_reason = "request_timeout"
+        async with asyncio.timeout_at(self._deadline):
+            return await self._reader.read(self._limits.chunk_bytes)
 
-    def _request(self, event: h11.Request) -> Request:
+    def _request(self, event: h11.Request) -> Request | tuple[int, bytes]:
+        """The request, or the (status, body) that refuses it."""
         names = [name for name, _ in event.headers]
         # h11 insists on exactly one Host in HTTP/1.1; the contract wants it in 1.0 too.
         if b"host" not in names:
-            raise _Refused(400, b"missing Host header\n")
+            return 400, b"missing Host header\n"
         # h11 would decode chunked bodies; we take none, so refuse rather than half-support.
         if b"transfer-encoding" in names:
-            raise _Refused(400, b"Transfer-Encoding is not accepted\n")
+            return 400, b"Transfer-Encoding is not accepted\n"
         size = len(event.method) + len(event.target) + 12
         size += sum(len(name) + len(value) + 4 for name, value in event.headers)
         if size > self._limits.max_header_bytes:
-            raise _Refused(431, b"request header too large\n")
+            return 431, b"request header too large\n"
         headers: dict[str, str] = {}
         for raw_name, raw_value in event.headers:
             name, value = raw_name.decode("ascii"), raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         length = int(headers.get("content-length", "0"))  # h11 validated it
         if length > self._limits.max_body_bytes:
-            raise _Refused(413, b"request body too large\n")
+            return 413, b"request body too large\n"
         target = event.target.decode("latin-1")
         path, _, query = target.partition("?")
         return Request(
@@ -306,11 +292,9 @@ class Connection:
         await self._drain()
 
     async def _drain(self) -> None:
-        try:
-            async with asyncio.timeout(self._limits.send_seconds):
-                await self._writer.drain()
-        except TimeoutError:
-            raise _Cut("send_timeout") from None
+        self._cut_reason = "send_timeout"
+        async with asyncio.timeout(self._limits.send_seconds):
+            await self._writer.drain()
 
     async def _linger(self) -> None:
         """Close politely (flush, TLS close_notify) but never wait on the client for long; a
@@ -332,10 +316,3 @@ class Connection:
 
     def _waiting(self) -> None:
         self.waiting_since = self._waiting_from
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, body: bytes) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body

@@ -112,7 +112,7 @@ async def reload_metric_is(
 
     async def shown() -> bool:
         response = await get(daemon, context=context, auth=auth)
-        return f"pixverse_monitor_config_last_reload_successful {value}\n" in response.text
+        return f"pixverse_monitor_config_last_reload_successful {value}" in response.text
 
     await async_eventually(shown, timeout=3, what=f"the reload metric to say {value}")
 

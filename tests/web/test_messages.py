@@ -109,7 +109,7 @@ def test_metrics_body_is_shared_within_a_second_of_one_snapshot() -> None:
     snapshot = Snapshot((), clock.time())
     current: list[Snapshot] = [snapshot]
     renders: list[float] = []
-    renderer = MetricsRenderer(process_metrics=False)
+    renderer = MetricsRenderer()
     render: Callable[[Snapshot, float], bytes] = renderer.render
 
     def counting(snapshot: Snapshot, now: float) -> bytes:
