@@ -21,8 +21,8 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Policy, load_config
-from monitor.errors import ConfigError
-from monitor.exposition import Family, MetricsRenderer
+from monitor.errors import ConfigError, WebConfigError
+from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.plans import PlanWatch
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
@@ -36,7 +36,6 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
-    WebConfigError,
     WebGuard,
     as_config_error,
     load_web_config,
@@ -50,10 +49,6 @@ STOP_GRACE_SECONDS = 5.0
 # TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
 _EVALUATE_JOB = "evaluate"
-_RELOAD_HELP = (
-    "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
-)
-_RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
 
 
 class Daemon:
@@ -76,14 +71,17 @@ class Daemon:
         self._clock = clock or SystemClock()
         self._environ = os.environ if environ is None else environ
         self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
+        self._metrics = InternalMetrics()
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
             lambda: self._snapshot,
             self._stale_after_seconds,
-            MetricsRenderer(extra=self._internal_families),
+            MetricsRenderer(self._metrics),
             self._clock,
         )
-        self._alerting = Alerting(config, self._clock, retry_backoff=retry_backoff)
+        self._alerting = Alerting(
+            config, self._clock, metrics=self._metrics, retry_backoff=retry_backoff
+        )
         self._web = WebGuard(None, on_reload=self._record_reload)
         self._server = self._new_server(config)
         self._systemd = Lifecycle(
@@ -92,8 +90,7 @@ class Daemon:
             ready_timeout=READY_TIMEOUT_SECONDS,
         )
         self._reload_lock = asyncio.Lock()
-        self._reload_ok = True
-        self._reload_success_unix = self._clock.time()
+        self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -165,7 +162,7 @@ class Daemon:
             config.metrics.host,
             config.metrics.port,
             tls=self._web.ssl_context,
-            authorize=lambda request: self._web.authorized(request.headers),
+            authorize=self._web.authorize,
             challenge=CHALLENGE,
             open_paths=OPEN_PATHS,
         )
@@ -253,27 +250,9 @@ class Daemon:
         return plan
 
     def _record_reload(self, ok: bool) -> None:
-        self._reload_ok = ok
+        self._metrics.reload_ok.set(1 if ok else 0)
         if ok:
-            self._reload_success_unix = self._clock.time()
-
-    def _internal_families(self) -> list[Family]:
-        """Daemon-internal metric families, rendered at scrape time after the account ones."""
-        return [
-            *self._alerting.families(),
-            Family(
-                "pixverse_monitor_config_last_reload_successful",
-                "gauge",
-                _RELOAD_HELP,
-                [((), 1 if self._reload_ok else 0)],
-            ),
-            Family(
-                "pixverse_monitor_config_last_reload_success_timestamp_seconds",
-                "gauge",
-                _RELOAD_TIME_HELP,
-                [((), self._reload_success_unix)],
-            ),
-        ]
+            self._metrics.reload_time.set(self._clock.time())
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from monitor.web.basicauth import CHALLENGE
 from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
+from monitor.web.limits import ServerLimits
 from monitor.web.server import HttpServer
-from monitor.web.webconfig import WebConfigError
 
 __all__ = [
     "CHALLENGE",
@@ -15,7 +15,7 @@ __all__ = [
     "Endpoints",
     "HttpServer",
     "LoadedWebConfig",
-    "WebConfigError",
+    "ServerLimits",
     "WebGuard",
     "as_config_error",
     "load_web_config",
