@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
+from monitor.exposition.plans import plans_text
 from monitor.exposition.text import Family, escape_label, family_text, format_value
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
@@ -148,10 +149,12 @@ class RenderedSnapshot:
                 if status.executing is not None:
                     executing.append(f"{executing_name}{{{ids}}} {status.executing}\n")
                     available.append(f"{available_name}{{{ids}}} {status.available}\n")
+                # [[accounts]] labels (team, owner) ride along, to route and group by.
+                extra = "".join(f',{k}="{escape_label(v)}"' for k, v in status.settings.labels)
                 info.append(
                     f'{info_name}{{{ids},account_id="{escape_label(account.account_id)}",'
                     f'username="{escape_label(account.username)}",'
-                    f'expiry_source="{account.expiry_source.value}"}} 1\n'
+                    f'expiry_source="{account.expiry_source.value}"{extra}}} 1\n'
                 )
         self.before_ttl = family_text(EXPIRY, expiry)
         self.ttl_lines = ttl
@@ -163,6 +166,7 @@ class RenderedSnapshot:
             family_text(INFO, info),
         ]
         after.extend(family_text(family, lines) for family, lines in per_source.items())
+        after.append(plans_text(snapshot))
         self.after_ttl = "".join(after)
 
     def text(self, now_unix: float) -> str:
