@@ -219,6 +219,66 @@ def test_token_lookup_order(tmp_path: Path) -> None:
     assert token("", {"USEAPI_TOKEN": "from-env"}) == "from-env"
 
 
+def test_the_token_beside_the_config_file_comes_last(tmp_path: Path) -> None:
+    """As installed by the README: config.toml names no token, and useapi-token beside it is
+    what the unit's LoadCredential= copies. Root on the host reads that file directly."""
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'a'\n")
+    beside = tmp_path / "useapi-token"
+    beside.write_text("from-beside\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "useapi-token").write_text("from-credentials\n")
+
+    def loaded(env: dict[str, str]) -> tuple[str, str]:
+        (source,) = load_config(path, env=env).sources
+        return source.token.reveal(), source.token_origin
+
+    assert loaded({}) == ("from-beside", f"file {beside}")
+    assert loaded({"USEAPI_TOKEN": "from-env"})[0] == "from-env"
+    assert loaded({"CREDENTIALS_DIRECTORY": str(creds)})[0] == "from-credentials"
+    # An explicit token_file wins over all of them.
+    (tmp_path / "other").write_text("from-other")
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = 'other'\n")
+    assert loaded({})[0] == "from-other"
+
+
+def test_an_empty_token_beside_the_config_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    (tmp_path / "useapi-token").write_text("\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.key == "sources[0].token_file"
+    assert str(tmp_path / "useapi-token") in caught.value.problem
+
+
+def test_no_token_anywhere_names_every_place_looked(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    problem = caught.value.problem
+    assert "$CREDENTIALS_DIRECTORY/useapi-token" in problem
+    assert "$USEAPI_TOKEN" in problem
+    assert str(tmp_path / "useapi-token") in problem
+
+
+def test_tokens_can_be_left_unread(tmp_path: Path) -> None:
+    """`notify-test` never calls useapi.net: a missing or unreadable token is no error."""
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = '/nonexistent/token'\n")
+    with pytest.raises(ConfigError):
+        load_config(path, env={})
+    (source,) = load_config(path, env={}, read_tokens=False).sources
+    assert source.token.reveal() == ""
+    assert source.token_origin.startswith("not read")
+    # Still validated: the key itself must make sense.
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = 't'\ntoken_env = 'X'\n")
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(path, env={}, read_tokens=False)
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[poll\ninterval = 5")
