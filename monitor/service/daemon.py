@@ -91,6 +91,7 @@ class Daemon:
         )
         self._reload_lock = asyncio.Lock()
         self._reload_ok = True
+        self._reload_problem: str | None = None
         self._reload_success_unix = self._clock.time()
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
@@ -145,7 +146,7 @@ class Daemon:
             sources=list(self._pollers.sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
-        self._systemd.start(lambda: status_line(self._snapshot))
+        self._systemd.start(self._status)
         self.started.set()
         try:
             await self._stopping.wait()
@@ -202,7 +203,7 @@ class Daemon:
                     raise as_config_error(exc) from None
                 plan = await self._apply_config(new, web)
             except ConfigError as exc:
-                self._record_reload(False)
+                self._record_reload(False, str(exc))
                 log.error(
                     "config.reload_failed",
                     path=str(path),
@@ -215,7 +216,7 @@ class Daemon:
                 self._record_reload(True)
                 log.info("config.reloaded", path=str(path), changed=list(plan.changed))
                 ok = True
-            self._systemd.reloaded(status_line(self._snapshot))
+            self._systemd.reloaded(self._status())
             return ok
 
     async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
@@ -244,10 +245,19 @@ class Daemon:
         self._evaluate()
         return plan
 
-    def _record_reload(self, ok: bool) -> None:
+    def _record_reload(self, ok: bool, problem: str | None = None) -> None:
+        """Every reload's outcome (SIGHUP, or the web config re-read as it changes); a failed
+        one shows in `systemctl status` (STATUS=) until one succeeds."""
         self._reload_ok = ok
         if ok:
             self._reload_success_unix = self._clock.time()
+            self._reload_problem = None
+        else:
+            self._reload_problem = problem or "metrics.web_config_file: see webconfig.reload_failed"
+            self._systemd.status(self._status())
+
+    def _status(self) -> str:
+        return status_line(self._snapshot, self._reload_problem)
 
     def _internal_families(self) -> list[Family]:
         """Daemon-internal metric families, rendered at scrape time after the account ones."""
@@ -305,7 +315,7 @@ class Daemon:
             source.mismatches_logged,
         )
         self._systemd.polled(
-            status_line(self._snapshot),
+            self._status(),
             every_source_polled=every_polled(self._pollers.sources.values()),
         )
 
