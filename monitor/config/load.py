@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -276,6 +277,7 @@ class _Loader:
         min_severity = table.choice("min_severity", Severity, Severity.WARNING)
         send_resolved = table.get("send_resolved", bool, True)
         timeout = table.duration("timeout", "10s")
+        resolve_grace = _resolve_grace(table, kind)
         table.finish()
         return SinkConfig(
             name=name,
@@ -288,7 +290,21 @@ class _Loader:
             min_severity=min_severity,
             send_resolved=send_resolved,
             timeout=timeout,
+            resolve_grace=resolve_grace,
         )
+
+
+# Covers Prometheus rules that see a resolution one scrape and one evaluation after the daemon,
+# at the 30s of the example scrape config or the 1m of Prometheus's defaults.
+DEFAULT_RESOLVE_GRACE = "2m"
+
+
+def _resolve_grace(table: Table, kind: SinkType) -> timedelta:
+    if kind is not SinkType.ALERTMANAGER:
+        if table.has("resolve_grace"):
+            raise ConfigError(table.key("resolve_grace"), "only alertmanager sinks take it")
+        return timedelta(0)
+    return table.duration("resolve_grace", DEFAULT_RESOLVE_GRACE, positive=False)
 
 
 def _http_url(table: Table, name: str, default: str = MISSING) -> str:

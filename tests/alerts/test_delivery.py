@@ -35,6 +35,7 @@ def sink(
     min_severity: Severity = Severity.WARNING,
     send_resolved: bool = True,
     timeout: float = 2.0,
+    resolve_grace: float = 0.0,
 ) -> SinkConfig:
     return SinkConfig(
         name,
@@ -47,6 +48,7 @@ def sink(
         min_severity,
         send_resolved,
         timedelta(seconds=timeout),
+        timedelta(seconds=resolve_grace),
     )
 
 
@@ -411,3 +413,17 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
 
     assert datetime.fromisoformat(old["endsAt"]).timestamp() <= time.time()
     assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200
+
+
+@pytest.mark.anyio
+async def test_alertmanager_resolutions_end_a_grace_later(receiver: WebhookReceiver) -> None:
+    """So that Prometheus rules resolving the same alert an evaluation later, and re-sending
+    it as firing until then, do not make Alertmanager show it resolved and firing again."""
+    await run(
+        [sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=90)],
+        [event(Status.RESOLVED)],
+        lambda h: receiver.accepted(),
+    )
+    (got,) = receiver.accepted()
+    (resolved,) = got.json()
+    assert resolved["endsAt"] == "2027-01-15T08:03:30.000Z"  # resolved at 08:02:00, + 90 s

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config.load import load_config, parse_config
-from monitor.config.model import AccountLabel, Severity, SinkType
+from monitor.config.model import AccountLabel, Severity, SinkConfig, SinkType
 from monitor.config.render import render_config
 from monitor.errors import ConfigError
 
@@ -332,3 +332,19 @@ url_file = "slack-url"
     reloaded = tomllib.loads(text)
     assert reloaded["sources"][0]["token_file"] == str(tmp_path / "token")
     assert reloaded["thresholds"]["warning"] == "3d"
+
+
+def test_resolve_grace_of_alertmanager_sinks(tmp_path: Path) -> None:
+    def sinks(text: str) -> tuple[SinkConfig, ...]:
+        return parse_config(tomllib.loads(text), env={"USEAPI_TOKEN": "t"}).sinks
+
+    am = "[[sinks]]\nname = 'am'\ntype = 'alertmanager'\nurl = 'http://am:9093'\n"
+    (default,) = sinks(am)
+    assert default.resolve_grace == timedelta(minutes=2)
+    (zero,) = sinks(am + "resolve_grace = 0\n")
+    assert zero.resolve_grace == timedelta(0)
+    hook = "[[sinks]]\nname = 'h'\nurl = 'http://h/x'\n"
+    assert sinks(hook)[0].resolve_grace == timedelta(0)
+    with pytest.raises(ConfigError) as caught:
+        sinks(hook + "resolve_grace = '1m'\n")
+    assert caught.value.key == "sinks[0].resolve_grace"

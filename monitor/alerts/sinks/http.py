@@ -75,7 +75,8 @@ class Sender:
                 items.append(
                     (dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now)
                 )
-            body = alertmanager_body(items, now, self.external_url)
+            grace = sink.resolve_grace.total_seconds()
+            body = alertmanager_body(items, now, self.external_url, grace)
         return await self._post(sink, url, body, headers)
 
     async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:
