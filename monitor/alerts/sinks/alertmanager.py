@@ -30,28 +30,16 @@ def alertmanager_alert(
 
 
 def alertmanager_body(
-    events: Sequence[tuple[Alert, float, float | None]],
-    now: float,
-    external_url: str,
-    resolve_grace_seconds: float = 0.0,
+    events: Sequence[tuple[Alert, float, float | None]], now: float, external_url: str
 ) -> bytes:
     """POST /api/v2/alerts body: firing alerts valid for a few re-send periods, resolved ones
-    ending `resolve_grace_seconds` after their resolution. Each item is (alert, starts_at,
-    ended_at or None).
-
-    Why the grace: Prometheus rules that raise the same alert into the same Alertmanager see a
-    resolution up to a scrape and an evaluation later, and keep re-sending it as firing until
-    then. An end already past would let such a re-send bring the alert back (resolved, then
-    firing again); an end a little ahead keeps it firing until the rules resolve it too, and
-    Alertmanager takes the earlier end."""
+    with their end. Each item is (alert, starts_at, ended_at or None)."""
     return orjson.dumps(
         [
             alertmanager_alert(
                 alert,
                 starts,
-                ended + resolve_grace_seconds
-                if ended is not None
-                else now + ALERTMANAGER_VALIDITY_SECONDS,
+                ended if ended is not None else now + ALERTMANAGER_VALIDITY_SECONDS,
                 external_url,
             )
             for alert, starts, ended in events

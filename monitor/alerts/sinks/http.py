@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from monitor import __version__
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason
+from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.sinks.alertmanager import alertmanager_body
 from monitor.alerts.sinks.slack import slack_body
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, signature, webhook_body
 from monitor.clock import Clock
-from monitor.config import Severity, SinkConfig, SinkType
+from monitor.config import SinkConfig, SinkType
 from monitor.retry import retry_after_seconds
 
 _RESPONSE_BYTES = 64 * 1024
@@ -61,22 +60,11 @@ class Sender:
         elif sink.type is SinkType.SLACK:
             body = slack_body(event)
         else:
+            # The end of the alert under its old severity, after a severity change, is an
+            # event of its own (see outbox.notifications_for), sent a grace later.
             url += "/api/v2/alerts"
-            now = self._clock.time()
             items = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
-            if event.reason is Reason.SEVERITY_CHANGED:
-                # Alertmanager tells alerts apart by all labels, severity included: end the
-                # one under the old severity rather than let it linger until it lapses.
-                old = (
-                    Severity.WARNING
-                    if event.alert.severity is Severity.CRITICAL
-                    else Severity.CRITICAL
-                )
-                items.append(
-                    (dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now)
-                )
-            grace = sink.resolve_grace.total_seconds()
-            body = alertmanager_body(items, now, self.external_url, grace)
+            body = alertmanager_body(items, self._clock.time(), self.external_url)
         return await self._post(sink, url, body, headers)
 
     async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:
