@@ -18,25 +18,16 @@ from monitor.commands import (
     notify_test_command,
     run_command,
 )
+from monitor.errors import UsageError
 from monitor.logs import LEVELS, configure_logging
 
 # Options of the main parser that take a separate value: skipped when finding the command.
 _VALUED_OPTIONS = ("--log-level", "--log-format")
 
 
-class UsageError(Exception):
-    """A command line argparse rejects; raised instead of its exit(2), so that `check` can
-    answer as a monitoring plugin (status 3) while every other command exits 2 as usual."""
-
-    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
-        super().__init__(message)
-        self.parser = parser
-        self.message = message
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(self, message)
+        raise UsageError(self.prog, self.format_usage(), message)
 
 
 def _positive_seconds(text: str) -> float:
@@ -131,8 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _command(argv) == "check":
             # A monitoring plugin's usage error is UNKNOWN, on stdout where NRPE looks.
             return check_unknown(f"usage: {exc.message} (see pixverse-monitor check --help)")
-        exc.parser.print_usage(sys.stderr)
-        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        sys.stderr.write(exc.usage)
+        print(f"{exc.prog}: error: {exc.message}", file=sys.stderr)
         return 2
     level = getattr(args, "log_level", None)
     fmt = getattr(args, "log_format", None)

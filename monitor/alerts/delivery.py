@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from enum import StrEnum
 
 import structlog
 
@@ -22,27 +22,19 @@ from monitor.alerts.outbox import (
     notifications_for,
     retry_delay,
 )
-from monitor.alerts.sinks import Sender
-from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
+from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.exposition import Family
+from monitor.errors import DeliveryFailure, DeliveryOutcome
+from monitor.exposition import InternalMetrics
 
 log = structlog.get_logger("monitor.delivery")
 
 
-class DeliveryOutcome(StrEnum):
-    """The `outcome` label of pixverse_monitor_notifications_total."""
-
-    DELIVERED = "delivered"  # accepted by the receiver (2xx)
-    RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
-    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send
-    DROPPED = "dropped"  # refused by the receiver with a non-retryable 4xx
-
-
 class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
-    of the outbox, so the state file always holds what is still owed."""
+    of the outbox, so the state file always holds what is still owed; every outcome is
+    counted in `metrics` and logged with the same reason code."""
 
     def __init__(
         self,
@@ -50,6 +42,7 @@ class Delivery:
         sender: Sender,
         clock: Clock,
         *,
+        metrics: InternalMetrics,
         persist: Callable[[], None],
         firing: Callable[[], Sequence[FiringAlert]],
         backoff_base: float = BACKOFF_BASE_SECONDS,
@@ -57,6 +50,7 @@ class Delivery:
     ) -> None:
         self._sender = sender
         self._clock = clock
+        self._metrics = metrics
         self._persist = persist
         self._firing = firing
         self._backoff = (backoff_base, backoff_cap)
@@ -64,7 +58,6 @@ class Delivery:
         self._queues: dict[str, list[Notification]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
-        self._counts: dict[tuple[str, DeliveryOutcome], int] = {}
         self._running = False
         self._initial = list(sinks)
 
@@ -89,11 +82,14 @@ class Delivery:
             queue.append(notification)
             if len(queue) > MAX_PENDING_PER_SINK:
                 evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-                self._count(notification.sink, DeliveryOutcome.FAILED)
+                self._metrics.count(
+                    notification.sink, DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
+                )
                 log.error(
                     "notification.failed",
                     sink=notification.sink,
                     id=evicted.id,
+                    reason=DeliveryFailure.OUTBOX_FULL.value,
                     error="outbox full: oldest pending notification evicted",
                     will_retry=False,
                 )
@@ -113,30 +109,8 @@ class Delivery:
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
 
-    def families(self) -> list[Family]:
-        totals = [
-            (((("sink", name), ("outcome", outcome.value))), self._counts.get((name, outcome), 0))
-            for name in self._sinks
-            for outcome in DeliveryOutcome
-        ]
-        pending = [((("sink", name),), len(queue)) for name, queue in self._queues.items()]
-        return [
-            Family(
-                "pixverse_monitor_notifications_total",
-                "counter",
-                "Notification attempts by sink and outcome.",
-                totals,
-            ),
-            Family(
-                "pixverse_monitor_notifications_pending",
-                "gauge",
-                "Notifications in the durable outbox, not yet delivered.",
-                pending,
-            ),
-        ]
-
-    def counts(self) -> dict[tuple[str, DeliveryOutcome], int]:
-        return dict(self._counts)
+    def _pending_count(self, sink: str) -> int:
+        return len(self._queues.get(sink, ()))
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -154,9 +128,12 @@ class Delivery:
                     task.cancel()
                 self._sinks.pop(name)
                 self._wake.pop(name)
+                self._metrics.remove_sink(name)
                 if dropped:
                     log.warning("sink.removed", sink=name, discarded=len(dropped))
         for name, sink in wanted.items():
+            if name not in self._sinks:
+                self._metrics.add_sink(name, functools.partial(self._pending_count, name))
             self._sinks[name] = sink
             self._queues.setdefault(name, [])
             self._wake.setdefault(name, asyncio.Event())
@@ -182,9 +159,6 @@ class Delivery:
     def _wake_all(self) -> None:
         for event in self._wake.values():
             event.set()
-
-    def _count(self, sink: str, outcome: DeliveryOutcome) -> None:
-        self._counts[(sink, outcome)] = self._counts.get((sink, outcome), 0) + 1
 
     async def _drain(self, name: str) -> None:
         while True:
@@ -227,7 +201,7 @@ class Delivery:
         }
         if result.ok:
             queue.pop(index)
-            self._count(sink.name, DeliveryOutcome.DELIVERED)
+            self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
             log.info("notification.delivered", **fields)
         elif result.retryable:
             attempts = head.attempts + 1
@@ -240,18 +214,25 @@ class Delivery:
             queue[index] = replace(
                 head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
             )
-            self._count(sink.name, DeliveryOutcome.RETRIED)
+            self._metrics.count(sink.name, DeliveryOutcome.RETRIED, result.reason)
             log.warning(
                 "notification.failed",
                 **fields,
+                reason=_reason(result.reason),
                 error=result.error,
                 will_retry=True,
                 retry_in_seconds=round(delay, 3),
             )
         else:
             queue.pop(index)
-            self._count(sink.name, DeliveryOutcome.DROPPED)
-            log.error("notification.failed", **fields, error=result.error, will_retry=False)
+            self._metrics.count(sink.name, DeliveryOutcome.DROPPED, result.reason)
+            log.error(
+                "notification.failed",
+                **fields,
+                reason=_reason(result.reason),
+                error=result.error,
+                will_retry=False,
+            )
         self._persist()
 
     async def _resend(self, name: str) -> None:
@@ -264,7 +245,7 @@ class Delivery:
             if firing:
                 result = await self._sender.post_firing(sink, firing)
                 if result.ok:
-                    self._count(name, DeliveryOutcome.DELIVERED)
+                    self._metrics.count(name, DeliveryOutcome.DELIVERED, None)
                     log.debug(
                         "notification.delivered",
                         sink=name,
@@ -273,12 +254,13 @@ class Delivery:
                         http_status=result.status,
                     )
                 else:
-                    self._count(name, DeliveryOutcome.FAILED)
+                    self._metrics.count(name, DeliveryOutcome.FAILED, result.reason)
                     log.warning(
                         "notification.failed",
                         sink=name,
                         kind="resend",
                         alerts=len(firing),
+                        reason=_reason(result.reason),
                         error=result.error,
                         will_retry=True,
                     )
@@ -293,3 +275,7 @@ def _next(sink: SinkConfig, queue: list[Notification], now: float) -> Notificati
     if sink.type is not SinkType.ALERTMANAGER:
         return queue[0] if queue else None
     return next((n for n in queue if not held_back(n, now)), None)
+
+
+def _reason(reason: DeliveryFailure | None) -> str | None:
+    return reason.value if reason is not None else None

@@ -20,19 +20,11 @@ from monitor.commands.check_output import (
 )
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.config import Config
-from monitor.errors import ConfigError
+from monitor.errors import CheckTimeout, ConfigError
 from monitor.upstream import PollResult, UpstreamClient, poll_source
 
 # NRPE gives up after 10 s by default: answer before it does.
 DEFAULT_TIMEOUT_SECONDS = 10.0
-
-
-class CheckTimeout(Exception):
-    """Some sources had not answered when `--timeout` ran out."""
-
-    def __init__(self, pending: list[str]) -> None:
-        super().__init__(f"no answer from source(s) {', '.join(pending)}")
-        self.pending = pending
 
 
 async def poll_all(

@@ -20,8 +20,8 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
-from monitor.exposition import Family, MetricsRenderer
+from monitor.errors import ConfigError, WebConfigError
+from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.status import status_line
@@ -34,7 +34,6 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
-    WebConfigError,
     WebGuard,
     as_config_error,
     load_web_config,
@@ -48,10 +47,6 @@ STOP_GRACE_SECONDS = 5.0
 # TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
 _EVALUATE_JOB = "evaluate"
-_RELOAD_HELP = (
-    "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
-)
-_RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
 
 
 class Daemon:
@@ -74,14 +69,17 @@ class Daemon:
         self._clock = clock or SystemClock()
         self._environ = os.environ if environ is None else environ
         self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
+        self._metrics = InternalMetrics()
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
             lambda: self._snapshot,
             self._stale_after_seconds,
-            MetricsRenderer(extra=self._internal_families),
+            MetricsRenderer(self._metrics),
             self._clock,
         )
-        self._alerting = Alerting(config, self._clock, retry_backoff=retry_backoff)
+        self._alerting = Alerting(
+            config, self._clock, metrics=self._metrics, retry_backoff=retry_backoff
+        )
         self._web = WebGuard(None, on_reload=self._record_reload)
         self._server = self._new_server(config)
         self._systemd = Lifecycle(
@@ -90,9 +88,8 @@ class Daemon:
             ready_timeout=READY_TIMEOUT_SECONDS,
         )
         self._reload_lock = asyncio.Lock()
-        self._reload_ok = True
         self._reload_problem: str | None = None
-        self._reload_success_unix = self._clock.time()
+        self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -248,9 +245,9 @@ class Daemon:
     def _record_reload(self, ok: bool, problem: str | None = None) -> None:
         """Every reload's outcome (SIGHUP, or the web config re-read as it changes); a failed
         one shows in `systemctl status` (STATUS=) until one succeeds."""
-        self._reload_ok = ok
+        self._metrics.reload_ok.set(1 if ok else 0)
         if ok:
-            self._reload_success_unix = self._clock.time()
+            self._metrics.reload_time.set(self._clock.time())
             self._reload_problem = None
         else:
             self._reload_problem = problem or "metrics.web_config_file: see webconfig.reload_failed"
@@ -258,24 +255,6 @@ class Daemon:
 
     def _status(self) -> str:
         return status_line(self._snapshot, self._reload_problem)
-
-    def _internal_families(self) -> list[Family]:
-        """Daemon-internal metric families, rendered at scrape time after the account ones."""
-        return [
-            *self._alerting.families(),
-            Family(
-                "pixverse_monitor_config_last_reload_successful",
-                "gauge",
-                _RELOAD_HELP,
-                [((), 1 if self._reload_ok else 0)],
-            ),
-            Family(
-                "pixverse_monitor_config_last_reload_success_timestamp_seconds",
-                "gauge",
-                _RELOAD_TIME_HELP,
-                [((), self._reload_success_unix)],
-            ),
-        ]
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")

@@ -1,4 +1,5 @@
-"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries, size cap, outcome codes."""
+"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries (408, 429, 5xx), size
+cap, outcome codes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from monitor import __version__
 from monitor.clock import Clock
 from monitor.config import SourceConfig
 from monitor.errors import Outcome, UpstreamError
-from monitor.retry import backoff_seconds, retry_after_seconds
+from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
@@ -78,7 +79,7 @@ class UpstreamClient:
             detail = f"{path}: HTTP {status}{_error_text(body)}"
             if status in (401, 403):
                 raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
-            if status != 429 and status < 500:
+            if not retryable_status(status):
                 raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
             wait = self._retry_wait(headers.get("retry-after"), attempt)
             if attempt >= MAX_ATTEMPTS:
