@@ -348,3 +348,15 @@ def test_resolve_grace_of_alertmanager_sinks(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         sinks(hook + "resolve_grace = '1m'\n")
     assert caught.value.key == "sinks[0].resolve_grace"
+
+
+def test_the_readme_defaults_block_holds_only_defaults() -> None:
+    """README, Configuration: every uncommented key of its block is the default value, so
+    the block loads to the very configuration an empty file does."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    block = section[section.index("```toml\n") + len("```toml\n") : section.index("\n```")]
+    env = {"USEAPI_TOKEN": "t"}
+    documented = parse_config(tomllib.loads(block), env=env)
+    assert documented == parse_config({}, env=env)
+    assert "[[sinks]]" not in [line.strip() for line in block.splitlines()]  # none by default
