@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config.model import Config
+from monitor.config.model import Config, SinkType
 from monitor.secret import MASK
 from monitor.timefmt import format_duration
 
@@ -97,4 +97,6 @@ def render_config(config: Config) -> str:
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")
+        if sink.type is SinkType.ALERTMANAGER:
+            out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
     return "\n".join(out).lstrip("\n") + "\n"
