@@ -6,22 +6,44 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from monitor import __version__
 from monitor.commands import (
+    DEFAULT_CHECK_TIMEOUT_SECONDS,
     check_command,
+    check_unknown,
     config_check_command,
     demo_command,
     notify_test_command,
     run_command,
 )
+from monitor.errors import UsageError
 from monitor.logs import LEVELS, configure_logging
+
+# Options of the main parser that take a separate value: skipped when finding the command.
+_VALUED_OPTIONS = ("--log-level", "--log-format")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, self.format_usage(), message)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     # Logging options are accepted before or after the command; SUPPRESS keeps a
     # subcommand's default from overwriting a value given before it.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS)
     common.add_argument(
         "--log-format",
@@ -29,13 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="json (default when stdout is not a terminal) or console",
     )
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pixverse-monitor",
         description="JWT expiry monitoring for PixVerse accounts behind useapi.net.",
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     config_help = (
         "config file (default: $PIXVERSE_MONITOR_CONFIG or /etc/pixverse-monitor/config.toml)"
@@ -48,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--config", type=Path, help=config_help)
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_CHECK_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="bound on the whole run; past it, UNKNOWN (default: %(default)g)",
+    )
 
     demo = commands.add_parser(
         "demo", parents=[common], help="run against a built-in fake upstream, no token needed"
@@ -69,8 +100,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of a command line, found without parsing it."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        if _command(argv) == "check":
+            # A monitoring plugin's usage error is UNKNOWN, on stdout where NRPE looks.
+            return check_unknown(f"usage: {exc.message} (see pixverse-monitor check --help)")
+        sys.stderr.write(exc.usage)
+        print(f"{exc.prog}: error: {exc.message}", file=sys.stderr)
+        return 2
     level = getattr(args, "log_level", None)
     fmt = getattr(args, "log_format", None)
     if args.command == "run":
@@ -83,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # matter.
     configure_logging(level or "warning", fmt, stream=sys.stderr)
     if args.command == "check":
-        return check_command(args.config, as_json=args.json)
+        return check_command(args.config, as_json=args.json, timeout_seconds=args.timeout)
     if args.command == "notify-test":
         return notify_test_command(args.config, args.sink)
     return config_check_command(args.file)

@@ -6,7 +6,9 @@ defines one:
     MonitorError
     ├── ConfigError           a setting is wrong; `key` names it (exit 2, never a traceback)
     │   └── WebConfigError    ... in the exporter-toolkit web config file; `path` names the file
-    └── UpstreamError         useapi.net could not be read; `reason` is an `Outcome`
+    ├── UpstreamError         useapi.net could not be read; `reason` is an `Outcome`
+    ├── UsageError            the command line is wrong (exit 2; `check`: UNKNOWN, exit 3)
+    └── CheckTimeout          `check --timeout` ran out; `pending` names the sources unread
 
 Reason codes are metric label values, so each set is written once, here:
 
@@ -105,3 +107,22 @@ class UpstreamError(MonitorError):
         self.reason = reason
         self.detail = detail
         self.status = status
+
+
+class UsageError(MonitorError):
+    """A command line argparse rejects, raised instead of its exit(2): `check` answers it as a
+    monitoring plugin (UNKNOWN, 3); every other command prints `usage` and exits 2."""
+
+    def __init__(self, prog: str, usage: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.usage = usage
+        self.message = message
+
+
+class CheckTimeout(MonitorError):
+    """`check --timeout` ran out before every source had answered."""
+
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__(f"no answer from source(s) {', '.join(pending)}")
+        self.pending = pending

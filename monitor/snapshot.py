@@ -47,13 +47,15 @@ class SourceSnapshot:
     last_success_unix: float | None
     poll_duration_seconds: float | None
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
-    monitored_since_unix: float = 0.0  # when this run started watching the source
+    # When this run started watching the source, or a reload changed its schedule.
+    monitored_since_unix: float = 0.0
     plans: SourcePlans = field(default_factory=SourcePlans)
 
     @property
     def stale_reference_unix(self) -> float:
-        """What staleness counts from: the last success, else when this run began watching."""
-        return self.last_success_unix or self.monitored_since_unix
+        """What staleness counts from: the later of the last success and when this run began
+        watching (its start, or the reload that added the source or changed the schedule)."""
+        return max(self.last_success_unix or 0.0, self.monitored_since_unix)
 
     def fresh(self, now_unix: float, stale_after_seconds: float) -> bool:
         """True when the last successful poll is within `stale_after_seconds`."""

@@ -17,6 +17,8 @@ from monitor.alerts.outbox import (
     BACKOFF_CAP_SECONDS,
     MAX_PENDING_PER_SINK,
     Notification,
+    alertmanager_identity,
+    held_back,
     notifications_for,
     retry_delay,
 )
@@ -75,6 +77,8 @@ class Delivery:
     def enqueue(self, events: Sequence[AlertEvent]) -> None:
         for notification in notifications_for(events, self._sinks.values(), self._clock.time()):
             queue = self._queues[notification.sink]
+            if self._sinks[notification.sink].type is SinkType.ALERTMANAGER:
+                self._supersede(queue, notification)
             queue.append(notification)
             if len(queue) > MAX_PENDING_PER_SINK:
                 evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
@@ -90,6 +94,17 @@ class Delivery:
                     will_retry=False,
                 )
             self._wake[notification.sink].set()
+
+    def _supersede(self, queue: list[Notification], new: Notification) -> None:
+        """An alert that ends and starts again within an alertmanager sink's resolve_grace:
+        the held-back end is dropped, so Alertmanager, which still holds the alert firing,
+        sees it go on rather than end and start again."""
+        now = self._clock.time()
+        identity = alertmanager_identity(new)
+        for old in [n for n in queue if held_back(n, now)]:
+            if alertmanager_identity(old) == identity:
+                queue.remove(old)
+                log.info("notification.superseded", sink=old.sink, id=old.id, by=new.id)
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
@@ -151,25 +166,31 @@ class Delivery:
             wake = self._wake.get(name)
             if queue is None or wake is None:
                 return  # the sink was removed
-            if not queue:
+            sink = self._sinks[name]
+            now = self._clock.time()
+            head = _next(sink, queue, now)
+            if head is None:
+                # Nothing, or only ends held back: wait for the first to fall due.
+                due = min((n.next_attempt_unix for n in queue), default=None)
                 wake.clear()
-                await wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), None if due is None else due - now)
                 continue
-            head = queue[0]
-            delay = head.next_attempt_unix - self._clock.time()
+            delay = head.next_attempt_unix - now
             if delay > 0:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), delay)
                 continue
-            await self._attempt(self._sinks[name], queue, head)
+            await self._attempt(sink, queue, head)
 
     async def _attempt(
         self, sink: SinkConfig, queue: list[Notification], head: Notification
     ) -> None:
         result = await self._sender.send(sink, head.event)
-        if not queue or queue[0] is not head:
-            return  # the sink was reloaded while we were sending
+        index = next((i for i, n in enumerate(queue) if n is head), None)
+        if index is None:
+            return  # the sink was reloaded, or the notification superseded, meanwhile
         fields = {
             "sink": sink.name,
             "id": head.id,
@@ -179,7 +200,7 @@ class Delivery:
             "http_status": result.status,
         }
         if result.ok:
-            queue.pop(0)
+            queue.pop(index)
             self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
             log.info("notification.delivered", **fields)
         elif result.retryable:
@@ -190,7 +211,7 @@ class Delivery:
                 base=self._backoff[0],
                 cap=self._backoff[1],
             )
-            queue[0] = replace(
+            queue[index] = replace(
                 head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
             )
             self._metrics.count(sink.name, DeliveryOutcome.RETRIED, result.reason)
@@ -203,7 +224,7 @@ class Delivery:
                 retry_in_seconds=round(delay, 3),
             )
         else:
-            queue.pop(0)
+            queue.pop(index)
             self._metrics.count(sink.name, DeliveryOutcome.DROPPED, result.reason)
             log.error(
                 "notification.failed",
@@ -244,6 +265,16 @@ class Delivery:
                         will_retry=True,
                     )
             await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
+
+
+def _next(sink: SinkConfig, queue: list[Notification], now: float) -> Notification | None:
+    """The notification a sink's worker sends next: the oldest, so that a receiver sees
+    events in the order they happened. For an alertmanager sink, the oldest not held back:
+    the order across alerts means nothing to Alertmanager, and within one alert nothing
+    overtakes a held-back end, since a later event of that alert supersedes it."""
+    if sink.type is not SinkType.ALERTMANAGER:
+        return queue[0] if queue else None
+    return next((n for n in queue if not held_back(n, now)), None)
 
 
 def _reason(reason: DeliveryFailure | None) -> str | None:

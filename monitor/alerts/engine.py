@@ -3,21 +3,23 @@ it takes the snapshot, the previous alert book and `now`, and returns values."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from monitor.alerts import texts
 from monitor.alerts.alert import DATA_SCOPE as _DATA
 from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
-from monitor.alerts.alert import Alert, AlertName, fingerprint
-from monitor.alerts.plans import next_plan_crossing, plan_conditions
+from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
+from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
-from monitor.timefmt import format_ttl, iso_utc
+from monitor.timefmt import iso_utc
 
 
 class Status(StrEnum):
@@ -72,16 +74,21 @@ class AlertPolicy:
 
 class Conditions(NamedTuple):
     """What holds now, and which (source, scope) pairs were judged at all: an alert of a pair
-    that was not judged (no data yet since a restart) is carried over, not resolved."""
+    that was not judged (no data yet since a restart) is carried over, not resolved. The rest
+    is what a resolution needs to say what happened."""
 
     active: tuple[Alert, ...]
     judged: frozenset[tuple[str, str]]
     sources: frozenset[str]
+    accounts: Mapping[tuple[str, str], AccountStatus]  # by (source, account label)
+    snapshots: Mapping[str, SourceSnapshot]
+    min_usable_capacity: int
 
 
 def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
     active: list[Alert] = []
     judged: set[tuple[str, str]] = set()
+    accounts: dict[tuple[str, str], AccountStatus] = {}
     for source in snapshot.sources:
         down = _source_down(source, policy, now)
         if down is not None:
@@ -96,15 +103,24 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
             continue
         judged.add((source.name, _DATA))
         for status in evaluation.accounts:
+            accounts[(source.name, status.label)] = status
             alerts = _account_alerts(source.name, status, book, now)
             if status.settings.labels:  # [[accounts]] labels ride along
-                alerts = [replace(a, extra_labels=status.settings.labels) for a in alerts]
+                labels = status.settings.labels
+                alerts = [dataclasses.replace(a, extra_labels=labels) for a in alerts]
             active.extend(alerts)
         usable = evaluation.totals.usable_capacity
         minimum = policy.limits.min_usable_capacity
         if usable < minimum:
             active.append(_capacity_alert(source.name, usable, minimum))
-    return Conditions(tuple(active), frozenset(judged), frozenset(s.name for s in snapshot.sources))
+    return Conditions(
+        tuple(active),
+        frozenset(judged),
+        frozenset(s.name for s in snapshot.sources),
+        accounts,
+        {s.name: s for s in snapshot.sources},
+        policy.limits.min_usable_capacity,
+    )
 
 
 def _source_down(source: SourceSnapshot, policy: AlertPolicy, now: float) -> bool | None:
@@ -122,18 +138,16 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
     account = status.account
     label = status.label
     state = status.state
-    details = {"max_jobs": str(account.max_jobs), "expires_at": "", "ttl_seconds": ""}
-    ttl = None
-    if account.expiry_unix is not None:
-        ttl = account.expiry_unix - now
-        details["expires_at"] = iso_utc(account.expiry_unix)
-        details["ttl_seconds"] = str(round(ttl))
+    expiry = account.expiry_unix
+    details = _account_details(status, now)
     alerts = []
     soon = book.get(fingerprint(AlertName.EXPIRING_SOON, source, label))
-    # ExpiringSoon resolves only on renewal or removal (the contract): once firing it stays,
-    # at critical, through expiry, and keeps its severity through a spell of unknown.
-    if state in (AccountState.WARNING, AccountState.CRITICAL) or (
-        soon is not None and state in (AccountState.EXPIRED, AccountState.UNKNOWN)
+    # ExpiringSoon holds from the warning threshold until the token is renewed or removed (the
+    # contract), so through expiry too, and keeps its severity through a spell of unknown
+    # expiry. That is also how the shipped Prometheus rules judge it, state by state, so both
+    # can feed one Alertmanager without one resolving what the other still fires.
+    if state in (AccountState.WARNING, AccountState.CRITICAL, AccountState.EXPIRED) or (
+        soon is not None and state is AccountState.UNKNOWN
     ):
         if state is AccountState.WARNING:
             severity = Severity.WARNING
@@ -141,49 +155,26 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
             severity = soon.alert.severity
         else:
             severity = Severity.CRITICAL
-        when = f"in {format_ttl(ttl)}" if ttl is not None and ttl > 0 else "now"
-        alerts.append(
-            Alert(
-                AlertName.EXPIRING_SOON,
-                severity,
-                source,
-                label,
-                f"PixVerse token of {label} expires {when}",
-                f"The PixVerse JWT of account {label} (source {source}) expires at "
-                f"{details['expires_at'] or 'an unknown time'}. Renew it on useapi.net before "
-                f"it lapses, or its {account.max_jobs} job slot(s) disappear.",
-                details,
-            )
-        )
-    if state is AccountState.EXPIRED:
-        ago = format_ttl(-ttl) if ttl is not None else "?"
-        alerts.append(
-            Alert(
-                AlertName.EXPIRED,
-                Severity.CRITICAL,
-                source,
-                label,
-                f"PixVerse token of {label} has expired",
-                f"The PixVerse JWT of account {label} (source {source}) expired at "
-                f"{details['expires_at']} ({ago} ago). Its {account.max_jobs} job slot(s) are "
-                "unusable until the token is renewed on useapi.net.",
-                details,
-            )
-        )
+        words = texts.expiring_soon(label, source, expiry, now, account.max_jobs)
+        alerts.append(Alert(AlertName.EXPIRING_SOON, severity, source, label, *words, details))
+    if state is AccountState.EXPIRED and expiry is not None:
+        words = texts.expired(label, source, expiry, now, account.max_jobs)
+        alerts.append(Alert(AlertName.EXPIRED, Severity.CRITICAL, source, label, *words, details))
     if state is AccountState.UNKNOWN:
+        words = texts.expiry_unknown(label, source)
         alerts.append(
-            Alert(
-                AlertName.EXPIRY_UNKNOWN,
-                Severity.WARNING,
-                source,
-                label,
-                f"Expiry of the PixVerse token of {label} is unknown",
-                f"useapi.net gave no usable ExpireTime, ExpireTimeUTC or JWT exp for account "
-                f"{label} (source {source}), so its expiry cannot be watched.",
-                details,
-            )
+            Alert(AlertName.EXPIRY_UNKNOWN, Severity.WARNING, source, label, *words, details)
         )
     return alerts
+
+
+def _account_details(status: AccountStatus, now: float) -> dict[str, str]:
+    details = {"max_jobs": str(status.account.max_jobs), "expires_at": "", "ttl_seconds": ""}
+    expiry = status.account.expiry_unix
+    if expiry is not None:
+        details["expires_at"] = iso_utc(expiry)
+        details["ttl_seconds"] = str(round(expiry - now))
+    return details
 
 
 def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
@@ -192,25 +183,56 @@ def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
         Severity.WARNING,
         source,
         "",
-        f"Usable PixVerse capacity of {source} is {usable} job(s), below {minimum}",
-        f"Accounts of source {source} with a valid token offer {usable} job slot(s); "
-        f"thresholds.min_usable_capacity is {minimum}. Renew expired tokens or add accounts.",
+        *texts.capacity_low(source, usable, minimum),
         {"usable_capacity": str(usable), "min_usable_capacity": str(minimum)},
     )
 
 
 def _source_down_alert(source: SourceSnapshot, now: float) -> Alert:
-    outcome = source.last_outcome.value if source.last_outcome else "no poll yet"
+    outcome = source.last_outcome.value if source.last_outcome else None
     last = iso_utc(source.last_success_unix) if source.last_success_unix else "never"
     return Alert(
         AlertName.SOURCE_DOWN,
         Severity.CRITICAL,
         source.name,
         "",
-        f"useapi.net cannot be read for source {source.name} ({outcome})",
-        f"The last poll of source {source.name} ended with {outcome}; the last successful poll "
-        f"was {last}. Account data is stale and expiry alerts rely on it.",
-        {"last_outcome": outcome, "last_success": last},
+        *texts.source_down(source.name, outcome, source.last_success_unix, now),
+        {"last_outcome": outcome or "no poll yet", "last_success": last},
+    )
+
+
+def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
+    """The alert as its resolution is sent: saying what happened, with current details."""
+    source = held.snapshots.get(alert.source)
+    if source is None:
+        words = texts.source_unwatched(alert.source)
+        return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if alert.name in PLAN_ALERTS or alert.name in SUBSCRIPTION_ALERTS:
+        return plan_resolution(alert, source, held.accounts.get((alert.source, alert.account)), now)
+    if alert.name is AlertName.SOURCE_DOWN:
+        outcome = source.last_outcome.value if source.last_outcome else "success"
+        words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
+        return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if alert.name is AlertName.CAPACITY_LOW:
+        usable = source.evaluation.totals.usable_capacity if source.evaluation else 0
+        words = texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
+        details = {**alert.details, "usable_capacity": str(usable)}
+        return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
+    status = held.accounts.get((alert.source, alert.account))
+    if status is None:
+        words = texts.removed(alert.account, alert.source)
+        return dataclasses.replace(alert, summary=words[0], description=words[1])
+    expiry = status.account.expiry_unix
+    if expiry is None:
+        words = texts.expiry_lost(alert.account, alert.source)
+    elif alert.name is AlertName.EXPIRY_UNKNOWN:
+        words = texts.expiry_known(alert.account, alert.source, expiry)
+    elif alert.details.get("expires_at") != iso_utc(expiry):
+        words = texts.renewed(alert.account, alert.source, expiry, now)
+    else:
+        words = texts.no_longer_expiring(alert.account, alert.source, expiry, now)
+    return dataclasses.replace(
+        alert, summary=words[0], description=words[1], details=_account_details(status, now)
     )
 
 
@@ -246,7 +268,8 @@ def step(
         if alert.source in held.sources and (alert.source, alert.scope) not in held.judged:
             new_book[key] = firing  # not judged this time: keep it as it was
             continue
-        events.append(_event(Status.RESOLVED, Reason.RESOLVED, firing, now))
+        ended = dataclasses.replace(firing, alert=resolution(alert, held, now))
+        events.append(_event(Status.RESOLVED, Reason.RESOLVED, ended, now))
     return new_book, events
 
 
@@ -278,7 +301,8 @@ def next_wake(
     """The next moment the alerts may change without a poll: a threshold crossing (given), a
     plan entering its warning window or ending, a repeat falling due, or a source going
     stale."""
-    moments = [m for m in (threshold_crossing, next_plan_crossing(snapshot, now)) if m is not None]
+    crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
+    moments = [m for m in crossings if m is not None]
     moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
     stale_after = policy.limits.stale_after_seconds
     moments.extend(s.stale_reference_unix + stale_after for s in snapshot.sources)

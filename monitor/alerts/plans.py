@@ -4,11 +4,14 @@ concurrency). Pure: a source's snapshot and `now` in, alerts and what was judged
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from monitor.alerts import plan_texts as texts
 from monitor.alerts.alert import (
     PLAN_ALERTS,
+    SUBSCRIPTION_ALERTS,
     SUBSCRIPTION_SCOPE,
     Alert,
     AlertName,
@@ -17,7 +20,7 @@ from monitor.alerts.alert import (
 from monitor.config import Severity
 from monitor.evaluate import AccountStatus
 from monitor.snapshot import Snapshot, SourcePlans, SourceSnapshot
-from monitor.timefmt import format_ttl, iso_utc
+from monitor.timefmt import iso_utc
 from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription
 
 
@@ -60,125 +63,109 @@ def plan_conditions(source: SourceSnapshot, firing: Iterable[Alert], now: float)
 
 def _subscription_alerts(source: str, subscription: Subscription) -> list[Alert]:
     alerts = []
-    renewed = iso_utc(subscription.renewed_unix) if subscription.renewed_unix else "unknown"
+    renewed = subscription.renewed_unix
     if subscription.active is False:
+        words = texts.subscription_inactive(source, renewed)
+        details = {"renewed_at": iso_utc(renewed) if renewed is not None else ""}
         alerts.append(
-            Alert(
-                AlertName.SUBSCRIPTION_INACTIVE,
-                Severity.CRITICAL,
-                source,
-                "",
-                f"useapi.net subscription of source {source} is inactive",
-                f"useapi.net reports the subscription behind the API token of source {source} "
-                f"as inactive (last renewal: {renewed}). Every account behind that token stops "
-                "working until the subscription is renewed at useapi.net.",
-                {"renewed_at": renewed},
-            )
+            Alert(AlertName.SUBSCRIPTION_INACTIVE, Severity.CRITICAL, source, "", *words, details)
         )
     counts = subscription.services.get(PIXVERSE_SERVICE)
     if counts is not None and counts.error:
+        words = texts.accounts_in_error(source, counts.error, counts.total)
+        details = {
+            "error": str(counts.error),
+            "total": _count(counts.total),
+            "active": _count(counts.active),
+        }
         alerts.append(
-            Alert(
-                AlertName.ACCOUNTS_IN_ERROR,
-                Severity.WARNING,
-                source,
-                "",
-                f"useapi.net marks {counts.error} PixVerse account(s) of source {source} as "
-                "in error",
-                f"useapi.net counts {counts.error} of the {_count(counts.total)} PixVerse "
-                f"account(s) of source {source} as in error: it cannot use them, typically "
-                "because it could not refresh their token. Check the accounts at useapi.net "
-                "and configure them again.",
-                {
-                    "error": str(counts.error),
-                    "total": _count(counts.total),
-                    "active": _count(counts.active),
-                },
-            )
+            Alert(AlertName.ACCOUNTS_IN_ERROR, Severity.WARNING, source, "", *words, details)
         )
     return alerts
 
 
 def _count(value: int | None) -> str:
-    return "?" if value is None else str(value)
+    return "" if value is None else str(value)
 
 
 def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> list[Alert]:
-    account = status.account
+    jobs = status.account.max_jobs
     label = status.label
     settings = status.settings
     name = plan.name or "unknown"
-    ends = iso_utc(plan.expires_unix) if plan.expires_unix is not None else ""
+    ends = plan.expires_unix
     labels = settings.labels
     alerts = []
-    ttl = None if plan.expires_unix is None else plan.expires_unix - now
-    lapsed = plan.lapsed is True or (ttl is not None and ttl <= 0)
-    if lapsed or (ttl is not None and ttl <= settings.plan_warning_seconds):
+    lapsed = plan.lapsed is True or (ends is not None and ends <= now)
+    if lapsed or (ends is not None and ends - now <= settings.plan_warning_seconds):
         if lapsed:
-            summary = f"PixVerse plan of {label} has lapsed"
-            when = f"ended at {ends}" if ends and ttl is not None and ttl <= 0 else "has lapsed"
+            words = texts.plan_lapsed(label, source, name, ends, jobs)
         else:
-            assert ttl is not None
-            summary = f"PixVerse plan of {label} ends in {format_ttl(ttl)}"
-            when = f"ends at {ends}"
-        alerts.append(
-            Alert(
-                AlertName.PLAN_EXPIRING_SOON,
-                Severity.CRITICAL if lapsed else Severity.WARNING,
-                source,
-                label,
-                summary,
-                f"The PixVerse plan ({name}) of account {label} (source {source}) {when}. "
-                f"Renew it at PixVerse, or the account's {account.max_jobs} job slot(s) stop "
-                "working.",
-                {
-                    "plan": name,
-                    "plan_expires_at": ends,
-                    "plan_ttl_seconds": "" if ttl is None else str(round(ttl)),
-                    "lapsed": "true" if plan.lapsed else "false",
-                },
-                labels,
-            )
-        )
+            assert ends is not None
+            words = texts.plan_ending(label, source, name, ends, now=now, jobs=jobs)
+        details = {
+            "plan": name,
+            "plan_expires_at": iso_utc(ends) if ends is not None else "",
+            "plan_ttl_seconds": str(round(ends - now)) if ends is not None else "",
+            "lapsed": "true" if plan.lapsed else "false",
+        }
+        severity = Severity.CRITICAL if lapsed else Severity.WARNING
+        alert = Alert(AlertName.PLAN_EXPIRING_SOON, severity, source, label, *words, details)
+        alerts.append(dataclasses.replace(alert, extra_labels=labels))
     left = plan.credits_left
-    if settings.min_credits > 0 and left is not None and left < settings.min_credits:
+    minimum = settings.min_credits
+    if minimum > 0 and left is not None and left < minimum:
         kinds = ", ".join(f"{kind.value} {_number(n)}" for kind, n in plan.credits.items())
-        alerts.append(
-            Alert(
-                AlertName.CREDITS_LOW,
-                Severity.WARNING,
-                source,
-                label,
-                f"PixVerse account {label} has {_number(left)} credits left",
-                f"Account {label} (source {source}, plan {name}) has {_number(left)} credits "
-                f"left ({kinds}), below the minimum of {settings.min_credits}. Top up, or "
-                "its jobs start failing.",
-                {"credits": _number(left), "min_credits": str(settings.min_credits)},
-                labels,
-            )
+        words = texts.credits_low(label, source, name, left, kinds=kinds, minimum=minimum)
+        details = {"credits": _number(left), "min_credits": str(minimum)}
+        alert = Alert(AlertName.CREDITS_LOW, Severity.WARNING, source, label, *words, details)
+        alerts.append(dataclasses.replace(alert, extra_labels=labels))
+    allowed = plan.concurrency
+    if allowed is not None and jobs > allowed:
+        words = texts.max_jobs_above_plan(label, source, name, jobs, allowed)
+        details = {"max_jobs": str(jobs), "plan_concurrency": str(allowed)}
+        alert = Alert(
+            AlertName.MAX_JOBS_ABOVE_PLAN, Severity.WARNING, source, label, *words, details
         )
-    if plan.concurrency is not None and account.max_jobs > plan.concurrency:
-        alerts.append(
-            Alert(
-                AlertName.MAX_JOBS_ABOVE_PLAN,
-                Severity.WARNING,
-                source,
-                label,
-                f"maxJobs of {label} ({account.max_jobs}) is above what its plan allows "
-                f"({plan.concurrency})",
-                f"Account {label} (source {source}) is configured at useapi.net with maxJobs "
-                f"{account.max_jobs}, but its PixVerse plan ({name}) runs {plan.concurrency} "
-                "job(s) at once. useapi.net says maxJobs must not exceed it: lower maxJobs, "
-                "or jobs beyond the plan fail.",
-                {"max_jobs": str(account.max_jobs), "plan_concurrency": str(plan.concurrency)},
-                labels,
-            )
-        )
+        alerts.append(dataclasses.replace(alert, extra_labels=labels))
     return alerts
 
 
 def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def plan_resolution(
+    alert: Alert, source: SourceSnapshot, status: AccountStatus | None, now: float
+) -> Alert:
+    """A section-8 alert as its resolution is sent: saying what happened."""
+    data = source.plans
+    if alert.name in SUBSCRIPTION_ALERTS:
+        subscription = data.subscription
+        if subscription is None:
+            words = texts.subscription_unwatched(alert.source)
+        elif alert.name is AlertName.SUBSCRIPTION_INACTIVE:
+            words = texts.subscription_active(alert.source)
+        else:
+            words = texts.no_accounts_in_error(alert.source)
+        return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if status is None:
+        words = texts.plan_account_gone(alert.account, alert.source)
+        return dataclasses.replace(alert, summary=words[0], description=words[1])
+    plan = data.plans.get(status.account.email)
+    if plan is None:
+        words = texts.plan_unknown(alert.account, alert.source)
+    elif alert.name is AlertName.PLAN_EXPIRING_SOON:
+        words = texts.plan_renewed(alert.account, alert.source, plan.expires_unix, now)
+    elif alert.name is AlertName.CREDITS_LOW:
+        left = plan.credits_left
+        words = texts.credits_restored(
+            alert.account, alert.source, left, status.settings.min_credits
+        )
+    else:
+        jobs = status.account.max_jobs
+        words = texts.max_jobs_within_plan(alert.account, alert.source, jobs, plan.concurrency)
+    return dataclasses.replace(alert, summary=words[0], description=words[1])
 
 
 def next_plan_crossing(snapshot: Snapshot, now: float) -> float | None:

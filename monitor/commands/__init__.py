@@ -3,7 +3,9 @@ notify-test and config check."""
 
 from __future__ import annotations
 
+from monitor.commands.check import DEFAULT_TIMEOUT_SECONDS as DEFAULT_CHECK_TIMEOUT_SECONDS
 from monitor.commands.check import check_command, poll_all
+from monitor.commands.check import unknown as check_unknown
 from monitor.commands.check_output import build_report, render_json, render_table
 from monitor.commands.config_check import config_check_command
 from monitor.commands.demo import demo_command, run_demo
@@ -11,8 +13,10 @@ from monitor.commands.notify_test import notify_test_command, send_test_notifica
 from monitor.commands.run import run_command
 
 __all__ = [
+    "DEFAULT_CHECK_TIMEOUT_SECONDS",
     "build_report",
     "check_command",
+    "check_unknown",
     "config_check_command",
     "demo_command",
     "notify_test_command",

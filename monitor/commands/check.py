@@ -1,25 +1,42 @@
-"""`check`: one poll of every source, concurrently, printed as a table or JSON with Nagios exit
-statuses."""
+"""`check`: one poll of every source, concurrently, printed as a monitoring-plugin status line
+with perfdata and a table (or JSON), with Nagios exit statuses; `--timeout` bounds the run."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 from monitor.clock import Clock, SystemClock
-from monitor.commands.check_output import build_report, render_json, render_table
-from monitor.commands.exits import config_error, load
+from monitor.commands.check_output import (
+    Status,
+    build_report,
+    render_json,
+    render_table,
+    unknown_line,
+)
+from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.config import Config
-from monitor.errors import ConfigError
+from monitor.errors import CheckTimeout, ConfigError
 from monitor.upstream import PollResult, UpstreamClient, poll_source
+
+# NRPE gives up after 10 s by default: answer before it does.
+DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
 async def poll_all(
-    config: Config, clock: Clock, transport: httpx.AsyncBaseTransport | None = None
+    config: Config,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    timeout_seconds: float | None = None,
 ) -> list[PollResult]:
+    """One poll of every source, concurrently; CheckTimeout if any is still running after
+    `timeout_seconds`."""
+
     async def one(index: int) -> PollResult:
         source = config.sources[index]
         client = UpstreamClient(
@@ -31,27 +48,65 @@ async def poll_all(
         )
         try:
             started = clock.time()
+            # A one-shot check has no next poll; allow retries within a few timeouts.
+            deadline = started + 4 * config.poll.timeout.total_seconds()
+            if timeout_seconds is not None:
+                deadline = min(deadline, started + timeout_seconds)
             return await poll_source(
                 source.name,
                 client,
                 capacity_endpoint=source.capacity_endpoint,
                 started_unix=started,
-                # A one-shot check has no next poll; allow retries within a few timeouts.
-                deadline_unix=started + 4 * config.poll.timeout.total_seconds(),
+                deadline_unix=deadline,
             )
         finally:
             await client.aclose()
 
-    return list(await asyncio.gather(*(one(i) for i in range(len(config.sources)))))
+    tasks = [asyncio.create_task(one(i)) for i in range(len(config.sources))]
+    _, pending = await asyncio.wait(tasks, timeout=timeout_seconds)
+    if pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)
+        names = [config.sources[i].name for i, task in enumerate(tasks) if task in pending]
+        raise CheckTimeout(names)
+    return [task.result() for task in tasks]
 
 
-def check_command(config_path: Path | None, *, as_json: bool) -> int:
+def check_command(
+    config_path: Path | None,
+    *,
+    as_json: bool,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> int:
+    """Exit 0 ok, 1 warning, 2 critical (an expired or critical account, a failed poll), and 3
+    unknown: an account of unknown expiry, a config error, or the timeout."""
+    began = time.monotonic()
     try:
         config = load(config_path)
     except ConfigError as exc:
-        return config_error(exc)
+        log_config_error(exc)
+        return unknown(f"config error: {exc}", as_json=as_json)
     clock = SystemClock()
-    results = asyncio.run(poll_all(config, clock))
+    # The whole run counts: what reading the config took comes off the polls' share.
+    remaining = max(0.0, timeout_seconds - (time.monotonic() - began))
+    try:
+        results = asyncio.run(poll_all(config, clock, timeout_seconds=remaining))
+    except CheckTimeout as exc:
+        sources = ", ".join(exc.pending)
+        return unknown(
+            f"no answer within --timeout {timeout_seconds:g}s (source {sources})", as_json=as_json
+        )
     report = build_report(results, config, clock.time())
-    sys.stdout.write((render_json(report) if as_json else render_table(report)) + "\n")
+    write_stdout((render_json(report) if as_json else render_table(report)) + "\n")
     return int(report.status)
+
+
+def unknown(problem: str, *, as_json: bool = False) -> int:
+    """Print why the check could not run, as the plugin line (or JSON); exit status 3."""
+    if as_json:
+        document = {"status": "unknown", "exit_code": 3, "error": problem, "sources": []}
+        write_stdout(orjson.dumps(document).decode() + "\n")
+    else:
+        write_stdout(unknown_line(problem) + "\n")
+    return int(Status.UNKNOWN)

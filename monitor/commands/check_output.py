@@ -1,7 +1,13 @@
-"""What `check` prints: the Nagios status, a table or JSON. Pure: takes results and `now`."""
+"""What `check` prints: the monitoring-plugin status line with perfdata, then a table, or
+JSON. Pure: takes results and `now`.
+
+The first line follows the Monitoring Plugins Development Guidelines:
+`PIXVERSE <STATUS> - <what is worst> | 'label'=value[UOM];[warn];[crit];[min];[max] ...`."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -45,6 +51,9 @@ class SourceReport:
 class CheckReport:
     sources: tuple[SourceReport, ...]
     status: Status
+    warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
+    critical_seconds: float = 0.0
+    min_usable_capacity: int = 0
 
 
 def build_report(results: list[PollResult], config: Config, now_unix: float) -> CheckReport:
@@ -70,7 +79,13 @@ def build_report(results: list[PollResult], config: Config, now_unix: float) -> 
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
         reports.append(SourceReport(result, evaluation, capacity_low=low))
     status = next(s for s in _PRECEDENCE if s in statuses)
-    return CheckReport(tuple(reports), status)
+    return CheckReport(
+        tuple(reports),
+        status,
+        warning_seconds=config.thresholds.warning.total_seconds(),
+        critical_seconds=config.thresholds.critical.total_seconds(),
+        min_usable_capacity=minimum,
+    )
 
 
 def _sorted(evaluation: Evaluation) -> list[AccountStatus]:
@@ -117,7 +132,7 @@ def render_json(report: CheckReport) -> str:
 
 
 def render_table(report: CheckReport) -> str:
-    lines = [_summary(report)]
+    lines = [status_line(report)]
     for source in report.sources:
         result = source.result
         lines.append("")
@@ -159,19 +174,127 @@ def render_table(report: CheckReport) -> str:
     return "\n".join(lines)
 
 
-def _summary(report: CheckReport) -> str:
+# How many of the accounts behind the status the first line names before "and N more".
+_NAMED = 3
+
+
+def status_line(report: CheckReport) -> str:
+    """`PIXVERSE <STATUS> - <summary naming the worst accounts> | <perfdata>`."""
+    return f"PIXVERSE {report.status.name} - {summary(report)} | {perfdata(report)}"
+
+
+def unknown_line(problem: str) -> str:
+    """The one line of a check that could not run: a config or usage error, the timeout."""
+    return f"PIXVERSE UNKNOWN - {' '.join(problem.split())}"
+
+
+def summary(report: CheckReport) -> str:
+    """What makes the status what it is, worst first, then the counts of every state."""
     counts = dict.fromkeys(AccountState, 0)
-    failed = 0
+    # (status it causes, text) for every source failure, capacity shortfall and account not
+    # ok; a source that cannot be read hides all its accounts, so failures come first.
+    failures: list[tuple[Status, str]] = []
+    causes: list[tuple[Status, str]] = []
+    soonest: AccountStatus | None = None
     for source in report.sources:
+        result = source.result
         if source.evaluation is None:
-            failed += 1
+            failures.append((Status.CRITICAL, f"source {result.source}: {result.outcome.value}"))
             continue
+        at = source.evaluation.at_unix
         for state, n in source.evaluation.totals.accounts_by_state.items():
             counts[state] += n
+        if source.capacity_low:
+            usable = source.evaluation.totals.usable_capacity
+            causes.append(
+                (
+                    Status.WARNING,
+                    f"source {result.source}: usable capacity {usable} < "
+                    f"{report.min_usable_capacity}",
+                )
+            )
+        for s in _sorted(source.evaluation):
+            if s.state is not AccountState.OK:
+                causes.append((_STATE_STATUS[s.state], _account_cause(s, at)))
+            elif soonest is None or _expiry(s) < _expiry(soonest):
+                soonest = s
     total = sum(counts.values())
-    parts = [f"{counts[s]} {s.value}" for s in AccountState if s is not AccountState.OK]
-    text = f"PIXVERSE {report.status.name} - {total} accounts: {counts[AccountState.OK]} ok, "
-    text += ", ".join(parts)
-    if failed:
-        text += f"; {failed} source(s) could not be read"
-    return text
+    states = ", ".join(f"{counts[s]} {s.value}" for s in AccountState)
+    tally = f"{total} accounts: {states}"
+    worst = [text for status, text in failures + causes if status is report.status]
+    if not worst:
+        if soonest is not None and soonest.account.expiry_unix is not None:
+            at = next(s.evaluation.at_unix for s in report.sources if s.evaluation is not None)
+            return f"{tally}; soonest {soonest.label} {_expires(soonest, at)}"
+        return tally
+    named = ", ".join(worst[:_NAMED])
+    if len(worst) > _NAMED:
+        named += f" and {len(worst) - _NAMED} more"
+    return f"{named}; {tally}"
+
+
+def _expiry(status: AccountStatus) -> float:
+    expiry = status.account.expiry_unix
+    return expiry if expiry is not None else float("inf")
+
+
+def _expires(status: AccountStatus, at: float) -> str:
+    expiry = status.account.expiry_unix
+    if expiry is None:
+        return "expiry unknown"
+    ttl = expiry - at
+    return f"expires in {format_ttl(ttl)}" if ttl > 0 else f"expired {format_ttl(-ttl)} ago"
+
+
+def _account_cause(status: AccountStatus, at: float) -> str:
+    return f"{status.label} {_expires(status, at)}"
+
+
+def perfdata(report: CheckReport) -> str:
+    """Per source: usable and free jobs, accounts per state, and the smallest TTL in seconds
+    with the warning and critical thresholds as ranges ("259200:" = alert below 259200)."""
+    warning = f"{report.warning_seconds:g}:"
+    critical = f"{report.critical_seconds:g}:"
+    minimum = f"{report.min_usable_capacity}:" if report.min_usable_capacity else ""
+    items: list[str] = []
+    for source in report.sources:
+        name = source.result.source
+        evaluation = source.evaluation
+        totals = evaluation.totals if evaluation is not None else None
+        usable = totals.usable_capacity if totals is not None else None
+        free = totals.free_capacity if totals is not None else None
+        items.append(_perf(name, "usable_jobs", usable, warn=minimum))
+        items.append(_perf(name, "free_jobs", free))
+        for state in AccountState:
+            n = totals.accounts_by_state[state] if totals is not None else None
+            items.append(_perf(name, f"accounts_{state.value}", n))
+        ttls = (
+            [
+                s.account.expiry_unix - evaluation.at_unix
+                for s in evaluation.accounts
+                if s.account.expiry_unix is not None
+            ]
+            if evaluation is not None
+            else []
+        )
+        smallest = math.floor(min(ttls)) if ttls else None
+        items.append(_perf(name, "min_ttl", smallest, uom="s", warn=warning, crit=critical, low=""))
+    return " ".join(items)
+
+
+def _perf(
+    source: str,
+    metric: str,
+    value: int | None,
+    *,
+    uom: str = "",
+    warn: str = "",
+    crit: str = "",
+    low: str = "0",
+) -> str:
+    # Labels may hold anything but "=" and "'"; with a space they must be quoted.
+    label = re.sub(r"['=]", "_", f"{source}_{metric}")
+    if re.search(r"\s", label):
+        label = f"'{label}'"
+    shown = "U" if value is None else f"{value}{uom}"
+    return f"{label}={shown};{warn};{crit};{low};".rstrip(";")

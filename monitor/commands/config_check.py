@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from monitor.commands.exits import EXIT_CONFIG
+from monitor.commands.exits import EXIT_CONFIG, write_stdout
 from monitor.config import load_config, render_config
 from monitor.errors import ConfigError, WebConfigError
 from monitor.web import as_config_error, load_web_config
@@ -22,6 +22,6 @@ def config_check_command(path: Path) -> int:
     except ConfigError as exc:
         print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    sys.stdout.write(render_config(config))
+    write_stdout(render_config(config))
     print(f"pixverse-monitor: {path} is valid", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
-"""Exit statuses of the commands, and how each reports a configuration error: one line on
-stderr naming the key, never a traceback."""
+"""Exit statuses of the commands, how each reports a configuration error (one line naming the
+key, never a traceback), and writing results to a stdout that may have been closed."""
 
 from __future__ import annotations
 
@@ -15,12 +15,32 @@ from monitor.errors import ConfigError
 EXIT_CONFIG = 2
 
 
-def load(path: Path | None) -> Config:
+def load(path: Path | None, *, read_tokens: bool = True) -> Config:
     """The config at `path`, else at $PIXVERSE_MONITOR_CONFIG or the default path."""
-    return load_config(path or default_config_path(os.environ))
+    return load_config(path or default_config_path(os.environ), read_tokens=read_tokens)
+
+
+def log_config_error(exc: ConfigError) -> None:
+    structlog.get_logger("monitor.cli").error("config.invalid", key=exc.key, problem=exc.problem)
 
 
 def config_error(exc: ConfigError) -> int:
-    structlog.get_logger("monitor.cli").error("config.invalid", key=exc.key, problem=exc.problem)
+    log_config_error(exc)
     print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def write_stdout(text: str) -> None:
+    """Write and flush `text`; a reader that went away (`check | head -1`) is no error: the
+    rest of the output is dropped, and so is the final flush at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # What the Python docs advise (signal, SIGPIPE): point stdout at /dev/null so that
+        # the interpreter's own flush at exit does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)

@@ -43,8 +43,13 @@ def default_config_path(env: Mapping[str, str]) -> Path:
     return Path(env.get("PIXVERSE_MONITOR_CONFIG") or DEFAULT_CONFIG_PATH)
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, parse and validate a config file; raise ConfigError naming the key at fault."""
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, *, read_tokens: bool = True
+) -> Config:
+    """Read, parse and validate a config file; raise ConfigError naming the key at fault.
+
+    `read_tokens` False leaves every useapi.net token unread (and unrequired): for commands
+    that never call useapi.net, such as `notify-test`."""
     env = os.environ if env is None else env
     try:
         raw = path.read_bytes()
@@ -56,7 +61,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError("", f"config file {path} is not UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"config file {path} is not valid TOML: {exc}") from None
-    return parse_config(data, env=env, base_dir=path.parent, path=path)
+    return parse_config(data, env=env, base_dir=path.parent, path=path, read_tokens=read_tokens)
 
 
 def parse_config(
@@ -66,9 +71,12 @@ def parse_config(
     base_dir: Path = Path(),
     path: Path | None = None,
     read_text: Callable[[Path], str] | None = None,
+    read_tokens: bool = True,
 ) -> Config:
-    """Validate an already-decoded TOML document. Files it names are read with `read_text`."""
-    loader = _Loader(env, base_dir, read_text or _read_text)
+    """Validate an already-decoded TOML document. Files it names are read with `read_text`.
+    With `path`, a token may also come from `useapi-token` beside it (see `_Loader._token`)."""
+    beside = path.parent / CREDENTIAL_NAME if path is not None else None
+    loader = _Loader(env, base_dir, read_text or _read_text, beside, read_tokens=read_tokens)
     top = Table(dict(data), "")
     sources = loader.sources(top.array_of_tables("sources"))
     poll = loader.poll(top.table("poll"))
@@ -98,10 +106,20 @@ def redact_url(url: str) -> str:
 class _Loader:
     """Builds each section; holds what reading secrets needs."""
 
-    def __init__(self, env: Mapping[str, str], base_dir: Path, read_text: Callable[[Path], str]):
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        base_dir: Path,
+        read_text: Callable[[Path], str],
+        token_beside_config: Path | None = None,
+        *,
+        read_tokens: bool = True,
+    ):
         self._env = env
         self._base_dir = base_dir
         self._read_text = read_text
+        self._token_beside_config = token_beside_config
+        self._read_tokens = read_tokens
 
     def _read_secret(self, key: str, path: Path) -> Secret:
         try:
@@ -153,8 +171,14 @@ class _Loader:
     def _token(
         self, table: Table, token_file: Path | None, token_env: str | None
     ) -> tuple[Secret, str]:
+        """The token and where it came from, looked up in this order: `token_file`;
+        `token_env`; with neither, $CREDENTIALS_DIRECTORY/useapi-token (the unit's
+        LoadCredential=), then $USEAPI_TOKEN, then `useapi-token` beside the config file (the
+        file LoadCredential= copies, so that root can run `check` on the host)."""
         if token_file and token_env:
             raise ConfigError(table.key("token_env"), "set token_file or token_env, not both")
+        if not self._read_tokens:
+            return Secret(""), "not read (not needed by this command)"
         if token_file:
             return self._read_secret(table.key("token_file"), token_file), f"file {token_file}"
         if token_env:
@@ -174,10 +198,15 @@ class _Loader:
         value = self._env.get("USEAPI_TOKEN", "").strip()
         if value:
             return Secret(value), "environment variable USEAPI_TOKEN"
+        beside = self._token_beside_config
+        if beside is not None and beside.exists():
+            # Present but unreadable (not root) or empty: say so, naming the file.
+            return self._read_secret(table.key("token_file"), beside), f"file {beside}"
+        where = f", or {beside}" if beside is not None else ""
         raise ConfigError(
             table.key("token_file"),
             "no useapi.net token: set token_file or token_env, or provide "
-            f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} or $USEAPI_TOKEN",
+            f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}, $USEAPI_TOKEN{where}",
         )
 
     def poll(self, table: Table) -> PollConfig:
@@ -269,6 +298,7 @@ class _Loader:
         min_severity = table.choice("min_severity", Severity, Severity.WARNING)
         send_resolved = table.get("send_resolved", bool, True)
         timeout = table.duration("timeout", "10s")
+        resolve_grace = _resolve_grace(table, kind)
         table.finish()
         return SinkConfig(
             name=name,
@@ -281,7 +311,21 @@ class _Loader:
             min_severity=min_severity,
             send_resolved=send_resolved,
             timeout=timeout,
+            resolve_grace=resolve_grace,
         )
+
+
+# Covers Prometheus rules that see a resolution one scrape and one evaluation after the daemon,
+# at the 30s of the example scrape config or the 1m of Prometheus's defaults.
+DEFAULT_RESOLVE_GRACE = "2m"
+
+
+def _resolve_grace(table: Table, kind: SinkType) -> timedelta:
+    if kind is not SinkType.ALERTMANAGER:
+        if table.has("resolve_grace"):
+            raise ConfigError(table.key("resolve_grace"), "only alertmanager sinks take it")
+        return timedelta(0)
+    return table.duration("resolve_grace", DEFAULT_RESOLVE_GRACE, positive=False)
 
 
 def _account_rule(table: Table, thresholds: Thresholds) -> AccountRule:

@@ -110,6 +110,8 @@ class SinkConfig:
     min_severity: Severity
     send_resolved: bool
     timeout: timedelta
+    # alertmanager sinks: how far ahead of the resolution its endsAt lies (see README).
+    resolve_grace: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config.model import AccountRule, Config
+from monitor.config.model import AccountRule, Config, SinkType
 from monitor.secret import MASK
 from monitor.timefmt import format_duration
 
@@ -103,6 +103,8 @@ def render_config(config: Config) -> str:
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")
+        if sink.type is SinkType.ALERTMANAGER:
+            out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
     out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
 

@@ -90,6 +90,7 @@ class Daemon:
             ready_timeout=READY_TIMEOUT_SECONDS,
         )
         self._reload_lock = asyncio.Lock()
+        self._reload_problem: str | None = None
         self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
@@ -148,7 +149,7 @@ class Daemon:
             sources=list(self._pollers.sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
-        self._systemd.start(lambda: status_line(self._snapshot))
+        self._systemd.start(self._status)
         self.started.set()
         try:
             await self._stopping.wait()
@@ -205,7 +206,7 @@ class Daemon:
                     raise as_config_error(exc) from None
                 plan = await self._apply_config(new, web)
             except ConfigError as exc:
-                self._record_reload(False)
+                self._record_reload(False, str(exc))
                 log.error(
                     "config.reload_failed",
                     path=str(path),
@@ -218,7 +219,7 @@ class Daemon:
                 self._record_reload(True)
                 log.info("config.reloaded", path=str(path), changed=list(plan.changed))
                 ok = True
-            self._systemd.reloaded(status_line(self._snapshot))
+            self._systemd.reloaded(self._status())
             return ok
 
     async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
@@ -249,10 +250,19 @@ class Daemon:
         self._evaluate()
         return plan
 
-    def _record_reload(self, ok: bool) -> None:
+    def _record_reload(self, ok: bool, problem: str | None = None) -> None:
+        """Every reload's outcome (SIGHUP, or the web config re-read as it changes); a failed
+        one shows in `systemctl status` (STATUS=) until one succeeds."""
         self._metrics.reload_ok.set(1 if ok else 0)
         if ok:
             self._metrics.reload_time.set(self._clock.time())
+            self._reload_problem = None
+        else:
+            self._reload_problem = problem or "metrics.web_config_file: see webconfig.reload_failed"
+            self._systemd.status(self._status())
+
+    def _status(self) -> str:
+        return status_line(self._snapshot, self._reload_problem)
 
     async def _shutdown(self, handle_signals: bool) -> None:
         log.info("daemon.stopping")
@@ -294,7 +304,7 @@ class Daemon:
             source.mismatches_logged,
         )
         self._systemd.polled(
-            status_line(self._snapshot),
+            self._status(),
             every_source_polled=every_polled(self._pollers.sources.values()),
         )
 

@@ -30,7 +30,9 @@ class SourceState:
 
     config: SourceConfig
     client: UpstreamClient
-    since_unix: float  # when this run started watching it
+    # When this run started watching it: the start, the reload that added it, or the last
+    # reload that changed the schedule while it was not stale.
+    since_unix: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one poll at a time
     last: PollResult | None = None
     last_good: PollResult | None = None  # kept across failed polls
@@ -38,6 +40,15 @@ class SourceState:
     polls_total: dict[Outcome, int] = field(default_factory=dict)
     mismatches_logged: set[MismatchKey] = field(default_factory=set)
     memo: AccountMemo = field(default_factory=AccountMemo)
+
+    def stale(self, now: float, stale_after_seconds: float) -> bool:
+        """No success (or start of watching) within `stale_after_seconds`: what SourceDown
+        judges, as `SourceSnapshot.stale_reference_unix` says."""
+        reference = max(self.last_success_unix or 0.0, self.since_unix)
+        return now - reference >= stale_after_seconds
+
+    def name_kept(self, new: Config) -> bool:
+        return any(s.name == self.config.name for s in new.sources)
 
     def record(self, result: PollResult) -> None:
         self.last = result
@@ -201,7 +212,14 @@ class Pollers:
     def apply(self, new: Config, plan: ReloadPlan) -> None:
         """Put a reloaded config in force. Sources whose name persists keep their last good
         data and counters; their clients are rebuilt only when what they are built from
-        changed; removed sources vanish; added ones are polled at once."""
+        changed; removed sources vanish; added ones are polled at once. A new schedule
+        restarts the staleness count of every source not stale yet (see ReloadPlan.retimed)."""
+        if plan.retimed:
+            now = self._clock.time()
+            stale_after = self._config.poll.stale_after.total_seconds()
+            for source in self._sources.values():
+                if source.name_kept(new) and not source.stale(now, stale_after):
+                    source.since_unix = now
         self._config = new
         for name in plan.removed:
             source = self._sources.pop(name)

@@ -13,6 +13,8 @@ from monitor.config import Config, SourceConfig
 
 # What an UpstreamClient is built from, besides the source itself.
 _CLIENT_POLL_FIELDS = ("timeout", "max_response_bytes")
+# What says when a source is due and when it is stale: the schedule.
+_SCHEDULE_FIELDS = ("interval", "jitter", "timeout", "stale_after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,9 @@ class ReloadPlan:
     removed: tuple[str, ...]  # gone sources: drop, with their series
     new_clients: tuple[str, ...]  # kept sources whose HTTP client must be rebuilt
     reschedule: bool  # poll.interval or poll.jitter changed: re-time every poll job
+    # The schedule changed (interval, jitter, timeout or stale_after): staleness of a source
+    # that is not stale yet counts from this reload, so that a reload never raises an alert.
+    retimed: bool
     rebind: bool  # metrics.listen changed: listen on the new address
     changed: tuple[str, ...]  # the keys that differ, for the log (names only, never values)
 
@@ -52,6 +57,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         removed=removed,
         new_clients=tuple(new_clients),
         reschedule=(old.poll.interval, old.poll.jitter) != (new.poll.interval, new.poll.jitter),
+        retimed=any(getattr(old.poll, f) != getattr(new.poll, f) for f in _SCHEDULE_FIELDS),
         rebind=(old.metrics.host, old.metrics.port) != (new.metrics.host, new.metrics.port),
         changed=tuple(changed),
     )

@@ -130,6 +130,11 @@ class Lifecycle:
         else:
             self._notifier.status(status)
 
+    def status(self, status: str) -> None:
+        """A new STATUS= line outside a poll (a failed reload); before READY=1 it waits."""
+        if self._ready:
+            self._notifier.status(status)
+
     def reloading(self) -> None:
         if self._ready:  # before READY=1 systemd is still starting us, not reloading
             self._notifier.reloading("reloading the configuration")

@@ -87,12 +87,13 @@ async def test_notifications_and_alert_metrics(
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
 
     async with running(Daemon(config)) as daemon:
-        await _delivered(daemon, 4)
+        await _delivered(daemon, 5)
         got = await series(daemon)
-        assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 2
+        # gone@x.io: expired, and (until renewed) still expiring soon, as the rules judge it.
+        assert get(got, "pixverse_monitor_alerts_firing", severity="critical") == 3
         assert get(got, "pixverse_monitor_alerts_firing", severity="warning") == 2
         assert (
-            get(got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered") == 4
+            get(got, "pixverse_monitor_notifications_total", sink="ops", outcome="delivered") == 5
         )
         for outcome in ("retried", "failed", "dropped"):
             assert (
@@ -103,6 +104,7 @@ async def test_notifications_and_alert_metrics(
     assert alerts_of(receiver) == [
         ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
         ("firing", "PixverseTokenExpiringSoon", "critical", "crit@x.io"),
+        ("firing", "PixverseTokenExpiringSoon", "critical", "gone@x.io"),
         ("firing", "PixverseTokenExpiringSoon", "warning", "warn@x.io"),
         ("firing", "PixverseTokenExpiryUnknown", "warning", "what@x.io"),
     ]
@@ -112,9 +114,9 @@ async def test_notifications_and_alert_metrics(
         )
         assert got.path == "/hook"
     firing = logs.events("alert.firing")
-    assert len(firing) == 4
+    assert len(firing) == 5
     assert {e["reason"] for e in firing} == {"started"}
-    assert len(logs.events("notification.delivered")) == 4
+    assert len(logs.events("notification.delivered")) == 5
     for secret in [SECRET, *fake.secrets_served()]:
         assert secret not in logs.text
 
@@ -176,17 +178,19 @@ async def test_a_restart_neither_repeats_nor_forgets(
                 lambda: _true(all(sum(s.polls_total.values()) for s in daemon.snapshot.sources))
             )
 
-    await run_until(2)
+    await run_until(3)
     before.extend(receiver.accepted())
     fake.update("gone@x.io", expires_at=now + 30 * DAY)  # renewed while we were down
-    await run_until(3)
+    await run_until(5)
     assert alerts_of(receiver) == [
         ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
+        ("firing", "PixverseTokenExpiringSoon", "critical", "gone@x.io"),
         ("firing", "PixverseTokenExpiringSoon", "warning", "warn@x.io"),
         ("resolved", "PixverseTokenExpired", "critical", "gone@x.io"),
+        ("resolved", "PixverseTokenExpiringSoon", "critical", "gone@x.io"),
     ]
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
-    assert len(ids) == len(set(ids)) == 3
+    assert len(ids) == len(set(ids)) == 5
 
 
 def _start(config: Path) -> subprocess.Popen[str]:
@@ -224,7 +228,7 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
         # Run 1 delivers the two alerts of the moment ...
         # (an empty saved outbox: the daemon has seen both answers, not just sent both)
         eventually(
-            lambda: len(receiver.accepted()) == 2 and _pending(state) == [],
+            lambda: len(receiver.accepted()) == 3 and _pending(state) == [],
             timeout=15,
             what="first deliveries",
         )
@@ -234,10 +238,11 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
         fake.update("gone@x.io", expires_at=now + 30 * DAY)
         fake.remove("warn@x.io")
         fake.put(FakeAccount("what@x.io", None))
+        # Two resolutions for gone@x.io, one for warn@x.io, one new alert for what@x.io.
         pending = eventually(
-            lambda: len(_pending(state) or []) == 3 and _pending(state),
+            lambda: len(_pending(state) or []) == 4 and _pending(state),
             timeout=15,
-            what="three pending notifications in the state file",
+            what="four pending notifications in the state file",
         )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -247,7 +252,7 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
     receiver.start()  # back, on the same port
     second = _start(path)
     try:
-        eventually(lambda: len(receiver.accepted()) == 5, timeout=15, what="pending deliveries")
+        eventually(lambda: len(receiver.accepted()) == 7, timeout=15, what="pending deliveries")
         eventually(lambda: _pending(state) == [], timeout=5, what="an empty outbox")
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=20) == 0
@@ -256,7 +261,7 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
         second.wait()
         receiver.stop()
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
-    assert len(ids) == len(set(ids)) == 5, "a notification was delivered twice"
+    assert len(ids) == len(set(ids)) == 7, "a notification was delivered twice"
     assert set(ids) == delivered_before | set(pending)
     assert ("firing", "PixverseTokenExpiryUnknown", "warning", "what@x.io") in alerts_of(receiver)
 
@@ -335,7 +340,7 @@ async def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_stat
     path = configs.for_upstream(fake.base_url, sinks_toml(configs, receiver.url))
     with WebhookReceiver() as second:
         async with running(Daemon(load_config(path, env={}))) as daemon:
-            await async_eventually(lambda: _true(len(receiver.accepted()) == 1))
+            await async_eventually(lambda: _true(len(receiver.accepted()) == 2))
             # Warning from 5 days on, and a second sink: the 4-day token is now due a
             # warning, on the reload itself, sent to both sinks; the expired one is not
             # announced again to the first.
@@ -345,9 +350,10 @@ async def test_a_reload_reapplies_thresholds_and_sinks_without_losing_alert_stat
             )
             assert await daemon.reload()
             await async_eventually(lambda: _true(len(second.accepted()) == 1))
-            await async_eventually(lambda: _true(len(receiver.accepted()) == 2))
+            await async_eventually(lambda: _true(len(receiver.accepted()) == 3))
         assert alerts_of(receiver) == [
             ("firing", "PixverseTokenExpired", "critical", "gone@x.io"),
+            ("firing", "PixverseTokenExpiringSoon", "critical", "gone@x.io"),
             ("firing", "PixverseTokenExpiringSoon", "warning", "soon@x.io"),
         ]
         assert alerts_of(second) == [
@@ -365,7 +371,7 @@ async def test_a_burst_of_deliveries_is_saved_a_few_times_not_once_each(
 ) -> None:
     from monitor.alerts.statefile import StateFile
 
-    fake.set_accounts([FakeAccount(f"u{i}@x.io", now - HOUR) for i in range(60)])
+    fake.set_accounts([FakeAccount(f"u{i}@x.io", None) for i in range(60)])  # expiry unknown
     config = configs.load(fake.base_url, sinks_toml(configs, receiver.url))
     saves: list[int] = []
     original = StateFile.save

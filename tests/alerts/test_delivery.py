@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -37,6 +37,7 @@ def sink(
     min_severity: Severity = Severity.WARNING,
     send_resolved: bool = True,
     timeout: float = 2.0,
+    resolve_grace: float = 0.0,
 ) -> SinkConfig:
     return SinkConfig(
         name,
@@ -49,6 +50,7 @@ def sink(
         min_severity,
         send_resolved,
         timedelta(seconds=timeout),
+        timedelta(seconds=resolve_grace),
     )
 
 
@@ -259,8 +261,6 @@ async def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
     resend = next(b for b in bodies if b[0]["labels"]["account"] == "b@x.io")
     assert resend[0]["startsAt"] == "2027-01-15T07:59:00.000Z"
     ends = resend[0]["endsAt"]
-    from datetime import datetime
-
     assert 200 < datetime.fromisoformat(ends).timestamp() - time.time() < 260
 
 
@@ -426,16 +426,60 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
         T0 + 5,
         Severity.CRITICAL,
     )
-    await run(
-        [sink("am", receiver.url, SinkType.ALERTMANAGER)], [changed], lambda h: receiver.accepted()
-    )
-    (got,) = receiver.accepted()
-    new, old = got.json()
+    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
+    started = time.time()
+    await run([target], [changed], lambda h: len(receiver.accepted()) >= 2)
+    first, second = receiver.accepted()
+    (new,) = first.json()
+    (old,) = second.json()
     assert (new["labels"]["severity"], old["labels"]["severity"]) == ("critical", "warning")
-    from datetime import datetime
-
-    assert datetime.fromisoformat(old["endsAt"]).timestamp() <= time.time()
     assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200
+    # The old severity ends when the severity changed, held back the grace.
+    assert old["endsAt"] == "2027-01-15T08:00:05.000Z"
+    assert second.at_unix - started >= 0.5
+
+
+@pytest.mark.anyio
+async def test_alertmanager_ends_are_held_back_without_holding_up_others(
+    receiver: WebhookReceiver,
+) -> None:
+    """So that Prometheus rules resolving the same alert an evaluation later, and re-sending
+    it as firing until then, do not make Alertmanager show it resolved and firing again."""
+    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=1.0)
+    started = time.time()
+    ended, other = event(Status.RESOLVED, ident="end"), event(ident="new", account="b@x.io")
+    harness = await run([target], [ended, other], lambda h: len(receiver.accepted()) >= 2)
+    first, second = receiver.accepted()
+    assert first.json()[0]["labels"]["account"] == "b@x.io"  # not held up by the end
+    assert first.at_unix - started < 0.9
+    (resolved,) = second.json()
+    assert resolved["labels"]["account"] == "a@x.io"
+    assert second.at_unix - started >= 1.0
+    assert resolved["endsAt"] == "2027-01-15T08:02:00.000Z"  # when it ended, not when sent
+    assert harness.count("am", DeliveryOutcome.DELIVERED) == 2
+
+
+@pytest.mark.anyio
+async def test_an_alert_back_within_the_grace_goes_on_in_alertmanager(
+    receiver: WebhookReceiver,
+) -> None:
+    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
+    harness = Harness([target])
+    await harness.delivery.start()
+    try:
+        harness.delivery.enqueue([event(Status.RESOLVED, ident="end")])
+        assert [n.id for n in harness.delivery.pending()] == ["end"]
+        harness.delivery.enqueue([event(ident="again")])
+        # The held-back end is gone at once: superseded, it will never be sent.
+        assert [n.id for n in harness.delivery.pending()] in (["again"], [])
+        await async_eventually(lambda: _true(harness.delivery.pending() == []), what="sent")
+        assert [r.headers["idempotency-key"] for r in receiver.accepted()] == ["again"]
+    finally:
+        await harness.delivery.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 @pytest.mark.anyio

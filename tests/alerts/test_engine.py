@@ -23,6 +23,7 @@ from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.testing.clock import FakeClock
+from monitor.timefmt import iso_utc
 from monitor.upstream.parse import Account, ExpirySource
 
 H = 3600.0
@@ -132,11 +133,46 @@ def test_a_token_walks_from_ok_to_expired_and_back() -> None:
 
 def test_removal_resolves_every_alert_of_the_account() -> None:
     world = World([account("a@x", START - H), account("b@x", None)])
-    assert {e.alert.name for e in world.step()} == {AlertName.EXPIRED, AlertName.EXPIRY_UNKNOWN}
+    assert {e.alert.name for e in world.step()} == {
+        AlertName.EXPIRED,
+        AlertName.EXPIRING_SOON,
+        AlertName.EXPIRY_UNKNOWN,
+    }
     world.accounts = []
-    assert sorted(summary(world.step())) == [
+    events = world.step()
+    assert sorted(summary(events)) == [
         ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x"),
+        ("resolved", "resolved", "PixverseTokenExpiringSoon", "critical", "a@x"),
         ("resolved", "resolved", "PixverseTokenExpiryUnknown", "warning", "b@x"),
+    ]
+    assert {e.alert.summary for e in events} == {
+        "PixVerse account a@x removed from source main",
+        "PixVerse account b@x removed from source main",
+    }
+
+
+def test_an_account_first_seen_expired_is_also_expiring_soon() -> None:
+    """Stateless, as the Prometheus rules are: ExpiringSoon holds from the warning threshold
+    until renewal, whether or not this monitor saw the warning and critical phases."""
+    world = World([account("a@x", START - H)])
+    assert sorted(summary(world.step())) == [
+        ("firing", "started", "PixverseTokenExpired", "critical", "a@x"),
+        ("firing", "started", "PixverseTokenExpiringSoon", "critical", "a@x"),
+    ]
+
+
+def test_expiring_soon_keeps_its_severity_through_unknown_expiry() -> None:
+    world = World([account("a@x", START + 48 * H)])
+    world.step()
+    world.accounts = [account("a@x", None)]
+    assert summary(world.step()) == [
+        ("firing", "started", "PixverseTokenExpiryUnknown", "warning", "a@x")
+    ]
+    assert world.firing()[("PixverseTokenExpiringSoon", "a@x")] is Severity.WARNING
+    # Never firing before: unknown expiry alone raises no ExpiringSoon.
+    fresh = World([account("b@x", None)])
+    assert summary(fresh.step()) == [
+        ("firing", "started", "PixverseTokenExpiryUnknown", "warning", "b@x")
     ]
 
 
@@ -201,12 +237,21 @@ def test_a_restart_neither_resolves_nor_repeats_what_it_has_not_checked() -> Non
     world = World([account("a@x", START - H)])
     world.outcome = Outcome.UNAUTHORIZED
     world.step()
-    assert set(world.firing()) == {("PixverseTokenExpired", "a@x"), ("PixverseSourceDown", "")}
+    assert set(world.firing()) == {
+        ("PixverseTokenExpired", "a@x"),
+        ("PixverseTokenExpiringSoon", "a@x"),
+        ("PixverseSourceDown", ""),
+    }
+    firing = {
+        ("PixverseTokenExpired", "a@x"),
+        ("PixverseTokenExpiringSoon", "a@x"),
+        ("PixverseSourceDown", ""),
+    }
     # A new run: the book comes from disk, no poll has ended yet, there is no data.
     world.has_data, world.outcome, world.last_success = False, None, None
     world.clock.advance(60)
     assert world.step() == []
-    assert set(world.firing()) == {("PixverseTokenExpired", "a@x"), ("PixverseSourceDown", "")}
+    assert set(world.firing()) == firing
     # Its first poll: still expired (no new notification), the source is back (resolved).
     world.has_data, world.outcome = True, Outcome.SUCCESS
     assert summary(world.step()) == [("resolved", "resolved", "PixverseSourceDown", "critical", "")]
@@ -216,9 +261,12 @@ def test_a_source_removed_from_the_config_resolves_its_alerts() -> None:
     world = World([account("a@x", START - H)])
     world.step()
     world.sources = []
-    assert summary(world.step()) == [
-        ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x")
+    events = world.step()
+    assert sorted(summary(events)) == [
+        ("resolved", "resolved", "PixverseTokenExpired", "critical", "a@x"),
+        ("resolved", "resolved", "PixverseTokenExpiringSoon", "critical", "a@x"),
     ]
+    assert {e.alert.summary for e in events} == {"Source main is no longer watched"}
 
 
 def test_fingerprint_is_alertname_source_account() -> None:
@@ -284,3 +332,64 @@ def test_next_wake_covers_repeats_and_staleness() -> None:
     world.last_success = START + 4 * H
     snapshot = world.snapshot()
     assert next_wake(snapshot, world.book, POLICY, None, START + 1) == START + 4 * H
+
+
+def test_a_resolution_says_what_happened() -> None:
+    """Not "expires now" or "has expired" for a token that was just renewed."""
+    world = World([account("a@x", START + 100 * H)])
+    world.clock.set(START + 100 * H + 60)  # expired a minute ago
+    firing = {e.alert.name: e.alert for e in world.step()}
+    assert firing[AlertName.EXPIRING_SOON].summary == "PixVerse token of a@x expired 1m 0s ago"
+    assert firing[AlertName.EXPIRED].summary == "PixVerse token of a@x expired 1m 0s ago"
+    renewed_until = START + 100 * H + 30 * 24 * H
+    world.accounts = [account("a@x", renewed_until)]
+    resolved = world.step()
+    assert {e.status for e in resolved} == {Status.RESOLVED}
+    for event in resolved:
+        alert = event.alert
+        assert alert.summary == f"PixVerse token of a@x renewed until {iso_utc(renewed_until)}"
+        assert "expires now" not in alert.description and "expired" not in alert.description
+        assert alert.annotations["expires_at"] == iso_utc(renewed_until)
+        assert alert.annotations["ttl_seconds"] == str(round(renewed_until - world.clock.time()))
+        assert alert.labels["severity"] == "critical"  # the labels of what it resolves
+
+
+def test_other_resolutions_say_what_happened() -> None:
+    policy = AlertPolicy(Limits(5, 900), 4 * H)
+    world = World([account("a@x", None, max_jobs=4), account("b@x", START + 48 * H)], policy)
+    world.step()
+    world.accounts = [account("a@x", START + 500 * H, max_jobs=8), account("b@x", START + 48 * H)]
+    by_name = {e.alert.name: e.alert.summary for e in world.step()}
+    assert by_name == {
+        AlertName.EXPIRY_UNKNOWN: "Expiry of the PixVerse token of a@x is known again: "
+        + iso_utc(START + 500 * H),
+        AlertName.CAPACITY_LOW: "Usable PixVerse capacity of main is back to 12 job(s)",
+    }
+    world.outcome = Outcome.UNAUTHORIZED
+    (down,) = world.step()
+    assert down.alert.summary == "useapi.net rejects the API token of source main (unauthorized)"
+    world.outcome = Outcome.SUCCESS
+    (up,) = world.step()
+    assert up.alert.summary == "useapi.net is read again for source main"
+    # A threshold change (not a renewal) ends ExpiringSoon of b@x: it says so.
+    soon = fingerprint(AlertName.EXPIRING_SOON, "main", "b@x")
+    assert soon in world.book
+    world.accounts = [account("b@x", START + 48 * H)]
+    world.book = {key: firing for key, firing in world.book.items() if key == soon}
+    world.clock.set(START)
+    held = conditions(world.snapshot(), world.book, world.policy, START)
+    held = held._replace(active=())  # as if thresholds.warning had become 24h
+    _, events = step(world.book, held, START, world.policy.repeat_interval_seconds)
+    (ended,) = events
+    assert ended.alert.summary.startswith("PixVerse token of b@x no longer expiring soon")
+
+
+def test_a_stuck_poller_is_not_called_a_failed_read() -> None:
+    world = World([account("a@x", START + 500 * H)])
+    world.step()
+    world.outcome = None  # polls stopped ending
+    world.last_success = START
+    world.clock.advance(900)
+    held = conditions(world.snapshot(), world.book, world.policy, world.clock.time())
+    (alert,) = held.active
+    assert alert.summary == "No poll of source main has read useapi.net for 15m 0s"

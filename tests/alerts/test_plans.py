@@ -395,3 +395,39 @@ def test_a_state_file_from_before_policy_labels_loads(tmp_path: Path) -> None:
     (tmp_path / FILE_NAME).write_bytes(orjson.dumps(document))
     book, _ = StateFile(tmp_path).load()
     assert book == world.book
+
+
+def test_each_resolution_says_what_happened() -> None:
+    world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
+    world.thresholds = replace(THRESHOLDS, min_credits=5000)
+    world.plans = SourcePlans(subscription(active=False, error=2))
+    world.with_plans(a=plan(START + 3 * DAY), b=plan(lapsed=True))
+    world.step()
+    assert len(world.book) == 8
+    # The subscription is renewed and fixed; a@x.io's plan renewed, topped up, maxJobs
+    # lowered; b@x.io's plan is no longer known to /features.
+    world.plans = SourcePlans(subscription())
+    world.accounts = [account("a@x.io", max_jobs=4), account("b@x.io", max_jobs=9)]
+    a_plan = plan(START + 60 * DAY, credits={CreditKind.MONTHLY: 9000})
+    world.with_plans(a=a_plan, b=None)
+    said = {(e.alert.name.value, e.alert.account): e.alert.summary for e in world.step()}
+    assert said == {
+        ("PixverseUseapiSubscriptionInactive", ""): "useapi.net subscription of source main "
+        "is active again",
+        ("PixverseUseapiAccountsInError", ""): "useapi.net marks no PixVerse account of source "
+        "main as in error",
+        ("PixversePlanExpiringSoon", "a@x.io"): "PixVerse plan of a@x.io renewed until "
+        "2027-03-16T08:00:00Z",
+        ("PixverseCreditsLow", "a@x.io"): "PixVerse account a@x.io has 9000 credits left again",
+        ("PixverseMaxJobsAbovePlan", "a@x.io"): "maxJobs of a@x.io (4) is within its plan (8) "
+        "again",
+        ("PixversePlanExpiringSoon", "b@x.io"): "PixVerse plan of b@x.io is no longer known",
+        ("PixverseCreditsLow", "b@x.io"): "PixVerse plan of b@x.io is no longer known",
+        ("PixverseMaxJobsAbovePlan", "b@x.io"): "PixVerse plan of b@x.io is no longer known",
+    }
+    # An account that is gone says so.
+    world.with_plans(a=plan(START + 3 * DAY))
+    world.step()
+    world.accounts = []
+    gone = {e.alert.summary for e in world.step()}
+    assert gone == {"PixVerse account a@x.io is no longer watched in source main"}

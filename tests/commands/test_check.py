@@ -100,9 +100,12 @@ def test_table(
     )
     assert main(["check", "--config", str(configs.for_upstream(fake.base_url))]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert (
-        out[0] == "PIXVERSE WARNING - 3 accounts: 1 ok, 1 warning, 0 critical, 0 expired, 1 unknown"
+    summary, perfdata = out[0].split(" | ")
+    assert summary == (
+        "PIXVERSE WARNING - sooner@x.io expires in 2d 3h; "
+        "3 accounts: 1 ok, 1 warning, 0 critical, 0 expired, 1 unknown"
     )
+    assert "main_min_ttl=" in perfdata
     header = next(i for i, line in enumerate(out) if line.startswith("ACCOUNT"))
     rows = [line.split() for line in out[header + 1 :]]
     assert [r[0] for r in rows] == ["sooner@x.io", "later@x.io", "never@x.io"]  # by TTL
@@ -112,8 +115,10 @@ def test_table(
     assert rows[2][2:] == ["-", "-", "1", "0/1"]
 
 
-def test_bad_config_exits_2(configs: ConfigWriter, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_is_unknown(configs: ConfigWriter, capsys: pytest.CaptureFixture[str]) -> None:
+    """A monitoring plugin that cannot run says UNKNOWN (3), not CRITICAL, on stdout."""
     path = configs.for_upstream("http://127.0.0.1:1")
     path.write_text(path.read_text().replace('interval = "1h"', 'interval = "often"'))
-    assert main(["check", "--config", str(path)]) == 2
-    assert "poll.interval" in capsys.readouterr().err
+    assert main(["check", "--config", str(path)]) == 3
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("PIXVERSE UNKNOWN - config error: poll.interval: ")

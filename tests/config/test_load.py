@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config.load import load_config, parse_config
-from monitor.config.model import AccountLabel, Severity, SinkType
+from monitor.config.model import AccountLabel, Severity, SinkConfig, SinkType
 from monitor.config.render import render_config
 from monitor.errors import ConfigError
 
@@ -219,6 +219,66 @@ def test_token_lookup_order(tmp_path: Path) -> None:
     assert token("", {"USEAPI_TOKEN": "from-env"}) == "from-env"
 
 
+def test_the_token_beside_the_config_file_comes_last(tmp_path: Path) -> None:
+    """As installed by the README: config.toml names no token, and useapi-token beside it is
+    what the unit's LoadCredential= copies. Root on the host reads that file directly."""
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'a'\n")
+    beside = tmp_path / "useapi-token"
+    beside.write_text("from-beside\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "useapi-token").write_text("from-credentials\n")
+
+    def loaded(env: dict[str, str]) -> tuple[str, str]:
+        (source,) = load_config(path, env=env).sources
+        return source.token.reveal(), source.token_origin
+
+    assert loaded({}) == ("from-beside", f"file {beside}")
+    assert loaded({"USEAPI_TOKEN": "from-env"})[0] == "from-env"
+    assert loaded({"CREDENTIALS_DIRECTORY": str(creds)})[0] == "from-credentials"
+    # An explicit token_file wins over all of them.
+    (tmp_path / "other").write_text("from-other")
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = 'other'\n")
+    assert loaded({})[0] == "from-other"
+
+
+def test_an_empty_token_beside_the_config_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    (tmp_path / "useapi-token").write_text("\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.key == "sources[0].token_file"
+    assert str(tmp_path / "useapi-token") in caught.value.problem
+
+
+def test_no_token_anywhere_names_every_place_looked(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    problem = caught.value.problem
+    assert "$CREDENTIALS_DIRECTORY/useapi-token" in problem
+    assert "$USEAPI_TOKEN" in problem
+    assert str(tmp_path / "useapi-token") in problem
+
+
+def test_tokens_can_be_left_unread(tmp_path: Path) -> None:
+    """`notify-test` never calls useapi.net: a missing or unreadable token is no error."""
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = '/nonexistent/token'\n")
+    with pytest.raises(ConfigError):
+        load_config(path, env={})
+    (source,) = load_config(path, env={}, read_tokens=False).sources
+    assert source.token.reveal() == ""
+    assert source.token_origin.startswith("not read")
+    # Still validated: the key itself must make sense.
+    path.write_text("[[sources]]\nname = 'a'\ntoken_file = 't'\ntoken_env = 'X'\n")
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(path, env={}, read_tokens=False)
+
+
 def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[poll\ninterval = 5")
@@ -272,3 +332,31 @@ url_file = "slack-url"
     reloaded = tomllib.loads(text)
     assert reloaded["sources"][0]["token_file"] == str(tmp_path / "token")
     assert reloaded["thresholds"]["warning"] == "3d"
+
+
+def test_resolve_grace_of_alertmanager_sinks(tmp_path: Path) -> None:
+    def sinks(text: str) -> tuple[SinkConfig, ...]:
+        return parse_config(tomllib.loads(text), env={"USEAPI_TOKEN": "t"}).sinks
+
+    am = "[[sinks]]\nname = 'am'\ntype = 'alertmanager'\nurl = 'http://am:9093'\n"
+    (default,) = sinks(am)
+    assert default.resolve_grace == timedelta(minutes=2)
+    (zero,) = sinks(am + "resolve_grace = 0\n")
+    assert zero.resolve_grace == timedelta(0)
+    hook = "[[sinks]]\nname = 'h'\nurl = 'http://h/x'\n"
+    assert sinks(hook)[0].resolve_grace == timedelta(0)
+    with pytest.raises(ConfigError) as caught:
+        sinks(hook + "resolve_grace = '1m'\n")
+    assert caught.value.key == "sinks[0].resolve_grace"
+
+
+def test_the_readme_defaults_block_holds_only_defaults() -> None:
+    """README, Configuration: every uncommented key of its block is the default value, so
+    the block loads to the very configuration an empty file does."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    block = section[section.index("```toml\n") + len("```toml\n") : section.index("\n```")]
+    env = {"USEAPI_TOKEN": "t"}
+    documented = parse_config(tomllib.loads(block), env=env)
+    assert documented == parse_config({}, env=env)
+    assert "[[sinks]]" not in [line.strip() for line in block.splitlines()]  # none by default

@@ -39,9 +39,12 @@ MIN_CREDITS = 100
 EXPECTED_FIRING = {
     ("PixverseTokenExpiringSoon", "warning", "main", f"warn@{DOMAIN}"),
     ("PixverseTokenExpiringSoon", "critical", "main", f"crit@{DOMAIN}"),
+    # An expired token is also still expiring soon, until renewed.
     ("PixverseTokenExpired", "critical", "main", f"gone@{DOMAIN}"),
+    ("PixverseTokenExpiringSoon", "critical", "main", f"gone@{DOMAIN}"),
     ("PixverseTokenExpiryUnknown", "warning", "main", f"what@{DOMAIN}"),
     ("PixverseTokenExpired", "critical", "drained", f"lapsed@{DOMAIN}"),
+    ("PixverseTokenExpiringSoon", "critical", "drained", f"lapsed@{DOMAIN}"),
     ("PixverseCapacityLow", "warning", "drained", None),
     ("PixverseSourceDown", "critical", "rejected", None),
     # Beyond token expiry (section 8).

@@ -185,3 +185,38 @@ def test_sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one(
     (failed,) = [e for e in lines if e["event"] == "config.reload_failed"]
     assert failed["key"] == "thresholds.warning"
     assert len([e for e in lines if e["event"] == "config.reloaded"]) == 2
+
+
+def test_a_failed_reload_shows_in_the_status_until_a_good_one(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: NotifyReceiver
+) -> None:
+    path = configs.for_upstream(fake.base_url)
+    process = start_process(
+        ["run", "--config", str(path)], env={"NOTIFY_SOCKET": receiver.env_value}
+    )
+    try:
+        port_from_log(process)
+        receiver.receive_until("READY=1")
+        good = path.read_text()
+        path.write_text(good.replace('interval = "1h"', 'interval = "often"'))
+        process.send_signal(signal.SIGHUP)
+        receiver.receive_until("RELOADING=1")
+        failed = _status_with_ready(receiver)
+        assert failed.startswith("STATUS=RELOAD FAILED (poll.interval: expected a duration"), failed
+        assert "running the previous configuration; 1/1 sources up" in failed
+        path.write_text(good)
+        process.send_signal(signal.SIGHUP)
+        receiver.receive_until("RELOADING=1")
+        fixed = _status_with_ready(receiver)
+        assert fixed.startswith("STATUS=1/1 sources up"), fixed
+        _stop(process)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _status_with_ready(receiver: NotifyReceiver) -> str:
+    """The STATUS= sent along with the next READY=1."""
+    receiver.receive_until("READY=1")
+    lines = receiver.messages[-1].split("\n")
+    return next(line for line in lines if line.startswith("STATUS="))

@@ -186,7 +186,8 @@ async def test_reload_exports_the_new_limits_and_when_an_added_source_is_watched
             assert get(after, "pixverse_capacity_min_usable_jobs", source=source) == 30
             assert get(after, "pixverse_monitor_stale_after_seconds", source=source) == 5 * 3600
         watched = "pixverse_monitor_watch_start_timestamp_seconds"
-        assert get(after, watched, **main) == started
+        # poll.stale_after changed: the staleness of main counts from the reload now.
+        assert get(after, watched, **main) == started + 60
         assert get(after, watched, source="extra") == started + 60
         assert get(after, "pixverse_monitor_polls_total", **main, outcome="success") == 1
 
@@ -376,3 +377,51 @@ async def test_reload_without_a_config_file_is_skipped(
 
     async with running(Daemon(replace(config, path=None), environ={})) as daemon:
         assert not await daemon.reload()
+
+
+def _firing(daemon: Daemon) -> set[tuple[str, str]]:
+    return {(f.alert.name.value, f.alert.source) for f in daemon._alerting.firing()}
+
+
+@pytest.mark.anyio
+async def test_shortening_the_interval_raises_no_alert_by_itself(
+    fake: FakeUpstream, configs: ConfigWriter, now: float
+) -> None:
+    """The bug: a healthy source polled 50 min ago, stale_after 3h; a SIGHUP sets interval
+    10m, so stale_after 30m, and PixverseSourceDown fired at once "(success)"."""
+    fake.set_accounts([FakeAccount("a@x.io", now + 30 * DAY)])
+    path = write_config(configs, [("main", fake.base_url)])
+    clock = FakeClock(time.time())
+    async with running(Daemon(load(path), clock=clock, environ={})) as daemon:
+        await async_eventually(lambda: _polled(daemon, "main"))
+        clock.advance(50 * 60)
+        daemon._evaluate()
+        assert _firing(daemon) == set()
+        write_config(configs, [("main", fake.base_url)], poll='interval = "10m"\njitter = 0')
+        assert await daemon.reload()
+        assert _firing(daemon) == set()
+        # Staleness counts from the reload: 30 min of no success from then is an outage.
+        fake.fail_always(ACCOUNTS, Fault(500))
+        clock.advance(29 * 60)
+        daemon._evaluate()
+        assert _firing(daemon) == set()
+        clock.advance(61)
+        daemon._evaluate()
+        assert _firing(daemon) == {("PixverseSourceDown", "main")}
+
+
+@pytest.mark.anyio
+async def test_a_reload_does_not_resolve_a_source_already_down(
+    fake: FakeUpstream, configs: ConfigWriter
+) -> None:
+    path = write_config(configs, [("main", fake.base_url)])
+    clock = FakeClock(time.time())
+    async with running(Daemon(load(path), clock=clock, environ={})) as daemon:
+        await async_eventually(lambda: _polled(daemon, "main"))
+        clock.advance(3 * 3600 + 1)  # stale_after is 3 x 1h
+        daemon._evaluate()
+        assert ("PixverseSourceDown", "main") in _firing(daemon)
+        # Down under the old schedule and the new one: the reload changes nothing about it.
+        write_config(configs, [("main", fake.base_url)], poll='interval = "30m"\njitter = 0')
+        assert await daemon.reload()
+        assert ("PixverseSourceDown", "main") in _firing(daemon)

@@ -64,7 +64,7 @@ def test_unit_has_what_the_contract_asks_for() -> None:
         "Type=notify",
         "Restart=on-failure",
         "RestartPreventExitStatus=2",  # `run` exits 2 on a bad config: no restart loop
-        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecReload=/bin/sh -c 'kill -HUP \"$MAINPID\"'",
         "LoadCredential=useapi-token:/etc/pixverse-monitor/useapi-token",
         "DynamicUser=yes",
         "StateDirectory=pixverse-monitor",
@@ -95,3 +95,20 @@ def test_example_web_config_parses() -> None:
     assert config.tls.cert_file == Path("/etc/pixverse-monitor/tls/cert.pem")
     assert config.tls.key_file == Path("/run/credentials/pixverse-monitor.service/tls-key")
     assert config.users == {}  # no default account shipped
+
+
+# What a minimal Debian (debootstrap --variant=minbase) has: the Essential packages. /bin/kill
+# is not among them (procps).
+ESSENTIAL_BINARIES = {"/bin/sh", "/usr/bin/env"}
+
+
+def test_nothing_the_unit_runs_needs_a_binary_a_minimal_debian_lacks() -> None:
+    commands = [
+        line.split("=", 1)[1].strip()
+        for line in UNIT.read_text().splitlines()
+        if re.match(r"Exec\w*=", line.strip())
+    ]
+    assert commands
+    for command in commands:
+        binary = command.lstrip("-@:+!").split()[0]
+        assert binary == INSTALLED_BINARY or binary in ESSENTIAL_BINARIES, command

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from monitor.alerts.alert import Alert
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason
+from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.sinks.http import SinkRequest, json_headers
-from monitor.config import Severity, SinkConfig
+from monitor.config import SinkConfig
 from monitor.timefmt import rfc3339
 
 # A firing alert posted to Alertmanager stays firing this long unless posted again; we post
@@ -25,13 +24,9 @@ _Item = tuple[Alert, float, float | None]
 
 
 def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
-    """POST the event's alert; on a severity change, also end it under the old severity."""
+    """POST the event's alert. After a severity change, the end of the alert under its old
+    severity is an event of its own, held back a grace (see outbox.notifications_for)."""
     items: list[_Item] = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
-    if event.reason is Reason.SEVERITY_CHANGED:
-        # Alertmanager tells alerts apart by all labels, severity included: end the one under
-        # the old severity rather than let it linger until it lapses.
-        old = Severity.WARNING if event.alert.severity is Severity.CRITICAL else Severity.CRITICAL
-        items.append((dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now))
     body = alertmanager_body(items, now, external_url)
     return SinkRequest(sink.url.reveal() + _API_PATH, body, json_headers(event.id))
 

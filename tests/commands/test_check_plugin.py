@@ -1,0 +1,253 @@
+"""`check` as a monitoring plugin (Nagios, Icinga, NRPE): the status line and its perfdata
+parsed back by the guidelines' grammar, every exit status, `--timeout`, and a closed pipe."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from monitor.cli import main
+from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from tests.helpers import DAY, HOUR, ConfigWriter
+
+# The Monitoring Plugins Development Guidelines, "Performance data":
+#   'label'=value[UOM];[warn];[crit];[min];[max]
+# A label with spaces is quoted; value is a number or U; UOM one of s, ms, us, %, B, KB, MB,
+# TB, c, or none.
+_PERF = re.compile(
+    r"""(?P<label>'[^'=]+'|[^'=\s]+)=(?P<value>-?\d+(?:\.\d+)?|U)(?P<uom>s|ms|us|%|B|KB|MB|TB|c)?
+        (?:;(?P<warn>[^;\s]*))?(?:;(?P<crit>[^;\s]*))?(?:;(?P<min>[^;\s]*))?(?:;(?P<max>[^;\s]*))?
+        (?:\s+|$)""",
+    re.VERBOSE,
+)
+_STATUS_LINE = re.compile(r"PIXVERSE (OK|WARNING|CRITICAL|UNKNOWN) - (.+)")
+
+
+@dataclass(frozen=True)
+class Perf:
+    value: float | None
+    uom: str
+    warn: str
+    crit: str
+    min: str
+
+
+def parse_plugin_output(first_line: str) -> tuple[str, str, dict[str, Perf]]:
+    """(status, summary, perfdata by label) of a plugin's first line; fails unless every
+    byte after the "|" is perfdata the grammar accepts."""
+    text, bar, perf_text = first_line.partition(" | ")
+    match = _STATUS_LINE.fullmatch(text)
+    assert match, first_line
+    perf: dict[str, Perf] = {}
+    position = 0
+    while bar and position < len(perf_text):
+        item = _PERF.match(perf_text, position)
+        assert item, f"bad perfdata at {perf_text[position:]!r}"
+        label = item["label"].strip("'")
+        value = None if item["value"] == "U" else float(item["value"])
+        perf[label] = Perf(
+            value, item["uom"] or "", item["warn"] or "", item["crit"] or "", item["min"] or ""
+        )
+        position = item.end()
+    return match[1], match[2], perf
+
+
+def run_check(*args: str) -> tuple[int, list[str]]:
+    return main(["check", *args]), []
+
+
+def test_perfdata_parses_back_per_source(
+    configs: ConfigWriter, capsys: pytest.CaptureFixture[str], now: float
+) -> None:
+    with (
+        FakeUpstream(token=_token(configs), accounts=[]) as main_api,
+        FakeUpstream(token=_token(configs), accounts=[]) as spare_api,
+    ):
+        main_api.set_accounts(
+            [
+                FakeAccount("ok@x.io", now + 10 * DAY, max_jobs=8, executing=3),
+                FakeAccount("warn@x.io", now + 2 * DAY, max_jobs=3),
+                FakeAccount("gone@x.io", now - HOUR, max_jobs=5),
+                FakeAccount("what@x.io", None, max_jobs=1),
+            ]
+        )
+        spare_api.fail_always(ACCOUNTS, Fault(500))
+        path = configs.write(
+            f"""
+[[sources]]
+name = "main"
+base_url = "{main_api.base_url}"
+token_file = "{configs.token_file}"
+[[sources]]
+name = "spare pool"
+base_url = "{spare_api.base_url}"
+token_file = "{configs.token_file}"
+[poll]
+interval = "1h"
+timeout = "2s"
+jitter = 0
+[thresholds]
+min_usable_capacity = 4
+[alerts]
+state_dir = "{configs.dir / "state"}"
+"""
+        )
+        code = main(["check", "--config", str(path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    status, summary, perf = parse_plugin_output(first)
+    assert (code, status) == (2, "CRITICAL")
+    # The worst first: the failed source and the expired account, then the tally.
+    assert summary.startswith("source spare pool: http_error, gone@x.io expired 1h 0m ago; ")
+    assert summary.endswith("4 accounts: 1 ok, 1 warning, 0 critical, 1 expired, 1 unknown")
+    assert perf["main_usable_jobs"] == Perf(11, "", "4:", "", "0")
+    assert perf["main_free_jobs"] == Perf(8, "", "", "", "0")
+    counts = {state: perf[f"main_accounts_{state}"].value for state in _STATES}
+    assert counts == {"ok": 1, "warning": 1, "critical": 0, "expired": 1, "unknown": 1}
+    ttl = perf["main_min_ttl"]
+    assert ttl.uom == "s" and ttl.value is not None and -HOUR - 10 < ttl.value <= -HOUR
+    assert (ttl.warn, ttl.crit) == (f"{3 * DAY:g}:", f"{DAY:g}:")
+    # A source that could not be read: every value unknown, never a made-up zero.
+    assert "spare pool_usable_jobs" in perf  # quoted in the line: it has a space
+    assert "'spare pool_usable_jobs'=U" in first
+    assert all(p.value is None for label, p in perf.items() if label.startswith("spare pool_"))
+
+
+_STATES = ("ok", "warning", "critical", "expired", "unknown")
+
+
+def _token(configs: ConfigWriter) -> str:
+    return configs.token_file.read_text().strip()
+
+
+@pytest.mark.parametrize(
+    ("ttl", "fault", "status", "code", "named"),
+    [
+        (10 * DAY, None, "OK", 0, "soonest a@x.io expires in 10d 0h"),
+        (2 * DAY, None, "WARNING", 1, "a@x.io expires in 2d 0h"),
+        (5 * HOUR, None, "CRITICAL", 2, "a@x.io expires in 5h 0m"),
+        (-HOUR, None, "CRITICAL", 2, "a@x.io expired 1h 0m ago"),
+        (None, None, "UNKNOWN", 3, "a@x.io expiry unknown"),
+        (10 * DAY, Fault(401), "CRITICAL", 2, "source main: unauthorized"),
+    ],
+)
+def test_every_status_of_a_poll(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    capsys: pytest.CaptureFixture[str],
+    now: float,
+    ttl: float | None,
+    fault: Fault | None,
+    status: str,
+    code: int,
+    named: str,
+) -> None:
+    # Half a minute beyond each whole TTL, so that the seconds a test takes do not show.
+    expiry = None if ttl is None else now + ttl + (30 if ttl > 0 else -30)
+    fake.set_accounts([FakeAccount("a@x.io", expiry)])
+    if fault is not None:
+        fake.fail_next(ACCOUNTS, fault)
+    assert main(["check", "--config", str(configs.for_upstream(fake.base_url))]) == code
+    got_status, summary, perf = parse_plugin_output(capsys.readouterr().out.splitlines()[0])
+    assert got_status == status
+    assert named in summary
+    assert "main_min_ttl" in perf
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--no-such-option"],
+        ["--timeout", "soon"],
+        ["--timeout", "0"],
+        ["--timeout", "-3"],
+        ["--config"],
+        ["extra-argument"],
+    ],
+)
+def test_usage_errors_are_unknown_on_stdout(args: list[str]) -> None:
+    result = _cli("check", *args)
+    assert result.returncode == 3, result
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("PIXVERSE UNKNOWN - usage: "), line
+    assert "Traceback" not in result.stderr
+
+
+def test_other_commands_keep_argparse_exit_2() -> None:
+    result = _cli("config", "check")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "error: the following arguments are required: file" in result.stderr
+
+
+def test_a_missing_config_is_unknown(configs: ConfigWriter) -> None:
+    result = _cli("check", "--config", str(configs.dir / "absent.toml"))
+    assert result.returncode == 3
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("PIXVERSE UNKNOWN - config error: cannot read config file ")
+
+
+def test_a_config_error_as_json_is_unknown(configs: ConfigWriter) -> None:
+    path = configs.write("[poll]\ninterval = 'often'\n")
+    result = _cli("check", "--json", "--config", str(path), env={"USEAPI_TOKEN": "t"})
+    assert result.returncode == 3
+    assert '"status":"unknown"' in result.stdout
+    assert "poll.interval" in result.stdout
+
+
+def test_timeout_bounds_the_whole_run(
+    fake: FakeUpstream, configs: ConfigWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upstream that hangs: past --timeout the check answers UNKNOWN, long before its
+    own poll.timeout of 15 s (NRPE would have cut it off at 10 s)."""
+    fake.fail_always(ACCOUNTS, Fault(200, delay_seconds=30))
+    path = configs.for_upstream(fake.base_url, timeout="15s")
+    started = time.monotonic()
+    code = main(["check", "--timeout", "1.5", "--config", str(path)])
+    elapsed = time.monotonic() - started
+    assert code == 3
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line == "PIXVERSE UNKNOWN - no answer within --timeout 1.5s (source main)"
+    assert 1.5 <= elapsed < 5
+
+
+def test_default_timeout_is_ten_seconds() -> None:
+    result = _cli("check", "--help")
+    assert result.returncode == 0
+    assert "default: 10" in " ".join(result.stdout.split())
+
+
+def test_a_closed_pipe_is_no_error(fake: FakeUpstream, configs: ConfigWriter) -> None:
+    """`check | head -1` once head has gone: the check's own status, and no traceback."""
+    path = configs.for_upstream(fake.base_url)  # bob@example.com is in warning
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", "check", "--config", str(path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
