@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
-from monitor.config import Config
+from monitor.alerts import Alert
+from monitor.commands.check_plans import (
+    SourceExtras,
+    account_cells,
+    account_json,
+    plan_alerts,
+    subscription_json,
+    subscription_line,
+)
+from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.timefmt import format_ttl, iso_utc
 from monitor.upstream import PollResult
@@ -29,6 +38,7 @@ class Status(IntEnum):
     UNKNOWN = 3
 
 
+_SEVERITY_STATUS = {Severity.WARNING: Status.WARNING, Severity.CRITICAL: Status.CRITICAL}
 # Worst first: a critical hides a warning, a warning hides an unknown.
 _PRECEDENCE = (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
 _STATE_STATUS = {
@@ -45,6 +55,8 @@ class SourceReport:
     result: PollResult
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
+    extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
+    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's section-8 alerts say now
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +68,23 @@ class CheckReport:
     min_usable_capacity: int = 0
 
 
-def build_report(results: list[PollResult], config: Config, now_unix: float) -> CheckReport:
+def build_report(
+    results: list[PollResult],
+    config: Config,
+    now_unix: float,
+    extras: list[SourceExtras] | None = None,
+) -> CheckReport:
+    """The verdict on every source. With `extras` (the subscription and plans), the
+    section-8 alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {Status.OK}
     minimum = config.thresholds.min_usable_capacity
-    for result in results:
+    policy = Policy(config.accounts, config.thresholds)
+    for index, result in enumerate(results):
+        more = extras[index] if extras is not None else SourceExtras()
         if result.accounts is None:
-            reports.append(SourceReport(result, None, capacity_low=False))
+            alerts = tuple(plan_alerts(result.source, None, more, now_unix))
+            reports.append(SourceReport(result, None, False, more, alerts))
             statuses.add(Status.CRITICAL)
             continue
         capacity = result.capacity.by_email if result.capacity is not None else None
@@ -72,12 +94,15 @@ def build_report(results: list[PollResult], config: Config, now_unix: float) -> 
             config.thresholds,
             config.metrics.account_label,
             now_unix,
+            policy=policy,
         )
         low = evaluation.totals.usable_capacity < minimum
         if low:
             statuses.add(Status.WARNING)
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
-        reports.append(SourceReport(result, evaluation, capacity_low=low))
+        alerts = tuple(plan_alerts(result.source, evaluation, more, now_unix))
+        statuses.update(_SEVERITY_STATUS[a.severity] for a in alerts)
+        reports.append(SourceReport(result, evaluation, low, more, alerts))
     status = next(s for s in _PRECEDENCE if s in statuses)
     return CheckReport(
         tuple(reports),
@@ -113,6 +138,7 @@ def render_json(report: CheckReport) -> str:
                         "max_jobs": s.account.max_jobs,
                         "executing": s.executing,
                         "available": s.available,
+                        **account_json(source.extras, s),
                     }
                 )
         sources.append(
@@ -120,6 +146,16 @@ def render_json(report: CheckReport) -> str:
                 "name": source.result.source,
                 "outcome": source.result.outcome.value,
                 "error": source.result.error,
+                "subscription": subscription_json(source.extras),
+                "alerts": [
+                    {
+                        "alertname": a.name.value,
+                        "severity": a.severity.value,
+                        "account": a.account or None,
+                        "summary": a.summary,
+                    }
+                    for a in source.plan_alerts
+                ],
                 "accounts": accounts,
             }
         )
@@ -152,7 +188,22 @@ def render_table(report: CheckReport) -> str:
         if result.error:
             head += f" [{result.error}]"
         lines.append(head)
-        rows = [("ACCOUNT", "STATE", "EXPIRES AT (UTC)", "TTL", "MAX JOBS", "EXEC/AVAIL")]
+        subscription = subscription_line(source.extras)
+        if subscription is not None:
+            lines.append(subscription)
+        rows = [
+            (
+                "ACCOUNT",
+                "STATE",
+                "EXPIRES AT (UTC)",
+                "TTL",
+                "MAX JOBS",
+                "EXEC/AVAIL",
+                "PLAN",
+                "PLAN ENDS (UTC)",
+                "CREDITS",
+            )
+        ]
         at = source.evaluation.at_unix
         for s in _sorted(source.evaluation):
             expiry = s.account.expiry_unix
@@ -164,6 +215,7 @@ def render_table(report: CheckReport) -> str:
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
+                    *account_cells(source.extras, s),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -218,6 +270,7 @@ def summary(report: CheckReport) -> str:
                 causes.append((_STATE_STATUS[s.state], _account_cause(s, at)))
             elif soonest is None or _expiry(s) < _expiry(soonest):
                 soonest = s
+        causes.extend((_SEVERITY_STATUS[a.severity], a.summary) for a in source.plan_alerts)
     total = sum(counts.values())
     states = ", ".join(f"{counts[s]} {s.value}" for s in AccountState)
     tally = f"{total} accounts: {states}"
