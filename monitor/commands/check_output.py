@@ -22,6 +22,7 @@ from monitor.commands.check_plans import (
     plan_alerts,
     subscription_json,
     subscription_line,
+    unmatched_rules,
 )
 from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
@@ -66,6 +67,8 @@ class CheckReport:
     warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
     critical_seconds: float = 0.0
     min_usable_capacity: int = 0
+    # [[accounts]] globs that fit none of the accounts read: likely typos; not a status.
+    warnings: tuple[str, ...] = ()
 
 
 def build_report(
@@ -110,6 +113,7 @@ def build_report(
         warning_seconds=config.thresholds.warning.total_seconds(),
         critical_seconds=config.thresholds.critical.total_seconds(),
         min_usable_capacity=minimum,
+        warnings=tuple(unmatched_rules(policy, results)),
     )
 
 
@@ -163,6 +167,7 @@ def render_json(report: CheckReport) -> str:
         "status": report.status.name.lower(),
         "exit_code": int(report.status),
         "sources": sources,
+        "warnings": list(report.warnings),
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
 
@@ -223,6 +228,9 @@ def render_table(report: CheckReport) -> str:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows
         )
+    if report.warnings:
+        lines.append("")
+        lines.extend(f"warning: {text}" for text in report.warnings)
     return "\n".join(lines)
 
 

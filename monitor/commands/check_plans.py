@@ -141,6 +141,18 @@ def plan_alerts(
     return plan_conditions(snapshot, (), now).active
 
 
+def unmatched_rules(policy: Policy, results: Sequence[PollResult]) -> list[str]:
+    """The [[accounts]] rules that fit none of the accounts listed, once every source was read
+    (a source that failed may hold the accounts a rule is for)."""
+    if any(r.accounts is None for r in results):
+        return []
+    emails = [a.email for r in results if r.accounts is not None for a in r.accounts.accounts]
+    return [
+        f"accounts[{i}].match {policy.rules[i].match!r} fits none of the accounts listed"
+        for i in policy.unmatched(emails)
+    ]
+
+
 # -- shown ---------------------------------------------------------------------------------
 
 

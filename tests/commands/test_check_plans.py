@@ -187,3 +187,38 @@ def test_the_timeout_cuts_slow_plan_requests_but_keeps_the_verdict(
     assert accounts_of(document)["a@x.io"]["plan_error"] == ("timeout: no answer within --timeout")
     assert document["sources"][0]["subscription"]["outcome"] == "success"
     assert elapsed < 4
+
+
+def test_a_glob_that_fits_no_account_is_a_warning_not_a_status(
+    fake: FakeUpstream, configs: ConfigWriter, capsys: pytest.CaptureFixture[str], now: float
+) -> None:
+    fake.set_accounts([FakeAccount("a@x.io", now + 10 * DAY)])
+    rules = '[[accounts]]\nmatch = "a@*"\n[[accounts]]\nmatch = "*@typo.example"'
+    code, document = check_json(configs, fake, capsys, rules)
+    assert code == 0
+    assert document["warnings"] == [
+        "accounts[1].match '*@typo.example' fits none of the accounts listed"
+    ]
+    path = configs.for_upstream(fake.base_url, rules)
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "warning: accounts[1].match '*@typo.example' fits none of the accounts listed"
+
+
+def test_config_check_warns_of_globs_that_can_never_fit(configs: ConfigWriter) -> None:
+    from tests.helpers.processes import cli
+
+    path = configs.for_upstream(
+        "http://127.0.0.1:1",
+        '[[accounts]]\nmatch = "studio"\n[[accounts]]\nmatch = "*"\n[[accounts]]\nmatch = "x@y.z"',
+    )
+    result = cli("config", "check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "pixverse-monitor: warning: accounts[0].match: 'studio' has no @ and no wildcard: it "
+        "fits no email",
+        "pixverse-monitor: warning: accounts[2].match: never applies: accounts[1] (match '*') "
+        "comes first and fits every account this one does",
+        f"pixverse-monitor: {path} is valid",
+    ]
+    assert '[[accounts]]\nmatch = "studio"' in result.stdout
