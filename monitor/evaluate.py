@@ -88,8 +88,12 @@ def evaluate(
     capacity_by_state = dict.fromkeys(STATES, 0)
     free = 0
     statuses = []
+    # Without rules every account has the global settings: no lookup per account.
+    settings = policy.default
+    per_account = bool(policy.rules)
     for account, label in zip(accounts, labels, strict=True):
-        settings = policy.settings(account.email)
+        if per_account:
+            settings = policy.settings(account.email)
         # classify(), inlined: this loop runs for every account at every poll and crossing.
         expiry = account.expiry_unix
         if expiry is None:
