@@ -273,3 +273,55 @@ async def test_a_restart_carries_plan_alerts_over_until_it_has_read_again(
             ("firing", "PixverseUseapiSubscriptionInactive", "critical", "", ""),
             ("resolved", "PixverseMaxJobsAbovePlan", "warning", "greedy@studio.io", "studio"),
         ]
+
+
+@pytest.mark.anyio
+async def test_a_reload_applies_new_rules_to_the_data_held(
+    configs: ConfigWriter, receiver: WebhookReceiver, logs: LogCapture
+) -> None:
+    now = time.time()
+    with FakeUpstream(API_TOKEN, scenario(now), FakeSubscription(error=1)) as fake:
+        path = configs.write(config_text(configs, fake.base_url, receiver.url))
+        async with running(Daemon(load_config(path, env={}))) as daemon:
+            await _notified(receiver, 4)
+            # A rule now ignores greedy@, and poor@ gets a team and a lower minimum.
+            rules = (
+                '[[accounts]]\nmatch = "greedy@*"\nignore = true\n'
+                '[[accounts]]\nmatch = "poor@x.io"\nmin_credits = 50\n'
+                'labels = { team = "finance" }\n'
+            )
+            # Before the studio rule: the first match wins.
+            studio = '[[accounts]]\nmatch = "*@studio.io"'
+            path.write_text(path.read_text().replace(studio, rules + studio))
+            assert await daemon.reload()
+            await _notified(receiver, 6)
+            got = await series(daemon)
+        (reloaded,) = logs.events("config.reloaded")
+        assert "accounts" in reloaded["changed"]
+        resolved = {(a[1], a[3]): a for a in alerts_of(receiver) if a[0] == "resolved"}
+        assert set(resolved) == {
+            ("PixverseMaxJobsAbovePlan", "greedy@studio.io"),
+            ("PixverseCreditsLow", "poor@x.io"),  # 60 is not below 50
+        }
+        summaries = {
+            a["labels"]["alertname"]: a["annotations"]["summary"]
+            for got_ in receiver.accepted()
+            for a in got_.json()["alerts"]
+            if a["status"] == "resolved"
+        }
+        assert summaries["PixverseMaxJobsAbovePlan"] == (
+            "PixVerse account greedy@studio.io is no longer watched in source main"
+        )
+        assert (
+            summaries["PixverseCreditsLow"]
+            == "PixVerse account poor@x.io has 60 credits left again"
+        )
+        assert not [k for k in got if ("account", "greedy@studio.io") in k[1]]
+        poor = {"source": "main", "account": "poor@x.io"}
+        assert get(got, "pixverse_account_min_credits", **poor) == 50
+        info = [
+            dict(k[1])
+            for k in got
+            if k[0] == "pixverse_account_info" and ("account", "poor@x.io") in k[1]
+        ]
+        assert [i.get("team") for i in info] == ["finance"]
