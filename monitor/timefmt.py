@@ -3,8 +3,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
+
+# The last instant that ISO 8601 writes with four digits and a datetime holds,
+# 9999-12-31T23:59:59Z: a time past it is nonsense, not a far future.
+MAX_UNIX = 253_402_300_799.0
+# The longest duration a setting may have. Longer is a typo, and would overflow the date
+# arithmetic it is used in.
+MAX_DURATION = timedelta(days=3650)
+_MAX_DURATION_SECONDS = MAX_DURATION.total_seconds()
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -12,23 +21,38 @@ _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse a duration; raise ValueError with a readable message when it is not one."""
+    """Parse a duration of at most MAX_DURATION; raise ValueError with a readable message
+    when it is not one."""
     if isinstance(value, bool):
         raise ValueError(f'expected a duration such as "90s", "5m" or "72h", got {value!r}')
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value}")
-        return timedelta(seconds=value)
+        return _bounded(value, value)
     if isinstance(value, str):
         text = value.strip()
         if text.isdigit():
-            return timedelta(seconds=int(text))
+            return _bounded(int(text) if len(text) <= 15 else math.inf, value)
         if _WHOLE.fullmatch(text):
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
-            return timedelta(seconds=seconds)
+            return _bounded(seconds, value)
     raise ValueError(
-        f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, got {value!r}'
+        f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, '
+        f"got {_short(value)}"
     )
+
+
+def _bounded(seconds: float, value: object) -> timedelta:
+    # Compared before any float conversion: 10**400 has none. inf compares greater too.
+    if seconds > _MAX_DURATION_SECONDS:
+        limit = format_duration(MAX_DURATION)
+        raise ValueError(f"must be at most {limit} (ten years), got {_short(value)}")
+    return timedelta(seconds=seconds)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_duration(delta: timedelta) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.timefmt import format_duration, format_ttl, parse_duration
+from monitor.timefmt import MAX_DURATION, format_duration, format_ttl, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -42,10 +42,19 @@ def test_parse_duration_rejects(bad: object) -> None:
         parse_duration(bad)
 
 
-@given(st.integers(min_value=0, max_value=10**9))
+@given(st.integers(min_value=0, max_value=int(MAX_DURATION.total_seconds())))
 def test_format_duration_round_trips(seconds: int) -> None:
     delta = timedelta(seconds=seconds)
     assert parse_duration(format_duration(delta)) == delta
+
+
+@pytest.mark.parametrize(
+    "huge", ["3651d", "999999999999d", "9" * 400 + "s", "9" * 40, 2**63 - 1, 10**400]
+)
+def test_durations_past_ten_years_are_refused(huge: object) -> None:
+    # Past it a duration is a typo, and the date arithmetic it feeds would overflow.
+    with pytest.raises(ValueError, match="at most 3650d"):
+        parse_duration(huge)
 
 
 @pytest.mark.parametrize(
