@@ -1,5 +1,5 @@
 """Process-wide logging: structlog events and stdlib loggers rendered as one JSON (or console)
-stream on stdout."""
+stream on stdout, every line scrubbed of every secret the process holds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from monitor.secret import scrub
 
 LEVELS = ("debug", "info", "warning", "error")
 # Chatty third-party loggers that log each request; kept at WARNING unless debugging.
@@ -18,6 +20,12 @@ _QUIET = ("httpx", "httpcore", "apscheduler.scheduler", "apscheduler.executors")
 
 def _dumps(obj: Any, **_: Any) -> str:
     return orjson.dumps(obj, default=str).decode()
+
+
+def _scrub_line(_: WrappedLogger, __: str, line: EventDict | str) -> EventDict | str:
+    """The last step for every line, from every logger (ours, httpx's request lines, asyncio's
+    tracebacks) and at every level: whatever a secret was put in, it leaves masked."""
+    return scrub(line) if isinstance(line, str) else line
 
 
 def configure_logging(
@@ -59,7 +67,11 @@ def configure_logging(
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+            _scrub_line,
+        ],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
