@@ -17,6 +17,8 @@ from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, signature, webhook_bo
 from monitor.clock import Clock
 from monitor.config import Severity, SinkConfig, SinkType
 from monitor.retry import retry_after_seconds
+from monitor.secret import scrub
+from monitor.upstream import RenewingClient, borrowed
 
 _RESPONSE_BYTES = 64 * 1024
 
@@ -41,10 +43,18 @@ class Sender:
     ) -> None:
         self._clock = clock
         self.external_url = external_url
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            headers={"User-Agent": f"pixverse-monitor/{__version__}"},
-        )
+        tls = httpx.create_ssl_context()
+        shared = borrowed(transport) if transport is not None else None
+
+        def new_client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=shared,
+                verify=tls,
+                headers={"User-Agent": f"pixverse-monitor/{__version__}"},
+            )
+
+        # Renewed after any attempt that ends without a whole answer: see RenewingClient.
+        self._http = RenewingClient(new_client)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -89,23 +99,28 @@ class Sender:
         self, sink: SinkConfig, url: str, body: bytes, headers: dict[str, str]
     ) -> SendResult:
         try:
-            async with asyncio.timeout(sink.timeout.total_seconds()):
-                async with self._http.stream("POST", url, content=body, headers=headers) as resp:
-                    received = 0
-                    async for chunk in resp.aiter_raw():
-                        received += len(chunk)
-                        if received > _RESPONSE_BYTES:
-                            break
-                    status = resp.status_code
-                    retry_after = retry_after_seconds(
-                        resp.headers.get("retry-after"), self._clock.time()
-                    )
+            async with (
+                self._http.lease() as http,
+                asyncio.timeout(sink.timeout.total_seconds()),
+                http.stream("POST", url, content=body, headers=headers) as resp,
+            ):
+                received = 0
+                async for chunk in resp.aiter_raw():
+                    received += len(chunk)
+                    if received > _RESPONSE_BYTES:
+                        break
+                status = resp.status_code
+                retry_after = retry_after_seconds(
+                    resp.headers.get("retry-after"), self._clock.time()
+                )
         except (TimeoutError, httpx.TimeoutException):
             return SendResult(False, True, None, None, f"no answer within {sink.timeout}")
-        except httpx.HTTPError as exc:
-            # The URL may hold a credential (Slack): never let it into the message.
+        except Exception as exc:
+            # httpx's errors, and whatever else making the request raised (a socket error):
+            # the attempt failed and is retried. The URL may hold a credential (Slack):
+            # never let it into the message.
             text = f"{type(exc).__name__}: {exc}".replace(url, sink.url_display)
-            return SendResult(False, True, None, None, text)
+            return SendResult(False, True, None, None, scrub(text))
         if 200 <= status < 300:
             return SendResult(True, False, status, None, None)
         retryable = status in (408, 429) or status >= 500
