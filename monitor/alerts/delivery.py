@@ -1,11 +1,12 @@
 """Getting notifications to sinks: one worker per sink draining its part of the outbox in
-order, retrying with backoff, so a slow or dead sink delays nothing else."""
+order, retrying with backoff, so a slow or dead sink delays nothing else. Every worker is
+supervised: an unexpected error costs one attempt, never the worker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
@@ -25,8 +26,13 @@ from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
 from monitor.exposition import Family
+from monitor.tasks import Task, TaskErrors, supervise
 
 log = structlog.get_logger("monitor.delivery")
+
+# A notification whose sending raises this many times in a row (it cannot even be rendered,
+# say) is given up, counted as failed, so that it does not hold up its sink for ever.
+MAX_INTERNAL_ERRORS = 3
 
 
 class DeliveryOutcome(StrEnum):
@@ -52,8 +58,11 @@ class Delivery:
         firing: Callable[[], Sequence[FiringAlert]],
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
+        errors: TaskErrors | None = None,
     ) -> None:
         self._sender = sender
+        self._errors = errors or TaskErrors()
+        self._internal_errors: dict[tuple[str, str], int] = {}  # (sink, id) -> in a row
         self._clock = clock
         self._persist = persist
         self._firing = firing
@@ -146,11 +155,19 @@ class Delivery:
             self._queues.setdefault(name, [])
             self._wake.setdefault(name, asyncio.Event())
             if self._running and name not in self._tasks:
-                tasks = [asyncio.create_task(self._drain(name), name=f"sink:{name}")]
+                tasks = [self._supervised(Task.DELIVERY, name, self._drain)]
                 if sink.type is SinkType.ALERTMANAGER:
-                    tasks.append(asyncio.create_task(self._resend(name), name=f"resend:{name}"))
+                    tasks.append(self._supervised(Task.RESEND, name, self._resend))
                 self._tasks[name] = tasks
         self._wake_all()
+
+    def _supervised(
+        self, task: Task, name: str, work: Callable[[str], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            supervise(task, lambda: work(name), self._errors, sink=name),
+            name=f"{task.value}:{name}",
+        )
 
     async def stop(self) -> None:
         """Stop the workers; what is still pending stays in the outbox for the next run."""
@@ -159,9 +176,7 @@ class Delivery:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.aclose()
 
     def _wake_all(self) -> None:
@@ -193,7 +208,15 @@ class Delivery:
     async def _attempt(
         self, sink: SinkConfig, queue: list[Notification], head: Notification
     ) -> None:
-        result = await self._sender.send(sink, head.event)
+        try:
+            result = await self._sender.send(sink, head.event)
+        except Exception as exc:
+            self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
+            if queue and queue[0] is head:
+                self._internal_error(sink, queue, head, exc)
+                self._persist()
+            return
+        self._internal_errors.pop((sink.name, head.id), None)
         if not queue or queue[0] is not head:
             return  # the sink was reloaded while we were sending
         fields = {
@@ -232,6 +255,33 @@ class Delivery:
             self._count(sink.name, DeliveryOutcome.DROPPED)
             log.error("notification.failed", **fields, error=result.error, will_retry=False)
         self._persist()
+
+    def _internal_error(
+        self, sink: SinkConfig, queue: list[Notification], head: Notification, exc: Exception
+    ) -> None:
+        """Sending `head` raised: try again after a backoff, up to MAX_INTERNAL_ERRORS times."""
+        key = (sink.name, head.id)
+        errors = self._internal_errors.get(key, 0) + 1
+        attempts = head.attempts + 1
+        fields = {"sink": sink.name, "id": head.id, "attempt": attempts}
+        error = f"cannot be sent: {type(exc).__name__}: {exc}"
+        if errors >= MAX_INTERNAL_ERRORS:
+            self._internal_errors.pop(key, None)
+            queue.pop(0)
+            self._count(sink.name, DeliveryOutcome.FAILED)
+            log.error("notification.failed", **fields, error=error, will_retry=False)
+            return
+        self._internal_errors[key] = errors
+        delay = retry_delay(attempts, None, base=self._backoff[0], cap=self._backoff[1])
+        queue[0] = replace(head, attempts=attempts, next_attempt_unix=self._clock.time() + delay)
+        self._count(sink.name, DeliveryOutcome.RETRIED)
+        log.warning(
+            "notification.failed",
+            **fields,
+            error=error,
+            will_retry=True,
+            retry_in_seconds=round(delay, 3),
+        )
 
     async def _resend(self, name: str) -> None:
         """Alertmanager forgets an alert that is not re-sent: post all firing every minute."""

@@ -1,8 +1,9 @@
-"""Exit statuses of the commands, and how each reports a configuration error: one line on
-stderr naming the key, never a traceback."""
+"""Exit statuses of the commands, and how each reports a configuration error or a failure:
+one line on stderr naming the key (or the kind of error), never a traceback."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ import structlog
 
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError
+from monitor.secret import scrub
 
+EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 
@@ -22,5 +25,21 @@ def load(path: Path | None) -> Config:
 
 def config_error(exc: ConfigError) -> int:
     structlog.get_logger("monitor.cli").error("config.invalid", key=exc.key, problem=exc.problem)
-    print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
+    _say(f"config error: {exc}")
     return EXIT_CONFIG
+
+
+def unexpected_error(what: str, exc: BaseException) -> int:
+    """A failure no setting explains: one line with its kind, the traceback in the debug log
+    only (`--log-level debug`)."""
+    log = structlog.get_logger("monitor.cli")
+    log.error(f"{what}.failed", error_kind=type(exc).__name__, error=str(exc))
+    if logging.getLogger("monitor.cli").isEnabledFor(logging.DEBUG):
+        log.debug(f"{what}.traceback", exc_info=exc)
+    _say(f"{what} failed: {type(exc).__name__}: {exc}")
+    return EXIT_FAILURE
+
+
+def _say(text: str) -> None:
+    """One line on stderr, whatever the text holds, and no secret in it."""
+    print("pixverse-monitor: " + " ".join(scrub(text).split()), file=sys.stderr)
