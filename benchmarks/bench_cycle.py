@@ -185,10 +185,10 @@ def main() -> None:
 
     snapshot = cycle(body, capacity_body)
     rss_snapshot = rss_mib()
-    renderer = MetricsRenderer(process_metrics=False)
+    renderer = MetricsRenderer()
 
     def first_scrape() -> bytes:
-        return MetricsRenderer(process_metrics=False).render(snapshot, NOW + 1)
+        return MetricsRenderer().render(snapshot, NOW + 1)
 
     renderer.render(snapshot, NOW)
     later = timed(lambda: renderer.render(snapshot, NOW + 1), args.repeat)

@@ -1,12 +1,31 @@
-"""The project's exceptions and the one list of poll outcome codes."""
+"""The project's exceptions, and the one list of each set of reason codes (label values).
+
+Every exception raised on purpose descends from `MonitorError`; nothing else in `monitor/`
+defines one:
+
+    MonitorError
+    ├── ConfigError           a setting is wrong; `key` names it (exit 2, never a traceback)
+    │   └── WebConfigError    ... in the exporter-toolkit web config file; `path` names the file
+    └── UpstreamError         useapi.net could not be read; `reason` is an `Outcome`
+
+Reason codes are metric label values, so each set is written once, here:
+
+    Outcome           `outcome` of pixverse_monitor_polls_total (and last_poll_outcome)
+    DeliveryOutcome   `outcome` of pixverse_monitor_notifications_total
+    DeliveryFailure   `reason` of pixverse_monitor_notification_failures_total, and the
+                      `reason` field of every `notification.failed` log line
+    Task              `task` of pixverse_monitor_task_errors_total, and the `task` field of
+                      every `task.failed` log line
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 
 
 class Outcome(StrEnum):
-    """How a poll ended; the values are the `outcome` label of `pixverse_monitor_polls_total`."""
+    """How a poll ended."""
 
     SUCCESS = "success"
     UNAUTHORIZED = "unauthorized"
@@ -23,6 +42,58 @@ class Outcome(StrEnum):
         return self in (Outcome.SUCCESS, Outcome.CAPACITY_UNAVAILABLE)
 
 
+class DeliveryOutcome(StrEnum):
+    """What became of one delivery attempt (or of a notification given up on)."""
+
+    DELIVERED = "delivered"  # accepted by the receiver (2xx)
+    RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
+    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send,
+    # or a notification that could not be sent at all
+    DROPPED = "dropped"  # refused by the receiver with a non-retryable status
+
+
+class DeliveryFailure(StrEnum):
+    """Why a delivery attempt failed, or why a notification was given up."""
+
+    TIMEOUT = "timeout"  # no complete answer within the sink's timeout
+    CONNECTION_ERROR = "connection_error"  # refused, reset, DNS, TLS, broken HTTP
+    HTTP_408 = "http_408"  # Request Timeout: retried
+    HTTP_429 = "http_429"  # Too Many Requests: retried, Retry-After honoured
+    HTTP_4XX = "http_4xx"  # any other 4xx: the receiver refuses it; dropped
+    HTTP_5XX = "http_5xx"  # retried
+    HTTP_OTHER = "http_other"  # any other non-2xx status (a redirect is not followed); dropped
+    OUTBOX_FULL = "outbox_full"  # evicted unsent: the sink's outbox was full
+    # Sending raised (the notification could not even be rendered, say): retried, then given
+    # up after three in a row, so that it does not hold up its sink.
+    INTERNAL_ERROR = "internal_error"
+
+    @classmethod
+    def of_status(cls, status: int) -> DeliveryFailure:
+        """The reason code of a non-2xx HTTP status."""
+        if status == 408:
+            return cls.HTTP_408
+        if status == 429:
+            return cls.HTTP_429
+        if 400 <= status < 500:
+            return cls.HTTP_4XX
+        if 500 <= status < 600:
+            return cls.HTTP_5XX
+        return cls.HTTP_OTHER
+
+
+class Task(StrEnum):
+    """The daemon's long-lived work, each supervised: an unexpected error in one is logged,
+    counted under its name, and the task goes on."""
+
+    POLL = "poll"  # a scheduled poll of a source
+    EVALUATE = "evaluate"  # the timer that re-evaluates states and alerts between polls
+    DELIVERY = "delivery"  # a sink's worker draining its outbox
+    RESEND = "resend"  # the Alertmanager re-sender
+    STATE_SAVE = "state_save"  # writing the state file
+    WATCHDOG = "watchdog"  # systemd's WATCHDOG=1 pings, and the READY=1 deadline
+    RELOAD = "reload"  # applying a reloaded configuration
+
+
 class MonitorError(Exception):
     """Base of every error this package raises on purpose."""
 
@@ -34,6 +105,15 @@ class ConfigError(MonitorError):
         super().__init__(f"{key}: {problem}" if key else problem)
         self.key = key
         self.problem = problem
+
+
+class WebConfigError(ConfigError):
+    """A problem in the web config file, naming the file and the key at fault."""
+
+    def __init__(self, path: Path, key: str, problem: str) -> None:
+        super().__init__(key, problem)
+        self.path = path
+        self.args = (f"{path}: {key}: {problem}" if key else f"{path}: {problem}",)
 
 
 class UpstreamError(MonitorError):

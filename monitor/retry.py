@@ -1,10 +1,17 @@
-"""Retry timing shared by the upstream client and alert delivery: `Retry-After` as the server
-means it, and exponential backoff with jitter. Pure: `now` and randomness are passed in."""
+"""Retrying, shared by the upstream client and alert delivery: which HTTP statuses are worth
+another attempt, `Retry-After` as the server means it, and exponential backoff with jitter.
+Pure: `now` and randomness are passed in."""
 
 from __future__ import annotations
 
 import email.utils
 import random
+
+
+def retryable_status(status: int) -> bool:
+    """408 Request Timeout, 429 Too Many Requests and every 5xx: the server may well answer
+    the same request later. Any other status will not change by asking again."""
+    return status in (408, 429) or 500 <= status < 600
 
 
 def retry_after_seconds(value: str | None, now_unix: float) -> float | None:

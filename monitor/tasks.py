@@ -8,9 +8,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 
 import structlog
+
+from monitor.errors import Task
 
 log = structlog.get_logger("monitor.tasks")
 
@@ -20,28 +21,20 @@ RESTART_PAUSE_SECONDS = 1.0
 RESTART_PAUSE_CAP_SECONDS = 60.0
 
 
-class Task(StrEnum):
-    """The daemon's long-lived work; the `task` label of pixverse_monitor_task_errors_total."""
-
-    POLL = "poll"  # a scheduled poll of a source
-    EVALUATE = "evaluate"  # the timer that re-evaluates states and alerts between polls
-    DELIVERY = "delivery"  # a sink's worker draining its outbox
-    RESEND = "resend"  # the Alertmanager re-sender
-    STATE_SAVE = "state_save"  # writing the state file
-    WATCHDOG = "watchdog"  # systemd's WATCHDOG=1 pings, and the READY=1 deadline
-    RELOAD = "reload"  # applying a reloaded configuration
-
-
 class TaskErrors:
-    """Unexpected errors by task: reported here, logged, and counted."""
+    """Unexpected errors by task: reported here, logged, and counted (`count` is told of each:
+    the daemon's pixverse_monitor_task_errors_total)."""
 
-    def __init__(self) -> None:
+    def __init__(self, count: Callable[[Task], None] | None = None) -> None:
         self._counts = dict.fromkeys(Task, 0)
+        self._count = count
 
     def report(self, task: Task, exc: BaseException, **context: object) -> None:
         """Log `exc` once, with its kind, and count it. The traceback goes to the debug log
         only: one line per error at the levels an operator runs at."""
         self._counts[task] += 1
+        if self._count is not None:
+            self._count(task)
         log.error(
             "task.failed",
             task=task.value,

@@ -3,51 +3,63 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 
 # The last instant that ISO 8601 writes with four digits and a datetime holds,
 # 9999-12-31T23:59:59Z: a time past it is nonsense, not a far future.
 MAX_UNIX = 253_402_300_799.0
 # The longest duration a setting may have. Longer is a typo, and would overflow the date
-# arithmetic it is used in.
+# arithmetic it is used in (now + 999999998 days has no datetime).
 MAX_DURATION = timedelta(days=3650)
-_MAX_DURATION_SECONDS = MAX_DURATION.total_seconds()
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNIT_MICROSECONDS = {
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 604_800_000_000,
+}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_MICROSECONDS = MAX_DURATION // _MICROSECOND
 
 
 def parse_duration(value: object) -> timedelta:
     """Parse a duration of at most MAX_DURATION; raise ValueError with a readable message
-    when it is not one."""
+    when it is not one. Exact to the microsecond (no float on the way), so that
+    `format_duration` round-trips."""
     if isinstance(value, bool):
         raise ValueError(f'expected a duration such as "90s", "5m" or "72h", got {value!r}')
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"a duration cannot be negative, got {value}")
-        return _bounded(value, value)
+        return _microseconds(value * 1_000_000, value)
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
-            return _bounded(int(text) if len(text) <= 15 else math.inf, value)
+        if text.isascii() and text.isdigit():
+            # Past 15 digits it is too long anyway; int() refuses past 4300.
+            seconds = int(text) if len(text) <= 15 else _MAX_MICROSECONDS
+            return _microseconds(seconds * 1_000_000, value)
         if _WHOLE.fullmatch(text):
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
-            return _bounded(seconds, value)
+            total = sum(
+                (Decimal(n) * _UNIT_MICROSECONDS[u] for n, u in _PART.findall(text)), Decimal(0)
+            )
+            return _microseconds(int(total.to_integral_value(ROUND_HALF_EVEN)), value)
     raise ValueError(
         f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, '
         f"got {_short(value)}"
     )
 
 
-def _bounded(seconds: float, value: object) -> timedelta:
-    # Compared before any float conversion: 10**400 has none. inf compares greater too.
-    if seconds > _MAX_DURATION_SECONDS:
+def _microseconds(count: int, value: object) -> timedelta:
+    if count > _MAX_MICROSECONDS:
         limit = format_duration(MAX_DURATION)
-        raise ValueError(f"must be at most {limit} (ten years), got {_short(value)}")
-    return timedelta(seconds=seconds)
+        raise ValueError(f"a duration must be at most {limit} (ten years), got {_short(value)}")
+    return timedelta(microseconds=count)
 
 
 def _short(value: object) -> str:
@@ -56,18 +68,25 @@ def _short(value: object) -> str:
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest config spelling of a duration, e.g. 5400 s -> "1h30m"."""
-    millis = round(delta.total_seconds() * 1000)
-    if millis == 0:
+    """The shortest config spelling of a duration, exact to the microsecond: 5400 s ->
+    "1h30m", 1.5 ms -> "1.5ms". `parse_duration` reads it back to the same value."""
+    micros = delta // _MICROSECOND
+    if micros == 0:
         return "0s"
-    sign = "-" if millis < 0 else ""
-    millis = abs(millis)
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
     parts = []
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        count, millis = divmod(millis, size)
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000)):
+        count, micros = divmod(micros, size)
         if count:
             parts.append(f"{count}{unit}")
-    if millis:
+    seconds, micros = divmod(micros, 1_000_000)
+    if seconds:
+        parts.append(f"{seconds}s")
+    millis, micros = divmod(micros, 1000)
+    if micros:
+        parts.append(f"{millis}.{micros:03d}".rstrip("0") + "ms")
+    elif millis:
         parts.append(f"{millis}ms")
     return sign + "".join(parts)
 

@@ -1,4 +1,4 @@
-"""Retry timing: Retry-After in both of its forms, and capped jittered backoff."""
+"""The retry rule (408, 429, 5xx), Retry-After in both of its forms, capped jittered backoff."""
 
 from __future__ import annotations
 
@@ -6,9 +6,36 @@ import random
 
 import pytest
 
-from monitor.retry import backoff_seconds, retry_after_seconds
+from monitor.errors import DeliveryFailure
+from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
 
 NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 GMT
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable", "reason"),
+    [
+        (408, True, DeliveryFailure.HTTP_408),
+        (429, True, DeliveryFailure.HTTP_429),
+        (500, True, DeliveryFailure.HTTP_5XX),
+        (503, True, DeliveryFailure.HTTP_5XX),
+        (599, True, DeliveryFailure.HTTP_5XX),
+        (400, False, DeliveryFailure.HTTP_4XX),
+        (401, False, DeliveryFailure.HTTP_4XX),
+        (404, False, DeliveryFailure.HTTP_4XX),
+        (409, False, DeliveryFailure.HTTP_4XX),
+        (499, False, DeliveryFailure.HTTP_4XX),
+        (301, False, DeliveryFailure.HTTP_OTHER),
+        (304, False, DeliveryFailure.HTTP_OTHER),
+        (600, False, DeliveryFailure.HTTP_OTHER),
+        (999, False, DeliveryFailure.HTTP_OTHER),
+    ],
+)
+def test_the_one_retry_rule_and_the_failure_reason_of_a_status(
+    status: int, retryable: bool, reason: DeliveryFailure
+) -> None:
+    assert retryable_status(status) is retryable
+    assert DeliveryFailure.of_status(status) is reason
 
 
 @pytest.mark.parametrize(

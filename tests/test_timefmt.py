@@ -22,6 +22,9 @@ from monitor.timefmt import MAX_DURATION, format_duration, format_ttl, parse_dur
         ("1h30m", 5400),
         ("500ms", 0.5),
         ("1.5h", 5400),
+        ("0.001ms", 0.000001),
+        ("1s0.5ms", 1.0005),
+        ("0.1s", 0.1),
         (300, 300),
         ("300", 300),
         (" 15s ", 15),
@@ -32,7 +35,8 @@ def test_parse_duration(text: object, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "5", "5x", "m5", "5 m", "-5m", -1, True, 1.5, None, [], "1h-5m"]
+    "bad",
+    ["", "5", "5x", "m5", "5 m", "-5m", -1, True, 1.5, None, [], "1h-5m", "²", 10**18, "9" * 30],
 )
 def test_parse_duration_rejects(bad: object) -> None:
     if bad == "5":  # bare digits are seconds, as integers are
@@ -42,19 +46,35 @@ def test_parse_duration_rejects(bad: object) -> None:
         parse_duration(bad)
 
 
-@given(st.integers(min_value=0, max_value=int(MAX_DURATION.total_seconds())))
-def test_format_duration_round_trips(seconds: int) -> None:
-    delta = timedelta(seconds=seconds)
+@given(st.timedeltas(min_value=timedelta(0), max_value=MAX_DURATION))
+def test_format_duration_round_trips_exactly(delta: timedelta) -> None:
     assert parse_duration(format_duration(delta)) == delta
 
 
 @pytest.mark.parametrize(
-    "huge", ["3651d", "999999999999d", "9" * 400 + "s", "9" * 40, 2**63 - 1, 10**400]
+    "huge", ["3650d1us", "3651d", "999999999999d", "9" * 400 + "s", "9" * 40, 2**63 - 1, 10**400]
 )
 def test_durations_past_ten_years_are_refused(huge: object) -> None:
     # Past it a duration is a typo, and the date arithmetic it feeds would overflow.
+    if huge == "3650d1us":
+        huge = format_duration(MAX_DURATION + timedelta(microseconds=1))
     with pytest.raises(ValueError, match="at most 3650d"):
         parse_duration(huge)
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(seconds=5400), "1h30m"),
+        (timedelta(days=8, seconds=1), "8d1s"),
+        (timedelta(milliseconds=1500), "1s500ms"),
+        (timedelta(microseconds=1500), "1.5ms"),
+        (timedelta(microseconds=1), "0.001ms"),
+        (timedelta(0), "0s"),
+    ],
+)
+def test_format_duration(delta: timedelta, text: str) -> None:
+    assert format_duration(delta) == text
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """The alert side of the daemon: the book of firing alerts, the state file it lives in, and
-delivery of what the engine says is due. The engine itself (alerts.py) is pure."""
+delivery of what the engine says is due. The engine itself (engine.py) is pure."""
 
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ from monitor.alerts.engine import (
     step,
 )
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.clock import Clock
-from monitor.config import Config, Severity
-from monitor.exposition import Family
+from monitor.config import Config
+from monitor.errors import Task
+from monitor.exposition import InternalMetrics
 from monitor.snapshot import Limits, Snapshot
-from monitor.tasks import Task, TaskErrors
+from monitor.tasks import TaskErrors
 
 log = structlog.get_logger("monitor.alerting")
 
@@ -51,11 +52,13 @@ class Alerting:
         config: Config,
         clock: Clock,
         *,
+        metrics: InternalMetrics,
         retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
         errors: TaskErrors | None = None,
     ) -> None:
         self._clock = clock
         self._errors = errors or TaskErrors()
+        self._metrics = metrics
         self._policy = policy_of(config)
         self._statefile = StateFile(config.alerts.state_dir)
         self._book: AlertBook = {}
@@ -68,6 +71,7 @@ class Alerting:
             config.sinks,
             self._sender,
             clock,
+            metrics=metrics,
             persist=self.persist,
             firing=self.firing,
             backoff_base=retry_backoff[0],
@@ -79,6 +83,7 @@ class Alerting:
         """Read back the book and the outbox; ConfigError if the state dir is unusable."""
         self._statefile.prepare()
         self._book, pending = self._statefile.load()
+        self._count_firing()
         self._sender.external_url = external_url
         await self._delivery.start()
         self._delivery.restore(pending)
@@ -116,6 +121,7 @@ class Alerting:
         now = snapshot.taken_at_unix
         held = conditions(snapshot, self._book, self._policy, now)
         self._book, events = step(self._book, held, now, self._policy.repeat_interval_seconds)
+        self._count_firing()
         if events:
             _announce(events)
             self._delivery.enqueue(events)
@@ -152,15 +158,9 @@ class Alerting:
                     # Alerts keep flowing from memory; the next save may succeed.
                     log.error("state.save_failed", path=str(statefile.path), error=str(exc))
 
-    def families(self) -> list[Family]:
-        counts = firing_counts(self._book)
-        firing = Family(
-            "pixverse_monitor_alerts_firing",
-            "gauge",
-            "Alerts firing, by severity.",
-            [((("severity", s.value),), counts[s]) for s in Severity],
-        )
-        return [firing, *self._delivery.families()]
+    def _count_firing(self) -> None:
+        for severity, count in firing_counts(self._book).items():
+            self._metrics.alerts_firing.labels(severity.value).set(count)
 
 
 def _announce(events: list[AlertEvent]) -> None:

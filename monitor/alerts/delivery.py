@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from enum import StrEnum
 
 import structlog
 
@@ -21,12 +21,12 @@ from monitor.alerts.outbox import (
     notifications_for,
     retry_delay,
 )
-from monitor.alerts.sinks import Sender
-from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
+from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.exposition import Family
-from monitor.tasks import Task, TaskErrors, supervise
+from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
+from monitor.exposition import InternalMetrics
+from monitor.tasks import TaskErrors, supervise
 
 log = structlog.get_logger("monitor.delivery")
 
@@ -35,18 +35,10 @@ log = structlog.get_logger("monitor.delivery")
 MAX_INTERNAL_ERRORS = 3
 
 
-class DeliveryOutcome(StrEnum):
-    """The `outcome` label of pixverse_monitor_notifications_total."""
-
-    DELIVERED = "delivered"  # accepted by the receiver (2xx)
-    RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
-    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send
-    DROPPED = "dropped"  # refused by the receiver with a non-retryable 4xx
-
-
 class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
-    of the outbox, so the state file always holds what is still owed."""
+    of the outbox, so the state file always holds what is still owed; every outcome is
+    counted in `metrics` and logged with the same reason code."""
 
     def __init__(
         self,
@@ -54,6 +46,7 @@ class Delivery:
         sender: Sender,
         clock: Clock,
         *,
+        metrics: InternalMetrics,
         persist: Callable[[], None],
         firing: Callable[[], Sequence[FiringAlert]],
         backoff_base: float = BACKOFF_BASE_SECONDS,
@@ -64,6 +57,7 @@ class Delivery:
         self._errors = errors or TaskErrors()
         self._internal_errors: dict[tuple[str, str], int] = {}  # (sink, id) -> in a row
         self._clock = clock
+        self._metrics = metrics
         self._persist = persist
         self._firing = firing
         self._backoff = (backoff_base, backoff_cap)
@@ -71,7 +65,6 @@ class Delivery:
         self._queues: dict[str, list[Notification]] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
-        self._counts: dict[tuple[str, DeliveryOutcome], int] = {}
         self._running = False
         self._initial = list(sinks)
 
@@ -94,11 +87,14 @@ class Delivery:
             queue.append(notification)
             if len(queue) > MAX_PENDING_PER_SINK:
                 evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-                self._count(notification.sink, DeliveryOutcome.FAILED)
+                self._metrics.count(
+                    notification.sink, DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
+                )
                 log.error(
                     "notification.failed",
                     sink=notification.sink,
                     id=evicted.id,
+                    reason=DeliveryFailure.OUTBOX_FULL.value,
                     error="outbox full: oldest pending notification evicted",
                     will_retry=False,
                 )
@@ -107,30 +103,8 @@ class Delivery:
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
 
-    def families(self) -> list[Family]:
-        totals = [
-            (((("sink", name), ("outcome", outcome.value))), self._counts.get((name, outcome), 0))
-            for name in self._sinks
-            for outcome in DeliveryOutcome
-        ]
-        pending = [((("sink", name),), len(queue)) for name, queue in self._queues.items()]
-        return [
-            Family(
-                "pixverse_monitor_notifications_total",
-                "counter",
-                "Notification attempts by sink and outcome.",
-                totals,
-            ),
-            Family(
-                "pixverse_monitor_notifications_pending",
-                "gauge",
-                "Notifications in the durable outbox, not yet delivered.",
-                pending,
-            ),
-        ]
-
-    def counts(self) -> dict[tuple[str, DeliveryOutcome], int]:
-        return dict(self._counts)
+    def _pending_count(self, sink: str) -> int:
+        return len(self._queues.get(sink, ()))
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -148,9 +122,12 @@ class Delivery:
                     task.cancel()
                 self._sinks.pop(name)
                 self._wake.pop(name)
+                self._metrics.remove_sink(name)
                 if dropped:
                     log.warning("sink.removed", sink=name, discarded=len(dropped))
         for name, sink in wanted.items():
+            if name not in self._sinks:
+                self._metrics.add_sink(name, functools.partial(self._pending_count, name))
             self._sinks[name] = sink
             self._queues.setdefault(name, [])
             self._wake.setdefault(name, asyncio.Event())
@@ -182,9 +159,6 @@ class Delivery:
     def _wake_all(self) -> None:
         for event in self._wake.values():
             event.set()
-
-    def _count(self, sink: str, outcome: DeliveryOutcome) -> None:
-        self._counts[(sink, outcome)] = self._counts.get((sink, outcome), 0) + 1
 
     async def _drain(self, name: str) -> None:
         while True:
@@ -229,7 +203,7 @@ class Delivery:
         }
         if result.ok:
             queue.pop(0)
-            self._count(sink.name, DeliveryOutcome.DELIVERED)
+            self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
             log.info("notification.delivered", **fields)
         elif result.retryable:
             attempts = head.attempts + 1
@@ -242,18 +216,25 @@ class Delivery:
             queue[0] = replace(
                 head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
             )
-            self._count(sink.name, DeliveryOutcome.RETRIED)
+            self._metrics.count(sink.name, DeliveryOutcome.RETRIED, result.reason)
             log.warning(
                 "notification.failed",
                 **fields,
+                reason=_reason(result.reason),
                 error=result.error,
                 will_retry=True,
                 retry_in_seconds=round(delay, 3),
             )
         else:
             queue.pop(0)
-            self._count(sink.name, DeliveryOutcome.DROPPED)
-            log.error("notification.failed", **fields, error=result.error, will_retry=False)
+            self._metrics.count(sink.name, DeliveryOutcome.DROPPED, result.reason)
+            log.error(
+                "notification.failed",
+                **fields,
+                reason=_reason(result.reason),
+                error=result.error,
+                will_retry=False,
+            )
         self._persist()
 
     def _internal_error(
@@ -265,19 +246,23 @@ class Delivery:
         attempts = head.attempts + 1
         fields = {"sink": sink.name, "id": head.id, "attempt": attempts}
         error = f"cannot be sent: {type(exc).__name__}: {exc}"
+        reason = DeliveryFailure.INTERNAL_ERROR
         if errors >= MAX_INTERNAL_ERRORS:
             self._internal_errors.pop(key, None)
             queue.pop(0)
-            self._count(sink.name, DeliveryOutcome.FAILED)
-            log.error("notification.failed", **fields, error=error, will_retry=False)
+            self._metrics.count(sink.name, DeliveryOutcome.FAILED, reason)
+            log.error(
+                "notification.failed", **fields, reason=reason.value, error=error, will_retry=False
+            )
             return
         self._internal_errors[key] = errors
         delay = retry_delay(attempts, None, base=self._backoff[0], cap=self._backoff[1])
         queue[0] = replace(head, attempts=attempts, next_attempt_unix=self._clock.time() + delay)
-        self._count(sink.name, DeliveryOutcome.RETRIED)
+        self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
         log.warning(
             "notification.failed",
             **fields,
+            reason=reason.value,
             error=error,
             will_retry=True,
             retry_in_seconds=round(delay, 3),
@@ -293,7 +278,7 @@ class Delivery:
             if firing:
                 result = await self._sender.post_firing(sink, firing)
                 if result.ok:
-                    self._count(name, DeliveryOutcome.DELIVERED)
+                    self._metrics.count(name, DeliveryOutcome.DELIVERED, None)
                     log.debug(
                         "notification.delivered",
                         sink=name,
@@ -302,13 +287,18 @@ class Delivery:
                         http_status=result.status,
                     )
                 else:
-                    self._count(name, DeliveryOutcome.FAILED)
+                    self._metrics.count(name, DeliveryOutcome.FAILED, result.reason)
                     log.warning(
                         "notification.failed",
                         sink=name,
                         kind="resend",
                         alerts=len(firing),
+                        reason=_reason(result.reason),
                         error=result.error,
                         will_retry=True,
                     )
             await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
+
+
+def _reason(reason: DeliveryFailure | None) -> str | None:
+    return reason.value if reason is not None else None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from monitor.commands.exits import EXIT_CONFIG
 from monitor.config import load_config, render_config
-from monitor.errors import ConfigError
-from monitor.web import WebConfigError, as_config_error, load_web_config
+from monitor.errors import ConfigError, WebConfigError
+from monitor.web import as_config_error, load_web_config
 
 
 def config_check_command(path: Path) -> int:

@@ -29,6 +29,7 @@ from monitor.config import (
     redact_url,
 )
 from monitor.errors import ConfigError
+from monitor.exposition import ACCOUNT_STATE
 from monitor.secret import Secret
 from monitor.service import Daemon
 from monitor.testing import FakeAccount, FakeUpstream, Received, WebhookReceiver
@@ -156,7 +157,7 @@ async def run_demo(host: str, port: int) -> int:
             f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
             f"  try                 : curl -s http://{shown}:{daemon.metrics_port}/metrics "
-            f"| grep pixverse_account_state\n"
+            f"| grep {ACCOUNT_STATE.name}\n"
             f"Accounts: healthy, soon (warning), urgent (critical), crossing (turns critical in "
             f"~90 s), lapsed (expired), mystery (no expiry), renewing (expires at ~2 min, "
             f"renewed at ~3 min).\nCtrl-C to stop.\n",

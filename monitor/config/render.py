@@ -24,9 +24,22 @@ def _value(value: object) -> str:
     return _quote(str(value))
 
 
+# TOML basic strings: these have short escapes, every other control character (U+0000 to
+# U+001F and U+007F) must be written as \uXXXX; everything else may stand as it is.
+_SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_CONTROLS = {chr(c): f"\\u{c:04X}" for c in (*range(0x20), 0x7F)} | _SHORT_ESCAPES
+_BASIC_STRING = str.maketrans({**_CONTROLS, '"': '\\"', "\\": "\\\\"})
+# A comment ends at the line's end and may hold no control character but tab: the same
+# escapes, so a value shown in a comment cannot add a line to the document.
+_COMMENT = str.maketrans({k: v for k, v in _CONTROLS.items() if k != "\t"})
+
+
 def _quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return '"' + text.translate(_BASIC_STRING) + '"'
+
+
+def _comment(text: str) -> str:
+    return "# " + text.translate(_COMMENT)
 
 
 def render_config(config: Config) -> str:
@@ -34,7 +47,7 @@ def render_config(config: Config) -> str:
     comments; the files and variables they came from are shown as they were configured."""
     out: list[str] = []
     if config.path is not None:
-        out.append(f"# effective configuration of {config.path}")
+        out.append(_comment(f"effective configuration of {config.path}"))
     for source in config.sources:
         out += ["", "[[sources]]"]
         out.append(f"name = {_value(source.name)}")
@@ -43,7 +56,7 @@ def render_config(config: Config) -> str:
             out.append(f"token_file = {_value(source.token_file)}")
         if source.token_env is not None:
             out.append(f"token_env = {_value(source.token_env)}")
-        out.append(f"# token: {MASK} (from {source.token_origin})")
+        out.append(_comment(f"token: {MASK} (from {source.token_origin})"))
         out.append(f"capacity_endpoint = {_value(source.capacity_endpoint)}")
     poll = config.poll
     out += ["", "[poll]"]
@@ -77,10 +90,10 @@ def render_config(config: Config) -> str:
         out.append(f"type = {_value(sink.type.value)}")
         if sink.url_file is not None:
             out.append(f"url_file = {_value(sink.url_file)}")
-        out.append(f"# url: {sink.url_display} (path and query masked)")
+        out.append(_comment(f"url: {sink.url_display} (path and query masked)"))
         if sink.secret_file is not None:
             out.append(f"secret_file = {_value(sink.secret_file)}")
-            out.append(f"# secret: {MASK}")
+            out.append(_comment(f"secret: {MASK}"))
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")

@@ -19,15 +19,15 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
-from monitor.exposition import Family, MetricsRenderer
+from monitor.errors import ConfigError, Task, WebConfigError
+from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.startup import bind, handle_signals, release_signals
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
-from monitor.tasks import Task, TaskErrors, restart_pause
+from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import PollResult
 from monitor.web import (
     CHALLENGE,
@@ -35,7 +35,6 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
-    WebConfigError,
     WebGuard,
     as_config_error,
     load_web_config,
@@ -50,11 +49,6 @@ STOP_GRACE_SECONDS = 5.0
 READY_TIMEOUT_SECONDS = 60.0
 
 _EVALUATE_JOB = "evaluate"
-_RELOAD_HELP = (
-    "1 if the last configuration reload (SIGHUP, or a change of the web config file) succeeded."
-)
-_RELOAD_TIME_HELP = "Unix time of the last successful configuration load or reload."
-_TASK_ERRORS_HELP = "Unexpected errors in long-lived tasks, by task (each logged as task.failed)."
 
 
 class Daemon:
@@ -76,18 +70,23 @@ class Daemon:
         self._config = config
         self._clock = clock or SystemClock()
         self._environ = os.environ if environ is None else environ
-        self._errors = TaskErrors()
-        self._evaluate_failures = 0
         self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
+        self._metrics = InternalMetrics()
+        self._errors = TaskErrors(self._metrics.task_error)
+        self._evaluate_failures = 0
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
             lambda: self._snapshot,
             self._stale_after_seconds,
-            MetricsRenderer(extra=self._internal_families),
+            MetricsRenderer(self._metrics),
             self._clock,
         )
         self._alerting = Alerting(
-            config, self._clock, retry_backoff=retry_backoff, errors=self._errors
+            config,
+            self._clock,
+            metrics=self._metrics,
+            retry_backoff=retry_backoff,
+            errors=self._errors,
         )
         self._alerting_started = False
         self._signals_handled = False
@@ -100,8 +99,7 @@ class Daemon:
             errors=self._errors,
         )
         self._reload_lock = asyncio.Lock()
-        self._reload_ok = True
-        self._reload_success_unix = self._clock.time()
+        self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -282,33 +280,9 @@ class Daemon:
         return plan
 
     def _record_reload(self, ok: bool) -> None:
-        self._reload_ok = ok
+        self._metrics.reload_ok.set(1 if ok else 0)
         if ok:
-            self._reload_success_unix = self._clock.time()
-
-    def _internal_families(self) -> list[Family]:
-        """Daemon-internal metric families, rendered at scrape time after the account ones."""
-        return [
-            *self._alerting.families(),
-            Family(
-                "pixverse_monitor_config_last_reload_successful",
-                "gauge",
-                _RELOAD_HELP,
-                [((), 1 if self._reload_ok else 0)],
-            ),
-            Family(
-                "pixverse_monitor_config_last_reload_success_timestamp_seconds",
-                "gauge",
-                _RELOAD_TIME_HELP,
-                [((), self._reload_success_unix)],
-            ),
-            Family(
-                "pixverse_monitor_task_errors_total",
-                "counter",
-                _TASK_ERRORS_HELP,
-                [((("task", task.value),), n) for task, n in self._errors.counts().items()],
-            ),
-        ]
+            self._metrics.reload_time.set(self._clock.time())
 
     async def _shutdown(self) -> None:
         log.info("daemon.stopping")

@@ -15,11 +15,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock
 from monitor.config import AccountLabel, Config, SourceConfig, Thresholds
-from monitor.errors import Outcome
+from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, evaluate, next_crossing
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourceSnapshot
-from monitor.tasks import Task, TaskErrors
+from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
 
 log = structlog.get_logger("monitor.daemon")

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from monitor.tasks import Task, TaskErrors, supervise
+from monitor.errors import Task
+from monitor.tasks import TaskErrors, supervise
 
 log = structlog.get_logger(__name__)
 

@@ -1,5 +1,5 @@
-"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries, size cap, outcome codes.
-It raises nothing but UpstreamError, whose texts never carry the token."""
+"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries (408, 429, 5xx), size
+cap, outcome codes. It raises nothing but UpstreamError, whose texts never carry the token."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from monitor import __version__
 from monitor.clock import Clock
 from monitor.config import SourceConfig
 from monitor.errors import Outcome, UpstreamError
-from monitor.retry import backoff_seconds, retry_after_seconds
+from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
 from monitor.secret import scrub
 from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.parse import decode_json
@@ -100,7 +100,7 @@ class UpstreamClient:
                 detail += f" ({_one_line(self._scrubbed(text))[:200]})"
             if status in (401, 403):
                 raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
-            if status != 429 and not 500 <= status <= 599:
+            if not retryable_status(status):
                 raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
             wait = self._retry_wait(headers.get("retry-after"), attempt)
             if attempt >= MAX_ATTEMPTS:

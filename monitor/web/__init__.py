@@ -7,7 +7,6 @@ from monitor.web.basicauth import CHALLENGE
 from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
 from monitor.web.server import HttpServer
-from monitor.web.webconfig import WebConfigError
 
 __all__ = [
     "CHALLENGE",
@@ -15,7 +14,6 @@ __all__ = [
     "Endpoints",
     "HttpServer",
     "LoadedWebConfig",
-    "WebConfigError",
     "WebGuard",
     "as_config_error",
     "load_web_config",

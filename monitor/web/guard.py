@@ -14,10 +14,10 @@ from pathlib import Path
 
 import structlog
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, WebConfigError
 from monitor.web.basicauth import BasicAuth
 from monitor.web.tls import server_context
-from monitor.web.webconfig import WebConfig, WebConfigError, parse_web_config
+from monitor.web.webconfig import WebConfig, parse_web_config
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,8 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
-from monitor.web.webconfig import ClientAuth, TlsSettings, TlsVersion, WebConfigError
+from monitor.errors import WebConfigError
+from monitor.web.webconfig import ClientAuth, TlsSettings, TlsVersion
 
 _VERSIONS = {
     TlsVersion.TLS10: ssl.TLSVersion.TLSv1,

@@ -13,22 +13,13 @@ from typing import Any, TypeVar
 
 import yaml
 
-from monitor.errors import ConfigError
+from monitor.errors import WebConfigError
 from monitor.secret import Secret
 
 _E = TypeVar("_E", bound=StrEnum)
 
 # $2a$, $2b$ or $2y$, a two-digit cost, 22 characters of salt and 31 of hash.
 _BCRYPT = re.compile(r"^\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$")
-
-
-class WebConfigError(ConfigError):
-    """A problem in the web config file, naming the file and the key at fault."""
-
-    def __init__(self, path: Path, key: str, problem: str) -> None:
-        super().__init__(key, problem)
-        self.path = path
-        self.args = (f"{path}: {key}: {problem}" if key else f"{path}: {problem}",)
 
 
 class ClientAuth(StrEnum):

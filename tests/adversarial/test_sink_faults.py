@@ -10,12 +10,14 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from monitor.alerts.delivery import Delivery, DeliveryOutcome
+from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks import Sender
 from monitor.clock import SystemClock
 from monitor.config.load import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
+from monitor.errors import DeliveryFailure, DeliveryOutcome
+from monitor.exposition import InternalMetrics
 from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import LogCapture, async_eventually
@@ -61,10 +63,12 @@ class Harness:
         transport: httpx.AsyncBaseTransport | None = None,
         firing: list[FiringAlert] | None = None,
     ) -> None:
+        self.metrics = InternalMetrics(process=False)
         self.delivery = Delivery(
             [target],
             Sender(SystemClock(), "http://monitor.test", transport=transport),
             SystemClock(),
+            metrics=self.metrics,
             persist=lambda: None,
             firing=lambda: firing or [],
             backoff_base=0.01,
@@ -72,7 +76,16 @@ class Harness:
         )
 
     def count(self, outcome: DeliveryOutcome) -> int:
-        return self.delivery.counts().get(("ops", outcome), 0)
+        value = self.metrics.registry.get_sample_value(
+            "pixverse_monitor_notifications_total", {"sink": "ops", "outcome": outcome.value}
+        )
+        return int(value or 0)
+
+    def failures(self, reason: DeliveryFailure) -> int:
+        value = self.metrics.registry.get_sample_value(
+            "pixverse_monitor_notification_failures_total", {"sink": "ops", "reason": reason.value}
+        )
+        return int(value or 0)
 
 
 def accepted_ids(receiver: WebhookReceiver) -> list[str]:
@@ -109,6 +122,8 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
         await harness.delivery.stop()
     assert accepted_ids(receiver) == ["good", "later"]
     assert harness.count(DeliveryOutcome.FAILED) == 1
+    # Three attempts raised: two retried, then given up.
+    assert harness.failures(DeliveryFailure.INTERNAL_ERROR) == 3
     failures = logs.events("task.failed")
     assert failures and {f["task"] for f in failures} == {"delivery"}
     assert failures[0]["error_kind"] in ("ValueError", "OverflowError", "OSError")
@@ -149,6 +164,7 @@ async def test_an_unexpected_error_while_sending_is_retried(
         await harness.delivery.stop()
     assert harness.count(DeliveryOutcome.RETRIED) == 2
     assert harness.count(DeliveryOutcome.DELIVERED) == 2
+    assert harness.failures(DeliveryFailure.CONNECTION_ERROR) == 2
     errors = [e["error"] for e in logs.events("notification.failed")]
     assert all("RuntimeError" in e for e in errors) and len(errors) == 2
 

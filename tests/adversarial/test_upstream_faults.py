@@ -11,6 +11,7 @@ import pytest
 
 from monitor.config.load import load_config
 from monitor.errors import Outcome
+from monitor.retry import retryable_status
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
@@ -177,7 +178,7 @@ async def test_every_status_code_has_its_outcome(daemon: Daemon, fake: FakeUpstr
     for status in range(200, 600):
         if status in (200, 404):
             continue
-        retried = status == 429 or status >= 500
+        retried = retryable_status(status)
         # These never carry a body; one would be read as the start of the next answer.
         body = b"" if status in (204, 304) else b"nope"
         fault = Fault(status, body=body, headers=RETRY_NOW)

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from monitor.alerts.delivery import Delivery, DeliveryOutcome
+from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.alerts.sinks.http import Sender
+from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
 from monitor.config.load import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
+from monitor.errors import DeliveryFailure, DeliveryOutcome
+from monitor.exposition import InternalMetrics
 from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import LogCapture, async_eventually
@@ -82,10 +84,12 @@ def receiver() -> Iterator[WebhookReceiver]:
 class Harness:
     def __init__(self, sinks: list[SinkConfig], firing: list[FiringAlert] | None = None) -> None:
         self.saves = 0
+        self.metrics = InternalMetrics(process=False)
         self.delivery = Delivery(
             sinks,
             Sender(SystemClock(), EXTERNAL),
             SystemClock(),
+            metrics=self.metrics,
             persist=self._persist,
             firing=lambda: firing or [],
             backoff_base=0.05,
@@ -96,7 +100,22 @@ class Harness:
         self.saves += 1
 
     def count(self, sink: str, outcome: DeliveryOutcome) -> int:
-        return self.delivery.counts().get((sink, outcome), 0)
+        value = self.metrics.registry.get_sample_value(
+            "pixverse_monitor_notifications_total", {"sink": sink, "outcome": outcome.value}
+        )
+        return int(value or 0)
+
+    def failures(self, sink: str) -> dict[str, int]:
+        """The non-zero reasons of the sink's failure counter."""
+        out = {}
+        for reason in DeliveryFailure:
+            value = self.metrics.registry.get_sample_value(
+                "pixverse_monitor_notification_failures_total",
+                {"sink": sink, "reason": reason.value},
+            )
+            if value:
+                out[reason.value] = int(value)
+        return out
 
 
 async def run(
@@ -263,6 +282,7 @@ async def test_retryable_statuses_are_retried(
     assert {r.headers["idempotency-key"] for r in receiver.received} == {"n1"}
     assert harness.count("ops", DeliveryOutcome.RETRIED) == 2
     assert harness.count("ops", DeliveryOutcome.DELIVERED) == 1
+    assert harness.failures("ops") == {f"http_{status}" if status < 500 else "http_5xx": 2}
 
 
 @pytest.mark.anyio
@@ -282,6 +302,7 @@ async def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
         lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
     )
     assert harness.count("ops", DeliveryOutcome.RETRIED) == 1
+    assert harness.failures("ops") == {"timeout": 1}
 
 
 @pytest.mark.anyio
@@ -300,8 +321,9 @@ async def test_other_4xx_is_dropped_and_counted(
         ("good", 200),
     ]
     assert harness.count("ops", DeliveryOutcome.DROPPED) == 1
+    assert harness.failures("ops") == {"http_4xx": 1}
     failed = [e for e in logs.events("notification.failed") if e["id"] == "bad"]
-    assert failed[0]["will_retry"] is False
+    assert (failed[0]["will_retry"], failed[0]["reason"]) == (False, "http_4xx")
 
 
 @pytest.mark.anyio
@@ -334,7 +356,10 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
     assert ids == [f"n{i}" for i in range(5)]  # once each, in order
     assert harness.delivery.pending() == []
     assert harness.saves >= 5 + 4
-    assert "ConnectError" in logs.events("notification.failed")[0]["error"]
+    first_failure = logs.events("notification.failed")[0]
+    assert "ConnectError" in first_failure["error"]
+    assert first_failure["reason"] == "connection_error"
+    assert set(harness.failures("ops")) == {"connection_error"}
 
 
 @pytest.mark.anyio
@@ -411,3 +436,25 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
 
     assert datetime.fromisoformat(old["endsAt"]).timestamp() <= time.time()
     assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200
+
+
+@pytest.mark.anyio
+async def test_a_full_outbox_evicts_the_oldest_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
+    monkeypatch.setattr("monitor.alerts.delivery.MAX_PENDING_PER_SINK", 3)
+    receiver = WebhookReceiver().start()
+    url = receiver.url
+    receiver.stop()  # nothing delivered: the outbox only grows
+    harness = Harness([sink("ops", url)])
+    await harness.delivery.start()
+    try:
+        harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)])
+        pending = [n.id for n in harness.delivery.pending()]
+    finally:
+        await harness.delivery.stop()
+    assert pending == ["n0", "n3", "n4"]  # the head may be in flight: the next oldest go
+    assert harness.count("ops", DeliveryOutcome.FAILED) == 2
+    assert harness.failures("ops")["outbox_full"] == 2
+    evicted = [e for e in logs.events("notification.failed") if e["reason"] == "outbox_full"]
+    assert [e["id"] for e in evicted] == ["n1", "n2"]

@@ -160,8 +160,18 @@ async def test_5xx_gives_up_after_bounded_attempts(fake: FakeUpstream) -> None:
 
 
 @pytest.mark.anyio
-async def test_other_4xx_is_not_retried(fake: FakeUpstream) -> None:
-    fake.fail_next(ACCOUNTS, Fault(418))
+async def test_408_is_retried_like_429_and_5xx(fake: FakeUpstream) -> None:
+    fake.fail_next(ACCOUNTS, Fault(408))
+    sleeps = Sleeps(FakeClock(START))
+    assert (await poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.SUCCESS
+    assert len(sleeps.calls) == 1
+    assert sum(1 for r in fake.requests if r.path == ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [400, 409, 418, 422])
+async def test_other_4xx_is_not_retried(fake: FakeUpstream, status: int) -> None:
+    fake.fail_next(ACCOUNTS, Fault(status))
     sleeps = Sleeps(FakeClock(START))
     assert (await poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.HTTP_ERROR
     assert sleeps.calls == []

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from monitor.alerts.engine import Alert
+from monitor.alerts.engine import Alert, AlertEvent, FiringAlert, Reason
+from monitor.alerts.sinks.http import SinkRequest, json_headers
+from monitor.config import Severity, SinkConfig
 from monitor.timefmt import rfc3339
 
 # A firing alert posted to Alertmanager stays firing this long unless posted again; we post
 # every minute, so it only lapses when every monitor replica is gone.
 ALERTMANAGER_RESEND_SECONDS = 60.0
 ALERTMANAGER_VALIDITY_SECONDS = 4 * ALERTMANAGER_RESEND_SECONDS
+_API_PATH = "/api/v2/alerts"
+
+# (alert, starts_at, ended_at or None while firing)
+_Item = tuple[Alert, float, float | None]
+
+
+def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
+    """POST the event's alert; on a severity change, also end it under the old severity."""
+    items: list[_Item] = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
+    if event.reason is Reason.SEVERITY_CHANGED:
+        # Alertmanager tells alerts apart by all labels, severity included: end the one under
+        # the old severity rather than let it linger until it lapses.
+        old = Severity.WARNING if event.alert.severity is Severity.CRITICAL else Severity.CRITICAL
+        items.append((dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now))
+    body = alertmanager_body(items, now, external_url)
+    return SinkRequest(sink.url.reveal() + _API_PATH, body, json_headers(event.id))
+
+
+def resend_request(
+    sink: SinkConfig, firing: Sequence[FiringAlert], external_url: str, now: float
+) -> SinkRequest:
+    """The periodic re-send of everything firing, which keeps it alive in Alertmanager."""
+    items: list[_Item] = [(f.alert, f.starts_at_unix, None) for f in firing]
+    body = alertmanager_body(items, now, external_url)
+    return SinkRequest(sink.url.reveal() + _API_PATH, body, json_headers(None))
 
 
 def alertmanager_alert(
@@ -29,11 +57,9 @@ def alertmanager_alert(
     }
 
 
-def alertmanager_body(
-    events: Sequence[tuple[Alert, float, float | None]], now: float, external_url: str
-) -> bytes:
+def alertmanager_body(events: Sequence[_Item], now: float, external_url: str) -> bytes:
     """POST /api/v2/alerts body: firing alerts valid for a few re-send periods, resolved ones
-    with their end. Each item is (alert, starts_at, ended_at or None)."""
+    with their end."""
     return orjson.dumps(
         [
             alertmanager_alert(

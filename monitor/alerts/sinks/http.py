@@ -1,127 +1,92 @@
-"""One HTTP attempt to a sink, shaped by the sink's type; never raises, says how it went."""
+"""The one HTTP attempt every sink type shares: POST what the type shaped, bounded in time and
+in what is read back. Never raises; says how it went and, when it failed, why."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
-from monitor import __version__
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason
-from monitor.alerts.sinks.alertmanager import alertmanager_body
-from monitor.alerts.sinks.slack import slack_body
-from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, signature, webhook_body
 from monitor.clock import Clock
-from monitor.config import Severity, SinkConfig, SinkType
-from monitor.retry import retry_after_seconds
+from monitor.config import SinkConfig
+from monitor.errors import DeliveryFailure
+from monitor.retry import retry_after_seconds, retryable_status
 from monitor.secret import scrub
-from monitor.upstream import RenewingClient, borrowed
+from monitor.upstream import RenewingClient
 
+# Receivers answer with a line or two; a sink that streams more is not read further.
 _RESPONSE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class SinkRequest:
+    """What a sink type makes of a notification: where to POST, and what."""
+
+    url: str = field(repr=False)  # may carry a credential (a Slack webhook URL does)
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def json_headers(idempotency_key: str | None) -> dict[str, str]:
+    """The headers of every JSON POST; the key is the notification id, the same at each retry,
+    so that a receiver can drop a repeat."""
+    headers = {"Content-Type": "application/json"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
 class SendResult:
+    """How one attempt went. `reason` is None exactly when `ok`."""
+
     ok: bool
     retryable: bool
     status: int | None
     retry_after_seconds: float | None
     error: str | None
+    reason: DeliveryFailure | None = None
 
 
-class Sender:
-    """One HTTP attempt per call, shaped for the sink's type."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        external_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._clock = clock
-        self.external_url = external_url
-        tls = httpx.create_ssl_context()
-        shared = borrowed(transport) if transport is not None else None
-
-        def new_client() -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                transport=shared,
-                verify=tls,
-                headers={"User-Agent": f"pixverse-monitor/{__version__}"},
-            )
-
-        # Renewed after any attempt that ends without a whole answer: see RenewingClient.
-        self._http = RenewingClient(new_client)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def send(self, sink: SinkConfig, event: AlertEvent) -> SendResult:
-        url = sink.url.reveal()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": event.id}
-        if sink.type is SinkType.WEBHOOK:
-            body = webhook_body(event, sink.name, self.external_url)
-            if sink.secret is not None:
-                # Signed at each attempt: the timestamp tells the receiver how fresh it is.
-                stamp = int(self._clock.time())
-                headers[SIGNATURE_HEADER] = signature(sink.secret.reveal(), stamp, body)
-        elif sink.type is SinkType.SLACK:
-            body = slack_body(event)
-        else:
-            url += "/api/v2/alerts"
-            now = self._clock.time()
-            items = [(event.alert, event.starts_at_unix, event.ends_at_unix)]
-            if event.reason is Reason.SEVERITY_CHANGED:
-                # Alertmanager tells alerts apart by all labels, severity included: end the
-                # one under the old severity rather than let it linger until it lapses.
-                old = (
-                    Severity.WARNING
-                    if event.alert.severity is Severity.CRITICAL
-                    else Severity.CRITICAL
-                )
-                items.append(
-                    (dataclasses.replace(event.alert, severity=old), event.starts_at_unix, now)
-                )
-            body = alertmanager_body(items, now, self.external_url)
-        return await self._post(sink, url, body, headers)
-
-    async def post_firing(self, sink: SinkConfig, firing: Sequence[FiringAlert]) -> SendResult:
-        """Alertmanager's periodic re-send of everything firing."""
-        items = [(f.alert, f.starts_at_unix, None) for f in firing]
-        body = alertmanager_body(items, self._clock.time(), self.external_url)
-        headers = {"Content-Type": "application/json"}
-        return await self._post(sink, sink.url.reveal() + "/api/v2/alerts", body, headers)
-
-    async def _post(
-        self, sink: SinkConfig, url: str, body: bytes, headers: dict[str, str]
-    ) -> SendResult:
-        try:
-            async with (
-                self._http.lease() as http,
-                asyncio.timeout(sink.timeout.total_seconds()),
-                http.stream("POST", url, content=body, headers=headers) as resp,
-            ):
-                received = 0
-                async for chunk in resp.aiter_raw():
-                    received += len(chunk)
-                    if received > _RESPONSE_BYTES:
-                        break
-                status = resp.status_code
-                retry_after = retry_after_seconds(
-                    resp.headers.get("retry-after"), self._clock.time()
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            return SendResult(False, True, None, None, f"no answer within {sink.timeout}")
-        except Exception as exc:
-            # httpx's errors, and whatever else making the request raised (a socket error):
-            # the attempt failed and is retried. The URL may hold a credential (Slack):
-            # never let it into the message.
-            text = f"{type(exc).__name__}: {exc}".replace(url, sink.url_display)
-            return SendResult(False, True, None, None, scrub(text))
-        if 200 <= status < 300:
-            return SendResult(True, False, status, None, None)
-        retryable = status in (408, 429) or status >= 500
-        return SendResult(False, retryable, status, retry_after, f"HTTP {status}")
+async def post(
+    http: RenewingClient, clock: Clock, sink: SinkConfig, request: SinkRequest
+) -> SendResult:
+    """One POST, the whole exchange bounded by the sink's timeout. An attempt that ends
+    without a whole answer renews the HTTP client (see RenewingClient)."""
+    try:
+        async with (
+            http.lease() as client,
+            asyncio.timeout(sink.timeout.total_seconds()),
+            client.stream(
+                "POST", request.url, content=request.body, headers=request.headers
+            ) as response,
+        ):
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > _RESPONSE_BYTES:
+                    break
+            status = response.status_code
+            retry_after = retry_after_seconds(response.headers.get("retry-after"), clock.time())
+    except (TimeoutError, httpx.TimeoutException):
+        return SendResult(
+            False, True, None, None, f"no answer within {sink.timeout}", DeliveryFailure.TIMEOUT
+        )
+    except Exception as exc:
+        # httpx's errors, and whatever else making the request raised (a socket error): the
+        # attempt failed and is retried. The URL may hold a credential (Slack): never let it
+        # into the message.
+        text = scrub(f"{type(exc).__name__}: {exc}".replace(request.url, sink.url_display))
+        return SendResult(False, True, None, None, text, DeliveryFailure.CONNECTION_ERROR)
+    if 200 <= status < 300:
+        return SendResult(True, False, status, None, None)
+    return SendResult(
+        False,
+        retryable_status(status),
+        status,
+        retry_after,
+        f"HTTP {status}",
+        DeliveryFailure.of_status(status),
+    )

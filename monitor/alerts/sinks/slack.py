@@ -7,9 +7,16 @@ from typing import Any
 import orjson
 
 from monitor.alerts.engine import AlertEvent
+from monitor.alerts.sinks.http import SinkRequest, json_headers
+from monitor.config import SinkConfig
 from monitor.timefmt import rfc3339
 
 _EMOJI = {("firing", "critical"): ":rotating_light:", ("firing", "warning"): ":warning:"}
+
+
+def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
+    """POST the message to the incoming-webhook URL (which is itself the credential)."""
+    return SinkRequest(sink.url.reveal(), slack_body(event), json_headers(event.id))
 
 
 def slack_body(event: AlertEvent) -> bytes:

@@ -9,10 +9,22 @@ from collections.abc import Mapping
 import orjson
 
 from monitor.alerts.engine import AlertEvent
+from monitor.alerts.sinks.http import SinkRequest, json_headers
+from monitor.config import SinkConfig
 from monitor.timefmt import rfc3339
 
 SIGNATURE_HEADER = "X-Pixverse-Monitor-Signature"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
+
+
+def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
+    """POST the webhook v4 body to the configured URL, signed when the sink has a secret."""
+    body = webhook_body(event, sink.name, external_url)
+    headers = json_headers(event.id)
+    if sink.secret is not None:
+        # Signed at each attempt: the timestamp tells the receiver how fresh it is.
+        headers[SIGNATURE_HEADER] = signature(sink.secret.reveal(), int(now), body)
+    return SinkRequest(sink.url.reveal(), body, headers)
 
 
 def _group_key(labels: Mapping[str, str]) -> str:

@@ -1,4 +1,5 @@
-"""The /metrics text: valid exposition format, right values, TTL at scrape time, escaping."""
+"""The per-account and per-source families: valid exposition format, right values, TTL at scrape
+time, escaping, and byte-for-byte the text each family is defined to have."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.exposition import Family, MetricsRenderer
+from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 
@@ -50,7 +51,7 @@ def test_values_types_and_escaping() -> None:
         Account(weird, "", "", None, ExpirySource.NONE, 0),
     ]
     snap = Snapshot((source("s1", accounts, {"a@x.io": AccountCapacity(3, 5)}),), NOW)
-    body = MetricsRenderer(process_metrics=False).render(snap, NOW + 10)
+    body = MetricsRenderer(InternalMetrics(process=False)).render(snap, NOW + 10)
     got = samples(body)
     a = (("account", "a@x.io"), ("source", "s1"))
     assert got[("pixverse_account_token_expiry_timestamp_seconds", a)] == NOW + 100 * 3600
@@ -89,13 +90,13 @@ def test_values_types_and_escaping() -> None:
     text = body.decode()
     assert "# TYPE pixverse_monitor_polls_total counter" in text
     assert "# TYPE pixverse_account_state gauge" in text
-    assert 'pixverse_monitor_build_info{version="' in text
+    assert "# TYPE pixverse_monitor_build_info gauge" in text
 
 
 def test_families_are_contiguous_across_sources() -> None:
     one = [Account("a@x.io", "", "", NOW + 999999, ExpirySource.EXPIRE_TIME, 1)]
     snap = Snapshot((source("s1", one, None), source("s2", one, None)), NOW)
-    body = MetricsRenderer(process_metrics=False).render(snap, NOW).decode()
+    body = MetricsRenderer().render(snap, NOW).decode()
     seen: list[str] = []
     for line in body.splitlines():
         if line.startswith("# TYPE "):
@@ -109,7 +110,7 @@ def test_families_are_contiguous_across_sources() -> None:
 def test_ttl_is_computed_at_scrape_time_from_the_cached_snapshot() -> None:
     accounts = [Account("a@x.io", "", "", NOW + 50, ExpirySource.EXPIRE_TIME, 1)]
     snap = Snapshot((source("s1", accounts, None),), NOW)
-    renderer = MetricsRenderer(process_metrics=False)
+    renderer = MetricsRenderer()
     key = ("pixverse_account_token_ttl_seconds", (("account", "a@x.io"), ("source", "s1")))
     assert samples(renderer.render(snap, NOW))[key] == 50
     assert samples(renderer.render(snap, NOW + 80))[key] == -30  # negative once expired
@@ -124,7 +125,7 @@ def test_a_source_without_data_exports_only_its_health() -> None:
         ),
         NOW,
     )
-    got = samples(MetricsRenderer(process_metrics=False).render(snap, NOW))
+    got = samples(MetricsRenderer().render(snap, NOW))
     names = {name for name, _ in got}
     assert got[("pixverse_monitor_up", (("source", "s1"),))] == 0
     assert not any(n.startswith("pixverse_account") for n in names)
@@ -137,7 +138,7 @@ def test_what_the_rules_judge_by_is_exported_per_source() -> None:
         "s2", None, False, Outcome.UNAUTHORIZED, None, 0.1, {Outcome.UNAUTHORIZED: 1}, NOW - 60
     )
     snap = Snapshot((source("s1", one, None), rejected), NOW, Limits(3, 1200.0))
-    got = samples(MetricsRenderer(process_metrics=False).render(snap, NOW))
+    got = samples(MetricsRenderer().render(snap, NOW))
     for name, since in (("s1", NOW - 3600), ("s2", NOW - 60)):
         s = (("source", name),)
         assert got[("pixverse_capacity_min_usable_jobs", s)] == 3
@@ -156,7 +157,7 @@ def test_what_the_rules_judge_by_is_exported_per_source() -> None:
 def test_no_last_poll_outcome_before_the_first_poll_ends() -> None:
     waiting = SourceSnapshot("s1", None, False, None, None, None, {}, NOW - 5)
     snap = Snapshot((waiting,), NOW, Limits(0, 900.0))
-    body = MetricsRenderer(process_metrics=False).render(snap, NOW)
+    body = MetricsRenderer().render(snap, NOW)
     got = samples(body)
     assert "pixverse_monitor_last_poll_outcome" not in body.decode()  # no HELP/TYPE either
     s = (("source", "s1"),)
@@ -168,25 +169,8 @@ def test_no_last_poll_outcome_before_the_first_poll_ends() -> None:
 
 def test_a_snapshot_without_limits_exports_none() -> None:
     one = [Account("a@x.io", "", "", NOW + 999999, ExpirySource.EXPIRE_TIME, 1)]
-    body = MetricsRenderer(process_metrics=False).render(
-        Snapshot((source("s1", one, None),), NOW), NOW
-    )
+    body = MetricsRenderer().render(Snapshot((source("s1", one, None),), NOW), NOW)
     text = body.decode()
     assert "pixverse_capacity_min_usable_jobs" not in text
     assert "pixverse_monitor_stale_after_seconds" not in text
     assert 'pixverse_monitor_last_poll_outcome{source="s1",outcome="success"} 1' in text
-
-
-def test_extra_families_and_process_metrics() -> None:
-    extra = [
-        Family(
-            "pixverse_monitor_alerts_firing",
-            "gauge",
-            "Alerts firing.",
-            [((("severity", "warning"),), 2)],
-        )
-    ]
-    renderer = MetricsRenderer(lambda: extra)
-    got = samples(renderer.render(Snapshot((), NOW), NOW))
-    assert got[("pixverse_monitor_alerts_firing", (("severity", "warning"),))] == 2
-    assert any(name.startswith("process_") for name, _ in got)

@@ -1,0 +1,26 @@
+"""/metrics: every metric family the daemon exports, defined once. The per-account and
+per-source families are rendered by hand and cached per snapshot (accounts.py); the daemon's
+own metrics are prometheus_client objects in a private registry (internal.py)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from monitor.exposition.accounts import SNAPSHOT_FAMILIES, STATE
+from monitor.exposition.internal import INTERNAL_FAMILIES, InternalMetrics
+from monitor.exposition.renderer import CONTENT_TYPE, MetricsRenderer
+from monitor.exposition.text import Family
+
+# Every pixverse_* family /metrics can show, with its help text (process_* come from
+# prometheus_client). The tests check the dashboard, the rules and promtool against it.
+HELP = MappingProxyType({f.name: f.help for f in (*SNAPSHOT_FAMILIES, *INTERNAL_FAMILIES)})
+ACCOUNT_STATE = STATE
+
+__all__ = [
+    "ACCOUNT_STATE",
+    "CONTENT_TYPE",
+    "HELP",
+    "Family",
+    "InternalMetrics",
+    "MetricsRenderer",
+]

@@ -1,0 +1,223 @@
+"""The per-account and per-source families: defined here, rendered once per snapshot.
+
+Only the TTL family depends on scrape time; everything else is text cached per snapshot, which
+is what makes a scrape of 10,000 accounts cheap (see benchmarks/).
+"""
+
+from __future__ import annotations
+
+from monitor.errors import Outcome
+from monitor.evaluate import STATES
+from monitor.exposition.text import Family, escape_label, family_text, format_value
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+
+EXPIRY = Family(
+    "pixverse_account_token_expiry_timestamp_seconds",
+    "gauge",
+    "Unix time the account's JWT expires.",
+)
+TTL = Family(
+    "pixverse_account_token_ttl_seconds",
+    "gauge",
+    "Seconds until the JWT expires, at scrape time; negative once expired.",
+)
+STATE = Family(
+    "pixverse_account_state",
+    "gauge",
+    "1 for the account's current token state, 0 for the others.",
+)
+MAX_JOBS = Family("pixverse_account_max_jobs", "gauge", "maxJobs configured for the account.")
+EXECUTING = Family(
+    "pixverse_account_jobs_executing",
+    "gauge",
+    "Jobs executing on the account, from /scheduler/available.",
+)
+AVAILABLE = Family(
+    "pixverse_account_jobs_available",
+    "gauge",
+    "Free job slots of the account, from /scheduler/available.",
+)
+INFO = Family(
+    "pixverse_account_info",
+    "gauge",
+    "Account identity and where its expiry came from; always 1.",
+)
+ACCOUNTS = Family("pixverse_accounts", "gauge", "Accounts per token state.")
+CAPACITY = Family("pixverse_capacity_jobs", "gauge", "Sum of maxJobs per token state.")
+USABLE = Family(
+    "pixverse_capacity_usable_jobs",
+    "gauge",
+    "Sum of maxJobs over accounts in ok, warning or critical.",
+)
+FREE = Family(
+    "pixverse_capacity_free_jobs", "gauge", "Sum of available slots over usable accounts."
+)
+MIN_USABLE = Family(
+    "pixverse_capacity_min_usable_jobs",
+    "gauge",
+    "thresholds.min_usable_capacity: PixverseCapacityLow fires while usable capacity is below it.",
+)
+UP = Family(
+    "pixverse_monitor_up", "gauge", "1 if the last poll of the source read the accounts list."
+)
+LAST_SUCCESS = Family(
+    "pixverse_monitor_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful poll.",
+)
+POLL_DURATION = Family(
+    "pixverse_monitor_poll_duration_seconds", "gauge", "Duration of the last poll."
+)
+POLLS = Family("pixverse_monitor_polls_total", "counter", "Polls by outcome.")
+LAST_OUTCOME = Family(
+    "pixverse_monitor_last_poll_outcome",
+    "gauge",
+    "1 for the outcome of the last poll of the source, 0 for the others.",
+)
+STALE_AFTER = Family(
+    "pixverse_monitor_stale_after_seconds",
+    "gauge",
+    "poll.stale_after: PixverseSourceDown fires when no poll has succeeded for this long.",
+)
+WATCH_START = Family(
+    "pixverse_monitor_watch_start_timestamp_seconds",
+    "gauge",
+    "Unix time this run started watching the source: the daemon's start, or the reload that "
+    "added the source.",
+)
+
+# In the order /metrics shows them (TTL, the one family rendered at scrape time, second).
+PER_ACCOUNT = (EXPIRY, TTL, STATE, MAX_JOBS, EXECUTING, AVAILABLE, INFO)
+PER_SOURCE = (
+    ACCOUNTS,
+    CAPACITY,
+    USABLE,
+    FREE,
+    MIN_USABLE,
+    UP,
+    LAST_SUCCESS,
+    POLL_DURATION,
+    POLLS,
+    LAST_OUTCOME,
+    STALE_AFTER,
+    WATCH_START,
+)
+SNAPSHOT_FAMILIES = PER_ACCOUNT + PER_SOURCE
+
+
+class RenderedSnapshot:
+    """The scrape-time-independent text of one snapshot, and what the TTL lines need:
+    (`<name>{<labels>} ` prefix, expiry) pairs."""
+
+    __slots__ = ("after_ttl", "before_ttl", "ttl_lines")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        expiry: list[str] = []
+        ttl: list[tuple[str, float]] = []
+        state: list[str] = []
+        max_jobs: list[str] = []
+        executing: list[str] = []
+        available: list[str] = []
+        info: list[str] = []
+        per_source: dict[Family, list[str]] = {family: [] for family in PER_SOURCE}
+        # Names bound once: these lines run for every account of every snapshot.
+        expiry_name, ttl_name, state_name = EXPIRY.name, TTL.name, STATE.name
+        max_jobs_name, info_name = MAX_JOBS.name, INFO.name
+        executing_name, available_name = EXECUTING.name, AVAILABLE.name
+        state_suffixes = tuple((s, f',state="{s.value}"}} ') for s in STATES)
+        for source in snapshot.sources:
+            src = f'source="{escape_label(source.name)}"'
+            _source_lines(source, src, per_source)
+            if snapshot.limits is not None:
+                _limit_lines(snapshot.limits, src, per_source)
+            if source.evaluation is None:
+                continue
+            for status in source.evaluation.accounts:
+                account = status.account
+                ids = f'{src},account="{escape_label(status.label)}"'
+                if account.expiry_unix is not None:
+                    value = format_value(account.expiry_unix)
+                    expiry.append(f"{expiry_name}{{{ids}}} {value}\n")
+                    ttl.append((f"{ttl_name}{{{ids}}} ", account.expiry_unix))
+                current = status.state
+                state.extend(
+                    f"{state_name}{{{ids}{suffix}{1 if s is current else 0}\n"
+                    for s, suffix in state_suffixes
+                )
+                max_jobs.append(f"{max_jobs_name}{{{ids}}} {account.max_jobs}\n")
+                if status.executing is not None:
+                    executing.append(f"{executing_name}{{{ids}}} {status.executing}\n")
+                    available.append(f"{available_name}{{{ids}}} {status.available}\n")
+                info.append(
+                    f'{info_name}{{{ids},account_id="{escape_label(account.account_id)}",'
+                    f'username="{escape_label(account.username)}",'
+                    f'expiry_source="{account.expiry_source.value}"}} 1\n'
+                )
+        self.before_ttl = family_text(EXPIRY, expiry)
+        self.ttl_lines = ttl
+        after = [
+            family_text(STATE, state),
+            family_text(MAX_JOBS, max_jobs),
+            family_text(EXECUTING, executing),
+            family_text(AVAILABLE, available),
+            family_text(INFO, info),
+        ]
+        after.extend(family_text(family, lines) for family, lines in per_source.items())
+        self.after_ttl = "".join(after)
+
+    def text(self, now_unix: float) -> str:
+        """The whole text, the TTL lines computed for `now_unix`."""
+        parts = [self.before_ttl]
+        if self.ttl_lines:
+            parts.append(TTL.header)
+            parts.extend(
+                f"{prefix}{format_value(expiry - now_unix)}\n" for prefix, expiry in self.ttl_lines
+            )
+        parts.append(self.after_ttl)
+        return "".join(parts)
+
+
+def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:
+    evaluation = source.evaluation
+    if evaluation is not None:
+        totals = evaluation.totals
+        for s in STATES:
+            out[ACCOUNTS].append(
+                f'{ACCOUNTS.name}{{{src},state="{s.value}"}} {totals.accounts_by_state[s]}\n'
+            )
+            out[CAPACITY].append(
+                f'{CAPACITY.name}{{{src},state="{s.value}"}} {totals.capacity_by_state[s]}\n'
+            )
+        out[USABLE].append(f"{USABLE.name}{{{src}}} {totals.usable_capacity}\n")
+        if totals.free_capacity is not None:
+            out[FREE].append(f"{FREE.name}{{{src}}} {totals.free_capacity}\n")
+    out[UP].append(f"{UP.name}{{{src}}} {int(source.up)}\n")
+    if source.last_success_unix is not None:
+        out[LAST_SUCCESS].append(
+            f"{LAST_SUCCESS.name}{{{src}}} {format_value(source.last_success_unix)}\n"
+        )
+    if source.poll_duration_seconds is not None:
+        out[POLL_DURATION].append(
+            f"{POLL_DURATION.name}{{{src}}} {format_value(source.poll_duration_seconds)}\n"
+        )
+    out[POLLS].extend(
+        f'{POLLS.name}{{{src},outcome="{o.value}"}} {source.polls_total.get(o, 0)}\n'
+        for o in Outcome
+    )
+    last = source.last_outcome
+    if last is not None:
+        out[LAST_OUTCOME].extend(
+            f'{LAST_OUTCOME.name}{{{src},outcome="{o.value}"}} {1 if o is last else 0}\n'
+            for o in Outcome
+        )
+    out[WATCH_START].append(
+        f"{WATCH_START.name}{{{src}}} {format_value(source.monitored_since_unix)}\n"
+    )
+
+
+def _limit_lines(limits: Limits, src: str, out: dict[Family, list[str]]) -> None:
+    # Per source, although the values are global, so that rules can join on `source`.
+    out[MIN_USABLE].append(f"{MIN_USABLE.name}{{{src}}} {limits.min_usable_capacity}\n")
+    out[STALE_AFTER].append(
+        f"{STALE_AFTER.name}{{{src}}} {format_value(limits.stale_after_seconds)}\n"
+    )
