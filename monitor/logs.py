@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -16,6 +18,9 @@ from monitor.secret import scrub
 LEVELS = ("debug", "info", "warning", "error")
 # Chatty third-party loggers that log each request; kept at WARNING unless debugging.
 _QUIET = ("httpx", "httpcore", "apscheduler.scheduler", "apscheduler.executors")
+# asyncio logs what a connection raises in the loop's callbacks (with a traceback each time);
+# a flood of connections must not become a flood of those.
+ASYNCIO_LINES_PER_MINUTE = 10
 
 
 def _dumps(obj: Any, **_: Any) -> str:
@@ -82,3 +87,42 @@ def configure_logging(
     root.setLevel(numeric)
     for name in _QUIET:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    _throttle_asyncio()
+
+
+class RateLimit(logging.Filter):
+    """Lets at most `per_minute` records through per minute; how many it held back is logged
+    when the next one passes."""
+
+    def __init__(
+        self,
+        per_minute: int = ASYNCIO_LINES_PER_MINUTE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._per_minute = per_minute
+        self._clock = clock
+        self._window_end = 0.0
+        self._passed = 0
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if now >= self._window_end:
+            if self._held:
+                structlog.get_logger("monitor.logs").warning(
+                    "log.lines_suppressed", from_logger=record.name, count=self._held
+                )
+            self._window_end, self._passed, self._held = now + 60.0, 0, 0
+        if self._passed < self._per_minute:
+            self._passed += 1
+            return True
+        self._held += 1
+        return False
+
+
+def _throttle_asyncio() -> None:
+    logger = logging.getLogger("asyncio")
+    for old in [f for f in logger.filters if isinstance(f, RateLimit)]:
+        logger.removeFilter(old)
+    logger.addFilter(RateLimit())

@@ -189,7 +189,7 @@ class Daemon:
             config.metrics.host,
             config.metrics.port,
             tls=self._web.ssl_context,
-            authorize=lambda request: self._web.authorized(request.headers),
+            authorize=self._web.authorize,
             challenge=CHALLENGE,
             open_paths=OPEN_PATHS,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from monitor.web.basicauth import CHALLENGE
 from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
+from monitor.web.limits import ServerLimits
 from monitor.web.server import HttpServer
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Endpoints",
     "HttpServer",
     "LoadedWebConfig",
+    "ServerLimits",
     "WebGuard",
     "as_config_error",
     "load_web_config",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import structlog
 
 from monitor.errors import ConfigError, WebConfigError
 from monitor.web.basicauth import BasicAuth
+from monitor.web.messages import Request, Verdict
 from monitor.web.tls import server_context
 from monitor.web.webconfig import WebConfig, parse_web_config
 
@@ -98,14 +99,16 @@ class WebGuard:
         self._refresh()
         return self._loaded.ssl_context if self._loaded is not None else None
 
-    async def authorized(self, headers: Mapping[str, str]) -> bool:
-        """True when no users are configured, or the Authorization header names one of them
-        with the right password."""
+    async def authorize(self, request: Request) -> Verdict:
+        """ALLOW when no users are configured, or the Authorization header names one of them
+        with the right password; BUSY when the client has too many checks waiting."""
         self._refresh()
         users = self._loaded.config.users if self._loaded is not None else {}
         if not users:
-            return True
-        return await self._auth.check(users, headers.get("authorization"))
+            return Verdict.ALLOW
+        return await self._auth.check(
+            users, request.headers.get("authorization"), request.peer_address
+        )
 
     def _refresh(self) -> None:
         loaded = self._loaded

@@ -1,4 +1,5 @@
-"""A small HTTP/1.1 server on the asyncio event loop, for /metrics and the health endpoints.
+"""The HTTP/1.1 server for /metrics and the health endpoints: h11 framing on the asyncio loop,
+TLS per connection, and hard limits on what clients may hold (see `ServerLimits`).
 
 On the loop on purpose: /healthz answering proves the loop that runs polls and alerts is alive.
 """
@@ -6,58 +7,26 @@ On the loop on purpose: /healthz answering proves the loop that runs polls and a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gzip
-import ssl
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+import socket
 
 import structlog
 
+from monitor.web.connection import Connection, Service, TlsProvider
+from monitor.web.limits import ServerLimits
+from monitor.web.messages import Authorize, Handler
+from monitor.web.throttle import Throttle
+
 log = structlog.get_logger(__name__)
 
-MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
-IDLE_TIMEOUT_SECONDS = 60.0
-TLS_HANDSHAKE_SECONDS = 10.0
-GZIP_MIN_BYTES = 1024
-# Compress big bodies off the loop so a scrape of many accounts never stalls polling.
-GZIP_THREAD_MIN_BYTES = 256 * 1024
-
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Content Too Large",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]  # lower-case names
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request], Awaitable[Response]]
-# Asked once per connection, so a changed certificate or TLS setting applies to the next one.
-TlsProvider = Callable[[], ssl.SSLContext | None]
-Authorize = Callable[[Request], Awaitable[bool]]
+# asyncio takes one number for two things: how many connections the kernel queues before we
+# accept them, and how many we accept per loop iteration. We want a deep queue (a burst of
+# connects must not overflow it: an overflow drops a real scrape's handshake and costs it a
+# one-second retransmit) and a small batch (an accepted connection holds a file descriptor
+# until it is admitted or refused: a flood must not run the daemon out of them).
+LISTEN_QUEUE = 4096  # the kernel caps it at net.core.somaxconn
+ACCEPT_BATCH = 64
+# How long close() lets aborted connections wind up; they do not wait on their clients.
+_CLOSE_GRACE_SECONDS = 1.0
 
 
 class HttpServer:
@@ -74,159 +43,100 @@ class HttpServer:
         authorize: Authorize | None = None,
         challenge: str = "Basic",
         open_paths: frozenset[str] = frozenset(),
+        limits: ServerLimits | None = None,
     ) -> None:
-        self._handler = handler
         self._host = host or None
         self._port = port
-        self._tls = tls
-        self._authorize = authorize
-        self._challenge = challenge
-        self._open_paths = open_paths
+        self.limits = limits or ServerLimits()
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._open: set[Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._shed = Throttle(
+            log.warning, "http.connections_shed", max_connections=self.limits.max_connections
+        )
+        self._refused = Throttle(log.info, "http.requests_refused")
+        self._failures = Throttle(log.error, "http.request_failed")
+        self._service = Service(
+            handler=handler,
+            authorize=authorize,
+            tls=tls,
+            challenge=challenge,
+            open_paths=open_paths,
+            limits=self.limits,
+            shed=self._shed.note,
+            refused=self._refused.note,
+            failed=self._failed,
+        )
 
     @property
     def port(self) -> int:
         assert self._server is not None, "server not started"
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, limit=MAX_HEADER_BYTES
+            self._accept,
+            self._host,
+            self._port,
+            limit=self.limits.chunk_bytes,
+            backlog=ACCEPT_BATCH,
         )
+        for listening in self._server.sockets:
+            # listen() again on a duplicate of the descriptor deepens the queue of the one
+            # socket both name, leaving asyncio's batch as it is.
+            with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
+                dup.listen(LISTEN_QUEUE)
 
     async def close(self) -> None:
+        """Stop listening and drop every connection at once: shutdown never waits on a
+        client, however slowly it reads."""
         if self._server is None:
             return
         self._server.close()
-        for writer in list(self._connections):
-            writer.close()
+        for connection in list(self._open):
+            connection.abort()
+        self._open.clear()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=_CLOSE_GRACE_SECONDS)
         await self._server.wait_closed()
         self._server = None
+        for throttle in (self._shed, self._refused, self._failures):
+            throttle.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._connections.add(writer)
-        peer = writer.get_extra_info("peername")
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A plain function, not a coroutine: asyncio calls it as the connection is made, so a
+        # connection is admitted (and another closed to make room) before the next accept.
+        loop = asyncio.get_running_loop()
+        while len(self._open) >= self.limits.max_connections:
+            self._make_room()
+        connection = Connection(reader, writer, self._service, loop.time())
+        self._open.add(connection)
+        task = loop.create_task(self._serve(connection))
+        connection.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, connection: Connection) -> None:
         try:
-            # TLS is started per connection rather than by the listener, so that a re-read
-            # web config (a renewed certificate, TLS turned on) applies without a rebind.
-            context = self._tls() if self._tls is not None else None
-            if context is not None:
-                await writer.start_tls(context, ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS)
-            while await self._exchange(reader, writer, peer_text):
-                pass
-        except ssl.SSLError as exc:
-            log.debug("http.tls_failed", peer=peer_text, reason=exc.reason)
-        except (OSError, asyncio.IncompleteReadError):
-            pass  # connection reset, handshake timed out, or the client went away
+            await connection.serve()
         finally:
-            self._connections.discard(writer)
-            writer.close()
-            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
-                await writer.wait_closed()
+            self._open.discard(connection)
 
-    async def _exchange(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
-    ) -> bool:
-        """Answer one request; True to keep the connection for another."""
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT_SECONDS)
-        except asyncio.LimitOverrunError:
-            await self._write(writer, Response(431, b"request header too large\n"), False, "GET")
-            return False
-        except (TimeoutError, asyncio.IncompleteReadError):
-            return False
-        request = _parse_head(head, peer)
-        if request is None:
-            await self._write(writer, Response(400, b"bad request\n"), False, "GET")
-            return False
-        version_11 = head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.1")
-        connection = request.headers.get("connection", "").lower()
-        keep_alive = (version_11 and connection != "close") or connection == "keep-alive"
-        if "transfer-encoding" in request.headers:
-            await self._write(
-                writer, Response(400, b"chunked requests unsupported\n"), False, "GET"
-            )
-            return False
-        length_text = request.headers.get("content-length", "0")
-        if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
-            await self._write(writer, Response(413, b"request body too large\n"), False, "GET")
-            return False
-        if int(length_text):
-            await reader.readexactly(int(length_text))
-        if not await self._allowed(request):
-            log.debug("http.unauthorized", peer=peer, path=request.path)
-            response = Response(
-                401, b"unauthorized\n", headers={"WWW-Authenticate": self._challenge}
-            )
-        elif request.method not in ("GET", "HEAD"):
-            response = Response(405, b"method not allowed\n", headers={"Allow": "GET, HEAD"})
+    def _make_room(self) -> None:
+        """Close the connection that has waited longest without a complete request (or idled
+        longest); when every one is answering a request, the one answering longest."""
+        waiting = [c for c in self._open if c.waiting_since is not None]
+        if waiting:
+            victim = min(waiting, key=lambda c: c.waiting_since or 0.0)
         else:
-            try:
-                response = await self._handler(request)
-            except Exception:
-                log.exception("http.handler_failed", path=request.path)
-                response = Response(500, b"internal error\n")
-        gzip_ok = "gzip" in request.headers.get("accept-encoding", "")
-        await self._write(writer, response, keep_alive, request.method, gzip_ok=gzip_ok)
-        return keep_alive
+            victim = min(self._open, key=lambda c: c.busy_since)
+        victim.abort()
+        self._open.discard(victim)
+        self._shed.note("evicted")
 
-    async def _allowed(self, request: Request) -> bool:
-        if self._authorize is None or request.path in self._open_paths:
-            return True
-        try:
-            return await self._authorize(request)
-        except Exception:
-            log.exception("http.authorize_failed", path=request.path)
-            return False  # fail closed
-
-    @staticmethod
-    async def _write(
-        writer: asyncio.StreamWriter,
-        response: Response,
-        keep_alive: bool,
-        method: str,
-        *,
-        gzip_ok: bool = False,
-    ) -> None:
-        body = response.body
-        headers = {"Content-Type": response.content_type, **response.headers}
-        if gzip_ok and len(body) >= GZIP_MIN_BYTES:
-            if len(body) >= GZIP_THREAD_MIN_BYTES:
-                body = await asyncio.to_thread(gzip.compress, body, 1)
-            else:
-                body = gzip.compress(body, 1)
-            headers["Content-Encoding"] = "gzip"
-            headers["Vary"] = "Accept-Encoding"
-        headers["Content-Length"] = str(len(body))
-        headers["Connection"] = "keep-alive" if keep_alive else "close"
-        reason = _REASONS.get(response.status, "")
-        lines = [f"HTTP/1.1 {response.status} {reason}"]
-        lines.extend(f"{name}: {value}" for name, value in headers.items())
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        if method != "HEAD":
-            writer.write(body)
-        await writer.drain()
-
-
-def _parse_head(head: bytes, peer: str) -> Request | None:
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        return None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return None
-    method, target, _ = parts
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip():
-            return None
-        headers[name.lower()] = value.strip()
-    path, _, query = target.partition("?")
-    return Request(method, path, query, headers, peer)
+    def _failed(self, where: str, exc: BaseException) -> None:
+        self._failures.note(f"{where}_{type(exc).__name__}", exc_info=exc)

@@ -21,6 +21,7 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeUpstream
 from monitor.web.basicauth import BasicAuth, parse_basic
 from monitor.web.guard import load_web_config
+from monitor.web.messages import Verdict
 from monitor.web.webconfig import WebConfigError
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
 from tests.helpers.certs import TestCA
@@ -97,6 +98,23 @@ async def peer_serial(daemon: Daemon, context: ssl.SSLContext) -> int:
         return int(certificate["serialNumber"], 16)
     finally:
         writer.close()
+
+
+async def reload_metric_is(
+    daemon: Daemon,
+    value: int,
+    *,
+    context: ssl.SSLContext,
+    auth: tuple[str, str] | None = None,
+) -> None:
+    """/metrics is the body of its second (shared by that second's scrapes), so a reload
+    shows in it within a second."""
+
+    async def shown() -> bool:
+        response = await get(daemon, context=context, auth=auth)
+        return f"pixverse_monitor_config_last_reload_successful {value}" in response.text
+
+    await async_eventually(shown, timeout=3, what=f"the reload metric to say {value}")
 
 
 @pytest.fixture
@@ -257,16 +275,14 @@ async def test_web_config_changes_apply_to_the_next_request(
         assert (await get(daemon, context=context, auth=new)).status_code == 200
         # A broken file: logged, the last good one stays, and the reload metric says so.
         write_atomically(web_file, "basic_auth_users: [oops\n")
-        response = await get(daemon, context=context, auth=new)
-        assert response.status_code == 200
-        assert "pixverse_monitor_config_last_reload_successful 0" in response.text
+        assert (await get(daemon, context=context, auth=new)).status_code == 200
+        await reload_metric_is(daemon, 0, context=context, auth=new)
         # A renewed certificate at the same paths serves the next connection.
         second = ca.server()
         assert second.serial != first.serial
         write_atomically(web_file, web_yaml(ca, users={"prometheus": bcrypt_hash(OTHER_PASSWORD)}))
         assert await peer_serial(daemon, context) == second.serial
-        response = await get(daemon, context=context, auth=new)
-        assert "pixverse_monitor_config_last_reload_successful 1" in response.text
+        await reload_metric_is(daemon, 1, context=context, auth=new)
 
     (failed,) = logs.events("webconfig.reload_failed")  # once, not once per request
     assert failed["file"] == str(web_file)
@@ -413,21 +429,21 @@ async def test_successes_are_cached_failures_are_not(bcrypt_calls: list[bytes]) 
     users = {"prometheus": Secret(hashed)}
     auth = BasicAuth()
 
-    assert await auth.check(users, _header("prometheus", PASSWORD))
-    assert await auth.check(users, _header("prometheus", PASSWORD))
+    assert await auth.check(users, _header("prometheus", PASSWORD)) is Verdict.ALLOW
+    assert await auth.check(users, _header("prometheus", PASSWORD)) is Verdict.ALLOW
     assert len(bcrypt_calls) == 1
-    assert not await auth.check(users, _header("prometheus", "wrong"))
-    assert not await auth.check(users, _header("prometheus", "wrong"))
+    assert await auth.check(users, _header("prometheus", "wrong")) is Verdict.DENY
+    assert await auth.check(users, _header("prometheus", "wrong")) is Verdict.DENY
     assert len(bcrypt_calls) == 3
     # An unknown user still costs a bcrypt (no enumeration by timing) and never passes.
-    assert not await auth.check(users, _header("stranger", PASSWORD))
+    assert await auth.check(users, _header("stranger", PASSWORD)) is Verdict.DENY
     assert len(bcrypt_calls) == 4 and bcrypt_calls[-1] != hashed.encode()
     # A changed hash is a different cache entry: the old password no longer passes.
     changed = {"prometheus": Secret(bcrypt_hash(OTHER_PASSWORD))}
-    assert not await auth.check(changed, _header("prometheus", PASSWORD))
-    assert await auth.check(changed, _header("prometheus", OTHER_PASSWORD))
+    assert await auth.check(changed, _header("prometheus", PASSWORD)) is Verdict.DENY
+    assert await auth.check(changed, _header("prometheus", OTHER_PASSWORD)) is Verdict.ALLOW
     # A removed user is refused even though its success is cached.
-    assert not await auth.check({}, _header("prometheus", PASSWORD))
+    assert await auth.check({}, _header("prometheus", PASSWORD)) is Verdict.DENY
 
 
 @pytest.mark.anyio
@@ -436,12 +452,12 @@ async def test_cache_is_bounded_and_holds_no_plaintext(bcrypt_calls: list[bytes]
     auth = BasicAuth(max_cached=2)
 
     for i in range(3):
-        assert await auth.check(users, _header(f"u{i}", f"pw{i}"))
+        assert await auth.check(users, _header(f"u{i}", f"pw{i}")) is Verdict.ALLOW
     assert len(auth._verified) == 2
     cached = b"".join(auth._verified)
     for i in range(3):
         assert f"pw{i}".encode() not in cached
-    assert await auth.check(users, _header("u0", "pw0"))  # evicted: checked again
+    assert await auth.check(users, _header("u0", "pw0")) is Verdict.ALLOW  # evicted: checked again
     assert len(bcrypt_calls) == 4
 
 
@@ -470,9 +486,8 @@ async def test_a_certificate_removed_at_runtime_keeps_the_loaded_one(
         context = client_context(ca)
         assert (await get(daemon, context=context)).status_code == 200
         server.cert_file.unlink()
-        response = await get(daemon, context=context)
-        assert response.status_code == 200
-        assert "pixverse_monitor_config_last_reload_successful 0" in response.text
+        assert (await get(daemon, context=context)).status_code == 200
+        await reload_metric_is(daemon, 0, context=context)
         assert await peer_serial(daemon, context) == server.serial
 
     (failed,) = logs.events("webconfig.reload_failed")
