@@ -11,6 +11,10 @@ from monitor.secret import Secret
 
 DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# Shorter polls load the upstream and this host for nothing (1ms meant 92 polls/s at 100%
+# CPU); shorter repeats flood the sinks.
+MIN_POLL_INTERVAL = timedelta(seconds=1)
+MIN_REPEAT_INTERVAL = timedelta(minutes=1)
 
 
 class AccountLabel(StrEnum):

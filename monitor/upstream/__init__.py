@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitor.upstream.client import UpstreamClient
+from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.parse import (
     Account,
     AccountCapacity,
@@ -21,6 +22,8 @@ __all__ = [
     "ParsedAccounts",
     "ParsedCapacity",
     "PollResult",
+    "RenewingClient",
     "UpstreamClient",
+    "borrowed",
     "poll_source",
 ]

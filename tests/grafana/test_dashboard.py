@@ -39,8 +39,8 @@ SPEC_METRICS = frozenset(
     }
 )
 # Exported beyond the contract (README "Metrics"): what the daemon judges its alerts by, so
-# that the Prometheus rules can judge exactly as it does; configuration reloads; and why
-# deliveries failed.
+# that the Prometheus rules can judge exactly as it does; configuration reloads; why
+# deliveries failed; and unexpected errors in the daemon's own tasks.
 ADDITIONS = frozenset(
     {
         "pixverse_capacity_min_usable_jobs",
@@ -50,6 +50,7 @@ ADDITIONS = frozenset(
         "pixverse_monitor_config_last_reload_successful",
         "pixverse_monitor_config_last_reload_success_timestamp_seconds",
         "pixverse_monitor_notification_failures_total",
+        "pixverse_monitor_task_errors_total",
     }
 )
 # The metrics without a `source` label; every other one is filtered by the $source variable.
@@ -61,6 +62,7 @@ SOURCELESS_METRICS = frozenset(
         "pixverse_monitor_notifications_pending",
         "pixverse_monitor_config_last_reload_successful",
         "pixverse_monitor_config_last_reload_success_timestamp_seconds",
+        "pixverse_monitor_task_errors_total",
         "pixverse_monitor_build_info",
     }
 )
