@@ -16,6 +16,8 @@ Reason codes are metric label values, so each set is written once, here:
     DeliveryOutcome   `outcome` of pixverse_monitor_notifications_total
     DeliveryFailure   `reason` of pixverse_monitor_notification_failures_total, and the
                       `reason` field of every `notification.failed` log line
+    Task              `task` of pixverse_monitor_task_errors_total, and the `task` field of
+                      every `task.failed` log line
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class DeliveryOutcome(StrEnum):
 
     DELIVERED = "delivered"  # accepted by the receiver (2xx)
     RETRIED = "retried"  # an attempt failed in a retryable way; it stays in the outbox
-    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send
+    FAILED = "failed"  # given up without the receiver's say: outbox overflow, lapsed re-send,
+    # or a notification that could not be sent at all
     DROPPED = "dropped"  # refused by the receiver with a non-retryable status
 
 
@@ -62,6 +65,9 @@ class DeliveryFailure(StrEnum):
     HTTP_5XX = "http_5xx"  # retried
     HTTP_OTHER = "http_other"  # any other non-2xx status (a redirect is not followed); dropped
     OUTBOX_FULL = "outbox_full"  # evicted unsent: the sink's outbox was full
+    # Sending raised (the notification could not even be rendered, say): retried, then given
+    # up after three in a row, so that it does not hold up its sink.
+    INTERNAL_ERROR = "internal_error"
 
     @classmethod
     def of_status(cls, status: int) -> DeliveryFailure:
@@ -75,6 +81,20 @@ class DeliveryFailure(StrEnum):
         if 500 <= status < 600:
             return cls.HTTP_5XX
         return cls.HTTP_OTHER
+
+
+class Task(StrEnum):
+    """The daemon's long-lived work, each supervised: an unexpected error in one is logged,
+    counted under its name, and the task goes on."""
+
+    POLL = "poll"  # a scheduled poll of a source
+    EVALUATE = "evaluate"  # the timer that re-evaluates states and alerts between polls
+    DELIVERY = "delivery"  # a sink's worker draining its outbox
+    RESEND = "resend"  # the Alertmanager re-sender
+    STATE_SAVE = "state_save"  # writing the state file
+    WATCHDOG = "watchdog"  # systemd's WATCHDOG=1 pings, and the READY=1 deadline
+    RELOAD = "reload"  # applying a reloaded configuration
+    PLANS = "plans"  # a source's /v2/account and /features schedule
 
 
 class MonitorError(Exception):

@@ -1,5 +1,6 @@
 """Process-wide logging: structlog events and stdlib loggers rendered as one JSON (or console)
-stream on stdout; under systemd each line starts with its syslog priority for journald."""
+stream on stdout, every line scrubbed of every secret the process holds; under systemd each
+line starts with its syslog priority for journald."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any, TextIO
 import httpx
 import orjson
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from monitor.secret import scrub
 
 LEVELS = ("debug", "info", "warning", "error")
 # Chatty third-party loggers that log each request; kept at WARNING unless debugging.
@@ -74,6 +77,12 @@ class PriorityPrefix(logging.Formatter):
         return "\n".join(prefix + line for line in self._inner.format(record).split("\n"))
 
 
+def _scrub_line(_: WrappedLogger, __: str, line: EventDict | str) -> EventDict | str:
+    """The last step for every line, from every logger (ours, httpx's request lines, asyncio's
+    tracebacks) and at every level: whatever a secret was put in, it leaves masked."""
+    return scrub(line) if isinstance(line, str) else line
+
+
 def configure_logging(
     level: str = "info",
     fmt: str | None = None,
@@ -124,7 +133,11 @@ def configure_logging(
     )
     formatter: logging.Formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+            _scrub_line,
+        ],
     )
     if priority_prefix:
         formatter = PriorityPrefix(formatter)

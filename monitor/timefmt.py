@@ -7,6 +7,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+# The last instant that ISO 8601 writes with four digits and a datetime holds,
+# 9999-12-31T23:59:59Z: a time past it is nonsense, not a far future.
+MAX_UNIX = 253_402_300_799.0
+# The longest duration a setting may have. Longer is a typo, and would overflow the date
+# arithmetic it is used in (now + 999999998 days has no datetime).
+MAX_DURATION = timedelta(days=3650)
+
 _UNIT_MICROSECONDS = {
     "ms": 1_000,
     "s": 1_000_000,
@@ -18,11 +25,13 @@ _UNIT_MICROSECONDS = {
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
 _MICROSECOND = timedelta(microseconds=1)
+_MAX_MICROSECONDS = MAX_DURATION // _MICROSECOND
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse a duration; raise ValueError with a readable message when it is not one.
-    Exact to the microsecond (no float on the way), so that `format_duration` round-trips."""
+    """Parse a duration of at most MAX_DURATION; raise ValueError with a readable message
+    when it is not one. Exact to the microsecond (no float on the way), so that
+    `format_duration` round-trips."""
     if isinstance(value, bool):
         raise ValueError(f'expected a duration such as "90s", "5m" or "72h", got {value!r}')
     if isinstance(value, int):
@@ -32,22 +41,30 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit():
-            return _microseconds(int(text) * 1_000_000, value)
+            # Past 15 digits it is too long anyway; int() refuses past 4300.
+            seconds = int(text) if len(text) <= 15 else _MAX_MICROSECONDS
+            return _microseconds(seconds * 1_000_000, value)
         if _WHOLE.fullmatch(text):
             total = sum(
                 (Decimal(n) * _UNIT_MICROSECONDS[u] for n, u in _PART.findall(text)), Decimal(0)
             )
             return _microseconds(int(total.to_integral_value(ROUND_HALF_EVEN)), value)
     raise ValueError(
-        f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, got {value!r}'
+        f'expected a duration such as "90s", "5m", "72h", "7d" or integer seconds, '
+        f"got {_short(value)}"
     )
 
 
 def _microseconds(count: int, value: object) -> timedelta:
-    try:
-        return timedelta(microseconds=count)
-    except OverflowError:
-        raise ValueError(f"a duration must be shorter than 999999999 days, got {value!r}") from None
+    if count > _MAX_MICROSECONDS:
+        limit = format_duration(MAX_DURATION)
+        raise ValueError(f"a duration must be at most {limit} (ten years), got {_short(value)}")
+    return timedelta(microseconds=count)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_duration(delta: timedelta) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.timefmt import format_duration, format_ttl, parse_duration
+from monitor.timefmt import MAX_DURATION, format_duration, format_ttl, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -46,9 +46,20 @@ def test_parse_duration_rejects(bad: object) -> None:
         parse_duration(bad)
 
 
-@given(st.timedeltas(min_value=timedelta(0)))
+@given(st.timedeltas(min_value=timedelta(0), max_value=MAX_DURATION))
 def test_format_duration_round_trips_exactly(delta: timedelta) -> None:
     assert parse_duration(format_duration(delta)) == delta
+
+
+@pytest.mark.parametrize(
+    "huge", ["3650d1us", "3651d", "999999999999d", "9" * 400 + "s", "9" * 40, 2**63 - 1, 10**400]
+)
+def test_durations_past_ten_years_are_refused(huge: object) -> None:
+    # Past it a duration is a typo, and the date arithmetic it feeds would overflow.
+    if huge == "3650d1us":
+        huge = format_duration(MAX_DURATION + timedelta(microseconds=1))
+    with pytest.raises(ValueError, match="at most 3650d"):
+        parse_duration(huge)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ delivery of what the engine says is due. The engine itself (engine.py) is pure."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -26,8 +27,10 @@ from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.clock import Clock
 from monitor.config import Config
+from monitor.errors import Task
 from monitor.exposition import InternalMetrics
 from monitor.snapshot import Limits, Snapshot
+from monitor.tasks import TaskErrors
 
 log = structlog.get_logger("monitor.alerting")
 
@@ -51,14 +54,18 @@ class Alerting:
         *,
         metrics: InternalMetrics,
         retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+        errors: TaskErrors | None = None,
     ) -> None:
         self._clock = clock
+        self._errors = errors or TaskErrors()
         self._metrics = metrics
         self._policy = policy_of(config)
         self._statefile = StateFile(config.alerts.state_dir)
         self._book: AlertBook = {}
         self._last_save = float("-inf")  # monotonic
-        self._save_later: asyncio.TimerHandle | None = None
+        self._dirty = False  # changed since the last save began
+        self._hurry = asyncio.Event()  # save at once: the daemon is stopping
+        self._saver: asyncio.Task[None] | None = None
         self._sender = Sender(clock, external_url="")
         self._delivery = Delivery(
             config.sinks,
@@ -69,6 +76,7 @@ class Alerting:
             firing=self.firing,
             backoff_base=retry_backoff[0],
             backoff_cap=retry_backoff[1],
+            errors=self._errors,
         )
 
     async def start(self, external_url: str) -> None:
@@ -81,8 +89,12 @@ class Alerting:
         self._delivery.restore(pending)
 
     async def stop(self) -> None:
+        """Stop delivery and save what is still owed, waiting for the write."""
         await self._delivery.stop()
-        self._save()
+        self._hurry.set()
+        self.persist()
+        if self._saver is not None:
+            await self._saver
 
     def check(self, config: Config) -> StateFile | None:
         """What `reconfigure` will need, prepared without changing anything: a new state file
@@ -121,26 +133,30 @@ class Alerting:
 
     def persist(self) -> None:
         """Save the book and the outbox: now, or within SAVE_INTERVAL_SECONDS during a burst.
-        What a crash keeps from being saved is never lost: an alert missing from the saved
-        book is found again and notified anew; a delivery not yet recorded is sent again."""
-        if self._save_later is not None:
-            return
-        wait = self._last_save + SAVE_INTERVAL_SECONDS - time.monotonic()
-        if wait <= 0:
-            self._save()
-        else:
-            self._save_later = asyncio.get_running_loop().call_later(wait, self._save)
+        Encoded on the event loop, where they live; written (fsync and all) in a thread,
+        one write at a time. What a crash keeps from being saved is never lost: an alert
+        missing from the saved book is found again and notified anew; a delivery not yet
+        recorded is sent again."""
+        self._dirty = True
+        if self._saver is None or self._saver.done():
+            self._saver = asyncio.get_running_loop().create_task(self._save_while_dirty())
 
-    def _save(self) -> None:
-        if self._save_later is not None:
-            self._save_later.cancel()
-            self._save_later = None
-        self._last_save = time.monotonic()
-        try:
-            self._statefile.save(self._book, self._delivery.pending())
-        except OSError as exc:
-            # Alerts keep flowing from memory; the next save may succeed.
-            log.error("state.save_failed", path=str(self._statefile.path), error=str(exc))
+    async def _save_while_dirty(self) -> None:
+        while self._dirty:
+            wait = self._last_save + SAVE_INTERVAL_SECONDS - time.monotonic()
+            if wait > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), wait)
+            self._dirty = False
+            self._last_save = time.monotonic()
+            statefile = self._statefile  # a reload may move it while the write runs
+            with self._errors.guard(Task.STATE_SAVE, path=str(statefile.path)):
+                data = statefile.encode(self._book, self._delivery.pending())
+                try:
+                    await asyncio.to_thread(statefile.write, data)
+                except OSError as exc:
+                    # Alerts keep flowing from memory; the next save may succeed.
+                    log.error("state.save_failed", path=str(statefile.path), error=str(exc))
 
     def _count_firing(self) -> None:
         for severity, count in firing_counts(self._book).items():

@@ -1,12 +1,13 @@
 """Getting notifications to sinks: one worker per sink draining its part of the outbox in
-order, retrying with backoff, so a slow or dead sink delays nothing else."""
+order, retrying with backoff, so a slow or dead sink delays nothing else. Every worker is
+supervised: an unexpected error costs one attempt, never the worker."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -25,10 +26,15 @@ from monitor.alerts.outbox import (
 from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.errors import DeliveryFailure, DeliveryOutcome
+from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
 from monitor.exposition import InternalMetrics
+from monitor.tasks import TaskErrors, supervise
 
 log = structlog.get_logger("monitor.delivery")
+
+# A notification whose sending raises this many times in a row (it cannot even be rendered,
+# say) is given up, counted as failed, so that it does not hold up its sink for ever.
+MAX_INTERNAL_ERRORS = 3
 
 
 class Delivery:
@@ -47,8 +53,11 @@ class Delivery:
         firing: Callable[[], Sequence[FiringAlert]],
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
+        errors: TaskErrors | None = None,
     ) -> None:
         self._sender = sender
+        self._errors = errors or TaskErrors()
+        self._internal_errors: dict[tuple[str, str], int] = {}  # (sink, id) -> in a row
         self._clock = clock
         self._metrics = metrics
         self._persist = persist
@@ -138,11 +147,19 @@ class Delivery:
             self._queues.setdefault(name, [])
             self._wake.setdefault(name, asyncio.Event())
             if self._running and name not in self._tasks:
-                tasks = [asyncio.create_task(self._drain(name), name=f"sink:{name}")]
+                tasks = [self._supervised(Task.DELIVERY, name, self._drain)]
                 if sink.type is SinkType.ALERTMANAGER:
-                    tasks.append(asyncio.create_task(self._resend(name), name=f"resend:{name}"))
+                    tasks.append(self._supervised(Task.RESEND, name, self._resend))
                 self._tasks[name] = tasks
         self._wake_all()
+
+    def _supervised(
+        self, task: Task, name: str, work: Callable[[str], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(
+            supervise(task, lambda: work(name), self._errors, sink=name),
+            name=f"{task.value}:{name}",
+        )
 
     async def stop(self) -> None:
         """Stop the workers; what is still pending stays in the outbox for the next run."""
@@ -151,9 +168,7 @@ class Delivery:
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.aclose()
 
     def _wake_all(self) -> None:
@@ -187,8 +202,17 @@ class Delivery:
     async def _attempt(
         self, sink: SinkConfig, queue: list[Notification], head: Notification
     ) -> None:
-        result = await self._sender.send(sink, head.event)
-        index = next((i for i, n in enumerate(queue) if n is head), None)
+        try:
+            result = await self._sender.send(sink, head.event)
+        except Exception as exc:
+            self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
+            index = _position(queue, head)
+            if index is not None:
+                self._internal_error(sink, queue, index, exc)
+                self._persist()
+            return
+        self._internal_errors.pop((sink.name, head.id), None)
+        index = _position(queue, head)
         if index is None:
             return  # the sink was reloaded, or the notification superseded, meanwhile
         fields = {
@@ -235,6 +259,41 @@ class Delivery:
             )
         self._persist()
 
+    def _internal_error(
+        self, sink: SinkConfig, queue: list[Notification], index: int, exc: Exception
+    ) -> None:
+        """Sending `queue[index]` raised: try again after a backoff, up to MAX_INTERNAL_ERRORS
+        times."""
+        head = queue[index]
+        key = (sink.name, head.id)
+        errors = self._internal_errors.get(key, 0) + 1
+        attempts = head.attempts + 1
+        fields = {"sink": sink.name, "id": head.id, "attempt": attempts}
+        error = f"cannot be sent: {type(exc).__name__}: {exc}"
+        reason = DeliveryFailure.INTERNAL_ERROR
+        if errors >= MAX_INTERNAL_ERRORS:
+            self._internal_errors.pop(key, None)
+            queue.pop(index)
+            self._metrics.count(sink.name, DeliveryOutcome.FAILED, reason)
+            log.error(
+                "notification.failed", **fields, reason=reason.value, error=error, will_retry=False
+            )
+            return
+        self._internal_errors[key] = errors
+        delay = retry_delay(attempts, None, base=self._backoff[0], cap=self._backoff[1])
+        queue[index] = replace(
+            head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
+        )
+        self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
+        log.warning(
+            "notification.failed",
+            **fields,
+            reason=reason.value,
+            error=error,
+            will_retry=True,
+            retry_in_seconds=round(delay, 3),
+        )
+
     async def _resend(self, name: str) -> None:
         """Alertmanager forgets an alert that is not re-sent: post all firing every minute."""
         while True:
@@ -279,3 +338,8 @@ def _next(sink: SinkConfig, queue: list[Notification], now: float) -> Notificati
 
 def _reason(reason: DeliveryFailure | None) -> str | None:
     return reason.value if reason is not None else None
+
+
+def _position(queue: list[Notification], item: Notification) -> int | None:
+    """Where `item` is now: the queue may have changed while it was being sent."""
+    return next((i for i, n in enumerate(queue) if n is item), None)

@@ -1,10 +1,13 @@
 """Alert state and the outbox on disk, in one file written atomically (temp + fsync + rename),
-so a restart neither repeats what was sent nor forgets what was pending."""
+so a restart neither repeats what was sent nor forgets what was pending. Every value read back
+is range-checked: a damaged entry costs itself, a damaged file is set aside."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,11 +21,19 @@ from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
 from monitor.config import Severity
 from monitor.errors import ConfigError
+from monitor.timefmt import MAX_UNIX
 
 log = structlog.get_logger("monitor.statefile")
 
 FILE_NAME = "state.json"
 VERSION = 1
+# Far more than the outbox can hold (10,000 notifications a sink): anything larger is not a
+# state file this daemon wrote.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+# Attempts of one notification: backoff caps at 5 min, so this is years of retrying.
+MAX_ATTEMPTS = 1_000_000
+MAX_TEXT = 64 * 1024
+_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError)
 
 
 class StateFile:
@@ -45,40 +56,113 @@ class StateFile:
             ) from None
 
     def load(self) -> tuple[dict[str, FiringAlert], list[Notification]]:
-        """The saved alerts and outbox; empty when there is no file. A torn or corrupt file
-        is logged, set aside for inspection, and replaced by a clean start."""
+        """The saved alerts and outbox; empty when there is no file. A damaged entry is
+        dropped and the rest kept; a file that cannot be read as a whole (torn, corrupt,
+        not a regular file) is set aside for inspection and replaced by a clean start. A
+        file that exists but cannot be opened is a ConfigError (start-up exits 2)."""
         try:
-            raw = self.path.read_bytes()
+            info = self.path.stat()
         except FileNotFoundError:
             return {}, []
+        except OSError as exc:
+            raise ConfigError(
+                "alerts.state_dir", f"cannot read {self.path}: {exc.strerror or exc}"
+            ) from None
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+            # A FIFO would block start-up for ever, /dev/zero fill the memory.
+            self._set_aside("not a regular file of at most 256 MiB", move=True)
+            return {}, []
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                "alerts.state_dir", f"cannot read {self.path}: {exc.strerror or exc}"
+            ) from None
         try:
             document = orjson.loads(raw)
             if not isinstance(document, dict) or document.get("version") != VERSION:
-                raise ValueError(f"unknown format version {document.get('version')!r}")
-            book = {}
-            for item in document["alerts"]:
-                firing = _firing_from(item)
-                book[firing.alert.fingerprint] = firing
-            outbox = [_notification_from(item) for item in document["outbox"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            aside = self.path.with_name(f"{FILE_NAME}.corrupt-{int(time.time())}")
-            with contextlib.suppress(OSError):
-                self.path.replace(aside)
-            log.error("state.corrupt", path=str(self.path), moved_to=str(aside), error=str(exc))
+                version = document.get("version") if isinstance(document, dict) else None
+                raise ValueError(f"unknown format version {version!r}")
+            alerts, outbox = document["alerts"], document["outbox"]
+            if type(alerts) is not list or type(outbox) is not list:
+                raise TypeError("alerts and outbox must be arrays")
+        except _DAMAGE as exc:
+            self._set_aside(str(exc), move=True)
             return {}, []
-        log.info("state.loaded", path=str(self.path), alerts=len(book), pending=len(outbox))
-        return book, outbox
+        book: dict[str, FiringAlert] = {}
+        pending: list[Notification] = []
+        dropped: list[str] = []
+        for item in alerts:
+            try:
+                firing = _firing_from(item)
+            except _DAMAGE as exc:
+                dropped.append(f"alert: {exc}")
+                continue
+            book[firing.alert.fingerprint] = firing
+        for item in outbox:
+            try:
+                pending.append(_notification_from(item))
+            except _DAMAGE as exc:
+                dropped.append(f"notification: {exc}")
+        if dropped:
+            aside = self._set_aside(dropped[0], move=False)
+            log.error(
+                "state.entries_dropped",
+                path=str(self.path),
+                dropped=len(dropped),
+                first_error=dropped[0],
+                copied_to=str(aside),
+                kept_alerts=len(book),
+                kept_pending=len(pending),
+            )
+        log.info("state.loaded", path=str(self.path), alerts=len(book), pending=len(pending))
+        return book, pending
+
+    def _set_aside(self, error: str, *, move: bool) -> Path:
+        """Keep the file as it is for inspection: moved (it is unusable) or copied (what
+        could be read of it is kept)."""
+        stamp = int(time.time())
+        aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}")
+        for n in range(1, 100):  # never over an earlier one set aside in the same second
+            if not aside.exists() and not aside.is_symlink():
+                break
+            aside = self.path.with_name(f"{FILE_NAME}.corrupt-{stamp}-{n}")
+        with contextlib.suppress(OSError):
+            if move:
+                self.path.replace(aside)
+            else:
+                shutil.copyfile(self.path, aside)
+        if move:
+            log.error("state.corrupt", path=str(self.path), moved_to=str(aside), error=error)
+        return aside
 
     def save(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> None:
+        """Encode and write at once (start-up, shutdown, tests); the daemon encodes on its
+        loop and writes in a thread."""
+        self.write(self.encode(book, outbox))
+
+    def encode(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> bytes:
+        """The file's content: cheap, and done where the book and outbox live."""
         document = {
             "version": VERSION,
             "saved_at_unix": time.time(),
             "alerts": [_firing_to(f) for f in book.values()],
             "outbox": [_notification_to(n) for n in outbox],
         }
-        data = orjson.dumps(document)
+        return orjson.dumps(document)
+
+    def write(self, data: bytes) -> None:
+        """Replace the file with `data` atomically, creating the directory again if it was
+        deleted. Blocking (fsync): call it off the event loop. Raises OSError."""
         temporary = self.directory / f".{FILE_NAME}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except FileNotFoundError:
+            # The directory was deleted under the running daemon: make it again, or every
+            # save would fail until a restart.
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            log.warning("state.dir_recreated", path=str(self.directory))
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             try:
                 view = memoryview(data)
@@ -116,7 +200,9 @@ def _alert_to(alert: Alert) -> dict[str, Any]:
 
 def _alert_from(item: dict[str, Any]) -> Alert:
     details = item["details"]
-    if not isinstance(details, dict) or not all(isinstance(v, str) for v in details.values()):
+    if not isinstance(details, dict) or not all(
+        isinstance(v, str) and len(v) <= MAX_TEXT for v in details.values()
+    ):
         raise ValueError("alert details must be an object of strings")
     return Alert(
         AlertName(item["name"]),
@@ -142,8 +228,8 @@ def _firing_to(firing: FiringAlert) -> dict[str, Any]:
 def _firing_from(item: dict[str, Any]) -> FiringAlert:
     return FiringAlert(
         _alert_from(item["alert"]),
-        _float(item["starts_at_unix"]),
-        _float(item["notified_unix"]),
+        _unix(item["starts_at_unix"]),
+        _unix(item["notified_unix"]),
         Severity(item["peak_severity"]),
     )
 
@@ -170,20 +256,26 @@ def _notification_to(notification: Notification) -> dict[str, Any]:
 def _notification_from(item: dict[str, Any]) -> Notification:
     event = item["event"]
     ends = event["ends_at_unix"]
+    attempts = item["attempts"]
+    if type(attempts) is not int or not 0 <= attempts <= MAX_ATTEMPTS:
+        raise ValueError(f"attempts must be an integer 0..{MAX_ATTEMPTS}, got {attempts!r}")
+    ident = _str(event["id"])
+    if not ident:
+        raise ValueError("a notification needs an id")
     return Notification(
         AlertEvent(
-            id=_str(event["id"]),
+            id=ident,
             status=Status(event["status"]),
             reason=Reason(event["reason"]),
             alert=_alert_from(event["alert"]),
-            starts_at_unix=_float(event["starts_at_unix"]),
-            ends_at_unix=None if ends is None else _float(ends),
-            at_unix=_float(event["at_unix"]),
+            starts_at_unix=_unix(event["starts_at_unix"]),
+            ends_at_unix=None if ends is None else _unix(ends),
+            at_unix=_unix(event["at_unix"]),
             peak_severity=Severity(event["peak_severity"]),
         ),
         sink=_str(item["sink"]),
-        attempts=int(item["attempts"]),
-        next_attempt_unix=_float(item["next_attempt_unix"]),
+        attempts=attempts,
+        next_attempt_unix=_unix(item["next_attempt_unix"]),
     )
 
 
@@ -201,10 +293,16 @@ def _labels(value: object) -> tuple[tuple[str, str], ...]:
 def _str(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"a string of {len(value)} characters is too long")
     return value
 
 
-def _float(value: object) -> float:
+def _unix(value: object) -> float:
+    """A time as the daemon writes it: Unix seconds between 1970 and the year 9999."""
     if type(value) not in (int, float):
         raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)  # type: ignore[arg-type]
+    seconds = float(value)  # type: ignore[arg-type]
+    if not 0.0 <= seconds <= MAX_UNIX:  # NaN fails too
+        raise ValueError(f"time {seconds!r} is out of range")
+    return seconds

@@ -1,8 +1,10 @@
-"""Exit statuses of the commands, how each reports a configuration error (one line naming the
-key, never a traceback), and writing results to a stdout that may have been closed."""
+"""Exit statuses of the commands, how each reports a configuration error or a failure (one
+line on stderr naming the key, or the kind of error; never a traceback), and writing results to
+a stdout that may have been closed."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,7 +13,9 @@ import structlog
 
 from monitor.config import Config, default_config_path, load_config
 from monitor.errors import ConfigError
+from monitor.secret import scrub
 
+EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 
 
@@ -26,7 +30,7 @@ def log_config_error(exc: ConfigError) -> None:
 
 def config_error(exc: ConfigError) -> int:
     log_config_error(exc)
-    print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
+    _say(f"config error: {exc}")
     return EXIT_CONFIG
 
 
@@ -44,3 +48,19 @@ def write_stdout(text: str) -> None:
             os.dup2(devnull, sys.stdout.fileno())
         finally:
             os.close(devnull)
+
+
+def unexpected_error(what: str, exc: BaseException) -> int:
+    """A failure no setting explains: one line with its kind, the traceback in the debug log
+    only (`--log-level debug`)."""
+    log = structlog.get_logger("monitor.cli")
+    log.error(f"{what}.failed", error_kind=type(exc).__name__, error=str(exc))
+    if logging.getLogger("monitor.cli").isEnabledFor(logging.DEBUG):
+        log.debug(f"{what}.traceback", exc_info=exc)
+    _say(f"{what} failed: {type(exc).__name__}: {exc}")
+    return EXIT_FAILURE
+
+
+def _say(text: str) -> None:
+    """One line on stderr, whatever the text holds, and no secret in it."""
+    print("pixverse-monitor: " + " ".join(scrub(text).split()), file=sys.stderr)

@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from monitor.config.model import (
     DEFAULT_ACCOUNT_INTERVAL,
     DEFAULT_FEATURES_INTERVAL,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
+    MIN_POLL_INTERVAL,
+    MIN_REPEAT_INTERVAL,
     AccountLabel,
     AccountRule,
     AlertsConfig,
@@ -210,28 +214,46 @@ class _Loader:
         )
 
     def poll(self, table: Table) -> PollConfig:
+        # Settings that would page (or spin) by themselves are refused, not obeyed.
         interval = table.duration("interval", "5m")
+        if interval < MIN_POLL_INTERVAL:
+            raise ConfigError(
+                table.key("interval"),
+                f"must be at least {format_duration(MIN_POLL_INTERVAL)}, "
+                f"got {format_duration(interval)}",
+            )
         timeout = table.duration("timeout", "15s")
         jitter = table.duration("jitter", "10s", positive=False)
-        # Three missed polls: 15m with the default interval, and never below the interval.
-        stale_after = table.duration("stale_after", format_duration(3 * interval))
+        if jitter >= interval:
+            raise ConfigError(table.key("jitter"), "must be shorter than poll.interval")
+        # The longest a healthy schedule goes between two successes: a poll started a whole
+        # jitter late that takes its whole timeout.
+        slowest = interval + jitter + timeout
+        stale_after = table.duration(
+            "stale_after", format_duration(default_stale_after(interval, jitter, timeout))
+        )
+        if stale_after < slowest:
+            raise ConfigError(
+                table.key("stale_after"),
+                "must be at least poll.interval + poll.jitter + poll.timeout "
+                f"({format_duration(slowest)}), or a healthy source is reported down; "
+                f"got {format_duration(stale_after)}",
+            )
         max_bytes = table.get("max_response_bytes", int, DEFAULT_MAX_RESPONSE_BYTES)
         if max_bytes < 1024:
             raise ConfigError(table.key("max_response_bytes"), "must be at least 1024")
-        if jitter >= interval:
-            raise ConfigError(table.key("jitter"), "must be shorter than poll.interval")
-        if stale_after < interval:
-            raise ConfigError(
-                table.key("stale_after"), "must be at least poll.interval, or every poll is stale"
-            )
         every: dict[str, timedelta] = {}
         for name, default in (
             ("account_interval", DEFAULT_ACCOUNT_INTERVAL),
             ("features_interval", DEFAULT_FEATURES_INTERVAL),
         ):
             every[name] = table.duration(name, format_duration(default))
-            if every[name] < timedelta(seconds=1):
-                raise ConfigError(table.key(name), "must be at least 1s")
+            if every[name] < MIN_POLL_INTERVAL:
+                raise ConfigError(
+                    table.key(name),
+                    f"must be at least {format_duration(MIN_POLL_INTERVAL)}, "
+                    f"got {format_duration(every[name])}",
+                )
         table.finish()
         return PollConfig(interval, timeout, jitter, stale_after, max_bytes, **every)
 
@@ -261,6 +283,12 @@ class _Loader:
 
     def alerts(self, table: Table) -> AlertsConfig:
         repeat = table.duration("repeat_interval", "4h")
+        if repeat < MIN_REPEAT_INTERVAL:
+            raise ConfigError(
+                table.key("repeat_interval"),
+                f"must be at least {format_duration(MIN_REPEAT_INTERVAL)}: shorter floods the "
+                f"sinks; got {format_duration(repeat)}",
+            )
         default_dir = self._env.get("STATE_DIRECTORY", "").split(":")[0] or str(DEFAULT_STATE_DIR)
         state_dir = Path(table.string("state_dir", default_dir))
         if not state_dir.is_absolute():
@@ -328,6 +356,13 @@ def _resolve_grace(table: Table, kind: SinkType) -> timedelta:
     return table.duration("resolve_grace", DEFAULT_RESOLVE_GRACE, positive=False)
 
 
+def default_stale_after(interval: timedelta, jitter: timedelta, timeout: timedelta) -> timedelta:
+    """Three polls' worth (15m at the default 5m), or, when a poll's timeout is long next to
+    its interval, the slowest healthy gap between two successes plus one more interval, so
+    that the default never pages by itself."""
+    return max(3 * interval, 2 * interval + jitter + timeout)
+
+
 def _account_rule(table: Table, thresholds: Thresholds) -> AccountRule:
     """One [[accounts]] table; its thresholds are checked merged with the global ones."""
     match = table.string("match")
@@ -377,12 +412,28 @@ def _http_url(table: Table, name: str, default: str = MISSING) -> str:
 
 
 def _check_http_url(key: str, url: str) -> None:
+    """An http(s) URL that the HTTP client will accept as it is. Checked with httpx's own
+    parser, which also encodes the host (IDNA): a URL that passes here cannot fail later.
+    The messages never repeat the URL: it may carry a credential."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError as exc:
-        raise ConfigError(key, f"not a valid URL: {exc}") from None
+        raise ConfigError(key, f"not a valid URL: {_without(url, str(exc))}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(key, "must be an http:// or https:// URL with a host")
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(key, f"port must be 1..65535, got {port}")
+    try:
+        host = httpx.URL(url).host  # decoding the host is where IDNA errors show
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are UnicodeErrors
+        raise ConfigError(key, f"not a valid URL: {_without(url, str(exc))}") from None
+    if not host:
+        raise ConfigError(key, "must be an http:// or https:// URL with a host")
+
+
+def _without(url: str, text: str) -> str:
+    return text.replace(url, "the URL")
 
 
 def parse_listen(key: str, text: str) -> tuple[str, int]:

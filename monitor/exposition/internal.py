@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.config import Severity
-from monitor.errors import DeliveryFailure, DeliveryOutcome
+from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
 from monitor.exposition.text import Family
 
 ALERTS_FIRING = Family(
@@ -47,6 +47,13 @@ RELOAD_TIME = Family(
     "gauge",
     "Unix time of the last successful configuration load or reload.",
 )
+TASK_ERRORS = Family(
+    "pixverse_monitor_task_errors_total",
+    "counter",
+    "Unexpected errors in the daemon's long-lived tasks, by task; each is logged as task.failed "
+    "and the task goes on.",
+    ("task",),
+)
 BUILD_INFO = Family(
     "pixverse_monitor_build_info",
     "gauge",
@@ -60,6 +67,7 @@ INTERNAL_FAMILIES = (
     PENDING,
     RELOAD_OK,
     RELOAD_TIME,
+    TASK_ERRORS,
     BUILD_INFO,
 )
 
@@ -84,6 +92,9 @@ class InternalMetrics:
         self.pending = _gauge(PENDING, self.registry)
         self.reload_ok = _gauge(RELOAD_OK, self.registry)
         self.reload_time = _gauge(RELOAD_TIME, self.registry)
+        self.task_errors = _counter(TASK_ERRORS, self.registry)
+        for task in Task:
+            self.task_errors.labels(task.value)
         build_info = _gauge(BUILD_INFO, self.registry)
         build_info.labels(__version__, platform.python_version()).set(1)
         for severity in Severity:
@@ -123,6 +134,9 @@ class InternalMetrics:
         self.notifications.labels(sink, outcome.value).inc()
         if reason is not None:
             self.notification_failures.labels(sink, reason.value).inc()
+
+    def task_error(self, task: Task) -> None:
+        self.task_errors.labels(task.value).inc()
 
     def render(self) -> bytes:
         return generate_latest(self._text)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,14 +20,16 @@ from apscheduler.triggers.date import DateTrigger
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, Policy, load_config
-from monitor.errors import ConfigError, WebConfigError
+from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.plans import PlanWatch
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
+from monitor.service.startup import bind, handle_signals, release_signals
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
+from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import PollResult
 from monitor.web import (
     CHALLENGE,
@@ -48,6 +49,7 @@ STOP_GRACE_SECONDS = 5.0
 # READY=1 waits for the first poll of every source, but never longer than this (systemd's
 # TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
+
 _EVALUATE_JOB = "evaluate"
 
 
@@ -72,6 +74,8 @@ class Daemon:
         self._environ = os.environ if environ is None else environ
         self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
         self._metrics = InternalMetrics()
+        self._errors = TaskErrors(self._metrics.task_error)
+        self._evaluate_failures = 0
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
             lambda: self._snapshot,
@@ -80,14 +84,21 @@ class Daemon:
             self._clock,
         )
         self._alerting = Alerting(
-            config, self._clock, metrics=self._metrics, retry_backoff=retry_backoff
+            config,
+            self._clock,
+            metrics=self._metrics,
+            retry_backoff=retry_backoff,
+            errors=self._errors,
         )
+        self._alerting_started = False
+        self._signals_handled = False
         self._web = WebGuard(None, on_reload=self._record_reload)
         self._server = self._new_server(config)
         self._systemd = Lifecycle(
             Notifier.from_environ(self._environ),
             watchdog_seconds=watchdog_interval(self._environ, os.getpid()),
             ready_timeout=READY_TIMEOUT_SECONDS,
+            errors=self._errors,
         )
         self._reload_lock = asyncio.Lock()
         self._reload_problem: str | None = None
@@ -98,10 +109,17 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._pollers = Pollers(
-            config, self._scheduler, self._clock, self._polled, transport=transport
+            config,
+            self._scheduler,
+            self._clock,
+            self._polled,
+            transport=transport,
+            errors=self._errors,
         )
         self._policy = Policy(config.accounts, config.thresholds)
-        self._plans = PlanWatch(config, self._clock, self._evaluate, transport=transport)
+        self._plans = PlanWatch(
+            config, self._clock, self._evaluate, transport=transport, errors=self._errors
+        )
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -118,30 +136,13 @@ class Daemon:
         self._stopping.set()
 
     async def run(self, *, handle_signals: bool = True) -> int:
-        """Serve until stopped; 0 then. Raises ConfigError if the web config cannot be read."""
-        loop = asyncio.get_running_loop()
-        path = self._config.metrics.web_config_file
+        """Serve until stopped; 0 then. A bad setting found at start-up (web config, listen
+        address, state dir) raises ConfigError, after what was started is closed."""
         try:
-            self._web.replace(load_web_config(path) if path is not None else None)
-        except WebConfigError as exc:
-            self._systemd.close()
-            raise as_config_error(exc) from None
-        await self._server.start()
-        try:
-            await self._alerting.start(self._external_url())
-        except ConfigError:
-            await self._server.close()
-            self._systemd.close()
+            await self._start(handle_signals)
+        except BaseException:
+            await self._abandon_start()
             raise
-        if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
-            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        self._scheduler.start()
-        self._pollers.start()
-        self._plans.start()
-        self._plans.run()
-        self._evaluate()
         log.info(
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
@@ -154,8 +155,43 @@ class Daemon:
         try:
             await self._stopping.wait()
         finally:
-            await self._shutdown(handle_signals)
+            await self._shutdown()
         return 0
+
+    async def _start(self, handle: bool) -> None:
+        path = self._config.metrics.web_config_file
+        try:
+            self._web.replace(load_web_config(path) if path is not None else None)
+        except WebConfigError as exc:
+            raise as_config_error(exc) from None
+        await bind(self._server.start, self._config.metrics.listen)
+        await self._alerting.start(self._external_url())
+        self._alerting_started = True
+        if handle:
+            handle_signals(self.stop, self._on_sighup)
+            self._signals_handled = True
+        self._scheduler.start()
+        self._pollers.start()
+        self._plans.start()
+        self._plans.run()
+        self._evaluate()
+
+    async def _abandon_start(self) -> None:
+        """Close what a failed start-up opened; save the state file only if it was read."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        await self._pollers.finish(0)
+        await self._plans.stop()
+        if self._alerting_started:
+            await self._alerting.stop()
+        await self._server.close()
+        self._release_signals()
+        self._systemd.close()
+
+    def _release_signals(self) -> None:
+        if self._signals_handled:
+            release_signals()
+            self._signals_handled = False
 
     def _new_server(self, config: Config) -> HttpServer:
         return HttpServer(
@@ -215,6 +251,11 @@ class Daemon:
                     kept="the running configuration",
                 )
                 ok = False
+            except Exception as exc:
+                # Not the file's fault: counted and logged as such; the daemon goes on.
+                self._errors.report(Task.RELOAD, exc, path=str(path))
+                self._record_reload(False)
+                ok = False
             else:
                 self._record_reload(True)
                 log.info("config.reloaded", path=str(path), changed=list(plan.changed))
@@ -264,7 +305,7 @@ class Daemon:
     def _status(self) -> str:
         return status_line(self._snapshot, self._reload_problem)
 
-    async def _shutdown(self, handle_signals: bool) -> None:
+    async def _shutdown(self) -> None:
         log.info("daemon.stopping")
         # No reload may start (or still run) while things are torn down.
         await self._reload_lock.acquire()
@@ -279,10 +320,7 @@ class Daemon:
         await self._server.close()
         if self._background:
             await asyncio.wait(self._background, timeout=STOP_GRACE_SECONDS)
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+        self._release_signals()
         self._systemd.close()
         log.info("daemon.stopped")
 
@@ -310,20 +348,29 @@ class Daemon:
 
     def _evaluate(self) -> None:
         """Evaluate every source at `now`, swap in the new snapshot, step the alerts, and
-        schedule the next moment anything can change without a poll."""
-        now = self._clock.time()
-        sources = []
-        soonest: float | None = None
-        for source in self._pollers.sources.values():
-            snapshot, crossing = source.snapshot(
-                self._policy, self._config.metrics.account_label, now
-            )
-            sources.append(replace(snapshot, plans=self._plans.view(snapshot.name)))
-            if crossing is not None and (soonest is None or crossing < soonest):
-                soonest = crossing
-        # Limits go with the snapshot so that rules can judge as the alerts do.
-        self._snapshot = Snapshot(tuple(sources), now, Limits.of(self._config))
-        self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
+        schedule the next moment anything can change without a poll. An unexpected error
+        is reported and the evaluation tried again after a pause: the timer must not be lost
+        with it, or alerts would wait for the next poll."""
+        with self._errors.guard(Task.EVALUATE) as turn:
+            now = self._clock.time()
+            sources = []
+            soonest: float | None = None
+            for source in self._pollers.sources.values():
+                snapshot, crossing = source.snapshot(
+                    self._policy, self._config.metrics.account_label, now
+                )
+                sources.append(replace(snapshot, plans=self._plans.view(snapshot.name)))
+                if crossing is not None and (soonest is None or crossing < soonest):
+                    soonest = crossing
+            # Limits go with the snapshot so that rules can judge as the alerts do.
+            self._snapshot = Snapshot(tuple(sources), now, Limits.of(self._config))
+            self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
+        if turn.failed:
+            self._evaluate_failures += 1
+            retry = self._clock.time() + restart_pause(self._evaluate_failures)
+            self._schedule_evaluation(retry)
+        else:
+            self._evaluate_failures = 0
 
     def _stale_after_seconds(self) -> float:
         return self._config.poll.stale_after.total_seconds()

@@ -14,11 +14,12 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
-from monitor.errors import Outcome
+from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
 from monitor.service.plan_state import PlanState
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
+from monitor.tasks import TaskErrors, supervise
 from monitor.upstream import (
     Endpoint,
     PollResult,
@@ -28,9 +29,6 @@ from monitor.upstream import (
 )
 
 log = structlog.get_logger("monitor.plans")
-
-# After an unexpected error in a source's schedule, wait this long before going on.
-RESTART_DELAY_SECONDS = 5.0
 
 
 class PlanWatch:
@@ -44,8 +42,10 @@ class PlanWatch:
         on_update: Callable[[], None],
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        errors: TaskErrors | None = None,
     ) -> None:
         self._config = config
+        self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
         self._on_update = on_update
@@ -252,33 +252,29 @@ class PlanWatch:
 
     async def _loop(self, name: str) -> None:
         """A source's schedule: sleep until something is due (or the polls bring news),
-        make what is due, again. An unexpected error is logged and the schedule goes on."""
+        make what is due, again. Supervised: an unexpected error is reported and the
+        schedule starts again after a pause."""
         while True:
             source = self._sources.get(name)
             if source is None:
                 return
-            try:
-                source.wake.clear()
-                await self.run_due(name)
-                due = self.next_due(name)
-                delay = None if due is None else max(0.0, due - self._clock.time())
-                if delay is None or delay > 0:
-                    # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
-                    # cancellation that arrives together with the wake-up, and stop() hangs.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(delay):
-                            await source.wake.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("plans.schedule_failed", source=name)
-                await asyncio.sleep(RESTART_DELAY_SECONDS)
+            source.wake.clear()
+            await self.run_due(name)
+            due = self.next_due(name)
+            delay = None if due is None else max(0.0, due - self._clock.time())
+            if delay is None or delay > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that arrives together with the wake-up, and stop() hangs.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await source.wake.wait()
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _launch(self, name: str) -> None:
         source = self._sources[name]
-        source.task = asyncio.get_running_loop().create_task(self._loop(name), name=f"plans:{name}")
+        work = supervise(Task.PLANS, lambda: self._loop(name), self._errors, source=name)
+        source.task = asyncio.get_running_loop().create_task(work, name=f"plans:{name}")
 
     def _retire(self, source: PlanState) -> None:
         """Stop a source's schedule now and close its client in the background."""

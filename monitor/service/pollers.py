@@ -15,10 +15,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock
 from monitor.config import AccountLabel, Config, Policy, SourceConfig
-from monitor.errors import Outcome
+from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, evaluate, next_crossing
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourceSnapshot
+from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
 
 log = structlog.get_logger("monitor.daemon")
@@ -165,8 +166,10 @@ class Pollers:
         on_polled: OnPolled,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        errors: TaskErrors | None = None,
     ) -> None:
         self._config = config
+        self._errors = errors or TaskErrors()
         self._scheduler = scheduler
         self._clock = clock
         self._on_polled = on_polled
@@ -187,27 +190,30 @@ class Pollers:
             self._schedule(name)
 
     async def poll(self, name: str) -> PollResult | None:
-        """Poll one source now, unless a poll of it is already running."""
+        """Poll one source now, unless a poll of it is already running. An unexpected error
+        ends this poll only (reported as a `poll` task error); the schedule goes on."""
         source = self._sources[name]
         if source.lock.locked():
             log.warning("poll.skipped", source=name, reason="previous poll still running")
             return None
         async with source.lock:
-            started = self._clock.time()
-            result = await poll_source(
-                name,
-                source.client,
-                capacity_endpoint=source.config.capacity_endpoint,
-                started_unix=started,
-                deadline_unix=started + self._config.poll.interval.total_seconds(),
-                memo=source.memo,
-            )
-            if self._sources.get(name) is not source:
-                log.info("poll.discarded", source=name, reason="source removed by a reload")
+            with self._errors.guard(Task.POLL, source=name):
+                started = self._clock.time()
+                result = await poll_source(
+                    name,
+                    source.client,
+                    capacity_endpoint=source.config.capacity_endpoint,
+                    started_unix=started,
+                    deadline_unix=started + self._config.poll.interval.total_seconds(),
+                    memo=source.memo,
+                )
+                if self._sources.get(name) is not source:
+                    log.info("poll.discarded", source=name, reason="source removed by a reload")
+                    return result
+                source.record(result)
+                self._on_polled(source, result)
                 return result
-            source.record(result)
-            self._on_polled(source, result)
-            return result
+        return None
 
     def apply(self, new: Config, plan: ReloadPlan) -> None:
         """Put a reloaded config in force. Sources whose name persists keep their last good

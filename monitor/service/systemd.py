@@ -13,6 +13,9 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
+from monitor.errors import Task
+from monitor.tasks import TaskErrors, supervise
+
 log = structlog.get_logger(__name__)
 
 # systemd truncates STATUS= beyond this; keep the line readable in `systemctl status`.
@@ -101,9 +104,15 @@ class Lifecycle:
     once ready, RELOADING=1 then READY=1 around a reload, and STOPPING=1."""
 
     def __init__(
-        self, notifier: Notifier, *, watchdog_seconds: float | None, ready_timeout: float
+        self,
+        notifier: Notifier,
+        *,
+        watchdog_seconds: float | None,
+        ready_timeout: float,
+        errors: TaskErrors | None = None,
     ) -> None:
         self._notifier = notifier
+        self._errors = errors or TaskErrors()
         self._watchdog_seconds = watchdog_seconds
         self._ready_timeout = ready_timeout
         self._ready = False
@@ -118,9 +127,12 @@ class Lifecycle:
         """Arm the READY=1 deadline; call from the event loop once the daemon serves."""
 
         def ready_anyway() -> None:
-            if not self._ready:
-                log.warning("daemon.ready_before_first_poll", waited_seconds=self._ready_timeout)
-                self._send_ready(status())
+            with self._errors.guard(Task.WATCHDOG):
+                if not self._ready:
+                    log.warning(
+                        "daemon.ready_before_first_poll", waited_seconds=self._ready_timeout
+                    )
+                    self._send_ready(status())
 
         self._timer = asyncio.get_running_loop().call_later(self._ready_timeout, ready_anyway)
 
@@ -160,8 +172,9 @@ class Lifecycle:
         self._notifier.ready(status)
         log.info("daemon.ready", notify_socket=self._notifier.enabled)
         if self._watchdog_seconds is not None and self._watchdog is None:
+            interval = self._watchdog_seconds
             self._watchdog = asyncio.get_running_loop().create_task(
-                self._pet_watchdog(self._watchdog_seconds)
+                supervise(Task.WATCHDOG, lambda: self._pet_watchdog(interval), self._errors)
             )
 
     async def _pet_watchdog(self, interval: float) -> None:

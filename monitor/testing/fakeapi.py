@@ -7,21 +7,24 @@ to the real service. The tests use it, and so does `pixverse-monitor demo`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
+import socket
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
-from monitor.testing.fakeplans import FakePlan, FakeSubscription
+from monitor.testing.fakeplans import FakePlan, FakeSubscription, features_answer
 
 ACCOUNTS = "/v2/pixverse/accounts"
 AVAILABLE = "/v2/pixverse/scheduler/available"
@@ -115,13 +118,22 @@ def _stable_id(email: str) -> int:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted answer that replaces the normal one."""
+    """A scripted answer that replaces the normal one: any status with any body, late, slow,
+    cut short, or not at all."""
 
     status: int = 500
     body: bytes | None = None  # None: a useapi.net-style JSON error
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # before answering: longer than the client timeout = a timeout
     drop_connection: bool = False  # close without answering
+    reset: bool = False  # abort the connection with a TCP RST instead of answering
+    # Send the answer (head and body) in pieces of `drip_bytes`, this long apart: a server
+    # that is alive but never finishes.
+    drip_seconds: float = 0.0
+    drip_bytes: int = 1
+    # Announce the whole body but send only this many bytes of it, then close.
+    truncate_to: int | None = None
+    close: bool = False  # `Connection: close`, and close after answering
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -149,8 +161,13 @@ class FakeUpstream:
         token: str = "fake-useapi-token",  # noqa: S107 - a fake, by design
         accounts: Iterable[FakeAccount] = (),
         subscription: FakeSubscription | None = None,
+        *,
+        close_after_each_answer: bool = False,
     ) -> None:
+        """`close_after_each_answer`: every answer says `Connection: close` and the connection
+        is closed after it, as some proxies do."""
         self.token = token
+        self.close_after_each_answer = close_after_each_answer
         self._lock = threading.Lock()
         self._accounts: dict[str, FakeAccount] = {a.email: a for a in accounts}
         self._subscription = subscription or FakeSubscription()
@@ -280,16 +297,7 @@ class FakeUpstream:
             raw = self._raw.get(path)
             accounts = list(self._accounts.values())
         if fault is not None:
-            if fault.delay_seconds:
-                time.sleep(fault.delay_seconds)
-            if fault.drop_connection:
-                handler.close_connection = True
-                handler.connection.close()
-                return
-            body = fault.body
-            if body is None:
-                body = orjson.dumps({"error": f"fake error {fault.status}", "code": fault.status})
-            self._send(handler, fault.status, body, fault.headers)
+            self._answer_fault(handler, fault)
             return
         if not authorized:
             self._send(handler, 401, orjson.dumps({"error": "Unauthorized", "code": 401}))
@@ -309,38 +317,80 @@ class FakeUpstream:
         elif path == ACCOUNT:
             self._send(handler, 200, orjson.dumps(subscription.payload(len(accounts))))
         elif path == FEATURES:
-            self._features(handler, query, accounts)
+            self._send(handler, *features_answer(query, [(a.email, a.plan) for a in accounts]))
         else:
             self._send(handler, 404, orjson.dumps({"error": "Not found", "code": 404}))
 
-    def _features(
-        self, handler: BaseHTTPRequestHandler, query: str, accounts: list[FakeAccount]
-    ) -> None:
-        emails = parse_qs(query).get("email", [])
-        if not emails and len(accounts) == 1:
-            emails = [accounts[0].email]  # as upstream: optional with a single account
-        account = next((a for a in accounts if emails and a.email == emails[0]), None)
-        if account is None or account.plan is None:
-            # As useapi.net does, the error names the email.
-            message = f"Unable to find account {emails[0] if emails else ''}"
-            self._send(handler, 400, orjson.dumps({"error": message, "code": 400}))
+    def _answer_fault(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+        if fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        if fault.reset:
+            _reset(handler)
             return
-        self._send(handler, 200, orjson.dumps(account.plan.payload()))
+        if fault.drop_connection:
+            handler.close_connection = True
+            handler.connection.close()
+            return
+        body = fault.body
+        if body is None:
+            body = orjson.dumps({"error": f"fake error {fault.status}", "code": fault.status})
+        self._send(
+            handler,
+            fault.status,
+            body,
+            fault.headers,
+            drip=(fault.drip_seconds, max(1, fault.drip_bytes)),
+            truncate_to=fault.truncate_to,
+            close=fault.close,
+        )
 
-    @staticmethod
     def _send(
+        self,
         handler: BaseHTTPRequestHandler,
         status: int,
         body: bytes,
         headers: dict[str, str] | None = None,
+        *,
+        drip: tuple[float, int] = (0.0, 1),
+        truncate_to: int | None = None,
+        close: bool = False,
     ) -> None:
+        close = close or self.close_after_each_answer
+        lines = [f"HTTP/1.1 {status} {_reason(status)}", "Content-Type: application/json"]
+        lines.append(f"Content-Length: {len(body)}")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if close:
+            lines.append("Connection: close")
+            handler.close_connection = True
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        data += body if truncate_to is None else body[:truncate_to]
+        pause, size = drip
         try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                handler.send_header(name, value)
-            handler.end_headers()
-            handler.wfile.write(body)
+            if pause > 0:
+                for start in range(0, len(data), size):
+                    handler.wfile.write(data[start : start + size])
+                    handler.wfile.flush()
+                    time.sleep(pause)
+            else:
+                handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a timeout test); nothing to answer
+            handler.close_connection = True  # the client gave up (a timeout test)
+            return
+        if truncate_to is not None:
+            handler.close_connection = True
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Whatever"
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Abort the connection: SO_LINGER with a zero timeout makes close() send a RST."""
+    handler.close_connection = True
+    connection = handler.connection
+    with contextlib.suppress(OSError):
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -22,7 +23,7 @@ class Received:
     headers: dict[str, str]  # lower-case names
     body: bytes
     at_unix: float
-    answered: int  # the status it was answered with
+    answered: int  # the status it was answered with; 0 when the connection was reset
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -60,7 +61,7 @@ class WebhookReceiver:
     def __init__(self, on_receive: Callable[[Received], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._on_receive = on_receive
-        self._script: deque[tuple[int, dict[str, str], float]] = deque()
+        self._script: deque[tuple[int, dict[str, str], float, bool]] = deque()
         self.received: list[Received] = []
         self._server: _Server | None = None
         self._port = 0
@@ -72,9 +73,12 @@ class WebhookReceiver:
         *,
         headers: dict[str, str] | None = None,
         delay_seconds: float = 0.0,
+        reset: bool = False,
     ) -> None:
+        """Answer the next `times` requests so, after `delay_seconds`; `reset` aborts the
+        connection with a TCP RST instead of answering (recorded with status 0)."""
         with self._lock:
-            self._script.extend([(status, headers or {}, delay_seconds)] * times)
+            self._script.extend([(status, headers or {}, delay_seconds, reset)] * times)
 
     def accepted(self, path: str | None = None) -> list[Received]:
         """What was answered 2xx, in order; only what was POSTed to `path` when given."""
@@ -139,7 +143,9 @@ class WebhookReceiver:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length)
         with self._lock:
-            status, headers, delay = self._script.popleft() if self._script else (200, {}, 0.0)
+            status, headers, delay, reset = (
+                self._script.popleft() if self._script else (200, {}, 0.0, False)
+            )
         if delay:
             time.sleep(delay)
         record = Received(
@@ -147,10 +153,17 @@ class WebhookReceiver:
             {k.lower(): v for k, v in handler.headers.items()},
             body,
             time.time(),
-            status,
+            0 if reset else status,
         )
         with self._lock:
             self.received.append(record)
+        if reset:
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                linger = struct.pack("ii", 1, 0)  # close() then sends a RST
+                handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                handler.connection.close()
+            return
         try:
             handler.send_response(status)
             for name, value in headers.items():

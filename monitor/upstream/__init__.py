@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitor.upstream.client import UpstreamClient
+from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
     Endpoint,
@@ -37,10 +38,12 @@ __all__ = [
     "Plan",
     "PlanResult",
     "PollResult",
+    "RenewingClient",
     "ServiceAccounts",
     "Subscription",
     "SubscriptionResult",
     "UpstreamClient",
+    "borrowed",
     "fetch_plan",
     "fetch_subscription",
     "poll_source",

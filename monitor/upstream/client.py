@@ -1,5 +1,5 @@
 """HTTP client of the useapi.net PixVerse endpoints: timeouts, retries (408, 429, 5xx), size
-cap, outcome codes."""
+cap, outcome codes. It raises nothing but UpstreamError, whose texts never carry the token."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from monitor.clock import Clock
 from monitor.config import SourceConfig
 from monitor.errors import Outcome, UpstreamError
 from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
+from monitor.secret import scrub
+from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.parse import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
@@ -47,12 +50,23 @@ class UpstreamClient:
         self._max_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            base_url=source.base_url,
-            timeout=self._timeout,
-            transport=transport,
-            headers={"User-Agent": f"pixverse-monitor/{__version__}", "Accept": "application/json"},
-        )
+        # Shared by the clients RenewingClient makes: each costs a CA bundle load otherwise.
+        tls = httpx.create_ssl_context()
+        shared = borrowed(transport) if transport is not None else None
+
+        def new_client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=source.base_url,
+                timeout=self._timeout,
+                verify=tls,
+                transport=shared,
+                headers={
+                    "User-Agent": f"pixverse-monitor/{__version__}",
+                    "Accept": "application/json",
+                },
+            )
+
+        self._http = RenewingClient(new_client)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -89,14 +103,21 @@ class UpstreamClient:
             status, headers, body = await self._fetch(path, params)
             if status == 200:
                 try:
-                    return orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
+                    return decode_json(body)
+                except ValueError as exc:
                     raise UpstreamError(
-                        Outcome.INVALID_PAYLOAD, f"{path}: body is not JSON ({exc})", status=status
+                        Outcome.INVALID_PAYLOAD,
+                        self._scrubbed(f"{path}: body is not JSON ({exc})"),
+                        status=status,
                     ) from None
             if status == 404 and not_found is not _FAIL:
                 return not_found
-            detail = f"{path}: HTTP {status}{_error_text(body)}"
+            detail = f"{path}: HTTP {status}"
+            text = _error_text(body)
+            if text:
+                # A server may echo what it was sent, the token included: scrubbed before it
+                # is cut short, so that no part of it is left.
+                detail += f" ({_one_line(self._scrubbed(text))[:200]})"
             if status in (401, 403):
                 raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
             if not retryable_status(status):
@@ -117,25 +138,37 @@ class UpstreamClient:
     async def _fetch(
         self, path: str, params: dict[str, str] | None = None
     ) -> tuple[int, httpx.Headers, bytes]:
-        """One GET; the whole exchange, body included, bounded by the poll timeout."""
+        """One GET; the whole exchange, body included, bounded by the poll timeout. A
+        request that ends any other way than with a whole answer renews the HTTP client,
+        so a connection it left behind is never reused nor kept (see connections.py)."""
         # The only place the useapi.net token is unwrapped.
         auth = {"Authorization": f"Bearer {self._source.token.reveal()}"}
         try:
-            async with asyncio.timeout(self._timeout):
-                async with self._http.stream("GET", path, headers=auth, params=params) as response:
-                    limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
-                    body = await self._read_capped(response, path, limit)
-                    return response.status_code, response.headers, body
+            async with (
+                self._http.lease() as http,
+                asyncio.timeout(self._timeout),
+                http.stream("GET", path, headers=auth, params=params) as response,
+            ):
+                limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
+                body = await self._read_capped(response, path, limit)
+                return response.status_code, response.headers, body
+        except UpstreamError:
+            raise
         except (TimeoutError, httpx.TimeoutException):
             raise UpstreamError(
                 Outcome.TIMEOUT, f"{path}: no complete answer within {self._timeout:g}s"
             ) from None
         except httpx.DecodingError as exc:
-            raise UpstreamError(Outcome.INVALID_PAYLOAD, f"{path}: {exc}") from None
-        except httpx.HTTPError as exc:
+            raise UpstreamError(Outcome.INVALID_PAYLOAD, self._scrubbed(f"{path}: {exc}")) from None
+        except Exception as exc:
+            # httpx's own errors, and whatever else making the request raised (a socket
+            # error, an address it cannot encode): the request could not be made.
             raise UpstreamError(
-                Outcome.CONNECTION_ERROR, f"{path}: {type(exc).__name__}: {exc}"
+                Outcome.CONNECTION_ERROR, self._scrubbed(f"{path}: {type(exc).__name__}: {exc}")
             ) from None
+
+    def _scrubbed(self, text: str) -> str:
+        return self._source.token.scrub_from(scrub(text))
 
     async def _read_capped(self, response: httpx.Response, path: str, limit: int) -> bytes:
         declared = response.headers.get("content-length", "")
@@ -164,11 +197,16 @@ class UpstreamClient:
 
 
 def _error_text(body: bytes) -> str:
-    """The `error` message of a useapi.net error body, if there is one, kept short."""
+    """The `error` message of a useapi.net error body, if there is one."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return f" ({data['error'][:200]})"
+        return str(data["error"])
     return ""
+
+
+def _one_line(text: str) -> str:
+    """Printable on one line: a server's text may hold line breaks and control bytes."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

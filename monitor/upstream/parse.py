@@ -1,4 +1,5 @@
 """Upstream JSON to plain values: tolerant of any shape, never raises, drops credentials.
+Every value is range-checked here, where it enters; what is out of range counts as invalid.
 
 Hot path for large account lists, so records are NamedTuples and times are Unix floats.
 """
@@ -6,19 +7,82 @@ Hot path for large account lists, so records are NamedTuples and times are Unix 
 from __future__ import annotations
 
 import binascii
+import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import orjson
 
+from monitor.timefmt import MAX_UNIX
+
 # Unix times above this are milliseconds (10^11 s is the year 5138).
 MILLISECONDS_ABOVE = 1e11
-# The latest instant a datetime can hold; beyond it a time is nonsense, not a far expiry.
-_MAX_UNIX = 253_402_300_799.0
 # Expiry sources that disagree by more than this are a mismatch; the earliest wins.
 MISMATCH_TOLERANCE_SECONDS = 60.0
+# Jobs of one account, live: upstream allows 1..8; anything past this is nonsense.
+MAX_JOBS_FIELD = 1000
+# Longest account key (an email: RFC 5321 allows 254) and id or username kept as a label.
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 256
+
+
+class _OutOfRange:
+    """A JSON number no double holds (1e400): it costs its own field, not the document."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "OUT_OF_RANGE"
+
+
+OUT_OF_RANGE: Final = _OutOfRange()
+
+
+def decode_json(body: bytes) -> object:
+    """JSON bytes to values; ValueError when the body is not JSON. orjson refuses a whole
+    document for one number beyond a double; then the stdlib decoder reads it again, with
+    that number (and only it) as OUT_OF_RANGE, which every field reader counts as invalid."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "number" not in str(exc):
+            raise ValueError(str(exc)) from None
+        first = str(exc)
+    try:
+        return json.loads(
+            body.decode("utf-8"),
+            parse_float=_finite_float,
+            parse_int=_int,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError):
+        raise ValueError(first) from None
+
+
+def _finite_float(text: str) -> float | _OutOfRange:
+    value = float(text)
+    return value if math.isfinite(value) else OUT_OF_RANGE
+
+
+def _int(text: str) -> int | float | _OutOfRange:
+    try:
+        value = int(text)
+    except ValueError:  # more digits than Python converts
+        return OUT_OF_RANGE
+    if -(2**63) <= value < 2**64:
+        return value
+    # As orjson does past 64 bits: a double, when one holds it.
+    try:
+        return float(value)
+    except OverflowError:
+        return OUT_OF_RANGE
+
+
+def _no_constant(text: str) -> object:
+    raise ValueError(f"{text} is not JSON")
 
 
 class ExpirySource(StrEnum):
@@ -94,9 +158,21 @@ def parse_accounts(payload: object, memo: AccountMemo | None = None) -> ParsedAc
         return ParsedAccounts((), {}, f"expected a JSON object at the top, got {_kind(payload)}")
     invalid: dict[str, int] = {}
     accounts = []
-    for key, entry in payload.items():
+    for raw_key, entry in payload.items():
         if type(entry) is not dict:
             invalid["entry"] = invalid.get("entry", 0) + 1
+            continue
+        # The key is the account's identity, unique by construction. Without one, the
+        # entry's own email stands in, unless another entry is keyed by it: two accounts
+        # must never share a series.
+        key = raw_key
+        if not key:
+            key = entry.get("email")
+            if type(key) is not str or not key or key in payload:
+                invalid["email"] = invalid.get("email", 0) + 1
+                continue
+        if len(key) > MAX_EMAIL_LENGTH:
+            invalid["email"] = invalid.get("email", 0) + 1
             continue
         if memo is None:
             parsed = _account(key, entry)
@@ -151,12 +227,8 @@ def _fingerprint(entry: dict[str, object]) -> tuple[object, ...]:
     )
 
 
-def _account(key: str, entry: dict[str, object]) -> _Parsed:
+def _account(email: str, entry: dict[str, object]) -> _Parsed:
     """One entry to an Account, and the names of its fields that were invalid."""
-    # The key is the account's identity (unique by construction); the field only fills a gap.
-    email = key
-    if not email and isinstance(entry.get("email"), str):
-        email = str(entry["email"])
     bad: list[str] = []
     jwt = entry.get("jwt")
     if type(jwt) is not dict:
@@ -194,7 +266,7 @@ def _expiry(raw_time: object, raw_iso: object, raw_token: object) -> _Expiry:
         if by_time is None:
             bad.append("expire_time")
     if raw_iso is not None:
-        by_iso = _iso_unix(raw_iso)
+        by_iso = iso_unix(raw_iso)
         if by_iso is None:
             bad.append("expire_time_utc")
     if raw_token is not None:
@@ -245,8 +317,8 @@ def parse_capacity(payload: object) -> ParsedCapacity:
             type(email) is not str
             or type(executing) is not int
             or type(available) is not int
-            or executing < 0
-            or available < 0
+            or not 0 <= executing <= MAX_JOBS_FIELD
+            or not 0 <= available <= MAX_JOBS_FIELD
         ):
             invalid += 1
             continue
@@ -277,12 +349,12 @@ def _unix(value: object) -> float | None:
     if type(value) is int or type(value) is float:
         seconds = value / 1000.0 if value > MILLISECONDS_ABOVE else float(value)
         # NaN fails both comparisons, so it is refused too.
-        if 0.0 < seconds <= _MAX_UNIX:
+        if 0.0 < seconds <= MAX_UNIX:
             return seconds
     return None
 
 
-def _iso_unix(value: object) -> float | None:
+def iso_unix(value: object) -> float | None:
     if type(value) is not str:
         return None
     try:
@@ -292,19 +364,17 @@ def _iso_unix(value: object) -> float | None:
         seconds = when.timestamp()
     except (ValueError, OverflowError):
         return None
-    return seconds if 0.0 < seconds <= _MAX_UNIX else None
+    return seconds if 0.0 < seconds <= MAX_UNIX else None
 
 
 def _identifier(value: object) -> str:
     if type(value) is int:
         return str(value)
-    if isinstance(value, str):
-        return value
-    return ""
+    return _text(value)
 
 
 def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    return value if isinstance(value, str) and len(value) <= MAX_NAME_LENGTH else ""
 
 
 def _kind(value: object) -> str:

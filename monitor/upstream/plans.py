@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
+
+from monitor.upstream.parse import iso_unix
 
 # Credits or concurrency above these are nonsense, not a big plan.
 _MAX_CREDITS = 1e12
 _MAX_CONCURRENCY = 10_000
-# The latest instant a datetime can hold.
-_MAX_UNIX = 253_402_300_799.0
 
 
 class CreditKind(StrEnum):
@@ -103,17 +102,3 @@ def _flag(value: object) -> bool | None:
     if type(value) is int and value in (0, 1):
         return value == 1
     return None
-
-
-def iso_unix(value: object) -> float | None:
-    """An ISO 8601 time (naive means UTC) as Unix seconds; None when it is not one."""
-    if type(value) is not str:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp()
-    except (ValueError, OverflowError):
-        return None
-    return seconds if 0.0 < seconds <= _MAX_UNIX else None

@@ -53,8 +53,7 @@ def test_no_file_is_a_clean_start(tmp_path: Path) -> None:
         b"\x00\x00\x00",
         b"[]",
         b'{"version": 99, "alerts": [], "outbox": []}',
-        b'{"version": 1, "alerts": [{"alert": {}}], "outbox": []}',
-        b'{"version": 1, "alerts": [], "outbox": [{"sink": 5}]}',
+        b'{"version": 1, "alerts": {}, "outbox": []}',
     ],
 )
 def test_corrupt_file_is_logged_set_aside_and_started_clean(
@@ -70,6 +69,25 @@ def test_corrupt_file_is_logged_set_aside_and_started_clean(
     # And the next save works as usual.
     StateFile(tmp_path).save({}, [PENDING])
     assert StateFile(tmp_path).load() == ({}, [PENDING])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"version": 1, "alerts": [{"alert": {}}], "outbox": []}',
+        b'{"version": 1, "alerts": [], "outbox": [{"sink": 5}]}',
+    ],
+)
+def test_a_damaged_entry_is_dropped_and_the_file_copied_aside(
+    tmp_path: Path, content: bytes, logs: LogCapture
+) -> None:
+    (tmp_path / FILE_NAME).write_bytes(content)
+    assert StateFile(tmp_path).load() == ({}, [])
+    (event,) = logs.events("state.entries_dropped")
+    assert event["level"] == "error" and event["dropped"] == 1
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(f"{FILE_NAME}.corrupt-")]
+    assert [p.read_bytes() for p in aside] == [content]
+    assert (tmp_path / FILE_NAME).read_bytes() == content  # kept until the next save
 
 
 def test_an_interrupted_save_leaves_the_previous_file(

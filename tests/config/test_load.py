@@ -130,6 +130,13 @@ BAD = [
     ("[metrics]\nlisten = '::1:80'", "metrics.listen", "brackets"),
     ("[metrics]\naccount_label = 'name'", "metrics.account_label", "one of email, username"),
     ("[alerts]\nrepeat_interval = 'often'", "alerts.repeat_interval", "duration"),
+    ("[alerts]\nrepeat_interval = '30s'", "alerts.repeat_interval", "at least 1m"),
+    ("[poll]\ninterval = '500ms'\njitter = 0", "poll.interval", "at least 1s"),
+    (
+        "[poll]\ninterval = '1m'\njitter = '10s'\ntimeout = '15s'\nstale_after = '84s'",
+        "poll.stale_after",
+        "(1m25s)",
+    ),
     ("[[sources]]\nname = 'a'\ntoken = 'x'", "sources[0].token", "not accepted inline"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nname = 'a'", "sources[1].name", "duplicate"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),

@@ -307,12 +307,6 @@ def test_a_stopped_event_loop_is_killed_and_restarted_by_the_watchdog(stack: Sta
     assert "Watchdog timeout" in journal
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs issue 9 (hardening) in main: a listen address still in use after 10 s of "
-    "retrying exits 2 with one line; until then the daemon exits 1 with a traceback and "
-    "Restart=on-failure repeats it",
-)
 def test_a_taken_port_is_one_clear_line_and_no_restart_loop(stack: Stack) -> None:
     assert stack.systemctl("stop") == 0
     cursor = _cursor(stack)

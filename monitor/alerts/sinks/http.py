@@ -13,6 +13,8 @@ from monitor.clock import Clock
 from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure
 from monitor.retry import retry_after_seconds, retryable_status
+from monitor.secret import scrub
+from monitor.upstream import RenewingClient
 
 # Receivers answer with a line or two; a sink that streams more is not read further.
 _RESPONSE_BYTES = 64 * 1024
@@ -49,28 +51,34 @@ class SendResult:
 
 
 async def post(
-    client: httpx.AsyncClient, clock: Clock, sink: SinkConfig, request: SinkRequest
+    http: RenewingClient, clock: Clock, sink: SinkConfig, request: SinkRequest
 ) -> SendResult:
-    """One POST, the whole exchange bounded by the sink's timeout."""
+    """One POST, the whole exchange bounded by the sink's timeout. An attempt that ends
+    without a whole answer renews the HTTP client (see RenewingClient)."""
     try:
-        async with asyncio.timeout(sink.timeout.total_seconds()):
-            async with client.stream(
+        async with (
+            http.lease() as client,
+            asyncio.timeout(sink.timeout.total_seconds()),
+            client.stream(
                 "POST", request.url, content=request.body, headers=request.headers
-            ) as response:
-                received = 0
-                async for chunk in response.aiter_raw():
-                    received += len(chunk)
-                    if received > _RESPONSE_BYTES:
-                        break
-                status = response.status_code
-                retry_after = retry_after_seconds(response.headers.get("retry-after"), clock.time())
+            ) as response,
+        ):
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > _RESPONSE_BYTES:
+                    break
+            status = response.status_code
+            retry_after = retry_after_seconds(response.headers.get("retry-after"), clock.time())
     except (TimeoutError, httpx.TimeoutException):
         return SendResult(
             False, True, None, None, f"no answer within {sink.timeout}", DeliveryFailure.TIMEOUT
         )
-    except httpx.HTTPError as exc:
-        # The URL may hold a credential (Slack): never let it into the message.
-        text = f"{type(exc).__name__}: {exc}".replace(request.url, sink.url_display)
+    except Exception as exc:
+        # httpx's errors, and whatever else making the request raised (a socket error): the
+        # attempt failed and is retried. The URL may hold a credential (Slack): never let it
+        # into the message.
+        text = scrub(f"{type(exc).__name__}: {exc}".replace(request.url, sink.url_display))
         return SendResult(False, True, None, None, text, DeliveryFailure.CONNECTION_ERROR)
     if 200 <= status < 300:
         return SendResult(True, False, status, None, None)

@@ -13,6 +13,7 @@ from monitor.alerts.sinks import alertmanager, slack, webhook
 from monitor.alerts.sinks.http import SendResult, SinkRequest, post
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
+from monitor.upstream import RenewingClient, borrowed
 
 Shape = Callable[[SinkConfig, AlertEvent, str, float], SinkRequest]
 
@@ -36,10 +37,17 @@ class Sender:
     ) -> None:
         self._clock = clock
         self.external_url = external_url
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            headers={"User-Agent": f"pixverse-monitor/{__version__}"},
-        )
+        tls = httpx.create_ssl_context()  # shared by the clients it renews
+        shared = borrowed(transport) if transport is not None else None
+
+        def new_client() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=shared,
+                verify=tls,
+                headers={"User-Agent": f"pixverse-monitor/{__version__}"},
+            )
+
+        self._http = RenewingClient(new_client)
 
     async def aclose(self) -> None:
         await self._http.aclose()

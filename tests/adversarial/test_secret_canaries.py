@@ -1,0 +1,194 @@
+"""Secret canaries: distinct values for every kind of credential, a run of the daemon at debug
+level through faults, then every log line, /metrics, the state file and the output of every
+command are searched for them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import bcrypt
+import httpx
+import orjson
+import pytest
+
+from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.testing.receiver import WebhookReceiver
+from tests.helpers import DAY, ConfigWriter, eventually
+from tests.helpers.processes import cli
+
+TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
+HMAC_KEY = "canary-webhook-HMAC-77aa12"
+SLACK_PATH = "/services/T0CANARY/B0CANARY/canarySlackPathSecret9f"
+AM_PASSWORD = "canary-am-PASSWORD-51c"
+BASIC_PASSWORD = "canary-basic-PASSWORD-c0de"
+
+
+class Process:
+    """The daemon as a process, every line of its output collected as it comes."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "monitor", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.popen.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(self.popen.stderr, self.err), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        found = []
+        for line in list(self.out):
+            if line.startswith("{"):
+                event = orjson.loads(line)
+                if event.get("event") == name:
+                    found.append(event)
+        return found
+
+    def stop(self) -> int:
+        self.popen.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout=30)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return code
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
+def test_no_secret_anywhere_after_a_run_through_the_faults(
+    configs: ConfigWriter, receiver: WebhookReceiver, now: float, tmp_path: Path
+) -> None:
+    accounts = [
+        FakeAccount("expired@x.io", now - DAY, max_jobs=4),
+        FakeAccount("fine@x.io", now + 30 * DAY, max_jobs=4),
+    ]
+    with FakeUpstream(TOKEN, accounts) as fake:
+        token_file = tmp_path / "token"
+        token_file.write_text(TOKEN + "\n")
+        hmac_file = tmp_path / "hmac"
+        hmac_file.write_text(HMAC_KEY)
+        web_config = tmp_path / "web.yml"
+        hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+        web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+        am_url = receiver.url.replace("http://", f"http://am-user:{AM_PASSWORD}@")
+        config = configs.write(
+            f"""
+[[sources]]
+name = "main"
+base_url = "{fake.base_url}"
+token_file = "{token_file}"
+
+[poll]
+interval = "1s"
+timeout = "1s"
+jitter = 0
+
+[metrics]
+listen = "127.0.0.1:0"
+web_config_file = "{web_config}"
+
+[alerts]
+state_dir = "{tmp_path / "state"}"
+
+[[sinks]]
+name = "hook"
+url = "{receiver.url}/hook"
+secret_file = "{hmac_file}"
+
+[[sinks]]
+name = "chat"
+type = "slack"
+url = "{receiver.url}{SLACK_PATH}"
+
+[[sinks]]
+name = "am"
+type = "alertmanager"
+url = "{am_url}"
+"""
+        )
+        daemon = Process(["run", "--config", str(config), "--log-level", "debug"])
+        outputs: list[str] = []
+        try:
+            (started,) = eventually(lambda: daemon.events("daemon.started"), timeout=15)
+            port = int(str(started["listen"]).rsplit(":", 1)[1])
+            eventually(
+                lambda: (
+                    {r.path.split("?")[0] for r in receiver.accepted()}
+                    >= {"/hook", SLACK_PATH, "/api/v2/alerts"}
+                ),
+                timeout=15,
+                what="a notification to every sink",
+            )
+            # Faults: an upstream error text repeating the token, a failing capacity call,
+            # a sink that fails once and is retried.
+            echo = orjson.dumps({"error": f"token {TOKEN} is not valid", "code": 401})
+            fake.fail_always(ACCOUNTS, Fault(401, body=echo))
+            fake.fail_always(AVAILABLE, Fault(500, body=echo, headers={"Retry-After": "0"}))
+            receiver.respond(500, times=3)
+            seen = len(fake.requests)
+            eventually(lambda: len(fake.requests) >= seen + 3, timeout=10, what="failed polls")
+            for args in (["check"], ["check", "--json"], ["notify-test"]):
+                done = cli(*args, "--config", str(config), "--log-level", "debug")
+                outputs += [done.stdout, done.stderr]
+            done = cli("config", "check", str(config), "--log-level", "debug")
+            outputs += [done.stdout, done.stderr]
+            assert done.returncode == 0, done.stderr
+            fake.fail_always(ACCOUNTS, None)
+            fake.fail_always(AVAILABLE, None)
+            daemon.popen.send_signal(signal.SIGHUP)
+            eventually(lambda: daemon.events("config.reloaded"), timeout=10, what="a reload")
+            metrics_url = f"http://127.0.0.1:{port}/metrics"
+            wrong = httpx.get(metrics_url, auth=("prometheus", "wrong-" + BASIC_PASSWORD))
+            assert wrong.status_code == 401
+            scraped = httpx.get(metrics_url, auth=("prometheus", BASIC_PASSWORD))
+            assert scraped.status_code == 200
+            outputs.append(scraped.text)
+        finally:
+            code = daemon.stop()
+        served = fake.secrets_served()
+    assert code == 0, "".join(daemon.err)
+    state = (tmp_path / "state" / "state.json").read_text()
+    logs = "".join(daemon.out + daemon.err)
+
+    # The run did what it had to, so that a leak would have shown.
+    assert '"HTTP Request: POST' in logs, "httpx's own request lines are in the debug log"
+    assert "is not valid" in logs and "is not valid" in "".join(outputs)
+    assert "PixverseTokenExpired" in state
+
+    canaries = {
+        "useapi token": TOKEN,
+        "webhook secret": HMAC_KEY,
+        "slack url path": SLACK_PATH,
+        "slack url": receiver.url + SLACK_PATH,
+        "alertmanager password": AM_PASSWORD,
+        "basic-auth password": BASIC_PASSWORD,
+        **{f"upstream secret {i}": value for i, value in enumerate(served)},
+    }
+    places = {"daemon logs": logs, "state file": state, "command output": "\n".join(outputs)}
+    leaks = [
+        f"{what} in {where}"
+        for what, value in canaries.items()
+        for where, text in places.items()
+        if value in text
+    ]
+    assert not leaks, leaks
