@@ -3,13 +3,8 @@ its masked rendering for `config check`."""
 
 from __future__ import annotations
 
-from monitor.config.load import (
-    default_config_path,
-    load_config,
-    parse_config,
-    parse_listen,
-    redact_url,
-)
+from monitor.config.addresses import parse_listen, redact_url
+from monitor.config.load import default_config_path, load_config, parse_config
 from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,

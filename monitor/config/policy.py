@@ -1,6 +1,6 @@
-"""Per-account policy ([[accounts]]): which rule fits an email, the settings in force for that
-account, the label names a rule may add, and the warnings `config check` can give offline.
-Pure."""
+"""Per-account policy ([[accounts]]): reading a rule, which rule fits an email, the settings in
+force for that account, the label names a rule may add, and the warnings `config check` can
+give offline. Pure."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from fnmatch import fnmatchcase
 from typing import NamedTuple
 
 from monitor.config.model import AccountRule, Thresholds
+from monitor.config.table import Table
+from monitor.errors import ConfigError
+from monitor.timefmt import format_duration
 
 # Prometheus' label-name syntax; names starting with "__" are reserved to Prometheus.
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -142,3 +145,45 @@ def static_warnings(rules: Sequence[AccountRule]) -> list[tuple[int, str]]:
                     )
                 )
     return found
+
+
+def read_rule(table: Table, thresholds: Thresholds) -> AccountRule:
+    """One [[accounts]] table; its thresholds are checked merged with the global ones."""
+    match = table.string("match")
+    ignore = table.get("ignore", bool, False)
+    durations = {
+        name: table.duration(name, "0s") if table.has(name) else None
+        for name in ("warning", "critical", "plan_warning")
+    }
+    min_credits = table.get("min_credits", int, 0) if table.has("min_credits") else None
+    if min_credits is not None and min_credits < 0:
+        raise ConfigError(table.key("min_credits"), "must be >= 0")
+    warning = durations["warning"] or thresholds.warning
+    if (durations["critical"] or thresholds.critical) >= warning:
+        key = "critical" if durations["critical"] else "warning"
+        raise ConfigError(
+            table.key(key),
+            f"critical must be shorter than warning for these accounts (warning in force: "
+            f"{format_duration(warning)})",
+        )
+    labels = table.table("labels")
+    pairs = []
+    for name in sorted(labels.names()):
+        problem = label_name_problem(name)
+        if problem:
+            raise ConfigError(labels.key(name), problem)
+        value = labels.string(name)
+        if not value:
+            raise ConfigError(labels.key(name), "must not be empty")
+        pairs.append((name, value))
+    labels.finish()
+    table.finish()
+    return AccountRule(
+        match,
+        ignore,
+        warning=durations["warning"],
+        critical=durations["critical"],
+        plan_warning=durations["plan_warning"],
+        min_credits=min_credits,
+        labels=tuple(pairs),
+    )
