@@ -24,6 +24,7 @@ import bcrypt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.logs import configure_logging
 from monitor.web import WebGuard, load_web_config
 from tests.helpers.rawhttp import RawClient, request, serving
 
@@ -118,6 +119,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--flood", type=int, default=40)
     args = parser.parse_args()
+    # The file is rewritten every round (a fresh hash, so each first login is uncached): its
+    # reloads would bury the table.
+    configure_logging("warning", "console", stream=sys.stderr)
     asyncio.run(run(args.cost, args.rounds, args.flood))
 
 
