@@ -94,6 +94,7 @@ class Task(StrEnum):
     STATE_SAVE = "state_save"  # writing the state file
     WATCHDOG = "watchdog"  # systemd's WATCHDOG=1 pings, and the READY=1 deadline
     RELOAD = "reload"  # applying a reloaded configuration
+    PLANS = "plans"  # a source's /v2/account and /features schedule
 
 
 class MonitorError(Exception):

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from monitor.config import AccountLabel, Thresholds
+from monitor.config import AccountLabel, AccountSettings, Policy, Thresholds
 from monitor.upstream import Account, AccountCapacity
 
 
@@ -35,6 +35,7 @@ class AccountStatus(NamedTuple):
     state: AccountState
     executing: int | None  # None without scheduler data for this account
     available: int | None
+    settings: AccountSettings  # thresholds and labels in force for it ([[accounts]])
 
 
 class SourceTotals(NamedTuple):
@@ -73,16 +74,26 @@ def evaluate(
     thresholds: Thresholds,
     label_mode: AccountLabel,
     now_unix: float,
+    *,
+    policy: Policy | None = None,
 ) -> Evaluation:
-    """States, labels and totals of one source's accounts at `now_unix`."""
-    warning = thresholds.warning.total_seconds()
-    critical = thresholds.critical.total_seconds()
+    """States, labels and totals of one source's accounts at `now_unix`. `policy` holds the
+    [[accounts]] rules (with `thresholds` as their defaults); an ignored account is left out
+    entirely, as if upstream had not listed it."""
+    policy = policy or Policy((), thresholds)
+    if policy.rules:
+        accounts = [a for a in accounts if not policy.settings(a.email).ignore]
     labels = account_labels(accounts, label_mode)
     accounts_by_state = dict.fromkeys(STATES, 0)
     capacity_by_state = dict.fromkeys(STATES, 0)
     free = 0
     statuses = []
+    # Without rules every account has the global settings: no lookup per account.
+    settings = policy.default
+    per_account = bool(policy.rules)
     for account, label in zip(accounts, labels, strict=True):
+        if per_account:
+            settings = policy.settings(account.email)
         # classify(), inlined: this loop runs for every account at every poll and crossing.
         expiry = account.expiry_unix
         if expiry is None:
@@ -91,9 +102,9 @@ def evaluate(
             ttl = expiry - now_unix
             if ttl <= 0:
                 state = AccountState.EXPIRED
-            elif ttl <= critical:
+            elif ttl <= settings.critical_seconds:
                 state = AccountState.CRITICAL
-            elif ttl <= warning:
+            elif ttl <= settings.warning_seconds:
                 state = AccountState.WARNING
             else:
                 state = AccountState.OK
@@ -101,11 +112,13 @@ def evaluate(
         capacity_by_state[state] += account.max_jobs
         live = capacity.get(account.email) if capacity is not None else None
         if live is None:
-            statuses.append(AccountStatus(account, label, state, None, None))
+            statuses.append(AccountStatus(account, label, state, None, None, settings))
             continue
         if state in USABLE_STATES:
             free += live.available
-        statuses.append(AccountStatus(account, label, state, live.executing, live.available))
+        statuses.append(
+            AccountStatus(account, label, state, live.executing, live.available, settings)
+        )
     usable = sum(capacity_by_state[s] for s in USABLE_STATES)
     totals = SourceTotals(
         accounts_by_state, capacity_by_state, usable, free if capacity is not None else None
@@ -114,15 +127,22 @@ def evaluate(
 
 
 def next_crossing(
-    accounts: Sequence[Account], thresholds: Thresholds, now_unix: float
+    accounts: Sequence[Account],
+    thresholds: Thresholds,
+    now_unix: float,
+    *,
+    policy: Policy | None = None,
 ) -> float | None:
     """The earliest moment after `now_unix` at which some account changes state."""
-    offsets = (thresholds.warning.total_seconds(), thresholds.critical.total_seconds(), 0.0)
+    policy = policy or Policy((), thresholds)
     soonest: float | None = None
     for account in accounts:
         if account.expiry_unix is None:
             continue
-        for offset in offsets:
+        settings = policy.settings(account.email)
+        if settings.ignore:
+            continue
+        for offset in (settings.warning_seconds, settings.critical_seconds, 0.0):
             moment = account.expiry_unix - offset
             if moment > now_unix:  # offsets are in time order: the first future one is next
                 if soonest is None or moment < soonest:

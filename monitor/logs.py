@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+import httpx
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -150,6 +151,22 @@ def configure_logging(
     for name in _QUIET:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
     _throttle_asyncio()
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _WithoutQuery) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_WithoutQuery())
+
+
+class _WithoutQuery(logging.Filter):
+    """httpx logs every request's URL at debug level; a /features URL carries an account's
+    email, which `account_label = "hash"` promises to keep out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.copy_with(query=None) if isinstance(a, httpx.URL) and a.query else a
+                for a in record.args
+            )
+        return True
 
 
 class RateLimit(logging.Filter):

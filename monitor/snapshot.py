@@ -8,6 +8,32 @@ from dataclasses import dataclass, field
 from monitor.config import Config
 from monitor.errors import Outcome
 from monitor.evaluate import Evaluation
+from monitor.upstream import Endpoint, Plan, Subscription
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePlans:
+    """What a source adds beyond token expiry (SPEC section 8): its useapi.net subscription,
+    each account's plan (last good data, kept across failed requests), token refreshes seen,
+    and every upstream request counted by endpoint and outcome. Accounts are by email."""
+
+    subscription: Subscription | None = None  # None until read in this run
+    plans: Mapping[str, Plan] = field(default_factory=dict)
+    unknown_plans: frozenset[str] = frozenset()  # emails /features does not know (400)
+    account_endpoint: bool = True  # False: /v2/account is off, nothing to wait for
+    features_endpoint: bool = True
+    requests_total: Mapping[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
+    last_success_unix: Mapping[Endpoint, float] = field(default_factory=dict)
+    refreshes: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def subscription_judged(self) -> bool:
+        """True once alerts about the subscription can be judged in this run."""
+        return self.subscription is not None or not self.account_endpoint
+
+    def plan_judged(self, email: str) -> bool:
+        """True once alerts about this account's plan can be judged in this run."""
+        return not self.features_endpoint or email in self.plans or email in self.unknown_plans
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +49,7 @@ class SourceSnapshot:
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
     # When this run started watching the source, or a reload changed its schedule.
     monitored_since_unix: float = 0.0
+    plans: SourcePlans = field(default_factory=SourcePlans)
 
     @property
     def stale_reference_unix(self) -> float:

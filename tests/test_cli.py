@@ -90,21 +90,46 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
         for state in ("ok", "warning", "critical", "expired", "unknown"):
             assert f'state="{state}"}} 1' in body, state
         assert 'pixverse_capacity_free_jobs{source="demo"}' in body
+        # Section 8: an active subscription, and every plan read (within a poll interval)
+        # with its alerts delivered to the built-in receiver.
+        body = eventually(
+            lambda: _metrics(port, _EVERY_PLAN_READ), timeout=30, what="every demo plan read"
+        )
+        assert 'pixverse_useapi_subscription_active{source="demo"} 1' in body
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
         assert process.stderr is not None
-        assert "/metrics" in process.stderr.read()
+        printed = process.stderr.read()
+        assert "/metrics" in printed
+        for line in (
+            "[warning] PixversePlanExpiringSoon demo/soon@demo.pixverse.test: PixVerse plan of "
+            "soon@demo.pixverse.test ends in 3m",
+            "[warning] PixverseCreditsLow demo/urgent@demo.pixverse.test {team=studio}: PixVerse "
+            "account urgent@demo.pixverse.test has 40 credits left",
+            "[warning] PixverseMaxJobsAbovePlan demo/renewing@demo.pixverse.test: maxJobs of "
+            "renewing@demo.pixverse.test (6) is above what its plan allows (4)",
+        ):
+            assert line in printed, line
     finally:
         process.kill()
         process.wait()
 
 
-def _metrics(port: int) -> str | None:
+# Every plan of the demo read, and what that raised delivered.
+_EVERY_PLAN_READ = (
+    'pixverse_account_plan_expiry_timestamp_seconds{source="demo",account="soon@',
+    'pixverse_account_credits{source="demo",account="urgent@',
+    'pixverse_account_plan_concurrency{source="demo",account="renewing@',
+    'pixverse_monitor_notifications_pending{sink="demo-receiver"} 0.0',
+)
+
+
+def _metrics(port: int, wanted: tuple[str, ...] = ("pixverse_account_state",)) -> str | None:
     try:
         response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
     except httpx.HTTPError:
         return None
-    return response.text if "pixverse_account_state" in response.text else None
+    return response.text if all(w in response.text for w in wanted) else None
 
 
 def test_version_and_module_entry_point() -> None:

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.config.model import AccountLabel, Thresholds
+from monitor.config.model import AccountLabel, AccountRule, Thresholds
+from monitor.config.policy import Policy
 from monitor.evaluate import (
     AccountState,
     account_labels,
@@ -158,3 +159,38 @@ def test_evaluate_agrees_with_classify(ttl: float | None) -> None:
     (status,) = evaluate([acct("a@x", ttl)], None, TH, AccountLabel.EMAIL, NOW).accounts
     expiry = None if ttl is None else NOW + ttl
     assert status.state is classify(expiry, NOW, 72 * H, 24 * H)
+
+
+def test_policy_ignores_accounts_and_overrides_thresholds_per_account() -> None:
+    policy = Policy(
+        [
+            AccountRule("*@studio", warning=timedelta(hours=200), critical=timedelta(hours=100)),
+            AccountRule("bot-*", ignore=True),
+        ],
+        TH,
+    )
+    accounts = [
+        acct("a@studio", 150 * H, 4),  # warning by its rule, ok by the globals
+        acct("b@studio", 90 * H, 2),  # critical by its rule
+        acct("c@plain", 150 * H, 8),
+        acct("bot-1@x", -H, 5),  # expired, but ignored: not evaluated, not counted
+    ]
+    evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW, policy=policy)
+    states = {s.account.email: s.state for s in evaluation.accounts}
+    assert states == {
+        "a@studio": AccountState.WARNING,
+        "b@studio": AccountState.CRITICAL,
+        "c@plain": AccountState.OK,
+    }
+    totals = evaluation.totals
+    assert sum(totals.accounts_by_state.values()) == 3
+    assert totals.accounts_by_state[AccountState.EXPIRED] == 0
+    assert totals.usable_capacity == 14
+    assert evaluation.accounts[0].settings.rule == 0
+    assert evaluation.accounts[2].settings == policy.default
+    # The next crossing follows each account's own thresholds: a@studio turns critical at
+    # 100h before expiry, 50h from now; c@plain warns at 72h before, 78h from now.
+    assert next_crossing(accounts, TH, NOW, policy=policy) == NOW + 50 * H
+    # An ignored account's crossings are none of our business.
+    only_bot = [acct("bot-1@x", 73 * H)]
+    assert next_crossing(only_bot, TH, NOW, policy=policy) is None

@@ -3,18 +3,22 @@ delivery to the sinks."""
 
 from __future__ import annotations
 
+from monitor.alerts.alert import Alert
 from monitor.alerts.book import Alerting
 from monitor.alerts.engine import notify_test_event
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.plans import plan_conditions
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 
 __all__ = [
     "BACKOFF_BASE_SECONDS",
     "BACKOFF_CAP_SECONDS",
     "SIGNATURE_HEADER",
+    "Alert",
     "Alerting",
     "SendResult",
     "Sender",
     "notify_test_event",
+    "plan_conditions",
     "verify_signature",
 ]

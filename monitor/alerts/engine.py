@@ -6,25 +6,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.alerts import texts
+from monitor.alerts.alert import DATA_SCOPE as _DATA
+from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
+from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
+from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
-
-
-class AlertName(StrEnum):
-    EXPIRING_SOON = "PixverseTokenExpiringSoon"
-    EXPIRED = "PixverseTokenExpired"
-    EXPIRY_UNKNOWN = "PixverseTokenExpiryUnknown"
-    CAPACITY_LOW = "PixverseCapacityLow"
-    SOURCE_DOWN = "PixverseSourceDown"
-    MONITOR_TEST = "PixverseMonitorTest"  # only ever sent by `notify-test`
 
 
 class Status(StrEnum):
@@ -39,49 +34,6 @@ class Reason(StrEnum):
     SEVERITY_CHANGED = "severity_changed"
     REPEAT = "repeat"
     RESOLVED = "resolved"
-
-
-# Alerts about an account need its data; alerts about a source need a verdict on its health.
-_DATA = "data"
-_HEALTH = "health"
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """A condition that holds at an evaluation, with what a person needs to act on it."""
-
-    name: AlertName
-    severity: Severity
-    source: str
-    account: str  # "" for an alert about a whole source
-    summary: str
-    description: str
-    details: Mapping[str, str] = field(default_factory=dict)  # further annotations
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.name, self.source, self.account)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        labels = {"alertname": self.name.value, "severity": self.severity.value}
-        labels["source"] = self.source
-        if self.account:
-            labels["account"] = self.account
-        return labels
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        return {"summary": self.summary, "description": self.description, **self.details}
-
-    @property
-    def scope(self) -> str:
-        return _HEALTH if self.name is AlertName.SOURCE_DOWN else _DATA
-
-
-def fingerprint(name: AlertName, source: str, account: str) -> str:
-    """The identity of an alert: alertname + source + account, as 16 hex digits."""
-    return hashlib.sha256(f"{name.value}\0{source}\0{account}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +95,20 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
             judged.add((source.name, _HEALTH))
             if down:
                 active.append(_source_down_alert(source, now))
+        beyond = plan_conditions(source, (f.alert for f in book.values()), now)
+        active.extend(beyond.active)
+        judged.update((source.name, scope) for scope in beyond.judged)
         evaluation = source.evaluation
         if evaluation is None:
             continue
         judged.add((source.name, _DATA))
         for status in evaluation.accounts:
             accounts[(source.name, status.label)] = status
-            active.extend(_account_alerts(source.name, status, book, now))
+            alerts = _account_alerts(source.name, status, book, now)
+            if status.settings.labels:  # [[accounts]] labels ride along
+                labels = status.settings.labels
+                alerts = [dataclasses.replace(a, extra_labels=labels) for a in alerts]
+            active.extend(alerts)
         usable = evaluation.totals.usable_capacity
         minimum = policy.limits.min_usable_capacity
         if usable < minimum:
@@ -248,6 +207,8 @@ def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
     if source is None:
         words = texts.source_unwatched(alert.source)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if alert.name in PLAN_ALERTS or alert.name in SUBSCRIPTION_ALERTS:
+        return plan_resolution(alert, source, held.accounts.get((alert.source, alert.account)), now)
     if alert.name is AlertName.SOURCE_DOWN:
         outcome = source.last_outcome.value if source.last_outcome else "success"
         words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
@@ -338,8 +299,10 @@ def next_wake(
     now: float,
 ) -> float | None:
     """The next moment the alerts may change without a poll: a threshold crossing (given), a
-    repeat falling due, or a source going stale."""
-    moments = [] if threshold_crossing is None else [threshold_crossing]
+    plan entering its warning window or ending, a repeat falling due, or a source going
+    stale."""
+    crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
+    moments = [m for m in crossings if m is not None]
     moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
     stale_after = policy.limits.stale_after_seconds
     moments.extend(s.stale_reference_unix + stale_after for s in snapshot.sources)

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import structlog
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.alert import Alert, AlertName
+from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
 from monitor.config import Severity
 from monitor.errors import ConfigError
@@ -193,6 +194,7 @@ def _alert_to(alert: Alert) -> dict[str, Any]:
         "summary": alert.summary,
         "description": alert.description,
         "details": dict(alert.details),
+        "labels": [list(pair) for pair in alert.extra_labels],
     }
 
 
@@ -210,6 +212,7 @@ def _alert_from(item: dict[str, Any]) -> Alert:
         _str(item["summary"]),
         _str(item["description"]),
         details,
+        _labels(item.get("labels", [])),  # absent in files written before [[accounts]]
     )
 
 
@@ -274,6 +277,17 @@ def _notification_from(item: dict[str, Any]) -> Notification:
         attempts=attempts,
         next_attempt_unix=_unix(item["next_attempt_unix"]),
     )
+
+
+def _labels(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        raise TypeError("alert labels must be an array")
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise TypeError("an alert label must be a [name, value] pair")
+        pairs.append((_str(pair[0]), _str(pair[1])))
+    return tuple(pairs)
 
 
 def _str(value: object) -> str:

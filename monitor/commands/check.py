@@ -18,6 +18,7 @@ from monitor.commands.check_output import (
     render_table,
     unknown_line,
 )
+from monitor.commands.check_plans import fetch_extras
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.config import Config
 from monitor.errors import CheckTimeout, ConfigError
@@ -25,6 +26,7 @@ from monitor.upstream import PollResult, UpstreamClient, poll_source
 
 # NRPE gives up after 10 s by default: answer before it does.
 DEFAULT_TIMEOUT_SECONDS = 10.0
+PRINT_SECONDS = 0.2
 
 
 async def poll_all(
@@ -97,7 +99,11 @@ def check_command(
         return unknown(
             f"no answer within --timeout {timeout_seconds:g}s (source {sources})", as_json=as_json
         )
-    report = build_report(results, config, clock.time())
+    # The subscription and plans get what is left, less a moment to print: what has not
+    # answered by then is shown as a timeout, and the expiry verdict stands.
+    left = timeout_seconds - (time.monotonic() - began) - PRINT_SECONDS
+    extras = asyncio.run(fetch_extras(config, results, clock, max(0.0, left)))
+    report = build_report(results, config, clock.time(), extras)
     write_stdout((render_json(report) if as_json else render_table(report)) + "\n")
     return int(report.status)
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 import orjson
 
-from monitor.config import Config
+from monitor.alerts import Alert
+from monitor.commands.check_plans import (
+    SourceExtras,
+    account_cells,
+    account_json,
+    plan_alerts,
+    subscription_json,
+    subscription_line,
+    unmatched_rules,
+)
+from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.timefmt import format_ttl, iso_utc
 from monitor.upstream import PollResult
@@ -29,6 +39,7 @@ class Status(IntEnum):
     UNKNOWN = 3
 
 
+_SEVERITY_STATUS = {Severity.WARNING: Status.WARNING, Severity.CRITICAL: Status.CRITICAL}
 # Worst first: a critical hides a warning, a warning hides an unknown.
 _PRECEDENCE = (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
 _STATE_STATUS = {
@@ -45,6 +56,8 @@ class SourceReport:
     result: PollResult
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
+    extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
+    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's section-8 alerts say now
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +67,27 @@ class CheckReport:
     warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
     critical_seconds: float = 0.0
     min_usable_capacity: int = 0
+    # [[accounts]] globs that fit none of the accounts read: likely typos; not a status.
+    warnings: tuple[str, ...] = ()
 
 
-def build_report(results: list[PollResult], config: Config, now_unix: float) -> CheckReport:
+def build_report(
+    results: list[PollResult],
+    config: Config,
+    now_unix: float,
+    extras: list[SourceExtras] | None = None,
+) -> CheckReport:
+    """The verdict on every source. With `extras` (the subscription and plans), the
+    section-8 alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {Status.OK}
     minimum = config.thresholds.min_usable_capacity
-    for result in results:
+    policy = Policy(config.accounts, config.thresholds)
+    for index, result in enumerate(results):
+        more = extras[index] if extras is not None else SourceExtras()
         if result.accounts is None:
-            reports.append(SourceReport(result, None, capacity_low=False))
+            alerts = tuple(plan_alerts(result.source, None, more, now_unix))
+            reports.append(SourceReport(result, None, False, more, alerts))
             statuses.add(Status.CRITICAL)
             continue
         capacity = result.capacity.by_email if result.capacity is not None else None
@@ -72,12 +97,15 @@ def build_report(results: list[PollResult], config: Config, now_unix: float) -> 
             config.thresholds,
             config.metrics.account_label,
             now_unix,
+            policy=policy,
         )
         low = evaluation.totals.usable_capacity < minimum
         if low:
             statuses.add(Status.WARNING)
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
-        reports.append(SourceReport(result, evaluation, capacity_low=low))
+        alerts = tuple(plan_alerts(result.source, evaluation, more, now_unix))
+        statuses.update(_SEVERITY_STATUS[a.severity] for a in alerts)
+        reports.append(SourceReport(result, evaluation, low, more, alerts))
     status = next(s for s in _PRECEDENCE if s in statuses)
     return CheckReport(
         tuple(reports),
@@ -85,6 +113,7 @@ def build_report(results: list[PollResult], config: Config, now_unix: float) -> 
         warning_seconds=config.thresholds.warning.total_seconds(),
         critical_seconds=config.thresholds.critical.total_seconds(),
         min_usable_capacity=minimum,
+        warnings=tuple(unmatched_rules(policy, results)),
     )
 
 
@@ -113,6 +142,7 @@ def render_json(report: CheckReport) -> str:
                         "max_jobs": s.account.max_jobs,
                         "executing": s.executing,
                         "available": s.available,
+                        **account_json(source.extras, s),
                     }
                 )
         sources.append(
@@ -120,6 +150,16 @@ def render_json(report: CheckReport) -> str:
                 "name": source.result.source,
                 "outcome": source.result.outcome.value,
                 "error": source.result.error,
+                "subscription": subscription_json(source.extras),
+                "alerts": [
+                    {
+                        "alertname": a.name.value,
+                        "severity": a.severity.value,
+                        "account": a.account or None,
+                        "summary": a.summary,
+                    }
+                    for a in source.plan_alerts
+                ],
                 "accounts": accounts,
             }
         )
@@ -127,6 +167,7 @@ def render_json(report: CheckReport) -> str:
         "status": report.status.name.lower(),
         "exit_code": int(report.status),
         "sources": sources,
+        "warnings": list(report.warnings),
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
 
@@ -152,7 +193,22 @@ def render_table(report: CheckReport) -> str:
         if result.error:
             head += f" [{result.error}]"
         lines.append(head)
-        rows = [("ACCOUNT", "STATE", "EXPIRES AT (UTC)", "TTL", "MAX JOBS", "EXEC/AVAIL")]
+        subscription = subscription_line(source.extras)
+        if subscription is not None:
+            lines.append(subscription)
+        rows = [
+            (
+                "ACCOUNT",
+                "STATE",
+                "EXPIRES AT (UTC)",
+                "TTL",
+                "MAX JOBS",
+                "EXEC/AVAIL",
+                "PLAN",
+                "PLAN ENDS (UTC)",
+                "CREDITS",
+            )
+        ]
         at = source.evaluation.at_unix
         for s in _sorted(source.evaluation):
             expiry = s.account.expiry_unix
@@ -164,6 +220,7 @@ def render_table(report: CheckReport) -> str:
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
+                    *account_cells(source.extras, s),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -171,6 +228,9 @@ def render_table(report: CheckReport) -> str:
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows
         )
+    if report.warnings:
+        lines.append("")
+        lines.extend(f"warning: {text}" for text in report.warnings)
     return "\n".join(lines)
 
 
@@ -218,6 +278,7 @@ def summary(report: CheckReport) -> str:
                 causes.append((_STATE_STATUS[s.state], _account_cause(s, at)))
             elif soonest is None or _expiry(s) < _expiry(soonest):
                 soonest = s
+        causes.extend((_SEVERITY_STATUS[a.severity], a.summary) for a in source.plan_alerts)
     total = sum(counts.values())
     states = ", ".join(f"{counts[s]} {s.value}" for s in AccountState)
     tally = f"{total} accounts: {states}"

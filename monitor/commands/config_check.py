@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from monitor.commands.exits import EXIT_CONFIG, write_stdout
-from monitor.config import load_config, render_config
+from monitor.config import load_config, render_config, static_warnings
 from monitor.errors import ConfigError, WebConfigError
 from monitor.web import as_config_error, load_web_config
 
@@ -23,5 +23,9 @@ def config_check_command(path: Path) -> int:
         print(f"pixverse-monitor: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     write_stdout(render_config(config))
+    # Offline, only what can never fit any account is known; the daemon logs
+    # policy.unmatched for globs that fit none of the accounts it polls, and `check` says so.
+    for index, problem in static_warnings(config.accounts):
+        print(f"pixverse-monitor: warning: accounts[{index}].match: {problem}", file=sys.stderr)
     print(f"pixverse-monitor: {path} is valid", file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ from monitor.commands.exits import EXIT_CONFIG
 from monitor.config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,
+    AccountRule,
     AlertsConfig,
     Config,
     MetricsConfig,
@@ -32,13 +33,15 @@ from monitor.errors import ConfigError
 from monitor.exposition import ACCOUNT_STATE
 from monitor.secret import Secret
 from monitor.service import Daemon
-from monitor.testing import FakeAccount, FakeUpstream, Received, WebhookReceiver
+from monitor.testing import FakeAccount, FakePlan, FakeUpstream, Received, WebhookReceiver
 
 DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
 DOMAIN = "demo.pixverse.test"
 HOUR = 3600.0
 DAY = 86400.0
 RENEW_AFTER_SECONDS = 180.0
+PLAN_ENDS_AFTER_SECONDS = 240.0
+_OWN_LABELS = frozenset({"alertname", "severity", "source", "account"})
 DEMO_SECRET = "demo-signing-key"  # noqa: S105 - the built-in receiver's, by design
 
 
@@ -46,14 +49,35 @@ def demo_accounts(now: float) -> list[FakeAccount]:
     """One account per situation worth seeing, several of them changing within minutes."""
     return [
         FakeAccount(f"healthy@{DOMAIN}", now + 30 * DAY, max_jobs=8, executing=3),
-        FakeAccount(f"soon@{DOMAIN}", now + 60 * HOUR, max_jobs=5, executing=1),
-        FakeAccount(f"urgent@{DOMAIN}", now + 6 * HOUR, max_jobs=3, executing=2),
+        # Its PixVerse plan ends in 4 minutes: within plan_warning now, lapsed then.
+        FakeAccount(
+            f"soon@{DOMAIN}",
+            now + 60 * HOUR,
+            max_jobs=5,
+            executing=1,
+            plan=FakePlan(name="Standard - Monthly", expires_at=now + PLAN_ENDS_AFTER_SECONDS),
+        ),
+        # Short of credits: 40 left, below the demo's min_credits of 100.
+        FakeAccount(
+            f"urgent@{DOMAIN}",
+            now + 6 * HOUR,
+            max_jobs=3,
+            executing=2,
+            plan=FakePlan(credit_daily=10, credit_monthly=30, credit_package=0),
+        ),
         # Crosses from warning into critical about 90 s after the demo starts.
         FakeAccount(f"crossing@{DOMAIN}", now + 24 * HOUR + 90, max_jobs=4),
         FakeAccount(f"lapsed@{DOMAIN}", now - 3 * HOUR, max_jobs=5),
-        FakeAccount(f"mystery@{DOMAIN}", None, max_jobs=2),
-        # Expires 2 minutes in, then gets renewed for 30 days at 3 minutes.
-        FakeAccount(f"renewing@{DOMAIN}", now + 120, max_jobs=6, executing=1),
+        FakeAccount(f"mystery@{DOMAIN}", None, max_jobs=2, plan=None),  # no plan known either
+        # Expires 2 minutes in, then gets renewed for 30 days at 3 minutes. maxJobs 6 is
+        # above what its plan runs at once (4).
+        FakeAccount(
+            f"renewing@{DOMAIN}",
+            now + 120,
+            max_jobs=6,
+            executing=1,
+            plan=FakePlan(gen_simultaneously=4),
+        ),
     ]
 
 
@@ -76,8 +100,17 @@ def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_u
             jitter=timedelta(0),
             stale_after=timedelta(minutes=1),
             max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+            # The fake has no rate limit: read the subscription and plans every minute.
+            account_interval=timedelta(minutes=1),
+            features_interval=timedelta(minutes=1),
         ),
-        thresholds=Thresholds(timedelta(hours=72), timedelta(hours=24), min_usable_capacity=22),
+        thresholds=Thresholds(
+            timedelta(hours=72),
+            timedelta(hours=24),
+            min_usable_capacity=22,
+            plan_warning=timedelta(days=7),
+            min_credits=100,
+        ),
         metrics=MetricsConfig(host, port, AccountLabel.EMAIL, None),
         alerts=AlertsConfig(timedelta(hours=4), state_dir),
         sinks=(
@@ -94,6 +127,8 @@ def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_u
                 timeout=timedelta(seconds=5),
             ),
         ),
+        # Policy: the studio's accounts carry a team label on their alerts and metrics.
+        accounts=(AccountRule(f"urgent@{DOMAIN}", labels=(("team", "studio"),)),),
     )
 
 
@@ -109,6 +144,9 @@ def print_notification(received: Received) -> None:
     for alert in body.get("alerts", []):
         labels = alert["labels"]
         where = labels["source"] + (f"/{labels['account']}" if "account" in labels else "")
+        policy = [f"{k}={v}" for k, v in labels.items() if k not in _OWN_LABELS]
+        if policy:
+            where += " {" + ",".join(policy) + "}"
         print(
             f"receiver <- {alert['status'].upper():8} [{labels['severity']}] "
             f"{labels['alertname']} {where}: {alert['annotations']['summary']} "
@@ -158,9 +196,11 @@ async def run_demo(host: str, port: int) -> int:
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
             f"  try                 : curl -s http://{shown}:{daemon.metrics_port}/metrics "
             f"| grep {ACCOUNT_STATE.name}\n"
-            f"Accounts: healthy, soon (warning), urgent (critical), crossing (turns critical in "
-            f"~90 s), lapsed (expired), mystery (no expiry), renewing (expires at ~2 min, "
-            f"renewed at ~3 min).\nCtrl-C to stop.\n",
+            f"Accounts: healthy, soon (warning; its plan ends at ~4 min), urgent (critical; "
+            f"low on credits; team=studio), crossing (turns critical in ~90 s), lapsed "
+            f"(expired), mystery (no expiry, no plan), renewing (expires at ~2 min, renewed at "
+            f"~3 min; maxJobs above its plan). The useapi.net subscription is active.\n"
+            f"Ctrl-C to stop.\n",
             file=sys.stderr,
             flush=True,
         )

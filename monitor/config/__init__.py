@@ -3,16 +3,12 @@ its masked rendering for `config check`."""
 
 from __future__ import annotations
 
-from monitor.config.load import (
-    default_config_path,
-    load_config,
-    parse_config,
-    parse_listen,
-    redact_url,
-)
+from monitor.config.addresses import parse_listen, redact_url
+from monitor.config.load import default_config_path, load_config, parse_config
 from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,
+    AccountRule,
     AlertsConfig,
     Config,
     MetricsConfig,
@@ -23,14 +19,18 @@ from monitor.config.model import (
     SourceConfig,
     Thresholds,
 )
+from monitor.config.policy import AccountSettings, Policy, matches, static_warnings
 from monitor.config.render import render_config
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "AccountLabel",
+    "AccountRule",
+    "AccountSettings",
     "AlertsConfig",
     "Config",
     "MetricsConfig",
+    "Policy",
     "PollConfig",
     "Severity",
     "SinkConfig",
@@ -39,8 +39,10 @@ __all__ = [
     "Thresholds",
     "default_config_path",
     "load_config",
+    "matches",
     "parse_config",
     "parse_listen",
     "redact_url",
     "render_config",
+    "static_warnings",
 ]

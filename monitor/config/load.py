@@ -8,12 +8,13 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
+from monitor.config.addresses import check_http_url, parse_listen, redact_url
 from monitor.config.model import (
+    DEFAULT_ACCOUNT_INTERVAL,
+    DEFAULT_FEATURES_INTERVAL,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
     MIN_POLL_INTERVAL,
     MIN_REPEAT_INTERVAL,
@@ -28,6 +29,7 @@ from monitor.config.model import (
     SourceConfig,
     Thresholds,
 )
+from monitor.config.policy import read_rule
 from monitor.config.table import MISSING, Table
 from monitor.errors import ConfigError
 from monitor.secret import Secret
@@ -83,22 +85,13 @@ def parse_config(
     metrics = loader.metrics(top.table("metrics"))
     alerts = loader.alerts(top.table("alerts"))
     sinks = loader.sinks(top.array_of_tables("sinks"))
+    accounts = tuple(read_rule(t, thresholds) for t in top.array_of_tables("accounts"))
     top.finish()
-    return Config(sources, poll, thresholds, metrics, alerts, sinks, path)
+    return Config(sources, poll, thresholds, metrics, alerts, sinks, path, accounts)
 
 
 def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
-
-
-def redact_url(url: str) -> str:
-    """Scheme and host of a URL, the rest elided: safe to log and print."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    rest = "/…" if (parts.path.strip("/") or parts.query) else ""
-    return f"{parts.scheme}://{host}{rest}"
 
 
 class _Loader:
@@ -150,6 +143,8 @@ class _Loader:
         token_file = table.optional_path("token_file", self._base_dir)
         token_env = table.string("token_env", "") or None
         capacity_endpoint = table.get("capacity_endpoint", bool, True)
+        account_endpoint = table.get("account_endpoint", bool, True)
+        features_endpoint = table.get("features_endpoint", bool, True)
         table.finish()
         token, origin = self._token(table, token_file, token_env)
         return SourceConfig(
@@ -160,6 +155,8 @@ class _Loader:
             token_file=token_file,
             token_env=token_env,
             capacity_endpoint=capacity_endpoint,
+            account_endpoint=account_endpoint,
+            features_endpoint=features_endpoint,
         )
 
     def _token(
@@ -232,19 +229,31 @@ class _Loader:
         max_bytes = table.get("max_response_bytes", int, DEFAULT_MAX_RESPONSE_BYTES)
         if max_bytes < 1024:
             raise ConfigError(table.key("max_response_bytes"), "must be at least 1024")
+        account_interval, features_interval = (
+            table.duration(name, format_duration(default), at_least=MIN_POLL_INTERVAL)
+            for name, default in (
+                ("account_interval", DEFAULT_ACCOUNT_INTERVAL),
+                ("features_interval", DEFAULT_FEATURES_INTERVAL),
+            )
+        )
         table.finish()
-        return PollConfig(interval, timeout, jitter, stale_after, max_bytes)
+        return PollConfig(
+            interval, timeout, jitter, stale_after, max_bytes, account_interval, features_interval
+        )
 
     def thresholds(self, table: Table) -> Thresholds:
         warning = table.duration("warning", "72h")
         critical = table.duration("critical", "24h")
         minimum = table.get("min_usable_capacity", int, 0)
+        plan_warning = table.duration("plan_warning", format_duration(DEFAULT_PLAN_WARNING))
+        min_credits = table.get("min_credits", int, 0)
         if critical >= warning:
             raise ConfigError(table.key("critical"), "must be shorter than thresholds.warning")
-        if minimum < 0:
-            raise ConfigError(table.key("min_usable_capacity"), "must be >= 0")
+        for name, value in (("min_usable_capacity", minimum), ("min_credits", min_credits)):
+            if value < 0:
+                raise ConfigError(table.key(name), "must be >= 0")
         table.finish()
-        return Thresholds(warning, critical, minimum)
+        return Thresholds(warning, critical, minimum, plan_warning, min_credits)
 
     def metrics(self, table: Table) -> MetricsConfig:
         listen = table.string("listen", "127.0.0.1:9877")
@@ -291,7 +300,7 @@ class _Loader:
             if table.has("url"):
                 raise ConfigError(table.key("url_file"), "set url or url_file, not both")
             url = self._read_secret(table.key("url_file"), url_file).reveal()
-            _check_http_url(table.key("url_file"), url)
+            check_http_url(table.key("url_file"), url)
         else:
             url = _http_url(table, "url")
         secret_file = table.optional_path("secret_file", self._base_dir)
@@ -340,45 +349,5 @@ def default_stale_after(interval: timedelta, jitter: timedelta, timeout: timedel
 
 def _http_url(table: Table, name: str, default: str = MISSING) -> str:
     url = table.string(name, default)
-    _check_http_url(table.key(name), url)
+    check_http_url(table.key(name), url)
     return url
-
-
-def _check_http_url(key: str, url: str) -> None:
-    """An http(s) URL that the HTTP client will accept as it is. Checked with httpx's own
-    parser, which also encodes the host (IDNA): a URL that passes here cannot fail later.
-    The messages never repeat the URL: it may carry a credential."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(key, f"not a valid URL: {_without(url, str(exc))}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, "must be an http:// or https:// URL with a host")
-    if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(key, f"port must be 1..65535, got {port}")
-    try:
-        host = httpx.URL(url).host  # decoding the host is where IDNA errors show
-    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are UnicodeErrors
-        raise ConfigError(key, f"not a valid URL: {_without(url, str(exc))}") from None
-    if not host:
-        raise ConfigError(key, "must be an http:// or https:// URL with a host")
-
-
-def _without(url: str, text: str) -> str:
-    return text.replace(url, "the URL")
-
-
-def parse_listen(key: str, text: str) -> tuple[str, int]:
-    """HOST:PORT, [IPv6]:PORT or :PORT (every interface) to (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ConfigError(key, f"expected HOST:PORT such as 127.0.0.1:9877, got {text!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ConfigError(key, f"port must be 0..65535, got {port}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ConfigError(key, f"write IPv6 addresses in brackets, e.g. [::1]:9877; got {text!r}")
-    return host, port

@@ -11,6 +11,9 @@ from monitor.secret import Secret
 
 DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_ACCOUNT_INTERVAL = timedelta(hours=1)
+DEFAULT_FEATURES_INTERVAL = timedelta(hours=1)
+DEFAULT_PLAN_WARNING = timedelta(days=7)
 # Shorter polls load the upstream and this host for nothing (1ms meant 92 polls/s at 100%
 # CPU); shorter repeats flood the sinks.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
@@ -54,6 +57,8 @@ class SourceConfig:
     token_file: Path | None
     token_env: str | None
     capacity_endpoint: bool
+    account_endpoint: bool = True  # GET /v2/account: the useapi.net subscription
+    features_endpoint: bool = True  # GET /v2/pixverse/features: each account's plan
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class PollConfig:
     jitter: timedelta
     stale_after: timedelta
     max_response_bytes: int
+    account_interval: timedelta = DEFAULT_ACCOUNT_INTERVAL  # GET /v2/account, per source
+    features_interval: timedelta = DEFAULT_FEATURES_INTERVAL  # GET /features, per account
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class Thresholds:
     warning: timedelta
     critical: timedelta
     min_usable_capacity: int
+    plan_warning: timedelta = DEFAULT_PLAN_WARNING  # PixversePlanExpiringSoon
+    min_credits: int = 0  # PixverseCreditsLow; 0 is off
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,20 @@ class SinkConfig:
 
 
 @dataclass(frozen=True)
+class AccountRule:
+    """One [[accounts]] table: the accounts whose email fits `match`, and what applies to
+    them instead of the global settings (None: the global one)."""
+
+    match: str  # shell-style glob on the email, matched without regard to case
+    ignore: bool = False
+    warning: timedelta | None = None
+    critical: timedelta | None = None
+    plan_warning: timedelta | None = None
+    min_credits: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # added to alerts and pixverse_account_info
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
     poll: PollConfig
@@ -118,3 +141,4 @@ class Config:
     alerts: AlertsConfig
     sinks: tuple[SinkConfig, ...]
     path: Path | None = None
+    accounts: tuple[AccountRule, ...] = ()  # [[accounts]]: per-account policy, in order

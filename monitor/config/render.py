@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config.model import Config, SinkType
+from monitor.config.model import AccountRule, Config, SinkType
 from monitor.secret import MASK
 from monitor.timefmt import format_duration
 
@@ -58,6 +58,8 @@ def render_config(config: Config) -> str:
             out.append(f"token_env = {_value(source.token_env)}")
         out.append(_comment(f"token: {MASK} (from {source.token_origin})"))
         out.append(f"capacity_endpoint = {_value(source.capacity_endpoint)}")
+        out.append(f"account_endpoint = {_value(source.account_endpoint)}")
+        out.append(f"features_endpoint = {_value(source.features_endpoint)}")
     poll = config.poll
     out += ["", "[poll]"]
     out += [
@@ -66,6 +68,8 @@ def render_config(config: Config) -> str:
         f"jitter = {_value(poll.jitter)}",
         f"stale_after = {_value(poll.stale_after)}",
         f"max_response_bytes = {poll.max_response_bytes}",
+        f"account_interval = {_value(poll.account_interval)}",
+        f"features_interval = {_value(poll.features_interval)}",
     ]
     t = config.thresholds
     out += ["", "[thresholds]"]
@@ -73,6 +77,8 @@ def render_config(config: Config) -> str:
         f"warning = {_value(t.warning)}",
         f"critical = {_value(t.critical)}",
         f"min_usable_capacity = {t.min_usable_capacity}",
+        f"plan_warning = {_value(t.plan_warning)}",
+        f"min_credits = {t.min_credits}",
     ]
     m = config.metrics
     out += ["", "[metrics]"]
@@ -99,4 +105,21 @@ def render_config(config: Config) -> str:
         out.append(f"timeout = {_value(sink.timeout)}")
         if sink.type is SinkType.ALERTMANAGER:
             out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
+    out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _account_rules(rules: tuple[AccountRule, ...]) -> list[str]:
+    out: list[str] = []
+    for rule in rules:
+        out += ["", "[[accounts]]", f"match = {_value(rule.match)}"]
+        out.append(f"ignore = {_value(rule.ignore)}")
+        for name in ("warning", "critical", "plan_warning", "min_credits"):
+            value = getattr(rule, name)
+            if value is not None:
+                out.append(f"{name} = {_value(value)}")
+        if rule.labels:
+            # Label names are validated identifiers, so they are bare keys.
+            pairs = ", ".join(f"{name} = {_value(value)}" for name, value in rule.labels)
+            out.append(f"labels = {{ {pairs} }}")
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from monitor.errors import ConfigError
-from monitor.timefmt import parse_duration
+from monitor.timefmt import format_duration, parse_duration
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=StrEnum)
@@ -29,6 +29,9 @@ class Table:
 
     def has(self, name: str) -> bool:
         return name in self._data
+
+    def names(self) -> list[str]:
+        return list(self._data)
 
     def get(self, name: str, kind: type[_T], default: _T = MISSING) -> _T:
         self._seen.add(name)
@@ -55,7 +58,14 @@ class Table:
         path = Path(text)
         return path if path.is_absolute() else base_dir / path
 
-    def duration(self, name: str, default: str, *, positive: bool = True) -> timedelta:
+    def duration(
+        self,
+        name: str,
+        default: str,
+        *,
+        positive: bool = True,
+        at_least: timedelta | None = None,
+    ) -> timedelta:
         self._seen.add(name)
         value = self._data.get(name, default)
         try:
@@ -64,6 +74,11 @@ class Table:
             raise ConfigError(self.key(name), str(exc)) from None
         if positive and delta <= timedelta(0):
             raise ConfigError(self.key(name), f"must be greater than zero, got {value!r}")
+        if at_least is not None and delta < at_least:
+            raise ConfigError(
+                self.key(name),
+                f"must be at least {format_duration(at_least)}, got {format_duration(delta)}",
+            )
         return delta
 
     def choice(self, name: str, enum: type[_E], default: _E) -> _E:

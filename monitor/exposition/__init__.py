@@ -8,12 +8,15 @@ from types import MappingProxyType
 
 from monitor.exposition.accounts import SNAPSHOT_FAMILIES, STATE
 from monitor.exposition.internal import INTERNAL_FAMILIES, InternalMetrics
+from monitor.exposition.plans import PLAN_FAMILIES
 from monitor.exposition.renderer import CONTENT_TYPE, MetricsRenderer
 from monitor.exposition.text import Family
 
 # Every pixverse_* family /metrics can show, with its help text (process_* come from
 # prometheus_client). The tests check the dashboard, the rules and promtool against it.
-HELP = MappingProxyType({f.name: f.help for f in (*SNAPSHOT_FAMILIES, *INTERNAL_FAMILIES)})
+HELP = MappingProxyType(
+    {f.name: f.help for f in (*SNAPSHOT_FAMILIES, *PLAN_FAMILIES, *INTERNAL_FAMILIES)}
+)
 ACCOUNT_STATE = STATE
 
 __all__ = [

@@ -23,7 +23,7 @@ class MetricsRenderer:
         if cached is None or cached[0] is not snapshot:
             cached = (snapshot, RenderedSnapshot(snapshot))
             self._cached = cached
-        body = cached[1].text(now_unix).encode()
+        body = cached[1].body(now_unix)
         if self._internal is None:
             return body
         return body + self._internal.render()

@@ -9,6 +9,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -18,9 +19,10 @@ from apscheduler.triggers.date import DateTrigger
 
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, load_config
+from monitor.config import Config, Policy, load_config
 from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
+from monitor.service.plans import PlanWatch
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.startup import bind, handle_signals, release_signals
@@ -114,6 +116,10 @@ class Daemon:
             transport=transport,
             errors=self._errors,
         )
+        self._policy = Policy(config.accounts, config.thresholds)
+        self._plans = PlanWatch(
+            config, self._clock, self._evaluate, transport=transport, errors=self._errors
+        )
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -166,6 +172,8 @@ class Daemon:
             self._signals_handled = True
         self._scheduler.start()
         self._pollers.start()
+        self._plans.start()
+        self._plans.run()
         self._evaluate()
 
     async def _abandon_start(self) -> None:
@@ -173,6 +181,7 @@ class Daemon:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         await self._pollers.finish(0)
+        await self._plans.stop()
         if self._alerting_started:
             await self._alerting.stop()
         await self._server.close()
@@ -274,7 +283,9 @@ class Daemon:
             log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
         self._web.replace(web)
         self._config = new
+        self._policy = Policy(new.accounts, new.thresholds)
         self._pollers.apply(new, plan)
+        self._plans.apply(new, plan)
         self._alerting.reconfigure(new, statefile, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
@@ -302,6 +313,7 @@ class Daemon:
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
         self._scheduler.pause()
         await self._pollers.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
+        await self._plans.stop()
         self._scheduler.shutdown(wait=False)
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
@@ -319,6 +331,7 @@ class Daemon:
     def _polled(self, source: SourceState, result: PollResult) -> None:
         """A poll ended: re-evaluate at once, log it, tell systemd."""
         name = source.config.name
+        self._plans.polled(name, result)
         self._evaluate()
         evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
         source.mismatches_logged = log_poll(
@@ -344,9 +357,9 @@ class Daemon:
             soonest: float | None = None
             for source in self._pollers.sources.values():
                 snapshot, crossing = source.snapshot(
-                    self._config.thresholds, self._config.metrics.account_label, now
+                    self._policy, self._config.metrics.account_label, now
                 )
-                sources.append(snapshot)
+                sources.append(replace(snapshot, plans=self._plans.view(snapshot.name)))
                 if crossing is not None and (soonest is None or crossing < soonest):
                     soonest = crossing
             # Limits go with the snapshot so that rules can judge as the alerts do.

@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock
-from monitor.config import AccountLabel, Config, SourceConfig, Thresholds
+from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, evaluate, next_crossing
 from monitor.service.reload import ReloadPlan
@@ -59,18 +59,19 @@ class SourceState:
             self.last_success_unix = result.finished_unix
 
     def snapshot(
-        self, thresholds: Thresholds, label_mode: AccountLabel, now: float
+        self, policy: Policy, label_mode: AccountLabel, now: float
     ) -> tuple[SourceSnapshot, float | None]:
-        """The source evaluated at `now` (its last good data), and its next threshold
-        crossing."""
+        """The source evaluated at `now` (its last good data) under `policy` (thresholds and
+        [[accounts]]), and its next threshold crossing."""
+        thresholds = policy.thresholds
         evaluation = None
         crossing = None
         good = self.last_good
         if good is not None and good.accounts is not None:
             capacity = good.capacity.by_email if good.capacity is not None else None
             accounts = good.accounts.accounts
-            evaluation = evaluate(accounts, capacity, thresholds, label_mode, now)
-            crossing = next_crossing(accounts, thresholds, now)
+            evaluation = evaluate(accounts, capacity, thresholds, label_mode, now, policy=policy)
+            crossing = next_crossing(accounts, thresholds, now, policy=policy)
         last = self.last
         snapshot = SourceSnapshot(
             name=self.config.name,

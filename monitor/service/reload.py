@@ -52,6 +52,8 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         changed += _differing(getattr(old, section), getattr(new, section), section)
     if old.sinks != new.sinks:
         changed.append("sinks")
+    if old.accounts != new.accounts:
+        changed.append("accounts")
     return ReloadPlan(
         added=added,
         removed=removed,

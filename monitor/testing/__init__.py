@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeplans import FakePlan, FakeSubscription
 from monitor.testing.receiver import Received, WebhookReceiver
 
-__all__ = ["FakeAccount", "FakeClock", "FakeUpstream", "Fault", "Received", "WebhookReceiver"]
+__all__ = [
+    "FakeAccount",
+    "FakeClock",
+    "FakePlan",
+    "FakeSubscription",
+    "FakeUpstream",
+    "Fault",
+    "Received",
+    "WebhookReceiver",
+]

@@ -24,8 +24,13 @@ from typing import Any
 
 import orjson
 
+from monitor.testing.fakeplans import FakePlan, FakeSubscription, features_answer
+
 ACCOUNTS = "/v2/pixverse/accounts"
 AVAILABLE = "/v2/pixverse/scheduler/available"
+ACCOUNT = "/v2/account"
+FEATURES = "/v2/pixverse/features"
+ENDPOINTS = (ACCOUNTS, AVAILABLE, ACCOUNT, FEATURES)
 ALL_EXPIRY_FIELDS = ("expire_time", "expire_time_utc", "jwt")
 
 
@@ -45,6 +50,8 @@ class FakeAccount:
     overrides: dict[str, Any] = field(default_factory=dict)
     token: str = field(default_factory=lambda: "")
     password: str = field(default_factory=lambda: f"pw-{secrets.token_hex(8)}")
+    # Its plan at /features; None: /features does not know the email (400).
+    plan: FakePlan | None = field(default_factory=FakePlan)
 
     def entry(self) -> dict[str, Any]:
         """The JSON value of this account in GET /accounts, token and password included."""
@@ -143,6 +150,7 @@ class RecordedRequest:
     authorized: bool
     user_agent: str
     at_unix: float
+    query: str = ""
 
 
 class FakeUpstream:
@@ -152,6 +160,7 @@ class FakeUpstream:
         self,
         token: str = "fake-useapi-token",  # noqa: S107 - a fake, by design
         accounts: Iterable[FakeAccount] = (),
+        subscription: FakeSubscription | None = None,
         *,
         close_after_each_answer: bool = False,
     ) -> None:
@@ -161,9 +170,10 @@ class FakeUpstream:
         self.close_after_each_answer = close_after_each_answer
         self._lock = threading.Lock()
         self._accounts: dict[str, FakeAccount] = {a.email: a for a in accounts}
-        self._faults: dict[str, deque[Fault]] = {ACCOUNTS: deque(), AVAILABLE: deque()}
-        self._persistent: dict[str, Fault | None] = {ACCOUNTS: None, AVAILABLE: None}
-        self._raw: dict[str, bytes | None] = {ACCOUNTS: None, AVAILABLE: None}
+        self._subscription = subscription or FakeSubscription()
+        self._faults: dict[str, deque[Fault]] = {e: deque() for e in ENDPOINTS}
+        self._persistent: dict[str, Fault | None] = dict.fromkeys(ENDPOINTS)
+        self._raw: dict[str, bytes | None] = dict.fromkeys(ENDPOINTS)
         self.requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -190,8 +200,26 @@ class FakeUpstream:
         with self._lock:
             return list(self._accounts.values())
 
+    def set_plan(self, email: str, **changes: Any) -> None:
+        """Change fields of one account's plan (it gets the default plan if it had none)."""
+        with self._lock:
+            account = self._accounts[email]
+            self._accounts[email] = replace(
+                account, plan=replace(account.plan or FakePlan(), **changes)
+            )
+
+    def set_subscription(self, **changes: Any) -> None:
+        with self._lock:
+            self._subscription = replace(self._subscription, **changes)
+
+    def count(self, endpoint: str) -> int:
+        """How many requests reached `endpoint`."""
+        with self._lock:
+            return sum(r.path == endpoint for r in self.requests)
+
     def fail_next(self, endpoint: str, *faults: Fault) -> None:
-        """Answer the next requests to `endpoint` (ACCOUNTS or AVAILABLE) with these faults."""
+        """Answer the next requests to `endpoint` (ACCOUNTS, AVAILABLE, ACCOUNT or FEATURES)
+        with these faults."""
         with self._lock:
             self._faults[endpoint].extend(faults)
 
@@ -256,11 +284,12 @@ class FakeUpstream:
         self.stop()
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
-        path = handler.path.split("?", 1)[0]
+        path, _, query = handler.path.partition("?")
         authorized = handler.headers.get("Authorization") == f"Bearer {self.token}"
         with self._lock:
             user_agent = handler.headers.get("User-Agent", "")
-            self.requests.append(RecordedRequest(path, authorized, user_agent, time.time()))
+            self.requests.append(RecordedRequest(path, authorized, user_agent, time.time(), query))
+            subscription = self._subscription
             fault = None
             if path in self._faults:
                 queue = self._faults[path]
@@ -285,6 +314,10 @@ class FakeUpstream:
         elif path == AVAILABLE:
             payload = {"executing": [], "available": [a.capacity_row() for a in accounts]}
             self._send(handler, 200, orjson.dumps(payload))
+        elif path == ACCOUNT:
+            self._send(handler, 200, orjson.dumps(subscription.payload(len(accounts))))
+        elif path == FEATURES:
+            self._send(handler, *features_answer(query, [(a.email, a.plan) for a in accounts]))
         else:
             self._send(handler, 404, orjson.dumps({"error": "Not found", "code": 404}))
 

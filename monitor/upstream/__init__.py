@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from monitor.upstream.client import UpstreamClient
 from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.lookups import (
+    REQUEST_OUTCOMES,
+    Endpoint,
+    PlanResult,
+    SubscriptionResult,
+    fetch_plan,
+    fetch_subscription,
+)
 from monitor.upstream.parse import (
     Account,
     AccountCapacity,
@@ -12,18 +20,31 @@ from monitor.upstream.parse import (
     ParsedAccounts,
     ParsedCapacity,
 )
+from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.poll import PollResult, poll_source
+from monitor.upstream.subscription import PIXVERSE_SERVICE, ServiceAccounts, Subscription
 
 __all__ = [
+    "PIXVERSE_SERVICE",
+    "REQUEST_OUTCOMES",
     "Account",
     "AccountCapacity",
     "AccountMemo",
+    "CreditKind",
+    "Endpoint",
     "ExpirySource",
     "ParsedAccounts",
     "ParsedCapacity",
+    "Plan",
+    "PlanResult",
     "PollResult",
     "RenewingClient",
+    "ServiceAccounts",
+    "Subscription",
+    "SubscriptionResult",
     "UpstreamClient",
     "borrowed",
+    "fetch_plan",
+    "fetch_subscription",
     "poll_source",
 ]

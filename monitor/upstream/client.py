@@ -21,10 +21,13 @@ from monitor.upstream.parse import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
+ACCOUNT_PATH = "/v2/account"
+FEATURES_PATH = "/v2/pixverse/features"
 MAX_ATTEMPTS = 3
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0  # never reached in 3 attempts; the next poll bounds it anyway
 _ERROR_BODY_BYTES = 2048
+_FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -76,11 +79,28 @@ class UpstreamClient:
         """The decoded /scheduler/available object; 404 is an empty list."""
         return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
 
-    async def _get_json(self, path: str, deadline_unix: float, not_found: object) -> object:
+    # -- section 8: the subscription and the plans (an unknown account is a 400 or 404) --
+
+    async def subscription(self, deadline_unix: float) -> object:
+        """The decoded /v2/account object."""
+        return await self._get_json(ACCOUNT_PATH, deadline_unix, not_found=_FAIL)
+
+    async def features(self, email: str, deadline_unix: float) -> object:
+        """The decoded /features object of one account."""
+        params = {"email": email}
+        return await self._get_json(FEATURES_PATH, deadline_unix, not_found=_FAIL, params=params)
+
+    async def _get_json(
+        self,
+        path: str,
+        deadline_unix: float,
+        not_found: object,
+        params: dict[str, str] | None = None,
+    ) -> object:
         attempt = 0
         while True:
             attempt += 1
-            status, headers, body = await self._fetch(path)
+            status, headers, body = await self._fetch(path, params)
             if status == 200:
                 try:
                     return decode_json(body)
@@ -90,7 +110,7 @@ class UpstreamClient:
                         self._scrubbed(f"{path}: body is not JSON ({exc})"),
                         status=status,
                     ) from None
-            if status == 404:
+            if status == 404 and not_found is not _FAIL:
                 return not_found
             detail = f"{path}: HTTP {status}"
             text = _error_text(body)
@@ -115,7 +135,9 @@ class UpstreamClient:
                 )
             await self._sleep(wait)
 
-    async def _fetch(self, path: str) -> tuple[int, httpx.Headers, bytes]:
+    async def _fetch(
+        self, path: str, params: dict[str, str] | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
         """One GET; the whole exchange, body included, bounded by the poll timeout. A
         request that ends any other way than with a whole answer renews the HTTP client,
         so a connection it left behind is never reused nor kept (see connections.py)."""
@@ -125,7 +147,7 @@ class UpstreamClient:
             async with (
                 self._http.lease() as http,
                 asyncio.timeout(self._timeout),
-                http.stream("GET", path, headers=auth) as response,
+                http.stream("GET", path, headers=auth, params=params) as response,
             ):
                 limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
                 body = await self._read_capped(response, path, limit)

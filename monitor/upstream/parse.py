@@ -266,7 +266,7 @@ def _expiry(raw_time: object, raw_iso: object, raw_token: object) -> _Expiry:
         if by_time is None:
             bad.append("expire_time")
     if raw_iso is not None:
-        by_iso = _iso_unix(raw_iso)
+        by_iso = iso_unix(raw_iso)
         if by_iso is None:
             bad.append("expire_time_utc")
     if raw_token is not None:
@@ -354,7 +354,7 @@ def _unix(value: object) -> float | None:
     return None
 
 
-def _iso_unix(value: object) -> float | None:
+def iso_unix(value: object) -> float | None:
     if type(value) is not str:
         return None
     try:

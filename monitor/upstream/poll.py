@@ -29,6 +29,8 @@ class PollResult:
     error: str | None  # why the poll failed or was degraded; never a secret
     finished_unix: float
     duration_seconds: float
+    # How the /scheduler/available request ended; None when it was not made or was cut short.
+    capacity_outcome: Outcome | None = None
 
 
 async def poll_source(
@@ -49,10 +51,18 @@ async def poll_source(
         accounts: ParsedAccounts | None,
         capacity: ParsedCapacity | None,
         error: str | None,
+        capacity_outcome: Outcome | None = None,
     ) -> PollResult:
         duration = time.perf_counter() - began
         return PollResult(
-            name, outcome, accounts, capacity, error, started_unix + duration, duration
+            name,
+            outcome,
+            accounts,
+            capacity,
+            error,
+            started_unix + duration,
+            duration,
+            capacity_outcome,
         )
 
     capacity_task = (
@@ -75,10 +85,11 @@ async def poll_source(
     try:
         capacity = parse_capacity(await capacity_task)
     except UpstreamError as exc:
-        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, exc.detail)
+        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, exc.detail, exc.reason)
     if capacity.error is not None:
-        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, f"capacity: {capacity.error}")
-    return result(Outcome.SUCCESS, accounts, capacity, None)
+        error = f"capacity: {capacity.error}"
+        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, error, Outcome.INVALID_PAYLOAD)
+    return result(Outcome.SUCCESS, accounts, capacity, None, Outcome.SUCCESS)
 
 
 async def _discard(task: asyncio.Task[object] | None) -> None:

@@ -14,7 +14,7 @@ from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.sinks import Sender
 from monitor.clock import SystemClock
-from monitor.config.load import redact_url
+from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics

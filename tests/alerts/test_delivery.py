@@ -15,7 +15,7 @@ from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Rea
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
-from monitor.config.load import redact_url
+from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics

@@ -17,7 +17,7 @@ import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.sinks import Sender, SendResult, slack
-from monitor.config.load import redact_url
+from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
 from monitor.secret import Secret

@@ -47,6 +47,13 @@ def test_exit_code_per_state(
         "max_jobs",
         "executing",
         "available",
+        # Section 8: the account's plan (tests/commands/test_check_plans.py).
+        "plan",
+        "plan_expires_at",
+        "credits",
+        "plan_concurrency",
+        "plan_lapsed",
+        "plan_error",
     }
     assert account["account"] == "a@x.io"
     assert account["max_jobs"] == 4
@@ -111,8 +118,11 @@ def test_table(
     assert [r[0] for r in rows] == ["sooner@x.io", "later@x.io", "never@x.io"]  # by TTL
     assert rows[0][1] == "warning"
     assert " ".join(rows[0][4:6]) == "2d 3h"
-    assert rows[1][-2:] == ["8", "3/5"]
-    assert rows[2][2:] == ["-", "-", "1", "0/1"]
+    # ... MAX JOBS, EXEC/AVAIL, then PLAN ("Premium - Monthly"), PLAN ENDS, CREDITS.
+    assert rows[1][-8:-6] == ["8", "3/5"]
+    assert rows[2][2:6] == ["-", "-", "1", "0/1"]
+    assert rows[2][6:9] == ["Premium", "-", "Monthly"]
+    assert rows[2][-1] == "12450"
 
 
 def test_bad_config_is_unknown(configs: ConfigWriter, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from monitor.config import Config, parse_config, render_config
+from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
 
@@ -94,6 +95,28 @@ def maybe(draw: st.DrawFn, table: dict[str, Any], key: str, value: object) -> No
         table[key] = value
 
 
+label_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True).filter(
+    lambda n: not n.startswith("__") and n not in RESERVED_LABELS
+)
+
+
+@st.composite
+def account_rules(draw: st.DrawFn) -> dict[str, Any]:
+    """An [[accounts]] table: odd globs and label values, overrides that are valid merged."""
+    rule: dict[str, Any] = {"match": draw(odd_text | st.just(""))}
+    maybe(draw, rule, "ignore", draw(st.booleans()))
+    if draw(st.booleans()):
+        critical = draw(durations)
+        rule["critical"] = spelled(draw, critical)
+        rule["warning"] = spelled(draw, critical + draw(durations))
+    maybe(draw, rule, "plan_warning", spelled(draw, draw(durations)))
+    maybe(draw, rule, "min_credits", draw(st.integers(0, 2**63 - 1)))
+    labels = draw(st.dictionaries(label_names, odd_text, max_size=3))
+    if labels:
+        rule["labels"] = labels
+    return rule
+
+
 @st.composite
 def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     doc: dict[str, Any] = {}
@@ -113,6 +136,8 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
         else:
             world.env["USEAPI_TOKEN"] = draw(secret)
         maybe(draw, source, "capacity_endpoint", draw(st.booleans()))
+        maybe(draw, source, "account_endpoint", draw(st.booleans()))
+        maybe(draw, source, "features_endpoint", draw(st.booleans()))
         sources.append(source)
     doc["sources"] = sources
 
@@ -125,12 +150,18 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     poll["timeout"] = spelled(draw, timeout)
     poll["stale_after"] = spelled(draw, stale_after)
     maybe(draw, poll, "max_response_bytes", draw(st.integers(1024, 2**63 - 1)))
+    every = st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=30))
+    maybe(draw, poll, "account_interval", spelled(draw, draw(every)))
+    maybe(draw, poll, "features_interval", spelled(draw, draw(every)))
     doc["poll"] = poll
 
     critical = draw(durations)
     warning = critical + draw(durations)
     doc["thresholds"] = {"warning": spelled(draw, warning), "critical": spelled(draw, critical)}
     maybe(draw, doc["thresholds"], "min_usable_capacity", draw(st.integers(0, 2**63 - 1)))
+    maybe(draw, doc["thresholds"], "plan_warning", spelled(draw, draw(durations)))
+    maybe(draw, doc["thresholds"], "min_credits", draw(st.integers(0, 2**63 - 1)))
+    doc["accounts"] = [draw(account_rules()) for _ in range(draw(st.integers(0, 3)))]
 
     metrics: dict[str, Any] = {}
     host = draw(st.sampled_from(["", "127.0.0.1", "[::1]", "localhost", "0.0.0.0", "[::]"]))

@@ -72,6 +72,7 @@ def config_text(
     state_dir: Path,
     poll_interval: str = "1s",
     min_usable_capacity: int = 0,
+    min_credits: int = 0,
     sinks: Sequence[Mapping[str, str | bool]] = (),
 ) -> str:
     """A daemon config: `sources` are (name, base_url, token_file); metrics on a free port."""
@@ -92,6 +93,7 @@ def config_text(
         "",
         "[thresholds]",
         f"min_usable_capacity = {min_usable_capacity}",
+        f"min_credits = {min_credits}",
         "",
         "[metrics]",
         'listen = "127.0.0.1:0"',

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.fakeplans import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.alertmanager import RECEIVER_NAME, Alertmanager
 from tests.e2e.conftest import StartDaemon
@@ -30,6 +31,8 @@ RENEWING = f"renew@{DOMAIN}"
 # The daemon's thresholds.min_usable_capacity: "drained" has 2 usable slots, below it; "main"
 # (13) and "renewal" (4) are not. A rule with a minimum of its own, such as 1, would disagree.
 MIN_USABLE_CAPACITY = 3
+# The daemon's thresholds.min_credits: thin@ has 60 credits left, the others 12450.
+MIN_CREDITS = 100
 # (alertname, severity, source, account) of every alert the scenario must raise; None for
 # source-level alerts, which carry no account label. Source "renewal" belongs to the
 # renewal test and is left out here.
@@ -44,6 +47,13 @@ EXPECTED_FIRING = {
     ("PixverseTokenExpiringSoon", "critical", "drained", f"lapsed@{DOMAIN}"),
     ("PixverseCapacityLow", "warning", "drained", None),
     ("PixverseSourceDown", "critical", "rejected", None),
+    # Beyond token expiry (section 8).
+    ("PixversePlanExpiringSoon", "warning", "main", f"warn@{DOMAIN}"),
+    ("PixversePlanExpiringSoon", "critical", "main", f"gone@{DOMAIN}"),
+    ("PixverseMaxJobsAbovePlan", "warning", "main", f"crit@{DOMAIN}"),
+    ("PixverseCreditsLow", "warning", "drained", f"thin@{DOMAIN}"),
+    ("PixverseUseapiSubscriptionInactive", "critical", "drained", None),
+    ("PixverseUseapiAccountsInError", "warning", "drained", None),
 }
 ALERT_TIMEOUT = 30.0
 
@@ -65,19 +75,43 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
             token=API_TOKEN,
             accounts=[
                 FakeAccount(f"fine@{DOMAIN}", now + 30 * DAY, max_jobs=8, executing=3),
-                FakeAccount(f"warn@{DOMAIN}", now + 2 * DAY, max_jobs=3, executing=1),
-                FakeAccount(f"crit@{DOMAIN}", now + 5 * HOUR, max_jobs=2),
-                FakeAccount(f"gone@{DOMAIN}", now - HOUR, max_jobs=5),
-                FakeAccount(f"what@{DOMAIN}", None, max_jobs=4),
+                # Its plan ends within plan_warning (7 days) too.
+                FakeAccount(
+                    f"warn@{DOMAIN}",
+                    now + 2 * DAY,
+                    max_jobs=3,
+                    executing=1,
+                    plan=FakePlan(expires_at=now + 3 * DAY),
+                ),
+                # maxJobs above what its plan runs at once.
+                FakeAccount(
+                    f"crit@{DOMAIN}",
+                    now + 5 * HOUR,
+                    max_jobs=2,
+                    plan=FakePlan(gen_simultaneously=1),
+                ),
+                # PixVerse says its plan has lapsed.
+                FakeAccount(
+                    f"gone@{DOMAIN}", now - HOUR, max_jobs=5, plan=FakePlan(expired_member=1)
+                ),
+                # useapi.net cannot tell its plan (400 at /features): no plan alert either way.
+                FakeAccount(f"what@{DOMAIN}", None, max_jobs=4, plan=None),
             ],
         ),
-        # Its big account's token has expired: 2 usable slots are left.
+        # Its big account's token has expired: 2 usable slots are left. Its useapi.net
+        # subscription has lapsed, with 2 accounts in error, and thin@ is short of credits.
         "drained": FakeUpstream(
             token=API_TOKEN,
             accounts=[
                 FakeAccount(f"lapsed@{DOMAIN}", now - DAY, max_jobs=6),
-                FakeAccount(f"thin@{DOMAIN}", now + 30 * DAY, max_jobs=2),
+                FakeAccount(
+                    f"thin@{DOMAIN}",
+                    now + 30 * DAY,
+                    max_jobs=2,
+                    plan=FakePlan(credit_daily=10, credit_monthly=50, credit_package=0),
+                ),
             ],
+            subscription=FakeSubscription(active=False, error=2),
         ),
         "renewal": FakeUpstream(
             token=API_TOKEN, accounts=[FakeAccount(RENEWING, now + 3 * HOUR, max_jobs=4)]
@@ -114,6 +148,8 @@ def daemon(
         state_dir=e2e_dir / "state",
         # Exported as pixverse_capacity_min_usable_jobs, which the shipped rules compare with.
         min_usable_capacity=MIN_USABLE_CAPACITY,
+        # Exported per account as pixverse_account_min_credits, for PixverseCreditsLow.
+        min_credits=MIN_CREDITS,
         # The daemon's own notifications go to the receiver too, on a path of their own: they
         # are compared with the rules' alerts, and feed the notification panels of the
         # dashboard.
@@ -198,6 +234,12 @@ def test_the_shipped_rules_fire_for_the_expected_accounts(
     assert f"minimum of {MIN_USABLE_CAPACITY} " in low["annotations"]["description"]
     down = firing[("PixverseSourceDown", "critical", "rejected", None)]
     assert "Last poll: unauthorized." in down["annotations"]["description"]
+    assert warn.plan is not None and warn.plan.expires_at is not None
+    ending = firing[("PixversePlanExpiringSoon", "warning", "main", warn.email)]
+    assert ending["annotations"]["plan_expires_at"] == _iso(warn.plan.expires_at)
+    poor = firing[("PixverseCreditsLow", "warning", "drained", f"thin@{DOMAIN}")]
+    assert float(poor["value"]) == 60
+    assert f"minimum of {MIN_CREDITS}." in poor["annotations"]["description"]
 
 
 def test_the_daemon_itself_raises_the_same_alerts(
@@ -208,6 +250,8 @@ def test_the_daemon_itself_raises_the_same_alerts(
     low = notified[("PixverseCapacityLow", "warning", "drained", None)]
     assert low["annotations"]["usable_capacity"] == "2"
     assert low["annotations"]["min_usable_capacity"] == str(MIN_USABLE_CAPACITY)
+    poor = notified[("PixverseCreditsLow", "warning", "drained", f"thin@{DOMAIN}")]
+    assert (poor["annotations"]["credits"], poor["annotations"]["min_credits"]) == ("60", "100")
 
 
 def test_alertmanager_delivers_them_to_the_webhook_receiver(

@@ -52,4 +52,5 @@ def test_every_metric_name_is_written_once_in_the_package() -> None:
     assert {f for files in where.values() for f in files} == {
         "exposition/accounts.py",
         "exposition/internal.py",
+        "exposition/plans.py",
     }

@@ -36,7 +36,15 @@ async def test_promtool_check_metrics_finds_nothing_on_a_live_body(
 
             async def polled() -> str | None:
                 text = (await client.get(url)).text
-                return text if "pixverse_capacity_free_jobs{" in text else None
+                # The plan of the first account and the subscription are read at once.
+                wanted = (
+                    "pixverse_capacity_free_jobs{",
+                    "pixverse_account_credits{",
+                    "pixverse_useapi_subscription_active{",
+                    'endpoint="features"} ',
+                    'endpoint="account"} ',
+                )
+                return text if all(w in text for w in wanted) else None
 
             body: str = await async_eventually(polled, what="a polled /metrics")
     # Every family the daemon exports is in the body, so the linter sees all of them.

@@ -36,6 +36,15 @@ SPEC_METRICS = frozenset(
         "pixverse_monitor_notifications_total",
         "pixverse_monitor_notifications_pending",
         "pixverse_monitor_build_info",
+        # Section 8.
+        "pixverse_useapi_subscription_active",
+        "pixverse_useapi_subscription_renewed_timestamp_seconds",
+        "pixverse_useapi_accounts",
+        "pixverse_account_plan_expiry_timestamp_seconds",
+        "pixverse_account_plan_info",
+        "pixverse_account_credits",
+        "pixverse_account_plan_concurrency",
+        "pixverse_account_token_refreshes_total",
     }
 )
 # Exported beyond the contract (README "Metrics"): what the daemon judges its alerts by, so
@@ -50,6 +59,11 @@ ADDITIONS = frozenset(
         "pixverse_monitor_config_last_reload_successful",
         "pixverse_monitor_config_last_reload_success_timestamp_seconds",
         "pixverse_monitor_notification_failures_total",
+        "pixverse_monitor_requests_total",
+        "pixverse_monitor_endpoint_last_success_timestamp_seconds",
+        "pixverse_account_plan_lapsed",
+        "pixverse_account_plan_warning_seconds",
+        "pixverse_account_min_credits",
         "pixverse_monitor_task_errors_total",
     }
 )
@@ -187,6 +201,7 @@ def test_every_metric_is_exported_and_filtered_by_the_variables(
             assert f'{name}{{source=~"$source"' in query.expr, (query.key, name)
     # The panels the on-call engineer needs, all of them fed.
     assert used >= SPEC_METRICS - {"pixverse_account_info", "pixverse_monitor_build_info"}
+    assert "pixverse_monitor_requests_total" in used
 
 
 def test_the_account_filter_applies_to_per_account_panels(dashboard: dict[str, Any]) -> None:
@@ -223,6 +238,15 @@ def _panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
         ("Poll outcomes", "timeseries"),
         ("Poll duration", "timeseries"),
         ("Notifications by outcome", "timeseries"),
+        ("useapi.net subscription", "stat"),
+        ("Subscription renewed", "stat"),
+        ("useapi.net accounts", "bargauge"),
+        ("Requests by endpoint", "timeseries"),
+        ("Plans", "table"),
+        ("Time to plan end", "timeseries"),
+        ("Credits by kind", "timeseries"),
+        ("maxJobs vs plan concurrency", "timeseries"),
+        ("Token refreshes", "timeseries"),
     ],
 )
 def test_the_panels_of_the_issue_exist(dashboard: dict[str, Any], title: str, kind: str) -> None:

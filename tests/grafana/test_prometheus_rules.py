@@ -30,11 +30,23 @@ EXPECTED_ALERTS = {
     ("PixverseCapacityLow", "warning"),
     ("PixverseSourceDown", "critical"),
     ("PixverseMonitorDown", "critical"),
+    # SPEC.md section 8.
+    ("PixverseUseapiSubscriptionInactive", "critical"),
+    ("PixverseUseapiAccountsInError", "warning"),
+    ("PixversePlanExpiringSoon", "warning"),
+    ("PixversePlanExpiringSoon", "critical"),
+    ("PixverseCreditsLow", "warning"),
+    ("PixverseMaxJobsAbovePlan", "warning"),
 }
 ACCOUNT_ALERTS = {"PixverseTokenExpiringSoon", "PixverseTokenExpired", "PixverseTokenExpiryUnknown"}
 # The alerts that judge by daemon settings, which the daemon exports rather than the rules
 # repeating them.
-CONFIGURED_ALERTS = {"PixverseCapacityLow", "PixverseSourceDown"}
+CONFIGURED_ALERTS = {
+    "PixverseCapacityLow",
+    "PixverseSourceDown",
+    "PixversePlanExpiringSoon",
+    "PixverseCreditsLow",
+}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -110,12 +122,14 @@ def test_the_rules_query_only_what_the_daemon_exports() -> None:
 def test_no_setting_of_the_daemon_is_repeated(alertname: str) -> None:
     """No minimum, no stale_after and no time window written into the rule: it compares with
     what the daemon exports, so it follows the daemon's config, reloads included."""
-    (rule,) = (r for r in _alert_rules() if r["alert"] == alertname)
-    assert "[" not in rule["expr"]  # no range selector, no subquery
-    assert "offset" not in rule["expr"]
-    assert set(re.findall(r"\b\d+(?:\.\d+)?\b", rule["expr"])) <= {"1"}  # `== 1` only
-    # Straight from the daemon's series, not through a recording rule holding a constant.
-    assert set(re.findall(r"\bpixverse[\w:]*", rule["expr"])) <= set(HELP)
+    rules = [r for r in _alert_rules() if r["alert"] == alertname]
+    assert rules
+    for rule in rules:  # one per severity
+        assert "[" not in rule["expr"]  # no range selector, no subquery
+        assert "offset" not in rule["expr"]
+        assert set(re.findall(r"\b\d+(?:\.\d+)?\b", rule["expr"])) <= {"1"}  # `== 1` only
+        # Straight from the daemon's series, not through a recording rule holding a constant.
+        assert set(re.findall(r"\bpixverse[\w:]*", rule["expr"])) <= set(HELP)
 
 
 def test_the_example_scrape_job_is_the_one_the_rules_watch() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from monitor.alerts.engine import Alert, AlertEvent, FiringAlert
+from monitor.alerts.alert import Alert
+from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.sinks.http import SinkRequest, json_headers
 from monitor.config import SinkConfig
 from monitor.timefmt import rfc3339

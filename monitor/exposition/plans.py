@@ -1,0 +1,168 @@
+"""The families beyond token expiry (SPEC section 8): the useapi.net subscription, each
+account's PixVerse plan, token refreshes, upstream requests by endpoint, and the per-account
+settings the Prometheus rules judge plans by. Defined here, rendered once per snapshot."""
+
+from __future__ import annotations
+
+from monitor.exposition.text import Family, escape_label, family_text, format_value
+from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.upstream import REQUEST_OUTCOMES, Endpoint
+
+SUBSCRIPTION_ACTIVE = Family(
+    "pixverse_useapi_subscription_active",
+    "gauge",
+    "1 if useapi.net reports the subscription behind the source's API token as active.",
+)
+SUBSCRIPTION_RENEWED = Family(
+    "pixverse_useapi_subscription_renewed_timestamp_seconds",
+    "gauge",
+    "Unix time (00:00 UTC) of the day the useapi.net subscription was last renewed.",
+)
+USEAPI_ACCOUNTS = Family(
+    "pixverse_useapi_accounts",
+    "gauge",
+    "Accounts useapi.net holds per AI service: total, active, and marked as in error.",
+)
+REQUESTS = Family(
+    "pixverse_monitor_requests_total",
+    "counter",
+    "Upstream requests by endpoint and outcome, retries of one request counted once.",
+)
+ENDPOINT_LAST_SUCCESS = Family(
+    "pixverse_monitor_endpoint_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful request to /v2/account (endpoint account) or to "
+    "/features for any account (endpoint features).",
+)
+PLAN_EXPIRY = Family(
+    "pixverse_account_plan_expiry_timestamp_seconds",
+    "gauge",
+    "Unix time the account's PixVerse plan ends (expired_date).",
+)
+PLAN_INFO = Family(
+    "pixverse_account_plan_info", "gauge", "The account's PixVerse plan by name; always 1."
+)
+CREDITS = Family(
+    "pixverse_account_credits", "gauge", "Credits left on the account's PixVerse plan, by kind."
+)
+PLAN_CONCURRENCY = Family(
+    "pixverse_account_plan_concurrency",
+    "gauge",
+    "Jobs the account's PixVerse plan runs at once (gen_simultaneously).",
+)
+PLAN_LAPSED = Family(
+    "pixverse_account_plan_lapsed",
+    "gauge",
+    "1 if PixVerse reports the account's plan as lapsed (expired_member), else 0.",
+)
+PLAN_WARNING = Family(
+    "pixverse_account_plan_warning_seconds",
+    "gauge",
+    "plan_warning in force for the account ([thresholds] or its [[accounts]] rule): "
+    "PixversePlanExpiringSoon fires once the plan ends within it.",
+)
+MIN_CREDITS = Family(
+    "pixverse_account_min_credits",
+    "gauge",
+    "min_credits in force for the account ([thresholds] or its [[accounts]] rule): "
+    "PixverseCreditsLow fires while credits left are below it; 0 is off.",
+)
+TOKEN_REFRESHES = Family(
+    "pixverse_account_token_refreshes_total",
+    "counter",
+    "Polls that saw the account's token expiry move later (a refresh) since the account "
+    "was first seen in this run.",
+)
+
+PER_SOURCE = (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_RENEWED, USEAPI_ACCOUNTS)
+PER_ACCOUNT = (
+    PLAN_EXPIRY,
+    PLAN_INFO,
+    CREDITS,
+    PLAN_CONCURRENCY,
+    PLAN_LAPSED,
+    PLAN_WARNING,
+    MIN_CREDITS,
+    TOKEN_REFRESHES,
+)
+PLAN_FAMILIES = (*PER_SOURCE, *PER_ACCOUNT, REQUESTS, ENDPOINT_LAST_SUCCESS)
+# Only these endpoints have a timestamp here: the accounts list has
+# pixverse_monitor_last_success_timestamp_seconds already.
+_TIMED_ENDPOINTS = (Endpoint.ACCOUNT, Endpoint.FEATURES)
+
+
+def plans_text(snapshot: Snapshot) -> str:
+    """Every section-8 family of the snapshot, as text."""
+    out: dict[Family, list[str]] = {family: [] for family in PLAN_FAMILIES}
+    for source in snapshot.sources:
+        src = f'source="{escape_label(source.name)}"'
+        _source_lines(source, src, out)
+        _account_lines(source, src, out)
+    return "".join(family_text(family, lines) for family, lines in out.items())
+
+
+def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:
+    data = source.plans
+    subscription = data.subscription
+    if subscription is not None:
+        if subscription.active is not None:
+            line = f"{SUBSCRIPTION_ACTIVE.name}{{{src}}} {int(subscription.active)}\n"
+            out[SUBSCRIPTION_ACTIVE].append(line)
+        if subscription.renewed_unix is not None:
+            value = format_value(subscription.renewed_unix)
+            out[SUBSCRIPTION_RENEWED].append(f"{SUBSCRIPTION_RENEWED.name}{{{src}}} {value}\n")
+        for service, counts in subscription.services.items():
+            where = f'{src},service="{escape_label(service)}"'
+            for state, count in zip(("total", "active", "error"), counts, strict=True):
+                if count is not None:
+                    out[USEAPI_ACCOUNTS].append(
+                        f'{USEAPI_ACCOUNTS.name}{{{where},state="{state}"}} {count}\n'
+                    )
+    out[REQUESTS].extend(
+        f'{REQUESTS.name}{{{src},endpoint="{e.value}",outcome="{o.value}"}} '
+        f"{data.requests_total.get((e, o), 0)}\n"
+        for e in Endpoint
+        for o in REQUEST_OUTCOMES
+    )
+    for endpoint in _TIMED_ENDPOINTS:
+        when = data.last_success_unix.get(endpoint)
+        if when is not None:
+            out[ENDPOINT_LAST_SUCCESS].append(
+                f'{ENDPOINT_LAST_SUCCESS.name}{{{src},endpoint="{endpoint.value}"}} '
+                f"{format_value(when)}\n"
+            )
+
+
+def _account_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:
+    evaluation = source.evaluation
+    if evaluation is None:
+        return
+    data = source.plans
+    for status in evaluation.accounts:
+        email = status.account.email
+        ids = f'{src},account="{escape_label(status.label)}"'
+        refreshes = data.refreshes.get(email, 0)
+        out[TOKEN_REFRESHES].append(f"{TOKEN_REFRESHES.name}{{{ids}}} {refreshes}\n")
+        plan = data.plans.get(email)
+        if plan is None:
+            continue
+        if plan.expires_unix is not None:
+            out[PLAN_EXPIRY].append(
+                f"{PLAN_EXPIRY.name}{{{ids}}} {format_value(plan.expires_unix)}\n"
+            )
+        if plan.name is not None:
+            name = escape_label(plan.name)
+            out[PLAN_INFO].append(f'{PLAN_INFO.name}{{{ids},plan="{name}"}} 1\n')
+        out[CREDITS].extend(
+            f'{CREDITS.name}{{{ids},kind="{kind.value}"}} {format_value(left)}\n'
+            for kind, left in plan.credits.items()
+        )
+        if plan.concurrency is not None:
+            out[PLAN_CONCURRENCY].append(f"{PLAN_CONCURRENCY.name}{{{ids}}} {plan.concurrency}\n")
+        if plan.lapsed is not None:
+            out[PLAN_LAPSED].append(f"{PLAN_LAPSED.name}{{{ids}}} {int(plan.lapsed)}\n")
+        settings = status.settings
+        out[PLAN_WARNING].append(
+            f"{PLAN_WARNING.name}{{{ids}}} {format_value(settings.plan_warning_seconds)}\n"
+        )
+        out[MIN_CREDITS].append(f"{MIN_CREDITS.name}{{{ids}}} {settings.min_credits}\n")

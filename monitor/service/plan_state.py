@@ -1,0 +1,123 @@
+"""What PlanWatch keeps of one source between requests: the last good subscription and plans,
+when each account's next /features is due, the token refreshes the polls saw, and every
+request counted by endpoint and outcome; and the request budget these schedules add up to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from monitor.config import Policy, PollConfig, SourceConfig
+from monitor.errors import Outcome
+from monitor.snapshot import SourcePlans
+from monitor.upstream import Account, Endpoint, Plan, Subscription, UpstreamClient
+
+MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
+# An expiry that moves later by more than this is a token refresh, not upstream jitter.
+REFRESH_TOLERANCE_SECONDS = 60.0
+
+
+def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> float:
+    """Upstream requests one source makes per hour, retries aside: the polls (and their
+    /scheduler/available), /v2/account, and /features for each account not ignored."""
+    hour = 3600.0
+    total = hour / poll.interval.total_seconds() * (1 + source.capacity_endpoint)
+    if source.account_endpoint:
+        total += hour / poll.account_interval.total_seconds()
+    if source.features_endpoint:
+        total += accounts * hour / poll.features_interval.total_seconds()
+    return total
+
+
+@dataclass
+class PlanState:
+    """Mutable state of one source, owned by the event loop. Accounts are by email."""
+
+    config: SourceConfig
+    client: UpstreamClient
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    emails: list[str] = field(default_factory=list)  # every account of the last good poll
+    kept: list[str] = field(default_factory=list)  # those the policy does not ignore
+    labels: dict[str, str] = field(default_factory=dict)  # email -> account label, for logs
+    listed: bool = False  # an accounts list was read in this run
+    subscription: Subscription | None = None
+    subscription_due: float = float("-inf")
+    plans: dict[str, Plan] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)  # /features does not know them (400)
+    due: dict[str, float] = field(default_factory=dict)  # email -> next /features
+    # email -> when an account in its first round is read again (its place in the spread).
+    next_round: dict[str, float] = field(default_factory=dict)
+    requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
+    last_success: dict[Endpoint, float] = field(default_factory=dict)
+    expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
+    _view: SourcePlans | None = None  # cached until something changes
+
+    def count(self, endpoint: Endpoint, outcome: Outcome) -> None:
+        key = (endpoint, outcome)
+        self.requests[key] = self.requests.get(key, 0) + 1
+        self._view = None
+
+    def changed(self) -> None:
+        self._view = None
+
+    def view(self) -> SourcePlans:
+        """What the snapshot shows of this source beyond token expiry."""
+        if self._view is None:
+            self._view = SourcePlans(
+                subscription=self.subscription,
+                plans=dict(self.plans),
+                unknown_plans=frozenset(self.unknown),
+                account_endpoint=self.config.account_endpoint,
+                features_endpoint=self.config.features_endpoint,
+                requests_total=dict(self.requests),
+                last_success_unix=dict(self.last_success),
+                refreshes={email: n for email, (_, n) in self.expiries.items()},
+            )
+        return self._view
+
+    def refilter(self, policy: Policy) -> set[str]:
+        """Apply the policy to the last accounts list; forget what is gone or ignored."""
+        self.kept = [e for e in self.emails if not policy.settings(e).ignore]
+        kept = set(self.kept)
+        for table in (self.plans, self.due, self.next_round, self.expiries, self.labels):
+            for email in [e for e in table if e not in kept]:
+                del table[email]
+        self.unknown &= kept
+        self._view = None
+        return kept
+
+    def schedule_new(self, poll: PollConfig, now: float) -> None:
+        """Plan the first reads of accounts not seen before. They are spread over a poll
+        interval (so that plans are known soon after a start) and their later reads evenly
+        over features_interval, each account once per interval."""
+        if not self.config.features_endpoint:
+            return
+        new = [e for e in self.kept if e not in self.due]
+        if not new:
+            return
+        every = poll.features_interval.total_seconds()
+        first = min(poll.interval.total_seconds(), every)
+        for k, email in enumerate(new):
+            self.due[email] = now + k * first / len(new)
+            self.next_round[email] = now + every + k * every / len(new)
+
+    def note_refreshes(self, accounts: Sequence[Account]) -> None:
+        """Count, per account, each poll that sees its expiry later than the last one known.
+        An account missing from `accounts` is forgotten: back, it starts again at 0."""
+        seen: dict[str, tuple[float, int]] = {}
+        for account in accounts:
+            email, expiry = account.email, account.expiry_unix
+            before = self.expiries.get(email)
+            count = before[1] if before else 0
+            if expiry is None:
+                if before is not None:
+                    seen[email] = before  # unknown for now: compare with the last known
+                continue
+            if before is not None and expiry > before[0] + REFRESH_TOLERANCE_SECONDS:
+                count += 1
+            seen[email] = (expiry, count)
+        self.expiries = seen
+        self._view = None

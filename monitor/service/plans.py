@@ -1,0 +1,334 @@
+"""The section-8 side of every source: /v2/account every account_interval and /features for
+each account every features_interval, spread out, at most 2 requests in flight per source;
+their last good data, token refreshes seen by the polls, and every request counted by
+endpoint and outcome. Each failure degrades only its own series."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import httpx
+import structlog
+
+from monitor.clock import Clock
+from monitor.config import Config, Policy, SourceConfig
+from monitor.errors import Outcome, Task
+from monitor.evaluate import account_labels
+from monitor.service.plan_state import PlanState
+from monitor.service.reload import ReloadPlan
+from monitor.snapshot import SourcePlans
+from monitor.tasks import TaskErrors, supervise
+from monitor.upstream import (
+    Endpoint,
+    PollResult,
+    UpstreamClient,
+    fetch_plan,
+    fetch_subscription,
+)
+
+log = structlog.get_logger("monitor.plans")
+
+
+class PlanWatch:
+    """The subscription and plan schedules of every source. Lives on the event loop; each
+    source's schedule runs as one task, restarted if it ever fails."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        on_update: Callable[[], None],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        errors: TaskErrors | None = None,
+    ) -> None:
+        self._config = config
+        self._errors = errors or TaskErrors()
+        self._policy = Policy(config.accounts, config.thresholds)
+        self._clock = clock
+        self._on_update = on_update
+        self._transport = transport
+        self._sources: dict[str, PlanState] = {}
+        self._retired: set[asyncio.Task[object]] = set()
+        self._update_pending = False
+        self._unmatched_logged = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create every source (without starting its schedule: see `run`)."""
+        for source in self._config.sources:
+            self._sources[source.name] = PlanState(source, self._new_client(source))
+
+    def run(self) -> None:
+        """Start every source's schedule as a task on the running loop."""
+        for name in self._sources:
+            self._launch(name)
+
+    async def stop(self) -> None:
+        """Cancel every schedule (requests in flight with it) and close the clients."""
+        for source in self._sources.values():
+            await _cancel(source.task)
+            await source.client.aclose()
+        if self._retired:
+            await asyncio.wait(self._retired, timeout=5)
+
+    def apply(self, new: Config, plan: ReloadPlan) -> None:
+        """Put a reloaded config in force; kept sources keep their data and counters."""
+        self._config = new
+        self._policy = Policy(new.accounts, new.thresholds)
+        self._unmatched_logged = False
+        for name in plan.removed:
+            self._retire(self._sources.pop(name))
+        for config in new.sources:
+            source = self._sources.get(config.name)
+            if source is None:
+                self._sources[config.name] = PlanState(config, self._new_client(config))
+                self._launch(config.name)
+                continue
+            if config.name in plan.new_clients:
+                self._retire(source)
+                source.client = self._new_client(config)
+                source.task = None
+            source.config = config
+            if not config.account_endpoint:
+                source.subscription = None
+            if not config.features_endpoint:
+                for table in (source.plans, source.unknown, source.due, source.next_round):
+                    table.clear()
+            source.refilter(self._policy)
+            source.schedule_new(self._config.poll, self._clock.time())
+            # A shorter interval applies now, not after the longer one has run out.
+            now = self._clock.time()
+            source.subscription_due = min(
+                source.subscription_due, now + new.poll.account_interval.total_seconds()
+            )
+            limit = now + new.poll.features_interval.total_seconds()
+            for table in (source.due, source.next_round):
+                table.update([(email, min(when, limit)) for email, when in table.items()])
+            source.changed()
+            if source.task is None:
+                self._launch(config.name)
+            source.wake.set()
+
+    # -- what the polls tell -----------------------------------------------------------------
+
+    def polled(self, name: str, result: PollResult) -> None:
+        """Count a poll's requests; with a fresh accounts list, note token refreshes and
+        which accounts /features is asked about."""
+        source = self._sources.get(name)
+        if source is None:
+            return
+        accounts_outcome = result.outcome
+        if accounts_outcome is Outcome.CAPACITY_UNAVAILABLE:
+            accounts_outcome = Outcome.SUCCESS  # the accounts list was read
+        source.count(Endpoint.ACCOUNTS, accounts_outcome)
+        if result.capacity_outcome is not None:
+            source.count(Endpoint.CAPACITY, result.capacity_outcome)
+        if result.accounts is None:
+            return
+        accounts = result.accounts.accounts
+        source.emails = [a.email for a in accounts]
+        source.listed = True
+        kept = source.refilter(self._policy)
+        kept_accounts = [a for a in accounts if a.email in kept]
+        source.note_refreshes(kept_accounts)
+        source.schedule_new(self._config.poll, self._clock.time())
+        labels = account_labels(kept_accounts, self._config.metrics.account_label)
+        source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
+        self._log_unmatched()
+        source.wake.set()
+
+    def view(self, name: str) -> SourcePlans:
+        """What the snapshot of this source shows of its subscription and plans."""
+        source = self._sources.get(name)
+        if source is None:
+            return SourcePlans()
+        return source.view()
+
+    # -- the schedule ------------------------------------------------------------------------
+
+    def next_due(self, name: str) -> float | None:
+        """When the source next has a request due; None when nothing is scheduled."""
+        source = self._sources[name]
+        moments = []
+        if source.config.account_endpoint:
+            moments.append(source.subscription_due)
+        if source.config.features_endpoint:
+            moments.extend(source.due.values())
+        return min(moments) if moments else None
+
+    async def run_due(self, name: str) -> int:
+        """Make every request of this source that is due now, at most MAX_IN_FLIGHT at once;
+        return how many were made."""
+        source = self._sources[name]
+        now = self._clock.time()
+        poll = self._config.poll
+        jobs = []
+        if source.config.account_endpoint and source.subscription_due <= now:
+            source.subscription_due = float("inf")  # in progress
+            jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
+        if source.config.features_endpoint:
+            every = poll.features_interval.total_seconds()
+            for email in [e for e, when in source.due.items() if when <= now]:
+                source.due[email] = float("inf")  # in progress
+                jobs.append(self._plan(source, email, every))
+        if jobs:
+            await asyncio.gather(*jobs)
+        return len(jobs)
+
+    async def _subscription(self, source: PlanState, every: float) -> None:
+        async with source.slots:
+            started = self._clock.time()
+            source.subscription_due = started + every
+            try:
+                result = await fetch_subscription(source.client, self._clock, started + every)
+            except BaseException:
+                source.subscription_due = self._clock.time()  # not made: due again
+                raise
+        source.count(Endpoint.ACCOUNT, result.outcome)
+        if result.subscription is None:
+            log.warning(
+                "subscription.failed",
+                source=source.config.name,
+                outcome=result.outcome.value,
+                error=result.error,
+            )
+        else:
+            source.subscription = result.subscription
+            source.last_success[Endpoint.ACCOUNT] = result.finished_unix
+            if result.subscription.invalid:
+                log.warning(
+                    "subscription.invalid_values",
+                    source=source.config.name,
+                    counts=dict(result.subscription.invalid),
+                )
+        self._changed(source)
+
+    async def _plan(self, source: PlanState, email: str, every: float) -> None:
+        async with source.slots:
+            started = self._clock.time()
+            # Never sooner than an interval after this read, whatever the spread planned.
+            after = max(started + every, source.next_round.pop(email, float("-inf")))
+            source.due[email] = after
+            try:
+                result = await fetch_plan(source.client, email, self._clock, after)
+            except BaseException:
+                if email in source.due:
+                    source.due[email] = self._clock.time()
+                raise
+        source.count(Endpoint.FEATURES, result.outcome)
+        if email not in source.due:
+            return  # gone (or ignored) while it was asked about
+        label = source.labels.get(email, "?")
+        if result.plan is not None:
+            source.plans[email] = result.plan
+            source.unknown.discard(email)
+            source.last_success[Endpoint.FEATURES] = result.finished_unix
+            if result.plan.invalid:
+                log.warning(
+                    "plan.invalid_values",
+                    source=source.config.name,
+                    account=label,
+                    fields=list(result.plan.invalid),
+                )
+        elif result.unknown_account:
+            source.plans.pop(email, None)
+            if email not in source.unknown:
+                source.unknown.add(email)
+                log.warning("plan.unknown_account", source=source.config.name, account=label)
+        else:
+            log.warning(
+                "plan.failed",
+                source=source.config.name,
+                account=label,
+                outcome=result.outcome.value,
+                # The error text is upstream's and may quote the email.
+                error=(result.error or "").replace(email, label),
+            )
+        self._changed(source)
+
+    async def _loop(self, name: str) -> None:
+        """A source's schedule: sleep until something is due (or the polls bring news),
+        make what is due, again. Supervised: an unexpected error is reported and the
+        schedule starts again after a pause."""
+        while True:
+            source = self._sources.get(name)
+            if source is None:
+                return
+            source.wake.clear()
+            await self.run_due(name)
+            due = self.next_due(name)
+            delay = None if due is None else max(0.0, due - self._clock.time())
+            if delay is None or delay > 0:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
+                # cancellation that arrives together with the wake-up, and stop() hangs.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await source.wake.wait()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _launch(self, name: str) -> None:
+        source = self._sources[name]
+        work = supervise(Task.PLANS, lambda: self._loop(name), self._errors, source=name)
+        source.task = asyncio.get_running_loop().create_task(work, name=f"plans:{name}")
+
+    def _retire(self, source: PlanState) -> None:
+        """Stop a source's schedule now and close its client in the background."""
+        task, client = source.task, source.client
+        if task is not None:
+            task.cancel()  # no new request from it from here on
+
+        async def close() -> None:
+            await _cancel(task)
+            await client.aclose()
+
+        retired: asyncio.Task[object] = asyncio.get_running_loop().create_task(close())
+        self._retired.add(retired)
+        retired.add_done_callback(self._retired.discard)
+
+    def _new_client(self, source: SourceConfig) -> UpstreamClient:
+        return UpstreamClient(
+            source,
+            timeout=self._config.poll.timeout,
+            max_response_bytes=self._config.poll.max_response_bytes,
+            clock=self._clock,
+            transport=self._transport,
+        )
+
+    def _changed(self, source: PlanState) -> None:
+        source.changed()
+        if self._update_pending:
+            return
+        self._update_pending = True
+
+        def fire() -> None:
+            self._update_pending = False
+            self._on_update()
+
+        asyncio.get_running_loop().call_soon(fire)
+
+    def _log_unmatched(self) -> None:
+        """Once per configuration, when every source has listed its accounts: the rules
+        that fit none of them (likely a typo in a glob)."""
+        if self._unmatched_logged or not all(s.listed for s in self._sources.values()):
+            return
+        self._unmatched_logged = True
+        emails = [e for s in self._sources.values() for e in s.emails]
+        for index in self._policy.unmatched(emails):
+            log.warning(
+                "policy.unmatched",
+                rule=f"accounts[{index}]",
+                match=self._policy.rules[index].match,
+            )
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
