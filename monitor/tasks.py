@@ -4,6 +4,7 @@ counted per task (`pixverse_monitor_task_errors_total`), and the task goes on.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -98,3 +99,12 @@ async def supervise(
             await sleep(restart_pause(failures))
         else:
             return
+
+
+async def wait_event(event: asyncio.Event, limit_seconds: float | None) -> None:
+    """Wait until `event` is set, or `limit_seconds` (None: no limit) have passed.
+    asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that lands
+    in the same loop pass as the event, so a task being stopped would go on and the stop hang."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit_seconds):
+            await event.wait()

@@ -4,7 +4,6 @@ delivery of what the engine says is due. The engine itself (engine.py) is pure."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 
@@ -30,7 +29,7 @@ from monitor.config import Config
 from monitor.errors import Task
 from monitor.exposition import InternalMetrics
 from monitor.snapshot import Limits, Snapshot
-from monitor.tasks import TaskErrors
+from monitor.tasks import TaskErrors, wait_event
 
 log = structlog.get_logger("monitor.alerting")
 
@@ -145,8 +144,7 @@ class Alerting:
         while self._dirty:
             wait = self._last_save + SAVE_INTERVAL_SECONDS - time.monotonic()
             if wait > 0 and not self._hurry.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._hurry.wait(), wait)
+                await wait_event(self._hurry, wait)
             self._dirty = False
             self._last_save = time.monotonic()
             statefile = self._statefile  # a reload may move it while the write runs

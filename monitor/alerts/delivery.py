@@ -5,7 +5,6 @@ supervised: an unexpected error costs one attempt, never the worker."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -28,7 +27,7 @@ from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
 from monitor.exposition import InternalMetrics
-from monitor.tasks import TaskErrors, supervise
+from monitor.tasks import TaskErrors, supervise, wait_event
 
 log = structlog.get_logger("monitor.delivery")
 
@@ -188,14 +187,12 @@ class Delivery:
                 # Nothing, or only ends held back: wait for the first to fall due.
                 due = min((n.next_attempt_unix for n in queue), default=None)
                 wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), None if due is None else due - now)
+                await wait_event(wake, None if due is None else due - now)
                 continue
             delay = head.next_attempt_unix - now
             if delay > 0:
                 wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
+                await wait_event(wake, delay)
                 continue
             await self._attempt(sink, queue, head)
 

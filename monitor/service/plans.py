@@ -19,7 +19,7 @@ from monitor.evaluate import account_labels
 from monitor.service.plan_state import PlanState
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
-from monitor.tasks import TaskErrors, supervise
+from monitor.tasks import TaskErrors, supervise, wait_event
 from monitor.upstream import (
     Endpoint,
     PollResult,
@@ -263,11 +263,7 @@ class PlanWatch:
             due = self.next_due(name)
             delay = None if due is None else max(0.0, due - self._clock.time())
             if delay is None or delay > 0:
-                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a
-                # cancellation that arrives together with the wake-up, and stop() hangs.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await source.wake.wait()
+                await wait_event(source.wake, delay)
 
     # -- helpers -----------------------------------------------------------------------------
 
