@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 
 import structlog
@@ -225,34 +225,24 @@ class Delivery:
             self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
             log.info("notification.delivered", **fields)
         elif result.retryable:
-            attempts = head.attempts + 1
-            delay = retry_delay(
-                attempts,
-                result.retry_after_seconds,
-                base=self._backoff[0],
-                cap=self._backoff[1],
-            )
-            queue[index] = replace(
-                head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
-            )
-            self._metrics.count(sink.name, DeliveryOutcome.RETRIED, result.reason)
-            log.warning(
-                "notification.failed",
-                **fields,
-                reason=_reason(result.reason),
+            self._retry_later(
+                sink,
+                queue,
+                index,
+                fields,
+                reason=result.reason,
                 error=result.error,
-                will_retry=True,
-                retry_in_seconds=round(delay, 3),
+                retry_after_seconds=result.retry_after_seconds,
             )
         else:
-            queue.pop(index)
-            self._metrics.count(sink.name, DeliveryOutcome.DROPPED, result.reason)
-            log.error(
-                "notification.failed",
-                **fields,
-                reason=_reason(result.reason),
+            self._give_up(
+                sink,
+                queue,
+                index,
+                fields,
+                outcome=DeliveryOutcome.DROPPED,
+                reason=result.reason,
                 error=result.error,
-                will_retry=False,
             )
         self._persist()
 
@@ -264,20 +254,35 @@ class Delivery:
         head = queue[index]
         key = (sink.name, head.id)
         errors = self._internal_errors.get(key, 0) + 1
-        attempts = head.attempts + 1
-        fields = {"sink": sink.name, "id": head.id, "attempt": attempts}
+        fields: dict[str, object] = {"sink": sink.name, "id": head.id, "attempt": head.attempts + 1}
         error = f"cannot be sent: {type(exc).__name__}: {exc}"
         reason = DeliveryFailure.INTERNAL_ERROR
         if errors >= MAX_INTERNAL_ERRORS:
             self._internal_errors.pop(key, None)
-            queue.pop(index)
-            self._metrics.count(sink.name, DeliveryOutcome.FAILED, reason)
-            log.error(
-                "notification.failed", **fields, reason=reason.value, error=error, will_retry=False
-            )
+            failed = DeliveryOutcome.FAILED
+            self._give_up(sink, queue, index, fields, outcome=failed, reason=reason, error=error)
             return
         self._internal_errors[key] = errors
-        delay = retry_delay(attempts, None, base=self._backoff[0], cap=self._backoff[1])
+        self._retry_later(sink, queue, index, fields, reason=reason, error=error)
+
+    def _retry_later(
+        self,
+        sink: SinkConfig,
+        queue: list[Notification],
+        index: int,
+        fields: Mapping[str, object],
+        *,
+        reason: DeliveryFailure | None,
+        error: str | None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        """Keep `queue[index]` in the outbox, due again after the backoff (or the receiver's
+        Retry-After, when longer)."""
+        head = queue[index]
+        attempts = head.attempts + 1
+        delay = retry_delay(
+            attempts, retry_after_seconds, base=self._backoff[0], cap=self._backoff[1]
+        )
         queue[index] = replace(
             head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
         )
@@ -285,10 +290,29 @@ class Delivery:
         log.warning(
             "notification.failed",
             **fields,
-            reason=reason.value,
+            reason=_reason(reason),
             error=error,
             will_retry=True,
             retry_in_seconds=round(delay, 3),
+        )
+
+    def _give_up(
+        self,
+        sink: SinkConfig,
+        queue: list[Notification],
+        index: int,
+        fields: Mapping[str, object],
+        *,
+        outcome: DeliveryOutcome,
+        reason: DeliveryFailure | None,
+        error: str | None,
+    ) -> None:
+        """Take `queue[index]` out of the outbox unsent: dropped (the receiver said no) or
+        failed (it could not be sent at all)."""
+        queue.pop(index)
+        self._metrics.count(sink.name, outcome, reason)
+        log.error(
+            "notification.failed", **fields, reason=_reason(reason), error=error, will_retry=False
         )
 
     async def _resend(self, name: str) -> None:

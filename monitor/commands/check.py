@@ -41,13 +41,7 @@ async def poll_all(
 
     async def one(index: int) -> PollResult:
         source = config.sources[index]
-        client = UpstreamClient(
-            source,
-            timeout=config.poll.timeout,
-            max_response_bytes=config.poll.max_response_bytes,
-            clock=clock,
-            transport=transport,
-        )
+        client = UpstreamClient.of(source, config.poll, clock, transport)
         try:
             started = clock.time()
             # A one-shot check has no next poll; allow retries within a few timeouts.

@@ -68,13 +68,7 @@ async def fetch_extras(
         if result.accounts is None:
             return SourceExtras()
         emails = [a.email for a in result.accounts.accounts if not policy.settings(a.email).ignore]
-        client = UpstreamClient(
-            source,
-            timeout=config.poll.timeout,
-            max_response_bytes=config.poll.max_response_bytes,
-            clock=clock,
-            transport=transport,
-        )
+        client = UpstreamClient.of(source, config.poll, clock, transport)
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def subscription() -> SubscriptionResult:

@@ -287,13 +287,7 @@ class PlanWatch:
         retired.add_done_callback(self._retired.discard)
 
     def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient(
-            source,
-            timeout=self._config.poll.timeout,
-            max_response_bytes=self._config.poll.max_response_bytes,
-            clock=self._clock,
-            transport=self._transport,
-        )
+        return UpstreamClient.of(source, self._config.poll, self._clock, self._transport)
 
     def _changed(self, source: PlanState) -> None:
         source.changed()

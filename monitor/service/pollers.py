@@ -259,13 +259,7 @@ class Pollers:
             await asyncio.wait(self._background, timeout=grace_seconds)
 
     def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient(
-            source,
-            timeout=self._config.poll.timeout,
-            max_response_bytes=self._config.poll.max_response_bytes,
-            clock=self._clock,
-            transport=self._transport,
-        )
+        return UpstreamClient.of(source, self._config.poll, self._clock, self._transport)
 
     def _new_source(self, source: SourceConfig) -> SourceState:
         return SourceState(source, self._new_client(source), since_unix=self._clock.time())

@@ -12,7 +12,7 @@ import orjson
 
 from monitor import __version__
 from monitor.clock import Clock
-from monitor.config import SourceConfig
+from monitor.config import PollConfig, SourceConfig
 from monitor.errors import Outcome, UpstreamError
 from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
 from monitor.secret import scrub
@@ -67,6 +67,24 @@ class UpstreamClient:
             )
 
         self._http = RenewingClient(new_client)
+
+    @classmethod
+    def of(
+        cls,
+        source: SourceConfig,
+        poll: PollConfig,
+        clock: Clock,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> UpstreamClient:
+        """The client of `source` as `[poll]` sets it up: the one way the daemon, its plan
+        schedules and `check` build one."""
+        return cls(
+            source,
+            timeout=poll.timeout,
+            max_response_bytes=poll.max_response_bytes,
+            clock=clock,
+            transport=transport,
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
