@@ -4,8 +4,10 @@ its own series, unknown emails, token refreshes, the policy, and reloads."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -75,12 +77,7 @@ class Harness:
         self.watch = PlanWatch(config, self.clock, on_update=lambda: None)
         self.watch.start()
         source = config.sources[0]
-        self.client = UpstreamClient(
-            source,
-            timeout=config.poll.timeout,
-            max_response_bytes=config.poll.max_response_bytes,
-            clock=self.clock,
-        )
+        self.client = UpstreamClient.of(source, config.poll, self.clock)
         self.next_poll = start
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
 
@@ -120,6 +117,20 @@ class Harness:
         await self.watch.stop()
 
 
+@contextlib.asynccontextmanager
+async def watching(
+    configs: ConfigWriter, accounts: list[FakeAccount], start: float = T0, **config: str
+) -> AsyncIterator[tuple[FakeUpstream, Harness]]:
+    """The fake upstream serving `accounts`, and a Harness of the config `config_for` writes
+    for it (`config` are its keyword arguments)."""
+    with FakeUpstream(token=configs.token_file.read_text().strip(), accounts=accounts) as fake:
+        harness = Harness(config_for(configs, fake.base_url, **config), start=start)
+        try:
+            yield fake, harness
+        finally:
+            await harness.close()
+
+
 def asked(query: str) -> str:
     """The email a /features request asked about."""
     return parse_qs(query)["email"][0]
@@ -133,34 +144,30 @@ def three(now: float) -> list[FakeAccount]:
 async def test_the_request_budget_of_the_default_config(configs: ConfigWriter) -> None:
     """README "Request budget": 5m polls with /scheduler/available, /v2/account hourly and
     /features hourly for 3 accounts make 12 + 12 + 1 + 3 = 28 requests an hour."""
-    with FakeUpstream(token=configs.token_file.read_text().strip(), accounts=three(T0)) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config)
-        try:
-            await harness.run_until(fake, T0 + HOUR)
-            counts = {path: len(harness.requests(path)) for path in (ACCOUNTS, AVAILABLE)}
-            counts |= {path: len(harness.requests(path)) for path in (ACCOUNT, FEATURES)}
-            assert counts == {ACCOUNTS: 12, AVAILABLE: 12, ACCOUNT: 1, FEATURES: 3}
-            assert len(fake.requests) == 28
-            assert requests_per_hour(config.poll, config.sources[0], 3) == 28
-            # Counted per endpoint and outcome.
-            assert harness.watch.view("main").requests_total == {
-                (Endpoint.ACCOUNTS, Outcome.SUCCESS): 12,
-                (Endpoint.CAPACITY, Outcome.SUCCESS): 12,
-                (Endpoint.ACCOUNT, Outcome.SUCCESS): 1,
-                (Endpoint.FEATURES, Outcome.SUCCESS): 3,
-            }
-            # Every later hour holds as many, /features spread evenly over it.
-            for hour in (1, 2, 3):
-                start = T0 + hour * HOUR
-                await harness.run_until(fake, start + HOUR)
-                window = [t for t, _, _ in harness.log if start <= t < start + HOUR]
-                assert len(window) == 28
-                features = harness.requests(FEATURES, since=start)
-                assert features == [start + k * HOUR / 3 for k in range(3)]
-                assert harness.requests(ACCOUNT, since=start) == [start]
-        finally:
-            await harness.close()
+    async with watching(configs, three(T0)) as (fake, harness):
+        config = harness.config
+        await harness.run_until(fake, T0 + HOUR)
+        counts = {path: len(harness.requests(path)) for path in (ACCOUNTS, AVAILABLE)}
+        counts |= {path: len(harness.requests(path)) for path in (ACCOUNT, FEATURES)}
+        assert counts == {ACCOUNTS: 12, AVAILABLE: 12, ACCOUNT: 1, FEATURES: 3}
+        assert len(fake.requests) == 28
+        assert requests_per_hour(config.poll, config.sources[0], 3) == 28
+        # Counted per endpoint and outcome.
+        assert harness.watch.view("main").requests_total == {
+            (Endpoint.ACCOUNTS, Outcome.SUCCESS): 12,
+            (Endpoint.CAPACITY, Outcome.SUCCESS): 12,
+            (Endpoint.ACCOUNT, Outcome.SUCCESS): 1,
+            (Endpoint.FEATURES, Outcome.SUCCESS): 3,
+        }
+        # Every later hour holds as many, /features spread evenly over it.
+        for hour in (1, 2, 3):
+            start = T0 + hour * HOUR
+            await harness.run_until(fake, start + HOUR)
+            window = [t for t, _, _ in harness.log if start <= t < start + HOUR]
+            assert len(window) == 28
+            features = harness.requests(FEATURES, since=start)
+            assert features == [start + k * HOUR / 3 for k in range(3)]
+            assert harness.requests(ACCOUNT, since=start) == [start]
 
 
 @pytest.mark.anyio
@@ -175,237 +182,190 @@ async def test_the_budget_formula_holds_for_other_settings(
     configs: ConfigWriter, poll: str, accounts: int, expected: int
 ) -> None:
     emails = [FakeAccount(f"u{i}@x.io", T0 + 10 * DAY) for i in range(accounts)]
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=emails) as fake:
-        config = config_for(configs, fake.base_url, poll=poll)
+    async with watching(configs, emails, poll=poll) as (fake, harness):
+        config = harness.config
         assert requests_per_hour(config.poll, config.sources[0], accounts) == expected
-        harness = Harness(config)
-        try:
-            every = config.poll.features_interval.total_seconds()
-            end = T0 + 2 * every + HOUR  # every account read at least twice
-            await harness.run_until(fake, end)
-            # A steady hour holds what the formula says.
-            steady = [t for t, _, _ in harness.log if end - HOUR <= t < end]
-            assert len(steady) == pytest.approx(expected, abs=1)
-            # After the first round, no hour ever holds more.
-            times = sorted(t for t, _, _ in harness.log if t >= T0 + every)
-            for i, t in enumerate(times):
-                assert sum(1 for u in times[i:] if u < t + HOUR) <= expected + 1
-            # Each account is read at most once per features_interval, from the start.
-            for email in (a.email for a in emails):
-                reads = [t for t, p, q in harness.log if p == FEATURES and asked(q) == email]
-                assert len(reads) >= 2
-                assert all(b - a >= every for a, b in itertools.pairwise(reads))
-        finally:
-            await harness.close()
+        every = config.poll.features_interval.total_seconds()
+        end = T0 + 2 * every + HOUR  # every account read at least twice
+        await harness.run_until(fake, end)
+        # A steady hour holds what the formula says.
+        steady = [t for t, _, _ in harness.log if end - HOUR <= t < end]
+        assert len(steady) == pytest.approx(expected, abs=1)
+        # After the first round, no hour ever holds more.
+        times = sorted(t for t, _, _ in harness.log if t >= T0 + every)
+        for i, t in enumerate(times):
+            assert sum(1 for u in times[i:] if u < t + HOUR) <= expected + 1
+        # Each account is read at most once per features_interval, from the start.
+        for email in (a.email for a in emails):
+            reads = [t for t, p, q in harness.log if p == FEATURES and asked(q) == email]
+            assert len(reads) >= 2
+            assert all(b - a >= every for a, b in itertools.pairwise(reads))
 
 
 @pytest.mark.anyio
 async def test_at_most_two_requests_in_flight(configs: ConfigWriter) -> None:
     plan_body = orjson.dumps(FakePlan().payload())
     accounts = [FakeAccount(f"u{i}@x.io", time.time() + 10 * DAY) for i in range(6)]
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=accounts) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config, start=time.time())
-        try:
-            await harness.poll()
-            harness.clock.advance(FIRST_ROUND)  # every account's first read is due
-            # Each answer takes 0.3 s; with 2 in flight, a third request can only start once
-            # one of the first two has been answered.
-            slow = Fault(200, body=plan_body, delay_seconds=0.3)
-            fake.fail_always(FEATURES, slow)
-            fake.fail_always(ACCOUNT, Fault(200, body=b"{}", delay_seconds=0.3))
-            before = len(fake.requests)
-            assert await harness.watch.run_due("main") == 7
-            arrivals = sorted(r.at_unix for r in fake.requests[before:])
-            assert len(arrivals) == 7
-            for first, third in zip(arrivals, arrivals[2:], strict=False):
-                assert third - first >= 0.25, arrivals
-        finally:
-            await harness.close()
+    async with watching(configs, accounts, start=time.time()) as (fake, harness):
+        await harness.poll()
+        harness.clock.advance(FIRST_ROUND)  # every account's first read is due
+        # Each answer takes 0.3 s; with 2 in flight, a third request can only start once
+        # one of the first two has been answered.
+        slow = Fault(200, body=plan_body, delay_seconds=0.3)
+        fake.fail_always(FEATURES, slow)
+        fake.fail_always(ACCOUNT, Fault(200, body=b"{}", delay_seconds=0.3))
+        before = len(fake.requests)
+        assert await harness.watch.run_due("main") == 7
+        arrivals = sorted(r.at_unix for r in fake.requests[before:])
+        assert len(arrivals) == 7
+        for first, third in zip(arrivals, arrivals[2:], strict=False):
+            assert third - first >= 0.25, arrivals
 
 
 @pytest.mark.anyio
 async def test_each_failure_degrades_only_its_own_series(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=three(T0)) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config)
-        try:
-            await harness.run_until(fake, T0 + FIRST_ROUND)
-            good = harness.watch.view("main")
-            assert set(good.plans) == {"a@x.io", "b@x.io", "c@x.io"}
-            assert good.subscription is not None and good.subscription.active is True
-            first_success = dict(good.last_success_unix)
-            # Next round: a@x.io's /features and /v2/account answer garbage, b@x.io's plan
-            # changes. Only the failed series keep their last good value.
-            fake.fail_next(FEATURES, Fault(200, body=b"[1, 2]"))
-            fake.serve_raw(ACCOUNT, b"<html>maintenance</html>")
-            fake.set_plan("b@x.io", credit_monthly=7)
-            fake.set_subscription(active=False)
-            await harness.run_until(fake, T0 + 2 * HOUR)
-            view = harness.watch.view("main")
-            assert view.plans["a@x.io"] == good.plans["a@x.io"]
-            assert view.plans["b@x.io"].credits_left == 7
-            assert view.subscription == good.subscription  # last good, still active
-            assert view.last_success_unix[Endpoint.ACCOUNT] == first_success[Endpoint.ACCOUNT]
-            assert view.last_success_unix[Endpoint.FEATURES] > first_success[Endpoint.FEATURES]
-            assert view.requests_total[(Endpoint.FEATURES, Outcome.INVALID_PAYLOAD)] == 1
-            assert view.requests_total[(Endpoint.ACCOUNT, Outcome.INVALID_PAYLOAD)] == 1
-            assert view.requests_total[(Endpoint.ACCOUNTS, Outcome.SUCCESS)] == 24
-            (failed,) = logs.events("plan.failed")
-            assert (failed["account"], failed["outcome"]) == ("a@x.io", "invalid_payload")
-            (failed,) = logs.events("subscription.failed")
-            assert failed["outcome"] == "invalid_payload"
-            # Back to normal: the subscription's news arrives.
-            fake.serve_raw(ACCOUNT, None)
-            await harness.run_until(fake, T0 + 3 * HOUR)
-            view = harness.watch.view("main")
-            assert view.subscription is not None and view.subscription.active is False
-        finally:
-            await harness.close()
+    async with watching(configs, three(T0)) as (fake, harness):
+        await harness.run_until(fake, T0 + FIRST_ROUND)
+        good = harness.watch.view("main")
+        assert set(good.plans) == {"a@x.io", "b@x.io", "c@x.io"}
+        assert good.subscription is not None and good.subscription.active is True
+        first_success = dict(good.last_success_unix)
+        # Next round: a@x.io's /features and /v2/account answer garbage, b@x.io's plan
+        # changes. Only the failed series keep their last good value.
+        fake.fail_next(FEATURES, Fault(200, body=b"[1, 2]"))
+        fake.serve_raw(ACCOUNT, b"<html>maintenance</html>")
+        fake.set_plan("b@x.io", credit_monthly=7)
+        fake.set_subscription(active=False)
+        await harness.run_until(fake, T0 + 2 * HOUR)
+        view = harness.watch.view("main")
+        assert view.plans["a@x.io"] == good.plans["a@x.io"]
+        assert view.plans["b@x.io"].credits_left == 7
+        assert view.subscription == good.subscription  # last good, still active
+        assert view.last_success_unix[Endpoint.ACCOUNT] == first_success[Endpoint.ACCOUNT]
+        assert view.last_success_unix[Endpoint.FEATURES] > first_success[Endpoint.FEATURES]
+        assert view.requests_total[(Endpoint.FEATURES, Outcome.INVALID_PAYLOAD)] == 1
+        assert view.requests_total[(Endpoint.ACCOUNT, Outcome.INVALID_PAYLOAD)] == 1
+        assert view.requests_total[(Endpoint.ACCOUNTS, Outcome.SUCCESS)] == 24
+        (failed,) = logs.events("plan.failed")
+        assert (failed["account"], failed["outcome"]) == ("a@x.io", "invalid_payload")
+        (failed,) = logs.events("subscription.failed")
+        assert failed["outcome"] == "invalid_payload"
+        # Back to normal: the subscription's news arrives.
+        fake.serve_raw(ACCOUNT, None)
+        await harness.run_until(fake, T0 + 3 * HOUR)
+        view = harness.watch.view("main")
+        assert view.subscription is not None and view.subscription.active is False
 
 
 @pytest.mark.anyio
 async def test_an_unknown_email_makes_only_that_plan_unknown(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=three(T0)) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config)
-        try:
-            await harness.run_until(fake, T0 + FIRST_ROUND)
-            fake.update("b@x.io", plan=None)  # /features now answers 400 for it
-            await harness.run_until(fake, T0 + 3 * HOUR)
-            view = harness.watch.view("main")
-            assert set(view.plans) == {"a@x.io", "c@x.io"}
-            assert view.unknown_plans == {"b@x.io"}
-            assert view.plan_judged("b@x.io")
-            assert view.requests_total[(Endpoint.FEATURES, Outcome.HTTP_ERROR)] == 2
-            # Said once, not at every request.
-            (unknown,) = logs.events("plan.unknown_account")
-            assert unknown["account"] == "b@x.io"
-            assert logs.events("plan.failed") == []
-            fake.update("b@x.io", plan=FakePlan())
-            await harness.run_until(fake, T0 + 4 * HOUR)
-            view = harness.watch.view("main")
-            assert "b@x.io" in view.plans and view.unknown_plans == frozenset()
-        finally:
-            await harness.close()
+    async with watching(configs, three(T0)) as (fake, harness):
+        await harness.run_until(fake, T0 + FIRST_ROUND)
+        fake.update("b@x.io", plan=None)  # /features now answers 400 for it
+        await harness.run_until(fake, T0 + 3 * HOUR)
+        view = harness.watch.view("main")
+        assert set(view.plans) == {"a@x.io", "c@x.io"}
+        assert view.unknown_plans == {"b@x.io"}
+        assert view.plan_judged("b@x.io")
+        assert view.requests_total[(Endpoint.FEATURES, Outcome.HTTP_ERROR)] == 2
+        # Said once, not at every request.
+        (unknown,) = logs.events("plan.unknown_account")
+        assert unknown["account"] == "b@x.io"
+        assert logs.events("plan.failed") == []
+        fake.update("b@x.io", plan=FakePlan())
+        await harness.run_until(fake, T0 + 4 * HOUR)
+        view = harness.watch.view("main")
+        assert "b@x.io" in view.plans and view.unknown_plans == frozenset()
 
 
 @pytest.mark.anyio
 async def test_upstream_error_texts_never_put_an_email_in_the_logs(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
-    token = configs.token_file.read_text().strip()
     accounts = [FakeAccount("secretive@hidden.example", T0 + 10 * DAY)]
-    with FakeUpstream(token=token, accounts=accounts) as fake:
-        config = config_for(configs, fake.base_url, metrics='account_label = "hash"')
-        harness = Harness(config)
-        try:
-            body = b'{"error": "secretive@hidden.example is locked", "code": 422}'
-            fake.fail_next(FEATURES, Fault(422, body=body))
-            await harness.run_until(fake, T0 + 1)
-            (failed,) = logs.events("plan.failed")
-            assert "is locked" in failed["error"]
-            assert "hidden.example" not in logs.text
-        finally:
-            await harness.close()
+    async with watching(configs, accounts, metrics='account_label = "hash"') as (fake, harness):
+        body = b'{"error": "secretive@hidden.example is locked", "code": 422}'
+        fake.fail_next(FEATURES, Fault(422, body=body))
+        await harness.run_until(fake, T0 + 1)
+        (failed,) = logs.events("plan.failed")
+        assert "is locked" in failed["error"]
+        assert "hidden.example" not in logs.text
 
 
 @pytest.mark.anyio
 async def test_token_refreshes_are_counted_per_account(configs: ConfigWriter) -> None:
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=three(T0)) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config)
-        try:
+    async with watching(configs, three(T0)) as (fake, harness):
 
-            async def poll() -> dict[str, int]:
-                await harness.poll()
-                return dict(harness.watch.view("main").refreshes)
+        async def poll() -> dict[str, int]:
+            await harness.poll()
+            return dict(harness.watch.view("main").refreshes)
 
-            assert await poll() == {"a@x.io": 0, "b@x.io": 0, "c@x.io": 0}
-            fake.update("a@x.io", expires_at=T0 + 20 * DAY)  # refreshed
-            fake.update("b@x.io", expires_at=T0 + 10 * DAY + 30)  # jitter, not a refresh
-            fake.update("c@x.io", expires_at=T0 + 5 * DAY)  # earlier: not a refresh
-            assert await poll() == {"a@x.io": 1, "b@x.io": 0, "c@x.io": 0}
-            assert await poll() == {"a@x.io": 1, "b@x.io": 0, "c@x.io": 0}  # unchanged
-            # Unknown for a while: compared with the last known expiry when it is back.
-            fake.update("a@x.io", expires_at=None)
-            assert (await poll())["a@x.io"] == 1
-            fake.update("a@x.io", expires_at=T0 + 40 * DAY)
-            assert (await poll())["a@x.io"] == 2
-            # A failed poll changes nothing; a removed account starts again when it is back.
-            fake.fail_next(ACCOUNTS, Fault(401))
-            assert (await poll())["a@x.io"] == 2
-            fake.remove("a@x.io")
-            assert "a@x.io" not in await poll()
-            fake.put(FakeAccount("a@x.io", T0 + 50 * DAY))
-            assert (await poll())["a@x.io"] == 0
-        finally:
-            await harness.close()
+        assert await poll() == {"a@x.io": 0, "b@x.io": 0, "c@x.io": 0}
+        fake.update("a@x.io", expires_at=T0 + 20 * DAY)  # refreshed
+        fake.update("b@x.io", expires_at=T0 + 10 * DAY + 30)  # jitter, not a refresh
+        fake.update("c@x.io", expires_at=T0 + 5 * DAY)  # earlier: not a refresh
+        assert await poll() == {"a@x.io": 1, "b@x.io": 0, "c@x.io": 0}
+        assert await poll() == {"a@x.io": 1, "b@x.io": 0, "c@x.io": 0}  # unchanged
+        # Unknown for a while: compared with the last known expiry when it is back.
+        fake.update("a@x.io", expires_at=None)
+        assert (await poll())["a@x.io"] == 1
+        fake.update("a@x.io", expires_at=T0 + 40 * DAY)
+        assert (await poll())["a@x.io"] == 2
+        # A failed poll changes nothing; a removed account starts again when it is back.
+        fake.fail_next(ACCOUNTS, Fault(401))
+        assert (await poll())["a@x.io"] == 2
+        fake.remove("a@x.io")
+        assert "a@x.io" not in await poll()
+        fake.put(FakeAccount("a@x.io", T0 + 50 * DAY))
+        assert (await poll())["a@x.io"] == 0
 
 
 @pytest.mark.anyio
 async def test_ignored_accounts_are_not_fetched_and_unmatched_rules_are_logged(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=three(T0)) as fake:
-        rules = (
-            '[[accounts]]\nmatch = "B@X.IO"\nignore = true\n'
-            '[[accounts]]\nmatch = "*@typo.example"\n'
-        )
-        config = config_for(configs, fake.base_url, extra=rules)
-        harness = Harness(config)
-        try:
-            await harness.run_until(fake, T0 + 2 * HOUR)
-            emails = {asked(q) for _, p, q in harness.log if p == FEATURES}
-            assert emails == {"a@x.io", "c@x.io"}
-            view = harness.watch.view("main")
-            assert set(view.plans) == {"a@x.io", "c@x.io"}
-            assert "b@x.io" not in view.refreshes
-            (unmatched,) = logs.events("policy.unmatched")
-            assert unmatched["rule"] == "accounts[1]"
-            assert unmatched["match"] == "*@typo.example"
-        finally:
-            await harness.close()
+    rules = (
+        '[[accounts]]\nmatch = "B@X.IO"\nignore = true\n[[accounts]]\nmatch = "*@typo.example"\n'
+    )
+    async with watching(configs, three(T0), extra=rules) as (fake, harness):
+        await harness.run_until(fake, T0 + 2 * HOUR)
+        emails = {asked(q) for _, p, q in harness.log if p == FEATURES}
+        assert emails == {"a@x.io", "c@x.io"}
+        view = harness.watch.view("main")
+        assert set(view.plans) == {"a@x.io", "c@x.io"}
+        assert "b@x.io" not in view.refreshes
+        (unmatched,) = logs.events("policy.unmatched")
+        assert unmatched["rule"] == "accounts[1]"
+        assert unmatched["match"] == "*@typo.example"
 
 
 @pytest.mark.anyio
 async def test_a_reload_keeps_counters_and_turns_endpoints_off(
     configs: ConfigWriter, tmp_path: Path
 ) -> None:
-    token = configs.token_file.read_text().strip()
-    with FakeUpstream(token=token, accounts=three(T0)) as fake:
-        config = config_for(configs, fake.base_url)
-        harness = Harness(config)
-        try:
-            await harness.run_until(fake, T0 + 1)
-            counted = dict(harness.watch.view("main").requests_total)
-            text = configs.dir.joinpath("config.toml").read_text()
-            off = text.replace(
-                f'token_file = "{configs.token_file}"',
-                f'token_file = "{configs.token_file}"\nfeatures_endpoint = false',
-            ).replace('timeout = "2s"', 'timeout = "2s"\naccount_interval = "10m"')
-            new = load_config(configs.write(off, "off.toml"), env={})
-            harness.watch.apply(new, plan_reload(config, new))
-            harness.config = new
-            view = harness.watch.view("main")
-            assert view.requests_total == counted
-            assert view.plans == {} and not view.features_endpoint
-            assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve
-            # The shorter account_interval applies at once, not after the hour.
-            assert harness.watch.next_due("main") == pytest.approx(T0 + 600, abs=1)
-            await harness.run_until(fake, T0 + HOUR)
-            assert harness.requests(FEATURES, since=T0 + 2) == []
-            # At the start, then every 10 minutes from the reload on.
-            assert len(harness.requests(ACCOUNT)) == 1 + 5
-        finally:
-            await harness.close()
+    async with watching(configs, three(T0)) as (fake, harness):
+        config = harness.config
+        await harness.run_until(fake, T0 + 1)
+        counted = dict(harness.watch.view("main").requests_total)
+        text = configs.dir.joinpath("config.toml").read_text()
+        off = text.replace(
+            f'token_file = "{configs.token_file}"',
+            f'token_file = "{configs.token_file}"\nfeatures_endpoint = false',
+        ).replace('timeout = "2s"', 'timeout = "2s"\naccount_interval = "10m"')
+        new = load_config(configs.write(off, "off.toml"), env={})
+        harness.watch.apply(new, plan_reload(config, new))
+        harness.config = new
+        view = harness.watch.view("main")
+        assert view.requests_total == counted
+        assert view.plans == {} and not view.features_endpoint
+        assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve
+        # The shorter account_interval applies at once, not after the hour.
+        assert harness.watch.next_due("main") == pytest.approx(T0 + 600, abs=1)
+        await harness.run_until(fake, T0 + HOUR)
+        assert harness.requests(FEATURES, since=T0 + 2) == []
+        # At the start, then every 10 minutes from the reload on.
+        assert len(harness.requests(ACCOUNT)) == 1 + 5
