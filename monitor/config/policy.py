@@ -17,7 +17,8 @@ from monitor.timefmt import format_duration
 # Prometheus' label-name syntax; names starting with "__" are reserved to Prometheus.
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # Labels the daemon sets itself (on alerts or metrics) and those Prometheus adds when it
-# scrapes: a policy label of that name would clash with, or be renamed next to, ours.
+# scrapes: a policy label of that name would clash with, or be renamed next to, ours. Kept
+# complete by tests/exposition/test_promtool.py, which checks a live body against it.
 RESERVED_LABELS = frozenset(
     {
         "source",
@@ -34,6 +35,9 @@ RESERVED_LABELS = frozenset(
         "endpoint",
         "outcome",
         "sink",
+        "task",
+        "version",
+        "python_version",
         "job",
         "instance",
     }

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.config.load import parse_config
 from monitor.config.model import AccountRule, Config, Thresholds
-from monitor.config.policy import Policy, matches, static_warnings
+from monitor.config.policy import RESERVED_LABELS, Policy, matches, static_warnings
 from monitor.config.render import render_config
 from monitor.errors import ConfigError
 
@@ -111,21 +111,7 @@ ignore = true
                 f"accounts[0].labels.{name}",
                 "sets itself",
             )
-            for name in (
-                "source",
-                "account",
-                "alertname",
-                "severity",
-                "state",
-                "account_id",
-                "username",
-                "expiry_source",
-                "plan",
-                "kind",
-                "service",
-                "job",
-                "instance",
-            )
+            for name in sorted(RESERVED_LABELS)
         ),
         ('[[accounts]]\nmatch = "a"\n[[accounts]]\nmatch = 1', "accounts[1].match", "string"),
     ],
