@@ -202,13 +202,7 @@ class _Loader:
 
     def poll(self, table: Table) -> PollConfig:
         # Settings that would page (or spin) by themselves are refused, not obeyed.
-        interval = table.duration("interval", "5m")
-        if interval < MIN_POLL_INTERVAL:
-            raise ConfigError(
-                table.key("interval"),
-                f"must be at least {format_duration(MIN_POLL_INTERVAL)}, "
-                f"got {format_duration(interval)}",
-            )
+        interval = table.duration("interval", "5m", at_least=MIN_POLL_INTERVAL)
         timeout = table.duration("timeout", "15s")
         jitter = table.duration("jitter", "10s", positive=False)
         if jitter >= interval:
@@ -266,13 +260,8 @@ class _Loader:
         return MetricsConfig(host, port, label, web_config)
 
     def alerts(self, table: Table) -> AlertsConfig:
-        repeat = table.duration("repeat_interval", "4h")
-        if repeat < MIN_REPEAT_INTERVAL:
-            raise ConfigError(
-                table.key("repeat_interval"),
-                f"must be at least {format_duration(MIN_REPEAT_INTERVAL)}: shorter floods the "
-                f"sinks; got {format_duration(repeat)}",
-            )
+        # Shorter would flood the sinks with repeats.
+        repeat = table.duration("repeat_interval", "4h", at_least=MIN_REPEAT_INTERVAL)
         default_dir = self._env.get("STATE_DIRECTORY", "").split(":")[0] or str(DEFAULT_STATE_DIR)
         state_dir = Path(table.string("state_dir", default_dir))
         if not state_dir.is_absolute():
