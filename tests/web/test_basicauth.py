@@ -14,7 +14,6 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-import monitor.web.basicauth
 from monitor.secret import Secret
 from monitor.web import WebGuard, load_web_config
 from monitor.web.basicauth import BasicAuth, bcrypt_cost, decoy_hash
@@ -177,19 +176,6 @@ async def test_a_peer_may_have_only_so_many_checks_outstanding() -> None:
 
 
 # -- no enumeration by timing ---------------------------------------------------------------
-
-
-@pytest.fixture
-def bcrypt_hashes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    seen: list[bytes] = []
-    real = monitor.web.basicauth._checkpw
-
-    def recording(password: bytes, hashed: bytes) -> bool:
-        seen.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(monitor.web.basicauth, "_checkpw", recording)
-    return seen
 
 
 @pytest.mark.anyio

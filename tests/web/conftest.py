@@ -1,0 +1,21 @@
+"""Fixtures of the web tests."""
+
+from __future__ import annotations
+
+import pytest
+
+import monitor.web.basicauth
+
+
+@pytest.fixture
+def bcrypt_hashes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The hash of every bcrypt check basic auth makes, in order (the checks still run)."""
+    seen: list[bytes] = []
+    real = monitor.web.basicauth._checkpw
+
+    def recording(password: bytes, hashed: bytes) -> bool:
+        seen.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(monitor.web.basicauth, "_checkpw", recording)
+    return seen
