@@ -15,6 +15,7 @@ import pytest
 from monitor.cli import main
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from tests.helpers import DAY, HOUR, ConfigWriter
+from tests.helpers.processes import cli
 
 # The Monitoring Plugins Development Guidelines, "Performance data":
 #   'label'=value[UOM];[warn];[crit];[min];[max]
@@ -171,7 +172,7 @@ def test_every_status_of_a_poll(
     ],
 )
 def test_usage_errors_are_unknown_on_stdout(args: list[str]) -> None:
-    result = _cli("check", *args)
+    result = cli("check", *args)
     assert result.returncode == 3, result
     (line,) = result.stdout.splitlines()
     assert line.startswith("PIXVERSE UNKNOWN - usage: "), line
@@ -179,14 +180,14 @@ def test_usage_errors_are_unknown_on_stdout(args: list[str]) -> None:
 
 
 def test_other_commands_keep_argparse_exit_2() -> None:
-    result = _cli("config", "check")
+    result = cli("config", "check")
     assert result.returncode == 2
     assert result.stdout == ""
     assert "error: the following arguments are required: file" in result.stderr
 
 
 def test_a_missing_config_is_unknown(configs: ConfigWriter) -> None:
-    result = _cli("check", "--config", str(configs.dir / "absent.toml"))
+    result = cli("check", "--config", str(configs.dir / "absent.toml"))
     assert result.returncode == 3
     (line,) = result.stdout.splitlines()
     assert line.startswith("PIXVERSE UNKNOWN - config error: cannot read config file ")
@@ -194,7 +195,7 @@ def test_a_missing_config_is_unknown(configs: ConfigWriter) -> None:
 
 def test_a_config_error_as_json_is_unknown(configs: ConfigWriter) -> None:
     path = configs.write("[poll]\ninterval = 'often'\n")
-    result = _cli("check", "--json", "--config", str(path), env={"USEAPI_TOKEN": "t"})
+    result = cli("check", "--json", "--config", str(path), env={"USEAPI_TOKEN": "t"})
     assert result.returncode == 3
     assert '"status":"unknown"' in result.stdout
     assert "poll.interval" in result.stdout
@@ -217,7 +218,7 @@ def test_timeout_bounds_the_whole_run(
 
 
 def test_default_timeout_is_ten_seconds() -> None:
-    result = _cli("check", "--help")
+    result = cli("check", "--help")
     assert result.returncode == 0
     assert "default: 10" in " ".join(result.stdout.split())
 
@@ -240,14 +241,3 @@ def test_a_closed_pipe_is_no_error(fake: FakeUpstream, configs: ConfigWriter) ->
         os.close(write_end)
     assert result.returncode == 1, result.stderr
     assert result.stderr == ""
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )

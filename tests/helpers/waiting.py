@@ -24,8 +24,15 @@ def require_binary(name: str, package: str = "prometheus prometheus-alertmanager
     return path
 
 
-def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+def eventually(
+    predicate: Callable[[], Any],
+    timeout: float = 5.0,
+    what: str = "condition",
+    *,
+    interval: float = 0.02,
+) -> Any:
+    """Poll `predicate` every `interval` seconds until it returns something truthy; fail after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -33,7 +40,7 @@ def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 def http_status(port: int, path: str) -> int | None:

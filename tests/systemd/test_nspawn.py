@@ -17,10 +17,9 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -28,7 +27,7 @@ import pytest
 
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
-from tests.helpers import API_TOKEN, DAY
+from tests.helpers import API_TOKEN, DAY, eventually
 from tests.systemd.nspawn import (
     CA_INSIDE,
     Container,
@@ -40,6 +39,9 @@ from tests.systemd.nspawn import (
     require_tools,
     source_tree_copy,
 )
+
+# Each check enters the container: a slower poll than eventually()'s default.
+CONTAINER_POLL_SECONDS = 0.25
 
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(1200)]
 
@@ -77,18 +79,6 @@ class Stack:
 
     def systemctl(self, action: str, check: bool = True) -> int:
         return self.container.run(f"systemctl {action} {UNIT}", check=check).returncode
-
-
-def until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.25)
 
 
 def operator_edit(shipped: str, base_url: str, port: int, hook: str) -> str:
@@ -208,15 +198,21 @@ def test_a_good_and_a_bad_reload_show_in_systemctl_status(stack: Stack) -> None:
     # Good: alice (30 days) and bob (40 days) are within a 45-day warning, at once.
     stack.edit_config('warning = "72h"', 'warning = "45d"')
     assert stack.systemctl("reload") == 0
-    until(lambda: "2 warning" in stack.status_text(), 30, "the new threshold in STATUS")
+    eventually(
+        lambda: "2 warning" in stack.status_text(),
+        30,
+        "the new threshold in STATUS",
+        interval=CONTAINER_POLL_SECONDS,
+    )
     assert any('"event":"config.reloaded"' in line for line in stack.container.journal(UNIT))
     # Bad: the running configuration stays, and `systemctl status` says so.
     stack.edit_config('warning = "45d"', 'warning = "soon"')
     assert stack.systemctl("reload") == 0  # the signal was sent; the daemon judges the file
-    failed = until(
+    failed = eventually(
         lambda: (text := stack.status_text()).startswith("RELOAD FAILED") and text,
         30,
         "the failed reload in STATUS",
+        interval=CONTAINER_POLL_SECONDS,
     )
     assert failed.startswith("RELOAD FAILED (thresholds.warning: expected a duration"), failed
     assert "running the previous configuration; 1/1 sources up" in failed
@@ -225,11 +221,21 @@ def test_a_good_and_a_bad_reload_show_in_systemctl_status(stack: Stack) -> None:
     assert stack.show("ActiveState")["ActiveState"] == "active"
     # Still shown after the next polls, until a good reload.
     polls = _count(stack, '"event":"poll.completed"')
-    until(lambda: _count(stack, '"event":"poll.completed"') > polls + 1, 30, "two more polls")
+    eventually(
+        lambda: _count(stack, '"event":"poll.completed"') > polls + 1,
+        30,
+        "two more polls",
+        interval=CONTAINER_POLL_SECONDS,
+    )
     assert stack.status_text().startswith("RELOAD FAILED")
     stack.edit_config('warning = "soon"', 'warning = "72h"')
     assert stack.systemctl("reload") == 0
-    until(lambda: stack.status_text().startswith("1/1 sources up; 2 accounts: 2 ok"), 30, "ok")
+    eventually(
+        lambda: stack.status_text().startswith("1/1 sources up; 2 accounts: 2 ok"),
+        30,
+        "ok",
+        interval=CONTAINER_POLL_SECONDS,
+    )
 
 
 def _count(stack: Stack, needle: str) -> int:
@@ -239,7 +245,7 @@ def _count(stack: Stack, needle: str) -> int:
 def test_a_poll_failure_is_found_by_journalctl_priority(stack: Stack) -> None:
     stack.upstream.fail_always(ACCOUNTS, Fault(503, headers={"Retry-After": "0"}))
     try:
-        warnings = until(
+        warnings = eventually(
             lambda: [
                 line
                 for line in stack.container.journal(UNIT, "--priority=warning")
@@ -247,6 +253,7 @@ def test_a_poll_failure_is_found_by_journalctl_priority(stack: Stack) -> None:
             ],
             30,
             "poll.failed in journalctl -p warning",
+            interval=CONTAINER_POLL_SECONDS,
         )
     finally:
         stack.upstream.fail_always(ACCOUNTS, None)
@@ -302,7 +309,12 @@ def test_a_stopped_event_loop_is_killed_and_restarted_by_the_watchdog(stack: Sta
         )
         return now if back else None
 
-    until(restarted, WATCHDOG_TIMEOUT, "the watchdog to kill and restart the service")
+    eventually(
+        restarted,
+        WATCHDOG_TIMEOUT,
+        "the watchdog to kill and restart the service",
+        interval=CONTAINER_POLL_SECONDS,
+    )
     journal = "\n".join(stack.container.journal(UNIT))
     assert "Watchdog timeout" in journal
 
