@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -14,31 +13,15 @@ from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.sinks import Sender
 from monitor.clock import SystemClock
-from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics
-from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import LogCapture, async_eventually
 from tests.helpers.fds import open_fds
+from tests.helpers.sinks import sink_config
 
 T0 = time.time()
-
-
-def sink(url: str, kind: SinkType = SinkType.WEBHOOK, timeout: float = 1.0) -> SinkConfig:
-    return SinkConfig(
-        "ops",
-        kind,
-        Secret(url),
-        redact_url(url),
-        None,
-        None,
-        None,
-        Severity.WARNING,
-        True,
-        timedelta(seconds=timeout),
-    )
 
 
 def event(ident: str, starts_at: float = T0) -> AlertEvent:
@@ -98,7 +81,7 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
 ) -> None:
     """An out-of-range time (say, from a damaged state file) once ended the worker: nothing
     logged, counters frozen, the outbox growing."""
-    harness = Harness(sink(receiver.url))
+    harness = Harness(sink_config("ops", receiver.url, timeout=1.0))
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event("bad", starts_at=1e20), event("good")])
@@ -151,7 +134,7 @@ class Exploding(httpx.AsyncBaseTransport):
 async def test_an_unexpected_error_while_sending_is_retried(
     receiver: WebhookReceiver, logs: LogCapture
 ) -> None:
-    harness = Harness(sink(receiver.url), transport=Exploding(2))
+    harness = Harness(sink_config("ops", receiver.url, timeout=1.0), transport=Exploding(2))
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event("n1"), event("n2")])
@@ -179,7 +162,9 @@ async def test_the_alertmanager_resender_survives_a_bad_alert(
     good = FiringAlert(event("good").alert, T0, T0, Severity.CRITICAL)
     bad = FiringAlert(event("bad").alert, 1e20, T0, Severity.CRITICAL)
     firing = [bad]
-    harness = Harness(sink(receiver.url, SinkType.ALERTMANAGER), firing=firing)
+    harness = Harness(
+        sink_config("ops", receiver.url, SinkType.ALERTMANAGER, timeout=1.0), firing=firing
+    )
     await harness.delivery.start()
     try:
 
@@ -222,7 +207,7 @@ async def test_each_sink_fault_has_its_outcome(
 ) -> None:
     for step in script:
         receiver.respond(**step)  # type: ignore[arg-type]
-    harness = Harness(sink(receiver.url, timeout=0.3))
+    harness = Harness(sink_config("ops", receiver.url, timeout=0.3))
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event("first"), event("second")])
@@ -246,7 +231,7 @@ async def test_a_sink_that_keeps_hanging_leaks_no_connection(receiver: WebhookRe
     for i in range(attempts):
         # Just past the timeout: each answer arrives as its attempt is being given up.
         receiver.respond(200, delay_seconds=0.11 + 0.01 * (i % 3))
-    harness = Harness(sink(receiver.url, timeout=0.1))
+    harness = Harness(sink_config("ops", receiver.url, timeout=0.1))
     await harness.delivery.start()
     try:
         fds = open_fds()

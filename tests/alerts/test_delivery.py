@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,43 +15,16 @@ from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Rea
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
-from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics
-from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import LogCapture, async_eventually
+from tests.helpers.sinks import sink_config
 
 SECRET = "hmac-SECRET-key-for-tests"
 EXTERNAL = "http://monitor.test:9877"
 T0 = 1_800_000_000.0
-
-
-def sink(
-    name: str,
-    url: str,
-    kind: SinkType = SinkType.WEBHOOK,
-    *,
-    secret: str | None = None,
-    min_severity: Severity = Severity.WARNING,
-    send_resolved: bool = True,
-    timeout: float = 2.0,
-    resolve_grace: float = 0.0,
-) -> SinkConfig:
-    return SinkConfig(
-        name,
-        kind,
-        Secret(url),
-        redact_url(url),
-        None,
-        Secret(secret) if secret else None,
-        None,
-        min_severity,
-        send_resolved,
-        timedelta(seconds=timeout),
-        timedelta(seconds=resolve_grace),
-    )
 
 
 def alert(severity: Severity = Severity.CRITICAL, account: str = "a@x.io") -> Alert:
@@ -145,7 +118,7 @@ async def run(
 
 @pytest.mark.anyio
 async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) -> None:
-    target = sink("ops", receiver.url + "/hook?x=1", secret=SECRET)
+    target = sink_config("ops", receiver.url + "/hook?x=1", secret=SECRET)
     await run([target], [event()], lambda h: receiver.accepted())
     (got,) = receiver.accepted()
     assert got.path == "/hook?x=1"
@@ -199,7 +172,9 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
 
 @pytest.mark.anyio
 async def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
-    await run([sink("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted())
+    await run(
+        [sink_config("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted()
+    )
     (got,) = receiver.accepted()
     assert SIGNATURE_HEADER.lower() not in got.headers
     body = got.json()
@@ -210,7 +185,7 @@ async def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> 
 @pytest.mark.anyio
 async def test_slack_payload(receiver: WebhookReceiver) -> None:
     await run(
-        [sink("chat", receiver.url + "/services/T/B/x", SinkType.SLACK)],
+        [sink_config("chat", receiver.url + "/services/T/B/x", SinkType.SLACK)],
         [event()],
         lambda h: receiver.accepted(),
     )
@@ -233,7 +208,7 @@ async def test_slack_payload(receiver: WebhookReceiver) -> None:
 async def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
     firing = [FiringAlert(alert(account="b@x.io"), T0 - 60, T0, Severity.CRITICAL)]
     await run(
-        [sink("am", receiver.url, SinkType.ALERTMANAGER)],
+        [sink_config("am", receiver.url, SinkType.ALERTMANAGER)],
         [event(Status.RESOLVED)],
         lambda h: len(receiver.accepted()) >= 2,
         firing=firing,
@@ -276,7 +251,9 @@ async def test_retryable_statuses_are_retried(
     # Wait for the sender's count, not the receiver's record: the receiver records a request
     # before its answer reaches the sender.
     harness = await run(
-        [sink("ops", receiver.url)], [event()], lambda h: h.count("ops", DeliveryOutcome.DELIVERED)
+        [sink_config("ops", receiver.url)],
+        [event()],
+        lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
     )
     assert [r.answered for r in receiver.received] == [status, status, 200]
     assert {r.headers["idempotency-key"] for r in receiver.received} == {"n1"}
@@ -288,7 +265,7 @@ async def test_retryable_statuses_are_retried(
 @pytest.mark.anyio
 async def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
     receiver.respond(429, headers={"Retry-After": "1"})
-    await run([sink("ops", receiver.url)], [event()], lambda h: receiver.accepted())
+    await run([sink_config("ops", receiver.url)], [event()], lambda h: receiver.accepted())
     first, second = receiver.received
     assert second.at_unix - first.at_unix >= 0.95  # backoff alone would be 0.05 s
 
@@ -297,7 +274,7 @@ async def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
 async def test_timeouts_are_retried(receiver: WebhookReceiver) -> None:
     receiver.respond(200, headers={}, delay_seconds=1.0)
     harness = await run(
-        [sink("ops", receiver.url, timeout=0.3)],
+        [sink_config("ops", receiver.url, timeout=0.3)],
         [event()],
         lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
     )
@@ -312,7 +289,7 @@ async def test_other_4xx_is_dropped_and_counted(
 ) -> None:
     receiver.respond(status)
     harness = await run(
-        [sink("ops", receiver.url)],
+        [sink_config("ops", receiver.url)],
         [event(ident="bad"), event(ident="good")],
         lambda h: receiver.accepted(),
     )
@@ -332,7 +309,7 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
     url = receiver.url
     receiver.stop()  # connection refused from now on
     events = [event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)]
-    harness = Harness([sink("ops", url)])
+    harness = Harness([sink_config("ops", url)])
 
     try:
         await harness.delivery.start()
@@ -368,7 +345,7 @@ async def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
         slow.respond(200, delay_seconds=3.0)
         started = time.monotonic()
         await run(
-            [sink("slow", slow.url, timeout=5), sink("fast", receiver.url)],
+            [sink_config("slow", slow.url, timeout=5), sink_config("fast", receiver.url)],
             [event()],
             lambda h: receiver.accepted(),
         )
@@ -379,8 +356,10 @@ async def test_a_slow_sink_delays_no_other(receiver: WebhookReceiver) -> None:
 async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None:
     with WebhookReceiver() as critical_only:
         sinks = [
-            sink("all", receiver.url),
-            sink("crit", critical_only.url, min_severity=Severity.CRITICAL, send_resolved=False),
+            sink_config("all", receiver.url),
+            sink_config(
+                "crit", critical_only.url, min_severity=Severity.CRITICAL, send_resolved=False
+            ),
         ]
         warning = event(severity=Severity.WARNING, ident="w")
         critical = event(ident="c")
@@ -396,7 +375,9 @@ async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None
 @pytest.mark.anyio
 async def test_secrets_stay_out_of_logs(logs: LogCapture) -> None:
     url = "http://127.0.0.1:1/services/T000/B000/SLACKsecretPATH"
-    harness = Harness([sink("chat", url, SinkType.SLACK), sink("ops", url, secret=SECRET)])
+    harness = Harness(
+        [sink_config("chat", url, SinkType.SLACK), sink_config("ops", url, secret=SECRET)]
+    )
 
     await harness.delivery.start()
     harness.delivery.enqueue([event()])
@@ -426,7 +407,7 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
         T0 + 5,
         Severity.CRITICAL,
     )
-    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
+    target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
     started = time.time()
     await run([target], [changed], lambda h: len(receiver.accepted()) >= 2)
     first, second = receiver.accepted()
@@ -445,7 +426,7 @@ async def test_alertmanager_ends_are_held_back_without_holding_up_others(
 ) -> None:
     """So that Prometheus rules resolving the same alert an evaluation later, and re-sending
     it as firing until then, do not make Alertmanager show it resolved and firing again."""
-    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=1.0)
+    target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=1.0)
     started = time.time()
     ended, other = event(Status.RESOLVED, ident="end"), event(ident="new", account="b@x.io")
     harness = await run([target], [ended, other], lambda h: len(receiver.accepted()) >= 2)
@@ -463,7 +444,7 @@ async def test_alertmanager_ends_are_held_back_without_holding_up_others(
 async def test_an_alert_back_within_the_grace_goes_on_in_alertmanager(
     receiver: WebhookReceiver,
 ) -> None:
-    target = sink("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
+    target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
     harness = Harness([target])
     await harness.delivery.start()
     try:
@@ -490,7 +471,7 @@ async def test_a_full_outbox_evicts_the_oldest_and_says_why(
     receiver = WebhookReceiver().start()
     url = receiver.url
     receiver.stop()  # nothing delivered: the outbox only grows
-    harness = Harness([sink("ops", url)])
+    harness = Harness([sink_config("ops", url)])
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)])

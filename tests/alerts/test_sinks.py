@@ -17,30 +17,14 @@ import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.sinks import Sender, SendResult, slack
-from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
-from monitor.secret import Secret
 from monitor.testing.clock import FakeClock
+from tests.helpers.sinks import sink_config
 
 T0 = 1_800_000_000.0
 EXTERNAL = "http://monitor.test:9877"
 SLACK_URL = "https://hooks.slack.test/services/T000/B000/SLACKsecretPATH"
-
-
-def sink(kind: SinkType, url: str, *, secret: str | None = None) -> SinkConfig:
-    return SinkConfig(
-        "ops",
-        kind,
-        Secret(url),
-        redact_url(url),
-        None,
-        Secret(secret) if secret else None,
-        None,
-        Severity.WARNING,
-        True,
-        timedelta(seconds=2),
-    )
 
 
 ALERT = Alert(
@@ -96,28 +80,28 @@ AM = "http://am.test:9093"
 SIGNED = "t=1800000000,v1=b7e5568ae97dc9d32dd557b0d8d52f1ff68f6d912d07c24de8df12ed617d6f03"
 CASES = [
     (
-        sink(SinkType.WEBHOOK, "https://hooks.test/hook?x=1", secret="k3y"),
+        sink_config("ops", "https://hooks.test/hook?x=1", SinkType.WEBHOOK, secret="k3y"),
         STARTED,
         "https://hooks.test/hook?x=1",
         {"idempotency-key": "n1", "x-pixverse-monitor-signature": SIGNED},
         "23111b675092fc4e7e8ea745fcd19ecb2d3ef9060faca80a9a993e4888a92009",
     ),
     (
-        sink(SinkType.WEBHOOK, "https://hooks.test/hook"),
+        sink_config("ops", "https://hooks.test/hook", SinkType.WEBHOOK),
         RESOLVED,
         "https://hooks.test/hook",
         {"idempotency-key": "n3"},
         "d24ab51123b4c8971c5616ca57b1fb819cef04c9d95c2e215e32fa7e0e19b6a8",
     ),
     (
-        sink(SinkType.SLACK, SLACK_URL),
+        sink_config("ops", SLACK_URL, SinkType.SLACK),
         STARTED,
         SLACK_URL,
         {"idempotency-key": "n1"},
         "a5e21a0e5b071a6d8795c78712b26219890ecc1dca89b84c48530b9a857325c3",
     ),
     (
-        sink(SinkType.ALERTMANAGER, AM),
+        sink_config("ops", AM, SinkType.ALERTMANAGER),
         STARTED,
         AM + "/api/v2/alerts",
         {"idempotency-key": "n1"},
@@ -125,21 +109,21 @@ CASES = [
     ),
     (  # the new severity only: the end of the old one is a notification of its own, held
         # back the sink's resolve_grace (outbox.notifications_for); the same body as a start
-        sink(SinkType.ALERTMANAGER, AM),
+        sink_config("ops", AM, SinkType.ALERTMANAGER),
         CHANGED,
         AM + "/api/v2/alerts",
         {"idempotency-key": "n2"},
         "061021bca2b5f85ddf19b346e09cc6db3d95020acfeac6a3b6d0dccb2addb85e",
     ),
     (
-        sink(SinkType.ALERTMANAGER, AM),
+        sink_config("ops", AM, SinkType.ALERTMANAGER),
         RESOLVED,
         AM + "/api/v2/alerts",
         {"idempotency-key": "n3"},
         "3d751cc10cc930d36a126cf7ebbdf7820fa95d0a76f0321755e1e6ff75d93811",
     ),
     (  # the periodic re-send: same body as the start, no idempotency key
-        sink(SinkType.ALERTMANAGER, AM),
+        sink_config("ops", AM, SinkType.ALERTMANAGER),
         None,
         AM + "/api/v2/alerts",
         {},
@@ -177,7 +161,7 @@ async def test_requests_are_byte_identical(
 
 
 async def attempt(transport: httpx.AsyncBaseTransport, timeout: float = 2.0) -> SendResult:
-    target = sink(SinkType.SLACK, SLACK_URL)
+    target = sink_config("ops", SLACK_URL, SinkType.SLACK)
     if timeout != 2.0:
         target = replace(target, timeout=timedelta(seconds=timeout))
     sender = Sender(FakeClock(T0), EXTERNAL, transport=transport)
@@ -242,7 +226,7 @@ async def test_no_answer_in_time_is_a_timeout() -> None:
 
 
 def test_a_shaped_request_does_not_show_its_url() -> None:
-    target = sink(SinkType.SLACK, SLACK_URL)
+    target = sink_config("ops", SLACK_URL, SinkType.SLACK)
     shaped = slack.request(target, STARTED, EXTERNAL, T0)
     assert shaped.url == SLACK_URL
     assert "SLACKsecretPATH" not in repr(shaped)
