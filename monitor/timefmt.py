@@ -1,5 +1,5 @@
 """Time as text, in one place: durations as written in the config ("90s", "5m", "1h30m", "7d",
-300) and shown to people, and timestamps in UTC ISO 8601 / RFC 3339."""
+300) and shown to people, timestamps in UTC ISO 8601 / RFC 3339, and HTTP dates."""
 
 from __future__ import annotations
 
@@ -119,3 +119,53 @@ def rfc3339(unix: float) -> str:
     return (
         datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = "(" + "|".join(_MONTHS) + ")"
+_TIME = r"(\d{2}):(\d{2}):(\d{2})"
+# RFC 9110's HTTP-date: IMF-fixdate, which every server sends, and the two obsolete forms a
+# recipient must still read (RFC 850's with a two-digit year, and C's asctime()).
+_IMF_FIXDATE = re.compile(
+    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} GMT", re.ASCII
+)
+_RFC850_DATE = re.compile(
+    rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+    rf"(\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} GMT",
+    re.ASCII,
+)
+_ASCTIME_DATE = re.compile(
+    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})", re.ASCII
+)
+
+
+def http_date_unix(value: str | None) -> float | None:
+    """Unix seconds of an HTTP date (a `Date` or `Retry-After` header); None when absent or
+    not exactly one of RFC 9110's three forms, or not a real moment before MAX_UNIX. A
+    two-digit year is the one of 1970..2069."""
+    if value is None:
+        return None
+    text = value.strip()
+    if (match := _IMF_FIXDATE.fullmatch(text)) is not None:
+        day, month, year, hour, minute, second = match.groups()
+    elif (match := _RFC850_DATE.fullmatch(text)) is not None:
+        day, month, short, hour, minute, second = match.groups()
+        year = str((1900 if int(short) >= 70 else 2000) + int(short))
+    elif (match := _ASCTIME_DATE.fullmatch(text)) is not None:
+        month, day, hour, minute, second, year = match.groups()
+    else:
+        return None
+    try:
+        moment = datetime(
+            int(year),
+            _MONTHS.index(month) + 1,
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=UTC,
+        )
+    except ValueError:  # 31 Feb, 25:00 and the like
+        return None
+    unix = moment.timestamp()
+    return unix if 0 <= unix <= MAX_UNIX else None
