@@ -82,11 +82,14 @@ class Delivery:
             queue.append(replace(notification, next_attempt_unix=now))
         self._wake_all()
 
-    def enqueue(self, events: Sequence[AlertEvent]) -> None:
-        for notification in notifications_for(events, self._sinks.values(), self._clock.time()):
+    def enqueue(self, events: Sequence[AlertEvent], now: float | None = None) -> None:
+        """Queue what `events` owe each sink, due `now` (the moment they were judged at; the
+        clock's when not given)."""
+        now = self._clock.time() if now is None else now
+        for notification in notifications_for(events, self._sinks.values(), now):
             queue = self._queues[notification.sink]
             if self._sinks[notification.sink].type is SinkType.ALERTMANAGER:
-                self._supersede(queue, notification)
+                self._supersede(queue, notification, now)
             queue.append(notification)
             if len(queue) > MAX_PENDING_PER_SINK:
                 evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
@@ -103,16 +106,21 @@ class Delivery:
                 )
             self._wake[notification.sink].set()
 
-    def _supersede(self, queue: list[Notification], new: Notification) -> None:
+    def _supersede(self, queue: list[Notification], new: Notification, now: float) -> None:
         """An alert that ends and starts again within an alertmanager sink's resolve_grace:
         the held-back end is dropped, so Alertmanager, which still holds the alert firing,
         sees it go on rather than end and start again."""
-        now = self._clock.time()
         identity = alertmanager_identity(new)
         for old in [n for n in queue if held_back(n, now)]:
             if alertmanager_identity(old) == identity:
                 queue.remove(old)
                 log.info("notification.superseded", sink=old.sink, id=old.id, by=new.id)
+
+    def shift(self, seconds: float) -> None:
+        """Every pending notification due `seconds` later (the daemon's time jumped)."""
+        for queue in self._queues.values():
+            queue[:] = [replace(n, next_attempt_unix=n.next_attempt_unix + seconds) for n in queue]
+        self._wake_all()
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
@@ -362,5 +370,6 @@ def _reason(reason: DeliveryFailure | None) -> str | None:
 
 
 def _position(queue: list[Notification], item: Notification) -> int | None:
-    """Where `item` is now: the queue may have changed while it was being sent."""
-    return next((i for i, n in enumerate(queue) if n is item), None)
+    """Where `item` is now: the queue may have changed while it was being sent (superseded,
+    or due at another time since the daemon's time jumped)."""
+    return next((i for i, n in enumerate(queue) if n.id == item.id), None)

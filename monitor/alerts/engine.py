@@ -11,10 +11,12 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.alerts import texts
+from monitor.alerts.alert import CLOCK_SCOPE as _CLOCK
 from monitor.alerts.alert import DATA_SCOPE as _DATA
 from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
 from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
 from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
+from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
@@ -90,11 +92,20 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
     judged: set[tuple[str, str]] = set()
     accounts: dict[tuple[str, str], AccountStatus] = {}
     for source in snapshot.sources:
-        down = _source_down(source, policy, now)
+        down = _source_down(source, policy, snapshot.taken_at_mono)
         if down is not None:
             judged.add((source.name, _HEALTH))
             if down:
                 active.append(_source_down_alert(source, now))
+        skew = source.clock_skew_seconds
+        if skew is not None:
+            judged.add((source.name, _CLOCK))
+            if abs(skew) > SKEW_LIMIT_SECONDS:
+                words = texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
+                details = {"skew_seconds": str(round(skew))}
+                active.append(
+                    Alert(AlertName.CLOCK_SKEW, Severity.WARNING, source.name, "", *words, details)
+                )
         beyond = plan_conditions(source, (f.alert for f in book.values()), now)
         active.extend(beyond.active)
         judged.update((source.name, scope) for scope in beyond.judged)
@@ -123,12 +134,13 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
     )
 
 
-def _source_down(source: SourceSnapshot, policy: AlertPolicy, now: float) -> bool | None:
+def _source_down(source: SourceSnapshot, policy: AlertPolicy, now_mono: float) -> bool | None:
     """True/False once judgeable; None before the first poll of this run has ended and before
-    the source could have gone stale, so a restart never resolves what it has not checked."""
+    the source could have gone stale, so a restart never resolves what it has not checked.
+    Staleness is measured on the monotonic clock."""
     if source.last_outcome is Outcome.UNAUTHORIZED:
         return True
-    stale = now - source.stale_reference_unix >= policy.limits.stale_after_seconds
+    stale = now_mono - source.stale_reference_mono >= policy.limits.stale_after_seconds
     if source.last_outcome is None and not stale:
         return None
     return stale
@@ -213,6 +225,10 @@ def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
         outcome = source.last_outcome.value if source.last_outcome else "success"
         words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if alert.name is AlertName.CLOCK_SKEW:
+        words = texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
+        details = {"skew_seconds": str(round(source.clock_skew_seconds or 0.0))}
+        return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     if alert.name is AlertName.CAPACITY_LOW:
         usable = source.evaluation.totals.usable_capacity if source.evaluation else 0
         words = texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
@@ -300,12 +316,13 @@ def next_wake(
 ) -> float | None:
     """The next moment the alerts may change without a poll: a threshold crossing (given), a
     plan entering its warning window or ending, a repeat falling due, or a source going
-    stale."""
+    stale (measured on the monotonic clock, told here as the wall time it will be then)."""
     crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
     moments = [m for m in crossings if m is not None]
     moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
     stale_after = policy.limits.stale_after_seconds
-    moments.extend(s.stale_reference_unix + stale_after for s in snapshot.sources)
+    mono = snapshot.taken_at_mono
+    moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
     future = [m for m in moments if m > now]
     return min(future) if future else None
 

@@ -1,4 +1,4 @@
-"""The alerts beyond token expiry (SPEC section 8): the useapi.net subscription, accounts
+"""The alerts beyond token expiry: the useapi.net subscription, accounts
 useapi.net marks as in error, and each account's PixVerse plan (its end, credits left and
 concurrency). Pure: a source's snapshot and `now` in, alerts and what was judged out."""
 

@@ -68,6 +68,20 @@ def source_down(source: str, outcome: str | None, last_success: float | None, no
     )
 
 
+def clock_skew(source: str, skew: float, limit: float) -> Texts:
+    side = "ahead of" if skew > 0 else "behind"
+    return (
+        f"The clock of pixverse-monitor is {format_ttl(abs(skew))} {side} useapi.net's "
+        f"(source {source})",
+        f"useapi.net's answers to source {source} are dated {format_ttl(abs(skew))} "
+        f"{'earlier' if skew > 0 else 'later'} than this host's clock says, more than the "
+        f"{format_ttl(limit)} expiries can be judged with. Token and plan expiries are judged "
+        "on the last clock reading that agreed with useapi.net, moved on by the monotonic "
+        "clock, until the clocks agree again: no account is paged, nor resolved, by the wrong "
+        "clock. Check time synchronisation on the monitor's host (timedatectl status).",
+    )
+
+
 # -- resolutions ----------------------------------------------------------------------------
 
 
@@ -131,4 +145,12 @@ def source_up(source: str, outcome: str, success: float) -> Texts:
     return (
         f"useapi.net is read again for source {source}",
         f"The poll of source {source} at {iso_utc(success)} read the accounts ({outcome}).",
+    )
+
+
+def clock_agrees(source: str, skew: float) -> Texts:
+    return (
+        f"The clock of pixverse-monitor agrees with useapi.net's again (source {source})",
+        f"useapi.net's answers to source {source} are dated within {format_ttl(abs(skew))} of "
+        "this host's clock: expiries are judged on it again.",
     )

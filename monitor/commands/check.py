@@ -43,7 +43,7 @@ async def poll_all(
         source = config.sources[index]
         client = UpstreamClient.of(source, config.poll, clock, transport)
         try:
-            started = clock.time()
+            started = clock.monotonic()
             # A one-shot check has no next poll; allow retries within a few timeouts.
             deadline = started + 4 * config.poll.timeout.total_seconds()
             if timeout_seconds is not None:
@@ -52,8 +52,8 @@ async def poll_all(
                 source.name,
                 client,
                 capacity_endpoint=source.capacity_endpoint,
-                started_unix=started,
-                deadline_unix=deadline,
+                started_unix=clock.time(),
+                deadline=deadline,
             )
         finally:
             await client.aclose()

@@ -1,6 +1,7 @@
 """What PlanWatch keeps of one source between requests: the last good subscription and plans,
-when each account's next /features is due, the token refreshes the polls saw, and every
-request counted by endpoint and outcome; and the request budget these schedules add up to."""
+when each account's next /features is due (on the monotonic clock), the token refreshes the
+polls saw, and every request counted by endpoint and outcome; and the request budget these
+schedules add up to."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class PlanState:
     labels: dict[str, str] = field(default_factory=dict)  # email -> account label, for logs
     listed: bool = False  # an accounts list was read in this run
     subscription: Subscription | None = None
+    # Schedules, on the monotonic clock: a step of the wall clock moves none of them.
     subscription_due: float = float("-inf")
     plans: dict[str, Plan] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # /features does not know them (400)
@@ -92,7 +94,7 @@ class PlanState:
     def schedule_new(self, poll: PollConfig, now: float) -> None:
         """Plan the first reads of accounts not seen before. They are spread over a poll
         interval (so that plans are known soon after a start) and their later reads evenly
-        over features_interval, each account once per interval."""
+        over features_interval, each account once per interval. `now` is monotonic."""
         if not self.config.features_endpoint:
             return
         new = [e for e in self.kept if e not in self.due]

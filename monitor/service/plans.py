@@ -1,7 +1,7 @@
-"""The section-8 side of every source: /v2/account every account_interval and /features for
-each account every features_interval, spread out, at most 2 requests in flight per source;
-their last good data, token refreshes seen by the polls, and every request counted by
-endpoint and outcome. Each failure degrades only its own series."""
+"""Beyond token expiry, for every source: /v2/account every account_interval and /features for
+each account every features_interval, spread out, at most 2 requests in flight per source, on
+the monotonic clock; their last good data, token refreshes seen by the polls, and every request
+counted by endpoint and outcome. Each failure degrades only its own series."""
 
 from __future__ import annotations
 
@@ -43,11 +43,15 @@ class PlanWatch:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
+        upstream_clock: Clock | None = None,
     ) -> None:
+        """`on_update` hears of new data (at most once per loop pass); `upstream_clock` (by
+        default `clock`) is the host's clock, which upstream's answers are timed by."""
         self._config = config
         self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
+        self._upstream_clock = upstream_clock or clock
         self._on_update = on_update
         self._transport = transport
         self._sources: dict[str, PlanState] = {}
@@ -99,9 +103,9 @@ class PlanWatch:
                 for table in (source.plans, source.unknown, source.due, source.next_round):
                     table.clear()
             source.refilter(self._policy)
-            source.schedule_new(self._config.poll, self._clock.time())
+            source.schedule_new(self._config.poll, self._clock.monotonic())
             # A shorter interval applies now, not after the longer one has run out.
-            now = self._clock.time()
+            now = self._clock.monotonic()
             source.subscription_due = min(
                 source.subscription_due, now + new.poll.account_interval.total_seconds()
             )
@@ -135,7 +139,7 @@ class PlanWatch:
         kept = source.refilter(self._policy)
         kept_accounts = [a for a in accounts if a.email in kept]
         source.note_refreshes(kept_accounts)
-        source.schedule_new(self._config.poll, self._clock.time())
+        source.schedule_new(self._config.poll, self._clock.monotonic())
         labels = account_labels(kept_accounts, self._config.metrics.account_label)
         source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
         self._log_unmatched()
@@ -151,7 +155,8 @@ class PlanWatch:
     # -- the schedule ------------------------------------------------------------------------
 
     def next_due(self, name: str) -> float | None:
-        """When the source next has a request due; None when nothing is scheduled."""
+        """When (on the monotonic clock) the source next has a request due; None when nothing
+        is scheduled."""
         source = self._sources[name]
         moments = []
         if source.config.account_endpoint:
@@ -164,7 +169,7 @@ class PlanWatch:
         """Make every request of this source that is due now, at most MAX_IN_FLIGHT at once;
         return how many were made."""
         source = self._sources[name]
-        now = self._clock.time()
+        now = self._clock.monotonic()
         poll = self._config.poll
         jobs = []
         if source.config.account_endpoint and source.subscription_due <= now:
@@ -181,12 +186,12 @@ class PlanWatch:
 
     async def _subscription(self, source: PlanState, every: float) -> None:
         async with source.slots:
-            started = self._clock.time()
+            started = self._clock.monotonic()
             source.subscription_due = started + every
             try:
                 result = await fetch_subscription(source.client, self._clock, started + every)
             except BaseException:
-                source.subscription_due = self._clock.time()  # not made: due again
+                source.subscription_due = self._clock.monotonic()  # not made: due again
                 raise
         source.count(Endpoint.ACCOUNT, result.outcome)
         if result.subscription is None:
@@ -209,7 +214,7 @@ class PlanWatch:
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:
         async with source.slots:
-            started = self._clock.time()
+            started = self._clock.monotonic()
             # Never sooner than an interval after this read, whatever the spread planned.
             after = max(started + every, source.next_round.pop(email, float("-inf")))
             source.due[email] = after
@@ -217,7 +222,7 @@ class PlanWatch:
                 result = await fetch_plan(source.client, email, self._clock, after)
             except BaseException:
                 if email in source.due:
-                    source.due[email] = self._clock.time()
+                    source.due[email] = self._clock.monotonic()
                 raise
         source.count(Endpoint.FEATURES, result.outcome)
         if email not in source.due:
@@ -261,7 +266,7 @@ class PlanWatch:
             source.wake.clear()
             await self.run_due(name)
             due = self.next_due(name)
-            delay = None if due is None else max(0.0, due - self._clock.time())
+            delay = None if due is None else max(0.0, due - self._clock.monotonic())
             if delay is None or delay > 0:
                 await wait_event(source.wake, delay)
 
@@ -287,7 +292,8 @@ class PlanWatch:
         retired.add_done_callback(self._retired.discard)
 
     def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient.of(source, self._config.poll, self._clock, self._transport)
+        poll = self._config.poll
+        return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
     def _changed(self, source: PlanState) -> None:
         source.changed()

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -168,6 +169,7 @@ class FakeUpstream:
         is closed after it, as some proxies do."""
         self.token = token
         self.close_after_each_answer = close_after_each_answer
+        self.clock_offset_seconds: float | None = 0.0  # Date: true time + this; None: no Date
         self._lock = threading.Lock()
         self._accounts: dict[str, FakeAccount] = {a.email: a for a in accounts}
         self._subscription = subscription or FakeSubscription()
@@ -358,7 +360,9 @@ class FakeUpstream:
         close = close or self.close_after_each_answer
         lines = [f"HTTP/1.1 {status} {_reason(status)}", "Content-Type: application/json"]
         lines.append(f"Content-Length: {len(body)}")
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        off = self.clock_offset_seconds
+        dated = {} if off is None else {"Date": formatdate(time.time() + off, usegmt=True)}
+        lines += [f"{name}: {value}" for name, value in {**dated, **(headers or {})}.items()]
         if close:
             lines.append("Connection: close")
             handler.close_connection = True

@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 import httpx
 import orjson
 
 from monitor import __version__
-from monitor.clock import Clock
+from monitor.clock import Clock, ClockCheck, Instant
 from monitor.config import PollConfig, SourceConfig
 from monitor.errors import Outcome, UpstreamError
 from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
 from monitor.secret import scrub
+from monitor.timefmt import http_date_unix
 from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.parse import decode_json
 
@@ -30,6 +32,14 @@ _ERROR_BODY_BYTES = 2048
 _FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class AccountsAnswer(NamedTuple):
+    """What /accounts answered, and upstream's clock as its `Date` header put it, when it had
+    one."""
+
+    payload: object
+    clock: ClockCheck | None
 
 
 class UpstreamClient:
@@ -89,39 +99,47 @@ class UpstreamClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def accounts(self, deadline_unix: float) -> object:
-        """The decoded accounts object; 404 (no accounts configured) is an empty one."""
-        return await self._get_json(ACCOUNTS_PATH, deadline_unix, not_found={})
+    # Every `deadline` is a reading of the clock's monotonic clock: a retry that would end
+    # past it is not made.
 
-    async def capacity(self, deadline_unix: float) -> object:
+    async def accounts(self, deadline: float) -> AccountsAnswer:
+        """The decoded accounts object (404, no accounts configured: an empty one), with
+        upstream's clock."""
+        return AccountsAnswer(*await self._get_json(ACCOUNTS_PATH, deadline, not_found={}))
+
+    async def capacity(self, deadline: float) -> object:
         """The decoded /scheduler/available object; 404 is an empty list."""
-        return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
+        payload, _ = await self._get_json(CAPACITY_PATH, deadline, not_found={"available": []})
+        return payload
 
-    # -- section 8: the subscription and the plans (an unknown account is a 400 or 404) --
+    # -- beyond expiry: the subscription and the plans (an unknown account is a 400 or 404) --
 
-    async def subscription(self, deadline_unix: float) -> object:
+    async def subscription(self, deadline: float) -> object:
         """The decoded /v2/account object."""
-        return await self._get_json(ACCOUNT_PATH, deadline_unix, not_found=_FAIL)
+        payload, _ = await self._get_json(ACCOUNT_PATH, deadline, not_found=_FAIL)
+        return payload
 
-    async def features(self, email: str, deadline_unix: float) -> object:
+    async def features(self, email: str, deadline: float) -> object:
         """The decoded /features object of one account."""
         params = {"email": email}
-        return await self._get_json(FEATURES_PATH, deadline_unix, not_found=_FAIL, params=params)
+        payload, _ = await self._get_json(FEATURES_PATH, deadline, not_found=_FAIL, params=params)
+        return payload
 
     async def _get_json(
         self,
         path: str,
-        deadline_unix: float,
+        deadline: float,
         not_found: object,
         params: dict[str, str] | None = None,
-    ) -> object:
+    ) -> tuple[object, ClockCheck | None]:
+        """The decoded body of a 200 (or `not_found` for a 404), with the answer's `Date`."""
         attempt = 0
         while True:
             attempt += 1
-            status, headers, body = await self._fetch(path, params)
+            status, headers, body, arrived = await self._fetch(path, params)
             if status == 200:
                 try:
-                    return decode_json(body)
+                    return decode_json(body), _clock_check(headers, arrived)
                 except ValueError as exc:
                     raise UpstreamError(
                         Outcome.INVALID_PAYLOAD,
@@ -129,7 +147,7 @@ class UpstreamClient:
                         status=status,
                     ) from None
             if status == 404 and not_found is not _FAIL:
-                return not_found
+                return not_found, _clock_check(headers, arrived)
             detail = f"{path}: HTTP {status}"
             text = _error_text(body)
             if text:
@@ -145,7 +163,7 @@ class UpstreamClient:
                 raise UpstreamError(
                     Outcome.HTTP_ERROR, f"{detail}, gave up after {attempt} attempts", status=status
                 )
-            if self._clock.time() + wait + self._timeout > deadline_unix:
+            if self._clock.monotonic() + wait + self._timeout > deadline:
                 raise UpstreamError(
                     Outcome.HTTP_ERROR,
                     f"{detail}, retry in {wait:.0f}s would run past the next poll",
@@ -155,10 +173,11 @@ class UpstreamClient:
 
     async def _fetch(
         self, path: str, params: dict[str, str] | None = None
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """One GET; the whole exchange, body included, bounded by the poll timeout. A
-        request that ends any other way than with a whole answer renews the HTTP client,
-        so a connection it left behind is never reused nor kept (see connections.py)."""
+    ) -> tuple[int, httpx.Headers, bytes, Instant]:
+        """One GET; the whole exchange, body included, bounded by the poll timeout; and our
+        clocks when the answer's head arrived. A request that ends any other way than with a
+        whole answer renews the HTTP client, so a connection it left behind is never reused
+        nor kept (see connections.py)."""
         # The only place the useapi.net token is unwrapped.
         auth = {"Authorization": f"Bearer {self._source.token.reveal()}"}
         try:
@@ -167,9 +186,10 @@ class UpstreamClient:
                 asyncio.timeout(self._timeout),
                 http.stream("GET", path, headers=auth, params=params) as response,
             ):
+                arrived = Instant.of(self._clock)
                 limit = self._max_bytes if response.status_code == 200 else _ERROR_BODY_BYTES
                 body = await self._read_capped(response, path, limit)
-                return response.status_code, response.headers, body
+                return response.status_code, response.headers, body, arrived
         except UpstreamError:
             raise
         except (TimeoutError, httpx.TimeoutException):
@@ -212,6 +232,12 @@ class UpstreamClient:
         if asked is not None:
             return asked
         return backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
+
+
+def _clock_check(headers: httpx.Headers, arrived: Instant) -> ClockCheck | None:
+    """Upstream's clock (its `Date`) against ours when its answer arrived."""
+    upstream = http_date_unix(headers.get("date"))
+    return None if upstream is None else ClockCheck(arrived, upstream)
 
 
 def _error_text(body: bytes) -> str:

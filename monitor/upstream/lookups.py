@@ -45,10 +45,11 @@ class PlanResult(NamedTuple):
 
 
 async def fetch_subscription(
-    client: UpstreamClient, clock: Clock, deadline_unix: float
+    client: UpstreamClient, clock: Clock, deadline: float
 ) -> SubscriptionResult:
+    """`deadline` is on `clock`'s monotonic clock."""
     try:
-        payload = await client.subscription(deadline_unix)
+        payload = await client.subscription(deadline)
     except UpstreamError as exc:
         return SubscriptionResult(exc.reason, None, exc.detail, clock.time())
     subscription = parse_subscription(payload)
@@ -59,10 +60,11 @@ async def fetch_subscription(
 
 
 async def fetch_plan(
-    client: UpstreamClient, email: str, clock: Clock, deadline_unix: float
+    client: UpstreamClient, email: str, clock: Clock, deadline: float
 ) -> PlanResult:
+    """`deadline` is on `clock`'s monotonic clock."""
     try:
-        payload = await client.features(email, deadline_unix)
+        payload = await client.features(email, deadline)
     except UpstreamError as exc:
         unknown = exc.status in _UNKNOWN_ACCOUNT_STATUSES
         return PlanResult(email, exc.reason, None, unknown, exc.detail, clock.time())

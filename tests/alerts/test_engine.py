@@ -49,6 +49,7 @@ class World:
         self.last_success: float | None = START
         self.has_data = True
         self.sources = ["main"]
+        self.skew: float | None = None  # the clock skew the last check measured
 
     def snapshot(self) -> Snapshot:
         now = self.clock.time()
@@ -69,9 +70,18 @@ class World:
                     0.1,
                     {},
                     START,
+                    last_success_mono=(
+                        None if self.last_success is None else self.mono(self.last_success)
+                    ),
+                    monitored_since_mono=self.mono(START),
+                    clock_skew_seconds=self.skew,
                 )
             )
-        return Snapshot(tuple(sources), now)
+        return Snapshot(tuple(sources), now, taken_at_mono=self.clock.monotonic())
+
+    def mono(self, unix: float) -> float:
+        """A wall time of this world on the monotonic clock (the wall clock never steps here)."""
+        return unix - self.clock.time() + self.clock.monotonic()
 
     def step(self) -> list[AlertEvent]:
         """One evaluation; a source whose last outcome is success has just been polled."""
@@ -393,3 +403,26 @@ def test_a_stuck_poller_is_not_called_a_failed_read() -> None:
     held = conditions(world.snapshot(), world.book, world.policy, world.clock.time())
     (alert,) = held.active
     assert alert.summary == "No poll of source main has read useapi.net for 15m 0s"
+
+
+def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit() -> None:
+    world = World([account("a@x", START + 500 * H)])
+    world.skew = -300.0  # at the limit: fine
+    assert world.step() == []
+    world.skew = 30 * 24 * H
+    (skewed,) = world.step()
+    assert (skewed.status, skewed.alert.name, skewed.alert.severity) == (
+        Status.FIRING,
+        AlertName.CLOCK_SKEW,
+        Severity.WARNING,
+    )
+    assert skewed.alert.summary == (
+        "The clock of pixverse-monitor is 30d 0h ahead of useapi.net's (source main)"
+    )
+    assert skewed.alert.annotations["skew_seconds"] == str(30 * 24 * 3600)
+    world.skew = None  # no check since (a restart, say): kept as it was
+    assert world.step() == []
+    world.skew = 2.0
+    (agreed,) = world.step()
+    assert agreed.status is Status.RESOLVED
+    assert agreed.alert.summary.startswith("The clock of pixverse-monitor agrees")

@@ -65,6 +65,7 @@ ADDITIONS = frozenset(
         "pixverse_account_plan_warning_seconds",
         "pixverse_account_min_credits",
         "pixverse_monitor_task_errors_total",
+        "pixverse_monitor_clock_skew_seconds",
     }
 )
 # The metrics without a `source` label; every other one is filtered by the $source variable.

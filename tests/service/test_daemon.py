@@ -379,17 +379,16 @@ async def test_scheduled_evaluations_run_on_the_event_loop(
     config = configs.load(fake.base_url)
     threads: list[str] = []
 
-    daemon = Daemon(config)
-    original = daemon._evaluate
+    original = Daemon._evaluate
 
-    def spy() -> None:
+    def spy(self: Daemon) -> None:
         import threading
 
         threads.append(threading.current_thread().name)
-        original()
+        original(self)
 
-    monkeypatch.setattr(daemon, "_evaluate", spy)
-    async with running(daemon):
+    monkeypatch.setattr(Daemon, "_evaluate", spy)
+    async with running(Daemon(config)):
         await async_eventually(lambda: _true(len(threads) >= 3), what="a scheduled evaluation")
 
     assert set(threads) == {"MainThread"}

@@ -68,8 +68,10 @@ state_dir = "{configs.dir / "state"}"
 
 class Harness:
     """The daemon's two schedules for one source, on a FakeClock: the polls every
-    poll.interval (as its APScheduler job does) and PlanWatch's own. Each step runs what is
-    due next, for real, against the fake upstream."""
+    poll.interval (as its scheduled job does) and PlanWatch's own. Each step runs what is
+    due next, for real, against the fake upstream. Schedules are on the monotonic clock;
+    times given and logged are wall times (the wall clock does not step here unless a test
+    steps it)."""
 
     def __init__(self, config: Config, start: float = T0) -> None:
         self.config = config
@@ -78,18 +80,23 @@ class Harness:
         self.watch.start()
         source = config.sources[0]
         self.client = UpstreamClient.of(source, config.poll, self.clock)
-        self.next_poll = start
+        self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
+
+    def mono(self, unix: float) -> float:
+        """A wall time on the monotonic clock, as the clocks stand now."""
+        return unix - self.clock.time() + self.clock.monotonic()
 
     async def run_until(self, fake: FakeUpstream, end: float) -> None:
         interval = self.config.poll.interval.total_seconds()
+        end_mono = self.mono(end)
         while True:
             due = self.watch.next_due("main")
             moment = min(self.next_poll, due if due is not None else float("inf"))
-            if moment >= end:
-                self.clock.set(end)
+            if moment >= end_mono:
+                self.clock.advance(max(0.0, end_mono - self.clock.monotonic()))
                 return
-            self.clock.set(max(moment, self.clock.time()))
+            self.clock.advance(max(0.0, moment - self.clock.monotonic()))
             before = len(fake.requests)
             if moment == self.next_poll:
                 await self.poll()
@@ -99,13 +106,12 @@ class Harness:
             self.log.extend((self.clock.time(), r.path, r.query) for r in fake.requests[before:])
 
     async def poll(self) -> None:
-        now = self.clock.time()
         result = await poll_source(
             "main",
             self.client,
             capacity_endpoint=self.config.sources[0].capacity_endpoint,
-            started_unix=now,
-            deadline_unix=now + self.config.poll.interval.total_seconds(),
+            started_unix=self.clock.time(),
+            deadline=self.clock.monotonic() + self.config.poll.interval.total_seconds(),
         )
         self.watch.polled("main", result)
 
@@ -364,8 +370,27 @@ async def test_a_reload_keeps_counters_and_turns_endpoints_off(
         assert view.plans == {} and not view.features_endpoint
         assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve
         # The shorter account_interval applies at once, not after the hour.
-        assert harness.watch.next_due("main") == pytest.approx(T0 + 600, abs=1)
+        assert harness.watch.next_due("main") == pytest.approx(harness.mono(T0 + 600), abs=1)
         await harness.run_until(fake, T0 + HOUR)
         assert harness.requests(FEATURES, since=T0 + 2) == []
         # At the start, then every 10 minutes from the reload on.
         assert len(harness.requests(ACCOUNT)) == 1 + 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("step", [-DAY, 30 * DAY])
+async def test_plan_reads_keep_their_pace_when_the_wall_clock_steps(
+    configs: ConfigWriter, step: float
+) -> None:
+    """The schedules are on the monotonic clock: a day back stops nothing, thirty days ahead
+    makes nothing due early."""
+    async with watching(configs, three(T0)) as (fake, harness):
+        await harness.run_until(fake, T0 + HOUR + 1)
+        harness.clock.step(step)
+        before = len(harness.log)
+        await harness.run_until(fake, harness.clock.time() + HOUR)
+        after = harness.log[before:]
+        reads = [t for t, path, _ in after if path == FEATURES]
+        assert len(reads) == 3
+        assert [path for _, path, _ in after].count(ACCOUNT) == 1
+        assert all(b - a == pytest.approx(HOUR / 3) for a, b in itertools.pairwise(reads))

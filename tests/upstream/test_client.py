@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -12,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from monitor.clock import Instant
 from monitor.config.model import SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
@@ -61,13 +63,12 @@ async def poll(
         transport=transport,
     )
     try:
-        started = clock.time()
         return await poll_source(
             "main",
             client,
             capacity_endpoint=capacity,
-            started_unix=started,
-            deadline_unix=started + interval,
+            started_unix=clock.time(),
+            deadline=clock.monotonic() + interval,
         )
     finally:
         await client.aclose()
@@ -108,6 +109,38 @@ async def test_404_is_success_with_no_accounts(fake: FakeUpstream) -> None:
     result = await poll(fake.base_url)
     assert result.outcome is Outcome.SUCCESS
     assert result.accounts is not None and result.accounts.accounts == ()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [200, 404, 500])
+async def test_the_date_of_the_accounts_answer_checks_the_clock(
+    fake: FakeUpstream, status: int
+) -> None:
+    """Whatever /accounts answers, its Date says how far our clock is from upstream's."""
+    if status == 404:
+        fake.set_accounts([])
+    elif status == 500:
+        fake.fail_next(ACCOUNTS, *[Fault(500, headers={"Retry-After": "0"})] * 2)
+    fake.clock_offset_seconds = -3600.0  # upstream an hour behind the true time
+    clock = FakeClock(START)  # our clock, years away from the true time
+    result = await poll(fake.base_url, sleeps=Sleeps(clock))
+    assert result.clock is not None
+    true_now = time.time()
+    assert result.clock.at == Instant(START, clock.monotonic())
+    assert abs(result.clock.upstream_unix - (true_now - 3600)) < 5
+    assert result.clock.skew_seconds == START - result.clock.upstream_unix
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("date", [None, "yesterday", "Sun, 06 Nov 1994 08:49:37 +0200"])
+async def test_no_readable_date_no_clock_check(fake: FakeUpstream, date: str | None) -> None:
+    if date is None:
+        fake.clock_offset_seconds = None
+    else:
+        fake.fail_next(ACCOUNTS, Fault(200, body=b"{}", headers={"Date": date}))
+    result = await poll(fake.base_url)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.clock is None
 
 
 @pytest.mark.anyio
