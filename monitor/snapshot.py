@@ -54,6 +54,9 @@ class SourceSnapshot:
     # measured on: a step of the wall clock neither makes a source stale nor hides that it is.
     last_success_mono: float | None = None
     monitored_since_mono: float = 0.0
+    # `account` labels of accounts missing from the last accounts list(s) for less than the
+    # absence grace: their alerts are kept as they were, not resolved as removed.
+    missing: frozenset[str] = frozenset()
     # How far the local clock is ahead of upstream's, at the last poll that read its `Date`.
     clock_skew_seconds: float | None = None
 
@@ -77,6 +80,11 @@ class SourceSnapshot:
             self.last_success_mono is not None
             and now_mono - self.last_success_mono <= stale_after_seconds
         )
+
+    def keeps(self, account: str) -> bool:
+        """True when the alerts of an account that is not in the evaluation are kept as they
+        were: it is missing from the list for less than the absence grace."""
+        return account in self.missing
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,8 +76,9 @@ class AlertPolicy:
 
 class Conditions(NamedTuple):
     """What holds now, and which (source, scope) pairs were judged at all: an alert of a pair
-    that was not judged (no data yet since a restart) is carried over, not resolved. The rest
-    is what a resolution needs to say what happened."""
+    that was not judged (no data yet since a restart) is carried over, not resolved; so is an
+    alert of a (source, account) in `kept`, an account missing from the list for less than
+    the absence grace. The rest is what a resolution needs to say what happened."""
 
     active: tuple[Alert, ...]
     judged: frozenset[tuple[str, str]]
@@ -85,6 +86,7 @@ class Conditions(NamedTuple):
     accounts: Mapping[tuple[str, str], AccountStatus]  # by (source, account label)
     snapshots: Mapping[str, SourceSnapshot]
     min_usable_capacity: int
+    kept: frozenset[tuple[str, str]] = frozenset()
 
 
 def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
@@ -124,14 +126,35 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         minimum = policy.limits.min_usable_capacity
         if usable < minimum:
             active.append(_capacity_alert(source.name, usable, minimum))
+    snapshots = {s.name: s for s in snapshot.sources}
     return Conditions(
         tuple(active),
         frozenset(judged),
-        frozenset(s.name for s in snapshot.sources),
+        frozenset(snapshots),
         accounts,
-        {s.name: s for s in snapshot.sources},
+        snapshots,
         policy.limits.min_usable_capacity,
+        _kept(book, snapshots, accounts),
     )
+
+
+def _kept(
+    book: AlertBook,
+    snapshots: Mapping[str, SourceSnapshot],
+    accounts: Mapping[tuple[str, str], AccountStatus],
+) -> frozenset[tuple[str, str]]:
+    """The (source, account) pairs of firing alerts whose account is not in the evaluation
+    but is kept: missing for less than the absence grace."""
+    kept = set()
+    for firing in book.values():
+        alert = firing.alert
+        key = (alert.source, alert.account)
+        source = snapshots.get(alert.source)
+        if not alert.account or key in accounts or source is None or source.evaluation is None:
+            continue
+        if source.keeps(alert.account):
+            kept.add(key)
+    return frozenset(kept)
 
 
 def _source_down(source: SourceSnapshot, policy: AlertPolicy, now_mono: float) -> bool | None:
@@ -281,7 +304,8 @@ def step(
         if key in new_book:
             continue
         alert = firing.alert
-        if alert.source in held.sources and (alert.source, alert.scope) not in held.judged:
+        unjudged = alert.source in held.sources and (alert.source, alert.scope) not in held.judged
+        if unjudged or (alert.source, alert.account) in held.kept:
             new_book[key] = firing  # not judged this time: keep it as it was
             continue
         ended = dataclasses.replace(firing, alert=resolution(alert, held, now))

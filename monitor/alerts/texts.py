@@ -53,7 +53,7 @@ def capacity_low(source: str, usable: int, minimum: int) -> Texts:
 
 def source_down(source: str, outcome: str | None, last_success: float | None, now: float) -> Texts:
     last = iso_utc(last_success) if last_success else "never in this run"
-    if outcome is None or outcome in ("success", "capacity_unavailable"):
+    if outcome is None or outcome in ("success", "capacity_unavailable", "no_accounts"):
         # Stale although the last poll that ended read it: polls no longer end.
         since = f" for {format_ttl(now - last_success)}" if last_success else ""
         summary = f"No poll of source {source} has read useapi.net{since}"

@@ -60,7 +60,9 @@ MIN_USABLE = Family(
     "thresholds.min_usable_capacity: PixverseCapacityLow fires while usable capacity is below it.",
 )
 UP = Family(
-    "pixverse_monitor_up", "gauge", "1 if the last poll of the source read the accounts list."
+    "pixverse_monitor_up",
+    "gauge",
+    "1 if the last poll of the source read the accounts list, or was told there is none (404).",
 )
 LAST_SUCCESS = Family(
     "pixverse_monitor_last_success_timestamp_seconds",

@@ -340,12 +340,14 @@ class Daemon:
         """Poll one source now, unless a poll of it is already running."""
         return await self._pollers.poll(name)
 
-    def _polled(self, source: SourceState, result: PollResult) -> None:
+    def _polled(self, source: SourceState, result: PollResult, forgotten: list[str]) -> None:
         """A poll ended: check the clock, re-evaluate at once, log it, tell systemd."""
         name = source.config.name
         if result.clock is not None:
             self._clock.checked(name, result.clock)
-        self._plans.polled(name, result)
+        self._plans.polled(name, result, source.presence.missing.keys())
+        if forgotten:
+            log.info("accounts.removed", source=name, count=len(forgotten))
         self._evaluate()
         evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
         source.mismatches_logged = log_poll(

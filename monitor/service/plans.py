@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import httpx
 import structlog
@@ -119,9 +119,11 @@ class PlanWatch:
 
     # -- what the polls tell -----------------------------------------------------------------
 
-    def polled(self, name: str, result: PollResult) -> None:
-        """Count a poll's requests; with a fresh accounts list, note token refreshes and
-        which accounts /features is asked about."""
+    def polled(self, name: str, result: PollResult, missing: Collection[str] = ()) -> None:
+        """Count a poll's requests; with an accounts list, note token refreshes and which
+        accounts /features is asked about. `missing` are accounts not on the list, missing for
+        less than the absence grace: they keep their plan, schedule and refresh count, but
+        are not asked about until they are back."""
         source = self._sources.get(name)
         if source is None:
             return
@@ -135,13 +137,17 @@ class PlanWatch:
             return
         accounts = result.accounts.accounts
         source.emails = [a.email for a in accounts]
+        source.emails.extend(missing)
+        source.absent = set(missing)
         source.listed = True
         kept = source.refilter(self._policy)
         kept_accounts = [a for a in accounts if a.email in kept]
         source.note_refreshes(kept_accounts)
         source.schedule_new(self._config.poll, self._clock.monotonic())
         labels = account_labels(kept_accounts, self._config.metrics.account_label)
-        source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
+        known = {e: source.labels[e] for e in source.absent if e in source.labels}
+        known.update(zip((a.email for a in kept_accounts), labels, strict=True))
+        source.labels = known
         self._log_unmatched()
         source.wake.set()
 
@@ -162,7 +168,8 @@ class PlanWatch:
         if source.config.account_endpoint:
             moments.append(source.subscription_due)
         if source.config.features_endpoint:
-            moments.extend(source.due.values())
+            absent = source.absent
+            moments.extend(when for email, when in source.due.items() if email not in absent)
         return min(moments) if moments else None
 
     async def run_due(self, name: str) -> int:
@@ -177,8 +184,12 @@ class PlanWatch:
             jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
         if source.config.features_endpoint:
             every = poll.features_interval.total_seconds()
+            absent = source.absent
             for email in [e for e, when in source.due.items() if when <= now]:
+                if email in absent:
+                    continue  # not asked about until it is back, its turn kept
                 source.due[email] = float("inf")  # in progress
+                source.reading.add(email)
                 jobs.append(self._plan(source, email, every))
         if jobs:
             await asyncio.gather(*jobs)
@@ -213,17 +224,22 @@ class PlanWatch:
         self._changed(source)
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:
-        async with source.slots:
-            started = self._clock.monotonic()
-            # Never sooner than an interval after this read, whatever the spread planned.
-            after = max(started + every, source.next_round.pop(email, float("-inf")))
-            source.due[email] = after
-            try:
-                result = await fetch_plan(source.client, email, self._clock, after)
-            except BaseException:
-                if email in source.due:
-                    source.due[email] = self._clock.monotonic()
-                raise
+        try:
+            async with source.slots:
+                if email not in source.kept_set:
+                    return  # forgotten (or ignored) while it waited for a slot
+                started = self._clock.monotonic()
+                # Never sooner than an interval after this read, whatever the spread planned.
+                after = max(started + every, source.next_round.pop(email, float("-inf")))
+                source.due[email] = after
+                try:
+                    result = await fetch_plan(source.client, email, self._clock, after)
+                except BaseException:
+                    if email in source.due:
+                        source.due[email] = self._clock.monotonic()
+                    raise
+        finally:
+            source.reading.discard(email)
         source.count(Endpoint.FEATURES, result.outcome)
         if email not in source.due:
             return  # gone (or ignored) while it was asked about
@@ -231,6 +247,7 @@ class PlanWatch:
         if result.plan is not None:
             source.plans[email] = result.plan
             source.unknown.discard(email)
+            source.doubted.discard(email)
             source.last_success[Endpoint.FEATURES] = result.finished_unix
             if result.plan.invalid:
                 log.warning(
@@ -239,8 +256,14 @@ class PlanWatch:
                     account=label,
                     fields=list(result.plan.invalid),
                 )
+        elif result.unknown_account and email in source.plans and email not in source.doubted:
+            # Once may be an account that flaps out of upstream's list: its plan is kept (as
+            # after any failed read) until the next read says so again.
+            source.doubted.add(email)
+            log.info("plan.unknown_once", source=source.config.name, account=label)
         elif result.unknown_account:
             source.plans.pop(email, None)
+            source.doubted.discard(email)
             if email not in source.unknown:
                 source.unknown.add(email)
                 log.warning("plan.unknown_account", source=source.config.name, account=label)

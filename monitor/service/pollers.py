@@ -1,5 +1,6 @@
 """Every source's polls: its HTTP client, its scheduled job, one poll at a time, what it keeps
-between polls, the log lines of each poll, and what a reload changes about them."""
+between polls (its accounts, present and missing), the log lines of each poll, and what a
+reload changes about them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import structlog
 from monitor.clock import Clock, Instant
 from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
-from monitor.evaluate import Evaluation, evaluate, next_crossing
+from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
+from monitor.service.presence import Presence
 from monitor.service.reload import ReloadPlan
 from monitor.service.schedule import Schedule
 from monitor.snapshot import SourceSnapshot
@@ -35,11 +37,15 @@ class SourceState:
     since: Instant
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one poll at a time
     last: PollResult | None = None
-    last_good: PollResult | None = None  # kept across failed polls
+    # The accounts list in force, kept across failed polls, and across a 404 while an
+    # account it lists is missing for less than the absence grace.
+    last_good: PollResult | None = None
     last_success: Instant | None = None
     polls_total: dict[Outcome, int] = field(default_factory=dict)
     mismatches_logged: set[MismatchKey] = field(default_factory=set)
     memo: AccountMemo = field(default_factory=AccountMemo)
+    presence: Presence = field(default_factory=Presence)
+    _missing_labels: tuple[AccountLabel, frozenset[str]] | None = None
 
     def stale(self, now_mono: float, stale_after_seconds: float) -> bool:
         """No success (or start of watching) within `stale_after_seconds` on the monotonic
@@ -52,12 +58,25 @@ class SourceState:
     def name_kept(self, new: Config) -> bool:
         return any(s.name == self.config.name for s in new.sources)
 
-    def record(self, result: PollResult, finished_mono: float) -> None:
+    def record(self, result: PollResult, finished_mono: float) -> list[str]:
+        """Keep what a poll read; returns the emails it forgot (missing for the grace)."""
         self.last = result
         self.polls_total[result.outcome] = self.polls_total.get(result.outcome, 0) + 1
-        if result.outcome.has_fresh_data:
-            self.last_good = result
+        if result.outcome.up:
             self.last_success = Instant(result.finished_unix, finished_mono)
+        if result.accounts is None:
+            return []
+        forgotten = self.presence.read(result.accounts.accounts)
+        self._missing_labels = None
+        # A 404 is a list of none, but not news: what was listed stays in force until it has
+        # been missing for the grace, and with nothing listed yet in this run, the 404 stands
+        # only once it has lasted as long (alerts held from before a restart are kept).
+        stands = not self.presence.missing and (
+            self.last_good is not None or self.presence.absences_judged
+        )
+        if result.outcome.has_fresh_data or stands:
+            self.last_good = result
+        return forgotten
 
     def snapshot(
         self, policy: Policy, label_mode: AccountLabel, now: float
@@ -78,7 +97,7 @@ class SourceState:
         snapshot = SourceSnapshot(
             name=self.config.name,
             evaluation=evaluation,
-            up=last is not None and last.outcome.has_fresh_data,
+            up=last is not None and last.outcome.up,
             last_outcome=last.outcome if last else None,
             last_success_unix=success.unix if success else None,
             poll_duration_seconds=last.duration_seconds if last else None,
@@ -86,8 +105,18 @@ class SourceState:
             monitored_since_unix=self.since.unix,
             last_success_mono=success.mono if success else None,
             monitored_since_mono=self.since.mono,
+            missing=self.missing_labels(label_mode),
         )
         return snapshot, crossing
+
+    def missing_labels(self, label_mode: AccountLabel) -> frozenset[str]:
+        """The `account` labels of the accounts missing for less than the grace."""
+        cached = self._missing_labels
+        if cached is None or cached[0] is not label_mode:
+            missing = list(self.presence.missing.values())
+            cached = (label_mode, frozenset(account_labels(missing, label_mode)))
+            self._missing_labels = cached
+        return cached[1]
 
 
 MismatchKey = tuple[str, tuple[float, ...]]
@@ -101,6 +130,15 @@ def log_poll(
     mismatches_logged: set[MismatchKey],
 ) -> set[MismatchKey]:
     """Log one poll; returns the expiry mismatches now known (to pass to the next call)."""
+    if result.outcome is Outcome.NO_ACCOUNTS:
+        log.warning(
+            "poll.no_accounts",
+            source=name,
+            outcome=result.outcome.value,
+            kept=len(evaluation.accounts) if evaluation is not None else 0,
+            duration_seconds=round(result.duration_seconds, 3),
+        )
+        return mismatches_logged
     if result.accounts is None or evaluation is None:
         log.warning(
             "poll.failed",
@@ -156,7 +194,7 @@ def _log_mismatches(
     return seen
 
 
-OnPolled = Callable[[SourceState, PollResult], None]
+OnPolled = Callable[[SourceState, PollResult, list[str]], None]
 
 
 class Pollers:
@@ -173,8 +211,9 @@ class Pollers:
         errors: TaskErrors | None = None,
         upstream_clock: Clock | None = None,
     ) -> None:
-        """`on_polled(source, result)` hears of every poll that ended; `upstream_clock` (by
-        default `clock`) is the host's clock, which upstream's `Date` is compared with."""
+        """`on_polled(source, result, forgotten)` hears of every poll that ended, with the
+        emails it forgot; `upstream_clock` (by default `clock`) is the host's clock, which
+        upstream's `Date` is compared with."""
         self._config = config
         self._errors = errors or TaskErrors()
         self._schedule = schedule
@@ -218,8 +257,8 @@ class Pollers:
                 if self._sources.get(name) is not source:
                     log.info("poll.discarded", source=name, reason="source removed by a reload")
                     return result
-                source.record(result, started.mono + result.duration_seconds)
-                self._on_polled(source, result)
+                forgotten = source.record(result, started.mono + result.duration_seconds)
+                self._on_polled(source, result, forgotten)
                 return result
         return None
 

@@ -30,16 +30,19 @@ BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0  # never reached in 3 attempts; the next poll bounds it anyway
 _ERROR_BODY_BYTES = 2048
 _FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
+_NOT_CONFIGURED = object()  # as `not_found`: a 404 is an answer of its own
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class AccountsAnswer(NamedTuple):
-    """What /accounts answered, and upstream's clock as its `Date` header put it, when it had
-    one."""
+    """What /accounts answered: the decoded list, or for a 404 ("Configuration not found")
+    that no account is configured for the token; and upstream's clock as its `Date` header
+    put it, when it had one."""
 
     payload: object
     clock: ClockCheck | None
+    none_configured: bool = False
 
 
 class UpstreamClient:
@@ -103,9 +106,12 @@ class UpstreamClient:
     # past it is not made.
 
     async def accounts(self, deadline: float) -> AccountsAnswer:
-        """The decoded accounts object (404, no accounts configured: an empty one), with
+        """The decoded accounts object (or, for a 404, that none is configured), with
         upstream's clock."""
-        return AccountsAnswer(*await self._get_json(ACCOUNTS_PATH, deadline, not_found={}))
+        payload, clock = await self._get_json(ACCOUNTS_PATH, deadline, not_found=_NOT_CONFIGURED)
+        if payload is _NOT_CONFIGURED:
+            return AccountsAnswer(None, clock, none_configured=True)
+        return AccountsAnswer(payload, clock)
 
     async def capacity(self, deadline: float) -> object:
         """The decoded /scheduler/available object; 404 is an empty list."""

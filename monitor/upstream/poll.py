@@ -22,7 +22,8 @@ from monitor.upstream.parse import (
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What one poll read. `accounts` is None when the poll failed."""
+    """What one poll read. `accounts` is None when the poll failed, and empty when upstream
+    answered that it has no account (`no_accounts`)."""
 
     source: str
     outcome: Outcome
@@ -83,6 +84,16 @@ async def poll_source(
         await _discard(capacity_task)
         raise
     clock = answer.clock
+    if answer.none_configured:
+        await _discard(capacity_task)
+        none = ParsedAccounts((), {})
+        return result(
+            Outcome.NO_ACCOUNTS,
+            none,
+            None,
+            "accounts: HTTP 404, no account configured for the token",
+            clock=clock,
+        )
     accounts = parse_accounts(answer.payload, memo)
     if accounts.error is not None:
         await _discard(capacity_task)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from monitor.alerts import texts
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
@@ -49,6 +50,7 @@ class World:
         self.last_success: float | None = START
         self.has_data = True
         self.sources = ["main"]
+        self.missing: frozenset[str] = frozenset()  # missing from the list, within the grace
         self.skew: float | None = None  # the clock skew the last check measured
 
     def snapshot(self) -> Snapshot:
@@ -74,6 +76,7 @@ class World:
                         None if self.last_success is None else self.mono(self.last_success)
                     ),
                     monitored_since_mono=self.mono(START),
+                    missing=self.missing,
                     clock_skew_seconds=self.skew,
                 )
             )
@@ -403,6 +406,21 @@ def test_a_stuck_poller_is_not_called_a_failed_read() -> None:
     held = conditions(world.snapshot(), world.book, world.policy, world.clock.time())
     (alert,) = held.active
     assert alert.summary == "No poll of source main has read useapi.net for 15m 0s"
+
+
+def test_an_account_missing_for_less_than_the_grace_keeps_its_alerts() -> None:
+    world = World([account("a@x", START + 10 * H), account("b@x", START + 500 * H)])
+    assert summary(world.step()) == [
+        ("firing", "started", "PixverseTokenExpiringSoon", "critical", "a@x")
+    ]
+    world.accounts = [account("b@x", START + 500 * H)]
+    world.missing = frozenset({"a@x"})
+    assert world.step() == []  # kept as it was: no resolution, no repeat
+    assert world.firing() == {("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL}
+    world.missing = frozenset()  # missing for the grace: removed
+    (ended,) = world.step()
+    assert (ended.status, ended.alert.account) == (Status.RESOLVED, "a@x")
+    assert ended.alert.summary == texts.removed("a@x", "main")[0]
 
 
 def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit() -> None:

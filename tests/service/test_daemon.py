@@ -173,7 +173,7 @@ def _closed_port() -> int:
     [
         (Fault(401), "unauthorized", "poll.failed"),
         (Fault(403), "unauthorized", "poll.failed"),
-        ("no-accounts", "success", "poll.completed"),
+        ("no-accounts", "no_accounts", "poll.no_accounts"),
         (Fault(429, headers={"Retry-After": "0"}), "success", "poll.completed"),
         (Fault(500, headers={"Retry-After": "0"}), "http_error", "poll.failed"),
         (Fault(200, delay_seconds=1.5), "timeout", "poll.failed"),
@@ -217,7 +217,8 @@ async def test_each_upstream_outcome_is_counted_and_logged(
 
     src = {"source": "main"}
     assert get(got, "pixverse_monitor_polls_total", **src, outcome=outcome) == 1
-    assert get(got, "pixverse_monitor_up", **src) == (1 if event == "poll.completed" else 0)
+    up = event in ("poll.completed", "poll.no_accounts")
+    assert get(got, "pixverse_monitor_up", **src) == (1 if up else 0)
     (line,) = logs.events(event)
     assert line["outcome"] == outcome
     if fault == "wrong-types":

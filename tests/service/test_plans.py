@@ -4,8 +4,10 @@ its own series, unknown emails, token refreshes, the policy, and reloads."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +15,15 @@ from urllib.parse import parse_qs
 
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
 from monitor.service.plan_state import requests_per_hour
 from monitor.service.plans import PlanWatch
+from monitor.service.presence import Presence
 from monitor.service.reload import plan_reload
 from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import (
@@ -82,6 +87,7 @@ class Harness:
         self.client = UpstreamClient.of(source, config.poll, self.clock)
         self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
+        self.presence = Presence()  # as the daemon's poller keeps it
 
     def mono(self, unix: float) -> float:
         """A wall time on the monotonic clock, as the clocks stand now."""
@@ -113,7 +119,9 @@ class Harness:
             started_unix=self.clock.time(),
             deadline=self.clock.monotonic() + self.config.poll.interval.total_seconds(),
         )
-        self.watch.polled("main", result)
+        if result.accounts is not None:
+            self.presence.read(result.accounts.accounts)
+        self.watch.polled("main", result, self.presence.missing.keys())
 
     def requests(self, path: str, since: float = float("-inf")) -> list[float]:
         return [t for t, p, _ in self.log if p == path and t >= since]
@@ -321,12 +329,18 @@ async def test_token_refreshes_are_counted_per_account(configs: ConfigWriter) ->
         assert (await poll())["a@x.io"] == 1
         fake.update("a@x.io", expires_at=T0 + 40 * DAY)
         assert (await poll())["a@x.io"] == 2
-        # A failed poll changes nothing; a removed account starts again when it is back.
+        # A failed poll changes nothing; an account missing from one list keeps its count;
+        # one removed (missing from two in a row) starts again when it is back.
         fake.fail_next(ACCOUNTS, Fault(401))
         assert (await poll())["a@x.io"] == 2
         fake.remove("a@x.io")
+        assert (await poll())["a@x.io"] == 2
+        fake.put(FakeAccount("a@x.io", T0 + 60 * DAY))
+        assert (await poll())["a@x.io"] == 3
+        fake.remove("a@x.io")
+        assert (await poll())["a@x.io"] == 3
         assert "a@x.io" not in await poll()
-        fake.put(FakeAccount("a@x.io", T0 + 50 * DAY))
+        fake.put(FakeAccount("a@x.io", T0 + 70 * DAY))
         assert (await poll())["a@x.io"] == 0
 
 
@@ -394,3 +408,44 @@ async def test_plan_reads_keep_their_pace_when_the_wall_clock_steps(
         assert len(reads) == 3
         assert [path for _, path, _ in after].count(ACCOUNT) == 1
         assert all(b - a == pytest.approx(HOUR / 3) for a, b in itertools.pairwise(reads))
+
+
+# What each poll of a flapping source reads: None for a 404, else which of four accounts the
+# list has.
+Presences = list[frozenset[int] | None]
+FLAP_INTERVAL = 300.0
+FLAP_FEATURES = 1200.0
+EVERY_OTHER_404: Presences = [frozenset(range(4)), None] * 12
+ONE_OUT_EVERY_OTHER: Presences = [frozenset(range(4)), frozenset({1, 2, 3})] * 12
+GONE_PAST_THE_GRACE: Presences = (
+    [frozenset(range(4))] * 2 + [frozenset({1, 2, 3})] * 5 + [frozenset(range(4))] * 10
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.none() | st.frozensets(st.integers(0, 3)), min_size=1, max_size=30),
+)
+@example(EVERY_OTHER_404)
+@example(ONE_OUT_EVERY_OTHER)
+@example(GONE_PAST_THE_GRACE)
+def test_no_presence_pattern_buys_a_read_beyond_the_budget(presences: Presences) -> None:
+    """Whatever lists (and 404s) the polls read, each account's /features is read at most
+    once per features_interval, besides its first read."""
+    with tempfile.TemporaryDirectory() as directory:
+        asyncio.run(_flap(ConfigWriter(Path(directory)), presences))
+
+
+async def _flap(configs: ConfigWriter, presences: Presences) -> None:
+    accounts = [FakeAccount(f"u{i}@x.io", T0 + 10 * DAY) for i in range(4)]
+    poll = 'interval = "5m"\nfeatures_interval = "20m"'
+    async with watching(configs, accounts, poll=poll) as (fake, harness):
+        for listed in presences:
+            if listed is None:
+                fake.fail_next(ACCOUNTS, Fault(404))
+            else:
+                fake.set_accounts([accounts[i] for i in sorted(listed)])
+            await harness.run_until(fake, harness.clock.time() + FLAP_INTERVAL)
+        for account in accounts:
+            reads = [t for t, p, q in harness.log if p == FEATURES and asked(q) == account.email]
+            assert all(b - a >= FLAP_FEATURES for a, b in itertools.pairwise(reads)), reads

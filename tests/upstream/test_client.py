@@ -104,11 +104,21 @@ async def test_wrong_token_is_unauthorized(fake: FakeUpstream) -> None:
 
 
 @pytest.mark.anyio
-async def test_404_is_success_with_no_accounts(fake: FakeUpstream) -> None:
+async def test_404_is_an_outcome_of_its_own_with_no_accounts(fake: FakeUpstream) -> None:
     fake.set_accounts([])
     result = await poll(fake.base_url)
-    assert result.outcome is Outcome.SUCCESS
+    assert result.outcome is Outcome.NO_ACCOUNTS
+    assert result.outcome.up and not result.outcome.has_fresh_data
     assert result.accounts is not None and result.accounts.accounts == ()
+    assert result.capacity is None
+    assert "404" in (result.error or "")
+
+
+@pytest.mark.anyio
+async def test_a_json_null_is_not_a_404(fake: FakeUpstream) -> None:
+    fake.serve_raw(ACCOUNTS, b"null")
+    result = await poll(fake.base_url)
+    assert result.outcome is Outcome.INVALID_PAYLOAD
 
 
 @pytest.mark.anyio
