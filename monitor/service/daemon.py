@@ -123,7 +123,7 @@ class Daemon:
         self._plans = PlanWatch(
             config,
             self._clock,
-            self._evaluate,
+            self._time.plan_news.request,
             transport=transport,
             errors=self._errors,
             upstream_clock=local,

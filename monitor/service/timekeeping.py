@@ -1,7 +1,8 @@
 """The daemon's sense of time: its clock (the host's, watched: see ClockWatch), its timers (see
-Schedule), and the tick that notices a step of the wall clock when nothing else reads it. A
-step re-arms every timer and has the alerts judged again at once; a jump of the daemon's own
-time is passed on to what keeps wall times (the alert book and the outbox)."""
+Schedule), the tick that notices a step of the wall clock when nothing else reads it, and the
+pacing of the evaluations that plan answers ask for. A step re-arms every timer and has the
+alerts judged again at once; a jump of the daemon's own time is passed on to what keeps wall
+times (the alert book and the outbox)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from collections.abc import Callable
 from monitor.clock import Clock
 from monitor.errors import Task
 from monitor.service.clockwatch import ClockWatch
+from monitor.service.pacing import Paced
 from monitor.service.schedule import Schedule
 from monitor.tasks import TaskErrors, supervise
 
+# Plan answers arrive by the hundred a second at 10,000 accounts, and each evaluation covers
+# every account: they are evaluated together, at most once per this many seconds.
+PLAN_EVALUATION_SECONDS = 1.0
 # How often the clocks are read when nothing else reads them: a step of the wall clock is
 # noticed within this.
 CLOCK_TICK_SECONDS = 1.0
@@ -35,6 +40,7 @@ class Timekeeping:
     ) -> None:
         self.clock = ClockWatch(local, hold_limit_seconds=hold_limit_seconds)
         self.schedule = Schedule(self.clock)
+        self.plan_news = Paced(evaluate, self.clock, PLAN_EVALUATION_SECONDS)
         self._evaluate = evaluate
         self._jumped = jumped
         self._tick: asyncio.Task[None] | None = None
@@ -47,15 +53,17 @@ class Timekeeping:
         loop = asyncio.get_running_loop()
         self._tick = loop.create_task(supervise(Task.EVALUATE, self._watch, errors), name="clock")
         self.schedule.start()
+        self.plan_news.start(Task.EVALUATE, errors)
 
     async def stop(self) -> None:
-        """Stop the tick; the schedule is paused and shut down by the owner, around the polls
-        it lets finish."""
+        """Stop the tick and the pacing; the schedule is paused and shut down by the owner,
+        around the polls it lets finish."""
         self.clock.on_step = self.clock.on_jump = None
         tick, self._tick = self._tick, None
         if tick is not None:
             tick.cancel()
             await asyncio.gather(tick, return_exceptions=True)
+        await self.plan_news.stop()
 
     def evaluate_after(self, delay_seconds: float | None) -> None:
         """Evaluate again in `delay_seconds` (None: no need), whatever the wall clock does."""
