@@ -16,13 +16,14 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
-from monitor.service.plan_state import PlanState
+from monitor.service.plan_state import PlanState, request_slot
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
 from monitor.tasks import TaskErrors, supervise, wait_event
 from monitor.upstream import (
     Endpoint,
     PollResult,
+    Sleep,
     UpstreamClient,
     fetch_plan,
     fetch_subscription,
@@ -43,8 +44,11 @@ class PlanWatch:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out a `Retry-After` (tests replace it)."""
         self._config = config
+        self._sleep = sleep
         self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
@@ -180,11 +184,13 @@ class PlanWatch:
         return len(jobs)
 
     async def _subscription(self, source: PlanState, every: float) -> None:
-        async with source.slots:
+        async with request_slot(source.slots, self._sleep) as pause:
             started = self._clock.time()
             source.subscription_due = started + every
             try:
-                result = await fetch_subscription(source.client, self._clock, started + every)
+                result = await fetch_subscription(
+                    source.client, self._clock, started + every, pause
+                )
             except BaseException:
                 source.subscription_due = self._clock.time()  # not made: due again
                 raise
@@ -208,13 +214,13 @@ class PlanWatch:
         self._changed(source)
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:
-        async with source.slots:
+        async with request_slot(source.slots, self._sleep) as pause:
             started = self._clock.time()
             # Never sooner than an interval after this read, whatever the spread planned.
             after = max(started + every, source.next_round.pop(email, float("-inf")))
             source.due[email] = after
             try:
-                result = await fetch_plan(source.client, email, self._clock, after)
+                result = await fetch_plan(source.client, email, self._clock, after, pause)
             except BaseException:
                 if email in source.due:
                     source.due[email] = self._clock.time()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.upstream.client import UpstreamClient
+from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
@@ -40,6 +40,7 @@ __all__ = [
     "PollResult",
     "RenewingClient",
     "ServiceAccounts",
+    "Sleep",
     "Subscription",
     "SubscriptionResult",
     "UpstreamClient",
