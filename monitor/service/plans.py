@@ -211,6 +211,13 @@ class PlanWatch:
                     source=source.config.name,
                     counts=dict(result.subscription.invalid),
                 )
+            if result.subscription.services_dropped:
+                log.warning(
+                    "subscription.services_dropped",
+                    source=source.config.name,
+                    kept=len(result.subscription.services),
+                    dropped=result.subscription.services_dropped,
+                )
         self._changed(source)
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:

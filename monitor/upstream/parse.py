@@ -24,7 +24,9 @@ MILLISECONDS_ABOVE = 1e11
 MISMATCH_TOLERANCE_SECONDS = 60.0
 # Jobs of one account, live: upstream allows 1..8; anything past this is nonsense.
 MAX_JOBS_FIELD = 1000
-# Longest account key (an email: RFC 5321 allows 254) and id or username kept as a label.
+# Longest account key (an email: RFC 5321 allows 254), and longest name: an id, a username,
+# a plan, an AI service. Upstream text becomes label values, state-file texts and message
+# lines: what is longer is not kept (see `bounded_name`).
 MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 256
 
@@ -52,7 +54,7 @@ def decode_json(body: bytes) -> object:
             raise ValueError(str(exc)) from None
         first = str(exc)
     try:
-        return json.loads(
+        value = json.loads(
             body.decode("utf-8"),
             parse_float=_finite_float,
             parse_int=_int,
@@ -60,6 +62,31 @@ def decode_json(body: bytes) -> object:
         )
     except (ValueError, RecursionError):
         raise ValueError(first) from None
+    if _lone_surrogate(value):
+        # orjson refuses "\ud800" as it refuses broken UTF-8; the stdlib keeps it, and a
+        # string holding one cannot be written out anywhere (/metrics, a log line, `check`).
+        raise ValueError("a string holds a lone surrogate (\\uD800-\\uDFFF)")
+    return value
+
+
+def _lone_surrogate(value: object) -> bool:
+    """True if a string anywhere in `value` (keys included) holds a lone surrogate. No
+    recursion: the stdlib decoder nests deeper than Python recurses."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif type(item) is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return False
 
 
 def _finite_float(text: str) -> float | _OutOfRange:
@@ -315,6 +342,7 @@ def parse_capacity(payload: object) -> ParsedCapacity:
         email, executing, available = row.get("email"), row.get("executing"), row.get("available")
         if (
             type(email) is not str
+            or len(email) > MAX_EMAIL_LENGTH
             or type(executing) is not int
             or type(available) is not int
             or not 0 <= executing <= MAX_JOBS_FIELD
@@ -373,8 +401,17 @@ def _identifier(value: object) -> str:
     return _text(value)
 
 
+def bounded_name(value: object) -> str | None:
+    """A name upstream gives (a username, an account id, a plan, an AI service): a string of
+    1 to MAX_NAME_LENGTH characters; None for anything else. The one rule for every name
+    read from upstream, as MAX_EMAIL_LENGTH is for account keys."""
+    if type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH:
+        return value
+    return None
+
+
 def _text(value: object) -> str:
-    return value if isinstance(value, str) and len(value) <= MAX_NAME_LENGTH else ""
+    return bounded_name(value) or ""
 
 
 def _kind(value: object) -> str:

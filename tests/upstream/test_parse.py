@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from monitor.testing.fakeapi import FakeAccount, make_jwt
 from monitor.upstream.parse import (
+    OUT_OF_RANGE,
     AccountMemo,
     ExpirySource,
+    decode_json,
     jwt_exp,
     parse_accounts,
     parse_capacity,
@@ -190,6 +192,28 @@ def test_capacity() -> None:
     assert parse_capacity({}).by_email == {}
     assert parse_capacity({"available": "x"}).error is not None
     assert parse_capacity([]).error is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1e400, "b": "x\\ud800y"}',
+        b'{"a": 1e400, "\\udfff": 1}',
+        b'[1e400, [[["\\udc00"]]]]',
+    ],
+)
+def test_a_lone_surrogate_is_refused_as_orjson_refuses_it(body: bytes) -> None:
+    """orjson refuses a lone surrogate; the stdlib decoder, which reads a document again when
+    it holds a number no double holds, kept it, and no string holding one can be written
+    out (/metrics, a log line, `check`)."""
+    with pytest.raises(ValueError, match="surrogate"):
+        decode_json(body)
+    with pytest.raises(ValueError, match="surrogate"):
+        decode_json(body.replace(b"1e400", b"1"))  # orjson's own answer
+    assert decode_json(b'{"a": 1e400, "b": "\\ud83d\\ude00"}') == {
+        "a": OUT_OF_RANGE,
+        "b": "\U0001f600",
+    }
 
 
 json_values = st.recursive(
