@@ -19,6 +19,7 @@ from monitor.upstream.parse import (
     ExpirySource,
     ParsedAccounts,
     ParsedCapacity,
+    capacity_of,
 )
 from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.poll import PollResult, poll_source
@@ -45,6 +46,7 @@ __all__ = [
     "SubscriptionResult",
     "UpstreamClient",
     "borrowed",
+    "capacity_of",
     "fetch_plan",
     "fetch_subscription",
     "poll_source",

@@ -154,9 +154,21 @@ class AccountCapacity(NamedTuple):
 
 
 class ParsedCapacity(NamedTuple):
+    # By email as upstream wrote it, and by its casefolded form too: email addresses are
+    # compared without regard to case (as [[accounts]] matches them), so an account listed
+    # as A@x.io gets the row of a@x.io. Look up with `capacity_of`.
     by_email: Mapping[str, AccountCapacity]
     invalid: int
     error: str | None = None
+
+
+def capacity_of(by_email: Mapping[str, AccountCapacity], email: str) -> AccountCapacity | None:
+    """The live capacity row of `email`: the one written exactly so, else any one that
+    differs only in case."""
+    found = by_email.get(email)
+    if found is None:
+        found = by_email.get(email.casefold())
+    return found
 
 
 _Expiry = tuple[ExpirySource, float | None, tuple[tuple[ExpirySource, float], ...], tuple[str, ...]]
@@ -351,6 +363,9 @@ def parse_capacity(payload: object) -> ParsedCapacity:
             invalid += 1
             continue
         by_email[email] = AccountCapacity(executing, available)
+    # Rows written exactly so win over one that differs in case, whatever their order.
+    for email in list(by_email):
+        by_email.setdefault(email.casefold(), by_email[email])
     return ParsedCapacity(by_email, invalid)
 
 
