@@ -9,7 +9,13 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import NamedTuple
 
-from monitor.config.model import AccountRule, Thresholds
+from monitor.config.model import (
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_RULE_LABELS,
+    AccountRule,
+    Thresholds,
+)
 from monitor.config.table import Table
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
@@ -47,6 +53,8 @@ _WILDCARDS = frozenset("*?[")
 
 def label_name_problem(name: str) -> str | None:
     """Why `name` cannot be a policy label, or None when it can."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a label name of {len(name)} characters; at most {MAX_NAME_LENGTH} are allowed"
     if not LABEL_NAME.fullmatch(name):
         return "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
     if name.startswith("__"):
@@ -171,14 +179,25 @@ def read_rule(table: Table, thresholds: Thresholds) -> AccountRule:
             f"{format_duration(warning)})",
         )
     labels = table.table("labels")
+    if len(labels.names()) > MAX_RULE_LABELS:
+        raise ConfigError(
+            table.key("labels"), f"has {len(labels.names())} labels; at most {MAX_RULE_LABELS}"
+        )
     pairs = []
     for name in sorted(labels.names()):
         problem = label_name_problem(name)
         if problem:
-            raise ConfigError(labels.key(name), problem)
+            # A name too long to repeat is named by where it is.
+            key = labels.key(name) if len(name) <= MAX_NAME_LENGTH else table.key("labels")
+            raise ConfigError(key, problem)
         value = labels.string(name)
         if not value:
             raise ConfigError(labels.key(name), "must not be empty")
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            raise ConfigError(
+                labels.key(name),
+                f"is {len(value)} characters long; at most {MAX_LABEL_VALUE_LENGTH} are allowed",
+            )
         pairs.append((name, value))
     labels.finish()
     table.finish()
