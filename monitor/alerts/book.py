@@ -26,7 +26,7 @@ from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.clock import Clock
 from monitor.config import Config
-from monitor.errors import Task
+from monitor.errors import SaveFailure, Task
 from monitor.exposition import InternalMetrics
 from monitor.snapshot import Limits, Snapshot
 from monitor.tasks import TaskErrors, wait_event
@@ -149,12 +149,34 @@ class Alerting:
             self._last_save = time.monotonic()
             statefile = self._statefile  # a reload may move it while the write runs
             with self._errors.guard(Task.STATE_SAVE, path=str(statefile.path)):
-                data = statefile.encode(self._book, self._delivery.pending())
+                encoded = statefile.encode(self._book, self._delivery.pending())
+                if encoded.left_out:
+                    self._save_failed(
+                        statefile,
+                        SaveFailure.ENTRY_TOO_LONG,
+                        encoded.left_out[0],
+                        left_out=len(encoded.left_out),
+                    )
+                if encoded.data is None:
+                    self._save_failed(statefile, SaveFailure.TOO_LARGE, "over the load limit")
+                    continue
                 try:
-                    await asyncio.to_thread(statefile.write, data)
+                    await asyncio.to_thread(statefile.write, encoded.data)
                 except OSError as exc:
                     # Alerts keep flowing from memory; the next save may succeed.
-                    log.error("state.save_failed", path=str(statefile.path), error=str(exc))
+                    self._save_failed(statefile, SaveFailure.WRITE_ERROR, str(exc))
+
+    def _save_failed(
+        self, statefile: StateFile, reason: SaveFailure, error: str, **fields: object
+    ) -> None:
+        self._metrics.state_save_failed(reason)
+        log.error(
+            "state.save_failed",
+            path=str(statefile.path),
+            reason=reason.value,
+            error=error,
+            **fields,
+        )
 
     def _count_firing(self) -> None:
         for severity, count in firing_counts(self._book).items():

@@ -41,6 +41,7 @@ RESERVED_LABELS = frozenset(
         "endpoint",
         "outcome",
         "sink",
+        "reason",
         "task",
         "version",
         "python_version",
