@@ -269,12 +269,15 @@ class Daemon:
         vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
         the new listen address cannot be bound."""
         plan = plan_reload(self._config, new)
-        statefile = self._alerting.check(new)  # may fail: before anything changes
+        statedir = self._alerting.check(new)  # may fail: before anything changes
         if plan.rebind:  # the other step that can fail, so it goes first too
             server = self._new_server(new)
             try:
                 await server.start()
-            except OSError as exc:
+            except BaseException as exc:
+                self._alerting.abandon(statedir)  # the new state dir, locked by check()
+                if not isinstance(exc, OSError):
+                    raise
                 raise ConfigError(
                     "metrics.listen", f"cannot listen on {new.metrics.listen}: {exc.strerror}"
                 ) from None
@@ -286,7 +289,7 @@ class Daemon:
         self._policy = Policy(new.accounts, new.thresholds)
         self._pollers.apply(new, plan)
         self._plans.apply(new, plan)
-        self._alerting.reconfigure(new, statefile, self._external_url())
+        self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
         return plan
