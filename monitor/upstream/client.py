@@ -18,7 +18,7 @@ from monitor.errors import Outcome, UpstreamError
 from monitor.retry import backoff_seconds, read_retry_after, retryable_status
 from monitor.secret import scrub
 from monitor.upstream.connections import RenewingClient, borrowed
-from monitor.upstream.parse import decode_json
+from monitor.upstream.decode import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"

@@ -12,13 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.testing.fakeapi import FakeAccount, make_jwt
+from monitor.upstream.decode import OUT_OF_RANGE, decode_json
 from monitor.upstream.parse import (
     MAX_EMAIL_LENGTH,
-    OUT_OF_RANGE,
     AccountMemo,
     ExpirySource,
     capacity_of,
-    decode_json,
     jwt_exp,
     parse_accounts,
     parse_capacity,
