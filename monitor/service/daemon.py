@@ -25,7 +25,7 @@ from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.plans import PlanWatch
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
-from monitor.service.startup import bind, handle_signals, release_signals
+from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
@@ -202,6 +202,7 @@ class Daemon:
             authorize=self._web.authorize,
             challenge=CHALLENGE,
             open_paths=OPEN_PATHS,
+            limits=connection_limits(config),
         )
 
     def _external_url(self) -> str:
@@ -274,16 +275,15 @@ class Daemon:
             server = self._new_server(new)
             try:
                 await server.start()
-            except BaseException as exc:
-                self._alerting.abandon(statedir)  # the new state dir, locked by check()
-                if not isinstance(exc, OSError):
-                    raise
+            except OSError as exc:
+                self._alerting.abandon(statedir)  # the new state dir check() locked
                 raise ConfigError(
                     "metrics.listen", f"cannot listen on {new.metrics.listen}: {exc.strerror}"
                 ) from None
             old_server, self._server = self._server, server
             await old_server.close()
             log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
+        self._server.cap_connections(connection_limits(new).max_connections)
         self._web.replace(web)
         self._config = new
         self._policy = Policy(new.accounts, new.thresholds)
