@@ -172,7 +172,7 @@ class Daemon:
             self._signals_handled = True
         self._scheduler.start()
         self._pollers.start()
-        self._plans.start()
+        self._plans.start(self._policy)
         self._plans.run()
         self._evaluate()
 
@@ -288,7 +288,7 @@ class Daemon:
         self._config = new
         self._policy = Policy(new.accounts, new.thresholds)
         self._pollers.apply(new, plan)
-        self._plans.apply(new, plan)
+        self._plans.apply(new, plan, self._policy)
         self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()

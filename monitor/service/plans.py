@@ -61,8 +61,11 @@ class PlanWatch:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Create every source (without starting its schedule: see `run`)."""
+    def start(self, policy: Policy | None = None) -> None:
+        """Create every source (without starting its schedule: see `run`). `policy` is the
+        daemon's, shared so that each email is matched against the rules once."""
+        if policy is not None:
+            self._policy = policy
         for source in self._config.sources:
             self._sources[source.name] = PlanState(source, self._new_client(source))
 
@@ -79,10 +82,11 @@ class PlanWatch:
         if self._retired:
             await asyncio.wait(self._retired, timeout=5)
 
-    def apply(self, new: Config, plan: ReloadPlan) -> None:
-        """Put a reloaded config in force; kept sources keep their data and counters."""
+    def apply(self, new: Config, plan: ReloadPlan, policy: Policy | None = None) -> None:
+        """Put a reloaded config in force, with the daemon's `policy` made from it; kept
+        sources keep their data and counters."""
         self._config = new
-        self._policy = Policy(new.accounts, new.thresholds)
+        self._policy = policy or Policy(new.accounts, new.thresholds)
         self._unmatched_logged = False
         for name in plan.removed:
             self._retire(self._sources.pop(name))
