@@ -250,14 +250,56 @@ def test_the_token_beside_the_config_file_comes_last(tmp_path: Path) -> None:
     assert loaded({})[0] == "from-other"
 
 
-def test_an_empty_token_beside_the_config_names_the_file(tmp_path: Path) -> None:
+def test_an_empty_token_beside_the_config_names_the_file_and_no_key(tmp_path: Path) -> None:
+    """No key of the file names the token beside it: the error says which file was read and
+    why, rather than a `sources[0].token_file` the reader would look for in vain."""
     path = tmp_path / "config.toml"
     path.write_text("")
     (tmp_path / "useapi-token").write_text("\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
+    assert caught.value.key == ""
+    assert str(caught.value) == (
+        f"{tmp_path / 'useapi-token'} is empty (the useapi.net token of source 'default', "
+        "read from beside the config file because the source sets neither token_file nor "
+        "token_env)"
+    )
+
+
+def test_a_token_beside_the_config_that_cannot_be_read_names_the_file_and_no_key(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'main'\n")
+    (tmp_path / "useapi-token").mkdir()  # unreadable as a file, even for root
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.key == ""
+    assert str(caught.value).startswith(f"cannot read {tmp_path / 'useapi-token'}: ")
+    assert "source 'main'" in str(caught.value)
+    assert "neither token_file nor token_env" in str(caught.value)
+
+    def denied(file: Path) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            tomllib.loads(path.read_text()),
+            env={},
+            base_dir=tmp_path,
+            path=path,
+            read_text=denied,
+        )
+    assert (caught.value.key, str(caught.value).split(" (")[0]) == (
+        "",
+        f"cannot read {tmp_path / 'useapi-token'}: Permission denied",
+    )
+    # A token_file that is set is still named by its key.
+    path.write_text("[[sources]]\nname = 'main'\ntoken_file = 'useapi-token'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
     assert caught.value.key == "sources[0].token_file"
-    assert str(tmp_path / "useapi-token") in caught.value.problem
+    assert "beside the config" not in str(caught.value)
 
 
 def test_no_token_anywhere_names_every_place_looked(tmp_path: Path) -> None:
