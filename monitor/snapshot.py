@@ -13,7 +13,7 @@ from monitor.upstream import Endpoint, Plan, Subscription
 
 @dataclass(frozen=True, slots=True)
 class SourcePlans:
-    """What a source adds beyond token expiry (SPEC section 8): its useapi.net subscription,
+    """What a source adds beyond token expiry (docs/plans.md): its useapi.net subscription,
     each account's plan (last good data, kept across failed requests), token refreshes seen,
     and every upstream request counted by endpoint and outcome. Accounts are by email."""
 

@@ -1,4 +1,4 @@
-"""The families beyond token expiry (SPEC section 8): the useapi.net subscription, each
+"""The families beyond token expiry (docs/plans.md): the useapi.net subscription, each
 account's PixVerse plan, token refreshes, upstream requests by endpoint, and the per-account
 settings the Prometheus rules judge plans by. Defined here, rendered once per snapshot."""
 
@@ -105,7 +105,7 @@ _TIMED_ENDPOINTS = (Endpoint.ACCOUNT, Endpoint.FEATURES)
 
 
 def plans_text(snapshot: Snapshot) -> str:
-    """Every section-8 family of the snapshot, as text."""
+    """Every subscription and plan family of the snapshot, as text."""
     out: dict[Family, list[str]] = {family: [] for family in PLAN_FAMILIES}
     for source in snapshot.sources:
         src = f'source="{escape_label(source.name)}"'

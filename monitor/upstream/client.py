@@ -97,7 +97,7 @@ class UpstreamClient:
         """The decoded /scheduler/available object; 404 is an empty list."""
         return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
 
-    # -- section 8: the subscription and the plans (an unknown account is a 400 or 404) --
+    # -- the subscription and the plans (an unknown account is a 400 or 404) -------------
 
     async def subscription(self, deadline_unix: float) -> object:
         """The decoded /v2/account object."""

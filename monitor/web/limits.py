@@ -1,4 +1,4 @@
-"""The HTTP server's hard limits (SPEC section 5: the endpoints face untrusted networks)."""
+"""The HTTP server's hard limits: the endpoints face untrusted networks (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """How much a client may take. Tests shorten the times; the defaults are the contract."""
+    """How much a client may take. Tests shorten the times; the defaults are those
+    docs/operations.md lists."""
 
     # A request (TLS handshake and head for the first one on a connection, head and body for
     # each) must arrive whole within this many seconds of its first byte; slowloris defence.

@@ -1,5 +1,5 @@
-"""The section-8 families: values, labels, escaping, what is absent without data, policy labels
-on pixverse_account_info, and promtool's linter on all of it."""
+"""The subscription and plan families: values, labels, escaping, what is absent without data,
+policy labels on pixverse_account_info, and promtool's linter on all of it."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def body() -> bytes:
     return MetricsRenderer(InternalMetrics(process=False)).render(Snapshot((source,), NOW), NOW)
 
 
-def test_every_section_8_family() -> None:
+def test_every_subscription_and_plan_family() -> None:
     got = samples(body())
     s = (("source", "s1"),)
     assert got[("pixverse_useapi_subscription_active", s)] == 0
@@ -197,7 +197,7 @@ def test_policy_labels_ride_on_pixverse_account_info() -> None:
     assert set(plain) == {"source", "account", "account_id", "username", "expiry_source"}
 
 
-def test_a_source_without_section_8_data_shows_only_its_counters() -> None:
+def test_a_source_without_subscription_or_plan_data_shows_only_its_counters() -> None:
     accounts = [Account("a@x.io", "", "", NOW + 3600, ExpirySource.EXPIRE_TIME, 4)]
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW)
     source = SourceSnapshot("s1", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW)
