@@ -13,7 +13,7 @@ from monitor.config import Severity, SinkConfig, SinkType
 from monitor.retry import backoff_seconds
 
 BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 300.0  # the contract: exponential backoff capped at 5 min
+BACKOFF_CAP_SECONDS = 300.0  # exponential backoff capped at 5 min (docs/notifications.md)
 # Per sink; beyond it the oldest notification is evicted (counted as failed), so a sink that
 # is gone for good cannot grow the state file without bound.
 MAX_PENDING_PER_SINK = 10_000

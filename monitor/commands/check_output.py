@@ -58,7 +58,7 @@ class SourceReport:
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
     extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
-    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's section-8 alerts say now
+    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's subscription and plan alerts say now
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def build_report(
     extras: list[SourceExtras] | None = None,
 ) -> CheckReport:
     """The verdict on every source. With `extras` (the subscription and plans), the
-    section-8 alerts count as the daemon's do: a warning or a critical each."""
+    subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {Status.OK}
     minimum = config.thresholds.min_usable_capacity

@@ -113,15 +113,18 @@ class _Loader:
         self._token_beside_config = token_beside_config
         self._read_tokens = read_tokens
 
-    def _read_secret(self, key: str, path: Path) -> Secret:
+    def _read_secret(self, key: str, path: Path, why: str = "") -> Secret:
+        """The file's text, stripped of surrounding whitespace; `why`, when set, is added to
+        any error to say why this file was read at all."""
+        why = f" ({why})" if why else ""
         try:
             text = self._read_text(path).strip()
         except OSError as exc:
-            raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from None
+            raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}{why}") from None
         except UnicodeDecodeError:
-            raise ConfigError(key, f"{path} is not UTF-8 text") from None
+            raise ConfigError(key, f"{path} is not UTF-8 text{why}") from None
         if not text:
-            raise ConfigError(key, f"{path} is empty")
+            raise ConfigError(key, f"{path} is empty{why}")
         return Secret(text)
 
     def sources(self, tables: list[Table]) -> tuple[SourceConfig, ...]:
@@ -145,7 +148,7 @@ class _Loader:
         account_endpoint = table.get("account_endpoint", bool, True)
         features_endpoint = table.get("features_endpoint", bool, True)
         table.finish()
-        token, origin = self._token(table, token_file, token_env)
+        token, origin = self._token(table, name, token_file, token_env)
         return SourceConfig(
             name=name,
             base_url=base_url,
@@ -159,7 +162,7 @@ class _Loader:
         )
 
     def _token(
-        self, table: Table, token_file: Path | None, token_env: str | None
+        self, table: Table, name: str, token_file: Path | None, token_env: str | None
     ) -> tuple[Secret, str]:
         """The token and where it came from, looked up in this order: `token_file`;
         `token_env`; with neither, $CREDENTIALS_DIRECTORY/useapi-token (the unit's
@@ -190,8 +193,13 @@ class _Loader:
             return Secret(value), "environment variable USEAPI_TOKEN"
         beside = self._token_beside_config
         if beside is not None and beside.exists():
-            # Present but unreadable (not root) or empty: say so, naming the file.
-            return self._read_secret(table.key("token_file"), beside), f"file {beside}"
+            # Present but unreadable (not root) or empty: say so, naming the file and why it
+            # was read. No key of the config file names it, so the error names none.
+            why = (
+                f"the useapi.net token of source {name!r}, read from beside the config file "
+                "because the source sets neither token_file nor token_env"
+            )
+            return self._read_secret("", beside, why), f"file {beside}"
         where = f", or {beside}" if beside is not None else ""
         raise ConfigError(
             table.key("token_file"),

@@ -120,7 +120,8 @@ class SinkConfig:
     min_severity: Severity
     send_resolved: bool
     timeout: timedelta
-    # alertmanager sinks: how far ahead of the resolution its endsAt lies (see README).
+    # alertmanager sinks: how long each end is held back before it is posted
+    # (docs/notifications.md).
     resolve_grace: timedelta = timedelta(0)
 
 

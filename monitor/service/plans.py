@@ -1,7 +1,7 @@
-"""The section-8 side of every source: /v2/account every account_interval and /features for
-each account every features_interval, spread out, at most 2 requests in flight per source;
-their last good data, token refreshes seen by the polls, and every request counted by
-endpoint and outcome. Each failure degrades only its own series."""
+"""The subscription and plan side of every source: /v2/account every account_interval and
+/features for each account every features_interval, spread out, at most 2 requests in flight
+per source; their last good data, token refreshes seen by the polls, and every request
+counted by endpoint and outcome. Each failure degrades only its own series."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ class UpstreamClient:
         """The decoded /scheduler/available object; 404 is an empty list."""
         return await self._get_json(CAPACITY_PATH, deadline_unix, not_found={"available": []})
 
-    # -- section 8: the subscription and the plans (an unknown account is a 400 or 404) --
+    # -- the subscription and the plans (an unknown account is a 400 or 404) -------------
 
     # `pause` waits between attempts in place of the client's own sleep: the plan schedule
     # lets go of its request slot while a Retry-After runs.

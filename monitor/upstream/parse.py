@@ -214,7 +214,8 @@ def _account(email: str, entry: dict[str, object]) -> _Parsed:
 
 
 def _expiry(raw_time: object, raw_iso: object, raw_token: object) -> _Expiry:
-    """Expiry from the three upstream fields, per the contract's order and mismatch rule."""
+    """Expiry from the three upstream fields, in the order and with the mismatch rule of
+    docs/operations.md ("When useapi.net misbehaves")."""
     bad: list[str] = []
     by_time = by_iso = by_token = None
     if raw_time is not None:

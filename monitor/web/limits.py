@@ -1,5 +1,5 @@
-"""The HTTP server's hard limits (the endpoints face untrusted networks), and how many
-connections the process's file descriptor limit leaves room for."""
+"""The HTTP server's hard limits: the endpoints face untrusted networks (docs/operations.md);
+and how many connections the process's file descriptor limit leaves room for."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ RESERVED_PER_SINK = 3
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """How much a client may take. Tests shorten the times; the defaults are the contract."""
+    """How much a client may take. Tests shorten the times; the defaults are those
+    docs/operations.md lists."""
 
     # A request (TLS handshake and head for the first one on a connection, head and body for
     # each) must arrive whole within this many seconds of its first byte; slowloris defence.

@@ -1,4 +1,4 @@
-"""[[accounts]] policy and the section-8 settings: defaults, matching, overrides merged with the
+"""[[accounts]] policy and the plan settings: defaults, matching, overrides merged with the
 global thresholds, label validation, warnings `config check` can give, and rendering."""
 
 from __future__ import annotations

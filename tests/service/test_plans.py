@@ -143,8 +143,9 @@ def three(now: float) -> list[FakeAccount]:
 
 @pytest.mark.anyio
 async def test_the_request_budget_of_the_default_config(configs: ConfigWriter) -> None:
-    """README "Request budget": 5m polls with /scheduler/available, /v2/account hourly and
-    /features hourly for 3 accounts make 12 + 12 + 1 + 3 = 28 requests an hour."""
+    """docs/configuration.md, "Request budget": 5m polls with /scheduler/available,
+    /v2/account hourly and /features hourly for 3 accounts make 12 + 12 + 1 + 3 = 28
+    requests an hour."""
     async with watching(configs, three(T0)) as (fake, harness):
         config = harness.config
         await harness.run_until(fake, T0 + HOUR)

@@ -1,6 +1,6 @@
 """The daemon under abuse, as a real process (`python -m monitor run`) with a 1,024 descriptor
 limit: a flood of held connections, a hundred concurrent scrapes of 10,000 accounts, and a
-client that stops reading while the daemon is asked to stop (SPEC section 5).
+client that stops reading while the daemon is asked to stop (docs/operations.md).
 
 Marked `abuse` (`pytest -m abuse` runs just these); they run with the rest of the suite.
 """

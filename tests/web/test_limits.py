@@ -16,7 +16,7 @@ def test_the_reserve_grows_with_sources_and_sinks() -> None:
 @pytest.mark.parametrize(
     ("open_files", "reserve", "connections", "batch"),
     [
-        (None, 41, 256, 64),  # no limit: the contract's cap
+        (None, 41, 256, 64),  # no limit: the documented cap of 256
         (1024, 41, 256, 64),  # the usual limit leaves the whole cap
         (400, 41, 256, 44),  # a smaller batch, the whole cap
         (300, 41, 195, 32),  # the cap and two batches fit the room

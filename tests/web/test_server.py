@@ -1,5 +1,6 @@
-"""The HTTP server at the byte level (SPEC section 5): framing, deadlines, the connection cap,
-credentials before body, content coding, HEAD and methods, send timeout and shutdown."""
+"""The HTTP server at the byte level (docs/operations.md, "The HTTP endpoints"): framing,
+deadlines, the connection cap, credentials before body, content coding, HEAD and methods,
+send timeout and shutdown."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def big_body(size: int = 16 * 1024 * 1024) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
-def test_the_defaults_are_the_contract() -> None:
+def test_the_defaults_are_the_documented_limits() -> None:
     limits = ServerLimits()
     assert limits.request_seconds == 10.0
     assert limits.idle_seconds == 60.0
