@@ -13,7 +13,7 @@ from monitor.upstream import Endpoint, Plan, Subscription
 
 @dataclass(frozen=True, slots=True)
 class SourcePlans:
-    """What a source adds beyond token expiry: its useapi.net subscription,
+    """What a source adds beyond token expiry (docs/plans.md): its useapi.net subscription,
     each account's plan (last good data, kept across failed requests), token refreshes seen,
     and every upstream request counted by endpoint and outcome. Accounts are by email."""
 
@@ -90,16 +90,21 @@ class SourceSnapshot:
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What every source is judged against: thresholds.min_usable_capacity and
-    poll.stale_after, exported per source so that Prometheus rules judge as the daemon does."""
+    poll.stale_after, and how often /v2/account and each account's /features are read;
+    exported per source so that Prometheus rules judge as the daemon does."""
 
     min_usable_capacity: int
     stale_after_seconds: float
+    account_interval_seconds: float = 3600.0
+    features_interval_seconds: float = 3600.0
 
     @classmethod
     def of(cls, config: Config) -> Limits:
         return cls(
             min_usable_capacity=config.thresholds.min_usable_capacity,
             stale_after_seconds=config.poll.stale_after.total_seconds(),
+            account_interval_seconds=config.poll.account_interval.total_seconds(),
+            features_interval_seconds=config.poll.features_interval.total_seconds(),
         )
 
 

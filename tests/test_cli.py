@@ -90,7 +90,7 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
         for state in ("ok", "warning", "critical", "expired", "unknown"):
             assert f'state="{state}"}} 1' in body, state
         assert 'pixverse_capacity_free_jobs{source="demo"}' in body
-        # Section 8: an active subscription, and every plan read (within a poll interval)
+        # Beyond token expiry: an active subscription, and every plan read (within a poll interval)
         # with its alerts delivered to the built-in receiver.
         body = eventually(
             lambda: _metrics(port, _EVERY_PLAN_READ), timeout=30, what="every demo plan read"

@@ -177,8 +177,8 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
     details = _account_details(status, now)
     alerts = []
     soon = book.get(fingerprint(AlertName.EXPIRING_SOON, source, label))
-    # ExpiringSoon holds from the warning threshold until the token is renewed or removed (the
-    # contract), so through expiry too, and keeps its severity through a spell of unknown
+    # ExpiringSoon holds from the warning threshold until the token is renewed or removed
+    # (docs/alerts.md), so through expiry too, and keeps its severity through a spell of unknown
     # expiry. That is also how the shipped Prometheus rules judge it, state by state, so both
     # can feed one Alertmanager without one resolving what the other still fires.
     if state in (AccountState.WARNING, AccountState.CRITICAL, AccountState.EXPIRED) or (

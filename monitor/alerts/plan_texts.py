@@ -1,4 +1,4 @@
-"""What the section-8 alerts say to people, while they fire and when they resolve (what
+"""What the subscription and plan alerts say to people, while they fire and when they resolve (what
 happened: renewed until ..., topped up, fixed, removed, no longer known). Pure: plain values in,
 text out."""
 

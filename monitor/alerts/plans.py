@@ -1,4 +1,4 @@
-"""The alerts beyond token expiry: the useapi.net subscription, accounts
+"""The alerts beyond token expiry (docs/plans.md): the useapi.net subscription, accounts
 useapi.net marks as in error, and each account's PixVerse plan (its end, credits left and
 concurrency). Pure: a source's snapshot and `now` in, alerts and what was judged out."""
 
@@ -30,8 +30,8 @@ class PlanConditions(NamedTuple):
 
 
 def plan_conditions(source: SourceSnapshot, firing: Iterable[Alert], now: float) -> PlanConditions:
-    """The section-8 alerts that hold for one source at `now`, and the scopes judged: the
-    subscription once /v2/account was read in this run, an account's plan once /features
+    """The subscription and plan alerts that hold for one source at `now`, and the scopes
+    judged: the subscription once /v2/account was read in this run, an account's plan once /features
     answered for it (or said it does not know it), and the plan alerts of accounts that are
     gone (or ignored) once the accounts list is known. `firing` is what the book holds."""
     data = source.plans
@@ -138,7 +138,7 @@ def _number(value: float) -> str:
 def plan_resolution(
     alert: Alert, source: SourceSnapshot, status: AccountStatus | None, now: float
 ) -> Alert:
-    """A section-8 alert as its resolution is sent: saying what happened."""
+    """A subscription or plan alert as its resolution is sent: saying what happened."""
     data = source.plans
     if alert.name in SUBSCRIPTION_ALERTS:
         subscription = data.subscription

@@ -2,7 +2,9 @@
 JSON. Pure: takes results and `now`.
 
 The first line follows the Monitoring Plugins Development Guidelines:
-`PIXVERSE <STATUS> - <what is worst> | 'label'=value[UOM];[warn];[crit];[min];[max] ...`."""
+`PIXVERSE <STATUS> - <what is worst> | 'label'=value[UOM];[warn];[crit];[min];[max] ...`.
+Text from upstream and the config reaches every part of it: it is printed without control
+characters and without `|`, so that it can neither add a line nor move the perfdata."""
 
 from __future__ import annotations
 
@@ -11,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
-
-import orjson
 
 from monitor.alerts import Alert
 from monitor.commands.check_plans import (
@@ -24,6 +24,7 @@ from monitor.commands.check_plans import (
     subscription_line,
     unmatched_rules,
 )
+from monitor.commands.printable import json_text, plain
 from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.timefmt import format_ttl, iso_utc
@@ -57,7 +58,7 @@ class SourceReport:
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
     extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
-    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's section-8 alerts say now
+    plan_alerts: tuple[Alert, ...] = ()  # what the daemon's subscription and plan alerts say now
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ def build_report(
     extras: list[SourceExtras] | None = None,
 ) -> CheckReport:
     """The verdict on every source. With `extras` (the subscription and plans), the
-    section-8 alerts count as the daemon's do: a warning or a critical each."""
+    subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {Status.OK}
     minimum = config.thresholds.min_usable_capacity
@@ -169,7 +170,7 @@ def render_json(report: CheckReport) -> str:
         "sources": sources,
         "warnings": list(report.warnings),
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    return json_text(document)
 
 
 def render_table(report: CheckReport) -> str:
@@ -223,15 +224,17 @@ def render_table(report: CheckReport) -> str:
                     *account_cells(source.extras, s),
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        shown = [[plain(cell) for cell in row] for row in rows]
+        widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))]
         lines.extend(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows
+            for row in shown
         )
     if report.warnings:
         lines.append("")
         lines.extend(f"warning: {text}" for text in report.warnings)
-    return "\n".join(lines)
+    # The status line is made of parts already plain; its `|` is the one that counts.
+    return "\n".join([lines[0], *(plain(line) for line in lines[1:])])
 
 
 # How many of the accounts behind the status the first line names before "and N more".
@@ -240,12 +243,12 @@ _NAMED = 3
 
 def status_line(report: CheckReport) -> str:
     """`PIXVERSE <STATUS> - <summary naming the worst accounts> | <perfdata>`."""
-    return f"PIXVERSE {report.status.name} - {summary(report)} | {perfdata(report)}"
+    return f"PIXVERSE {report.status.name} - {plain(summary(report))} | {perfdata(report)}"
 
 
 def unknown_line(problem: str) -> str:
     """The one line of a check that could not run: a config or usage error, the timeout."""
-    return f"PIXVERSE UNKNOWN - {' '.join(problem.split())}"
+    return f"PIXVERSE UNKNOWN - {plain(' '.join(problem.split()))}"
 
 
 def summary(report: CheckReport) -> str:
@@ -354,7 +357,7 @@ def _perf(
     low: str = "0",
 ) -> str:
     # Labels may hold anything but "=" and "'"; with a space they must be quoted.
-    label = re.sub(r"['=]", "_", f"{source}_{metric}")
+    label = re.sub(r"['=]", "_", plain(f"{source}_{metric}"))
     if re.search(r"\s", label):
         label = f"'{label}'"
     shown = "U" if value is None else f"{value}{uom}"

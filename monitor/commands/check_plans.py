@@ -33,7 +33,7 @@ MAX_IN_FLIGHT = 2  # per source, as the daemon
 
 @dataclass(frozen=True, slots=True)
 class SourceExtras:
-    """What one source's section-8 requests brought; empty when they were not made."""
+    """What one source's subscription and plan requests brought; empty when they were not made."""
 
     subscription: SubscriptionResult | None = None  # None: off, or the poll failed
     plans: dict[str, PlanResult] = field(default_factory=dict)  # by email
@@ -128,7 +128,7 @@ def _result(task: asyncio.Task[_T], late: _T) -> _T:
 def plan_alerts(
     name: str, evaluation: Evaluation | None, extras: SourceExtras, now: float
 ) -> list[Alert]:
-    """The section-8 alerts the daemon would raise for this source now."""
+    """The subscription and plan alerts the daemon would raise for this source now."""
     snapshot = SourceSnapshot(
         name, evaluation, evaluation is not None, None, None, None, plans=extras.view()
     )

@@ -16,6 +16,7 @@ from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
+    MAX_NAME_LENGTH,
     MIN_POLL_INTERVAL,
     MIN_REPEAT_INTERVAL,
     AccountLabel,
@@ -112,15 +113,18 @@ class _Loader:
         self._token_beside_config = token_beside_config
         self._read_tokens = read_tokens
 
-    def _read_secret(self, key: str, path: Path) -> Secret:
+    def _read_secret(self, key: str, path: Path, why: str = "") -> Secret:
+        """The file's text, stripped of surrounding whitespace; `why`, when set, is added to
+        any error to say why this file was read at all."""
+        why = f" ({why})" if why else ""
         try:
             text = self._read_text(path).strip()
         except OSError as exc:
-            raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}") from None
+            raise ConfigError(key, f"cannot read {path}: {exc.strerror or exc}{why}") from None
         except UnicodeDecodeError:
-            raise ConfigError(key, f"{path} is not UTF-8 text") from None
+            raise ConfigError(key, f"{path} is not UTF-8 text{why}") from None
         if not text:
-            raise ConfigError(key, f"{path} is empty")
+            raise ConfigError(key, f"{path} is empty{why}")
         return Secret(text)
 
     def sources(self, tables: list[Table]) -> tuple[SourceConfig, ...]:
@@ -136,9 +140,7 @@ class _Loader:
 
     def _source(self, table: Table, default_name: str | None) -> SourceConfig:
         table.reject_inline_secret("token", "token_file or token_env")
-        name = table.string("name", default_name) if default_name else table.string("name")
-        if not name.strip():
-            raise ConfigError(table.key("name"), "must not be empty")
+        name = table.name("name", default_name or MISSING, longest=MAX_NAME_LENGTH)
         base_url = _http_url(table, "base_url", DEFAULT_BASE_URL).rstrip("/")
         token_file = table.optional_path("token_file", self._base_dir)
         token_env = table.string("token_env", "") or None
@@ -146,7 +148,7 @@ class _Loader:
         account_endpoint = table.get("account_endpoint", bool, True)
         features_endpoint = table.get("features_endpoint", bool, True)
         table.finish()
-        token, origin = self._token(table, token_file, token_env)
+        token, origin = self._token(table, name, token_file, token_env)
         return SourceConfig(
             name=name,
             base_url=base_url,
@@ -160,7 +162,7 @@ class _Loader:
         )
 
     def _token(
-        self, table: Table, token_file: Path | None, token_env: str | None
+        self, table: Table, name: str, token_file: Path | None, token_env: str | None
     ) -> tuple[Secret, str]:
         """The token and where it came from, looked up in this order: `token_file`;
         `token_env`; with neither, $CREDENTIALS_DIRECTORY/useapi-token (the unit's
@@ -191,8 +193,13 @@ class _Loader:
             return Secret(value), "environment variable USEAPI_TOKEN"
         beside = self._token_beside_config
         if beside is not None and beside.exists():
-            # Present but unreadable (not root) or empty: say so, naming the file.
-            return self._read_secret(table.key("token_file"), beside), f"file {beside}"
+            # Present but unreadable (not root) or empty: say so, naming the file and why it
+            # was read. No key of the config file names it, so the error names none.
+            why = (
+                f"the useapi.net token of source {name!r}, read from beside the config file "
+                "because the source sets neither token_file nor token_env"
+            )
+            return self._read_secret("", beside, why), f"file {beside}"
         where = f", or {beside}" if beside is not None else ""
         raise ConfigError(
             table.key("token_file"),
@@ -280,9 +287,7 @@ class _Loader:
 
     def _sink(self, table: Table) -> SinkConfig:
         table.reject_inline_secret("secret", "secret_file")
-        name = table.string("name")
-        if not name.strip():
-            raise ConfigError(table.key("name"), "must not be empty")
+        name = table.name("name", longest=MAX_NAME_LENGTH)
         kind = table.choice("type", SinkType, SinkType.WEBHOOK)
         url_file = table.optional_path("url_file", self._base_dir)
         if url_file is not None:

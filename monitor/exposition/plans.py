@@ -1,11 +1,11 @@
-"""The families beyond token expiry (SPEC section 8): the useapi.net subscription, each
+"""The families beyond token expiry (docs/plans.md): the useapi.net subscription, each
 account's PixVerse plan, token refreshes, upstream requests by endpoint, and the per-account
 settings the Prometheus rules judge plans by. Defined here, rendered once per snapshot."""
 
 from __future__ import annotations
 
 from monitor.exposition.text import Family, escape_label, family_text, format_value
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.upstream import REQUEST_OUTCOMES, Endpoint
 
 SUBSCRIPTION_ACTIVE = Family(
@@ -33,6 +33,13 @@ ENDPOINT_LAST_SUCCESS = Family(
     "gauge",
     "Unix time of the last successful request to /v2/account (endpoint account) or to "
     "/features for any account (endpoint features).",
+)
+ENDPOINT_INTERVAL = Family(
+    "pixverse_monitor_endpoint_interval_seconds",
+    "gauge",
+    "How often the endpoint is read: poll.account_interval for /v2/account (endpoint account), "
+    "poll.features_interval for each account's /features (endpoint features); absent while "
+    "the endpoint is off.",
 )
 PLAN_EXPIRY = Family(
     "pixverse_account_plan_expiry_timestamp_seconds",
@@ -85,19 +92,27 @@ PER_ACCOUNT = (
     MIN_CREDITS,
     TOKEN_REFRESHES,
 )
-PLAN_FAMILIES = (*PER_SOURCE, *PER_ACCOUNT, REQUESTS, ENDPOINT_LAST_SUCCESS)
+PLAN_FAMILIES = (
+    *PER_SOURCE,
+    *PER_ACCOUNT,
+    REQUESTS,
+    ENDPOINT_LAST_SUCCESS,
+    ENDPOINT_INTERVAL,
+)
 # Only these endpoints have a timestamp here: the accounts list has
 # pixverse_monitor_last_success_timestamp_seconds already.
 _TIMED_ENDPOINTS = (Endpoint.ACCOUNT, Endpoint.FEATURES)
 
 
 def plans_text(snapshot: Snapshot) -> str:
-    """Every section-8 family of the snapshot, as text."""
+    """Every subscription and plan family of the snapshot, as text."""
     out: dict[Family, list[str]] = {family: [] for family in PLAN_FAMILIES}
     for source in snapshot.sources:
         src = f'source="{escape_label(source.name)}"'
         _source_lines(source, src, out)
         _account_lines(source, src, out)
+        if snapshot.limits is not None:
+            _interval_lines(source, src, snapshot.limits, out)
     return "".join(family_text(family, lines) for family, lines in out.items())
 
 
@@ -130,6 +145,22 @@ def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]
             out[ENDPOINT_LAST_SUCCESS].append(
                 f'{ENDPOINT_LAST_SUCCESS.name}{{{src},endpoint="{endpoint.value}"}} '
                 f"{format_value(when)}\n"
+            )
+
+
+def _interval_lines(
+    source: SourceSnapshot, src: str, limits: Limits, out: dict[Family, list[str]]
+) -> None:
+    """The intervals of the endpoints that are on: what PixverseMonitorEndpointFailing
+    compares the age of their last success with."""
+    for endpoint, on, seconds in (
+        (Endpoint.ACCOUNT, source.plans.account_endpoint, limits.account_interval_seconds),
+        (Endpoint.FEATURES, source.plans.features_endpoint, limits.features_interval_seconds),
+    ):
+        if on:
+            out[ENDPOINT_INTERVAL].append(
+                f'{ENDPOINT_INTERVAL.name}{{{src},endpoint="{endpoint.value}"}} '
+                f"{format_value(seconds)}\n"
             )
 
 

@@ -10,16 +10,17 @@ from typing import NamedTuple
 
 import httpx
 import orjson
+import structlog
 
 from monitor import __version__
 from monitor.clock import Clock, ClockCheck, Instant
 from monitor.config import PollConfig, SourceConfig
 from monitor.errors import Outcome, UpstreamError
-from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
+from monitor.retry import backoff_seconds, read_retry_after, retryable_status
 from monitor.secret import scrub
 from monitor.timefmt import http_date_unix
 from monitor.upstream.connections import RenewingClient, borrowed
-from monitor.upstream.parse import decode_json
+from monitor.upstream.decode import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
@@ -33,6 +34,8 @@ _FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
 _NOT_CONFIGURED = object()  # as `not_found`: a 404 is an answer of its own
 
 Sleep = Callable[[float], Awaitable[None]]
+
+log = structlog.get_logger("monitor.upstream")
 
 
 class AccountsAnswer(NamedTuple):
@@ -55,11 +58,17 @@ class UpstreamClient:
         timeout: timedelta,
         max_response_bytes: int,
         clock: Clock,
+        retry_after_cap: timedelta | None = None,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`retry_after_cap`: the longest a `Retry-After` is waited for (the poll interval:
+        a server asking for longer is asked again by the next poll anyway)."""
         self._source = source
         self._timeout = timeout.total_seconds()
+        self._retry_after_cap = (
+            float("inf") if retry_after_cap is None else retry_after_cap.total_seconds()
+        )
         self._max_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
@@ -96,6 +105,7 @@ class UpstreamClient:
             timeout=poll.timeout,
             max_response_bytes=poll.max_response_bytes,
             clock=clock,
+            retry_after_cap=poll.interval,
             transport=transport,
         )
 
@@ -118,17 +128,22 @@ class UpstreamClient:
         payload, _ = await self._get_json(CAPACITY_PATH, deadline, not_found={"available": []})
         return payload
 
-    # -- beyond expiry: the subscription and the plans (an unknown account is a 400 or 404) --
+    # -- the subscription and the plans (an unknown account is a 400 or 404) -------------
 
-    async def subscription(self, deadline: float) -> object:
+    # `pause` waits between attempts in place of the client's own sleep: the plan schedule
+    # lets go of its request slot while a Retry-After runs.
+
+    async def subscription(self, deadline: float, pause: Sleep | None = None) -> object:
         """The decoded /v2/account object."""
-        payload, _ = await self._get_json(ACCOUNT_PATH, deadline, not_found=_FAIL)
+        payload, _ = await self._get_json(ACCOUNT_PATH, deadline, not_found=_FAIL, pause=pause)
         return payload
 
-    async def features(self, email: str, deadline: float) -> object:
+    async def features(self, email: str, deadline: float, pause: Sleep | None = None) -> object:
         """The decoded /features object of one account."""
         params = {"email": email}
-        payload, _ = await self._get_json(FEATURES_PATH, deadline, not_found=_FAIL, params=params)
+        payload, _ = await self._get_json(
+            FEATURES_PATH, deadline, not_found=_FAIL, params=params, pause=pause
+        )
         return payload
 
     async def _get_json(
@@ -137,6 +152,7 @@ class UpstreamClient:
         deadline: float,
         not_found: object,
         params: dict[str, str] | None = None,
+        pause: Sleep | None = None,
     ) -> tuple[object, ClockCheck | None]:
         """The decoded body of a 200 (or `not_found` for a 404), with the answer's `Date`."""
         attempt = 0
@@ -164,7 +180,7 @@ class UpstreamClient:
                 raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
             if not retryable_status(status):
                 raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
-            wait = self._retry_wait(headers.get("retry-after"), attempt)
+            wait = self._retry_wait(path, headers.get("retry-after"), attempt)
             if attempt >= MAX_ATTEMPTS:
                 raise UpstreamError(
                     Outcome.HTTP_ERROR, f"{detail}, gave up after {attempt} attempts", status=status
@@ -175,7 +191,7 @@ class UpstreamClient:
                     f"{detail}, retry in {wait:.0f}s would run past the next poll",
                     status=status,
                 )
-            await self._sleep(wait)
+            await (pause or self._sleep)(wait)
 
     async def _fetch(
         self, path: str, params: dict[str, str] | None = None
@@ -216,7 +232,14 @@ class UpstreamClient:
 
     async def _read_capped(self, response: httpx.Response, path: str, limit: int) -> bytes:
         declared = response.headers.get("content-length", "")
-        if response.status_code == 200 and declared.isdigit() and int(declared) > limit:
+        # ASCII digits only ("²".isdigit() is true), compared by length before int() reads
+        # thousands of them.
+        if (
+            response.status_code == 200
+            and declared.isascii()
+            and declared.isdigit()
+            and (len(declared) > len(str(limit)) or int(declared) > limit)
+        ):
             raise UpstreamError(
                 Outcome.TOO_LARGE, f"{path}: Content-Length {declared} exceeds {limit} bytes"
             )
@@ -232,11 +255,19 @@ class UpstreamClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _retry_wait(self, retry_after: str | None, attempt: int) -> float:
-        """Seconds to wait before the next attempt: Retry-After when given, else backoff."""
-        asked = retry_after_seconds(retry_after, self._clock.time())
-        if asked is not None:
-            return asked
+    def _retry_wait(self, path: str, retry_after: str | None, attempt: int) -> float:
+        """Seconds to wait before the next attempt: Retry-After when readable (at most the
+        poll interval), else backoff. An unreadable one is logged, with the header quoted."""
+        asked = read_retry_after(retry_after, self._clock.time())
+        if asked.seconds is not None:
+            return min(asked.seconds, self._retry_after_cap)
+        if asked.ignored is not None:
+            log.warning(
+                "upstream.retry_after_ignored",
+                source=self._source.name,
+                path=path,
+                value=asked.ignored,
+            )
         return backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
 
 

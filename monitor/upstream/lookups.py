@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from monitor.clock import Clock
 from monitor.errors import Outcome, UpstreamError
-from monitor.upstream.client import UpstreamClient
+from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.plans import Plan, parse_plan
 from monitor.upstream.subscription import Subscription, parse_subscription
 
@@ -45,11 +45,12 @@ class PlanResult(NamedTuple):
 
 
 async def fetch_subscription(
-    client: UpstreamClient, clock: Clock, deadline: float
+    client: UpstreamClient, clock: Clock, deadline: float, pause: Sleep | None = None
 ) -> SubscriptionResult:
-    """`deadline` is on `clock`'s monotonic clock."""
+    """`deadline` is on `clock`'s monotonic clock; `pause` waits between attempts (see
+    UpstreamClient.features)."""
     try:
-        payload = await client.subscription(deadline)
+        payload = await client.subscription(deadline, pause)
     except UpstreamError as exc:
         return SubscriptionResult(exc.reason, None, exc.detail, clock.time())
     subscription = parse_subscription(payload)
@@ -60,11 +61,15 @@ async def fetch_subscription(
 
 
 async def fetch_plan(
-    client: UpstreamClient, email: str, clock: Clock, deadline: float
+    client: UpstreamClient,
+    email: str,
+    clock: Clock,
+    deadline: float,
+    pause: Sleep | None = None,
 ) -> PlanResult:
     """`deadline` is on `clock`'s monotonic clock."""
     try:
-        payload = await client.features(email, deadline)
+        payload = await client.features(email, deadline, pause)
     except UpstreamError as exc:
         unknown = exc.status in _UNKNOWN_ACCOUNT_STATUSES
         return PlanResult(email, exc.reason, None, unknown, exc.detail, clock.time())

@@ -203,7 +203,7 @@ class Connection:
     def _request(self, event: h11.Request) -> Request | tuple[int, bytes]:
         """The request, or the (status, body) that refuses it."""
         names = [name for name, _ in event.headers]
-        # h11 insists on exactly one Host in HTTP/1.1; the contract wants it in 1.0 too.
+        # h11 insists on exactly one Host in HTTP/1.1; we want it in 1.0 too.
         if b"host" not in names:
             return 400, b"missing Host header\n"
         # h11 would decode chunked bodies; we take none, so refuse rather than half-support.

@@ -1,6 +1,6 @@
-"""The section-8 alerts through the whole daemon: metrics scraped, notifications at a real
-webhook receiver with policy labels, a plan's end notified on time, and a restart that carries
-over what it has not judged again."""
+"""The subscription and plan alerts through the whole daemon: metrics scraped, notifications at
+a real webhook receiver with policy labels, a plan's end notified on time, and a restart that
+carries over what it has not judged again."""
 
 from __future__ import annotations
 

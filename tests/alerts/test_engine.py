@@ -129,7 +129,7 @@ def test_a_token_walks_from_ok_to_expired_and_back() -> None:
         ("firing", "repeat", "PixverseTokenExpiringSoon", "critical", "a@x"),
         ("firing", "started", "PixverseTokenExpired", "critical", "a@x"),
     ]
-    # ExpiringSoon resolves only when the token is renewed or removed (the contract).
+    # ExpiringSoon resolves only when the token is renewed or removed (docs/alerts.md).
     assert world.firing() == {
         ("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL,
         ("PixverseTokenExpired", "a@x"): Severity.CRITICAL,

@@ -1,5 +1,5 @@
-"""The section-8 alerts on a fake clock: subscription, accounts in error, plan end, credits,
-maxJobs above the plan; policy labels and thresholds; restart safety; crossings on time."""
+"""The subscription and plan alerts on a fake clock: subscription, accounts in error, plan end,
+credits, maxJobs above the plan; policy labels and thresholds; restart safety; crossings on time."""
 
 from __future__ import annotations
 

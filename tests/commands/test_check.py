@@ -47,7 +47,7 @@ def test_exit_code_per_state(
         "max_jobs",
         "executing",
         "available",
-        # Section 8: the account's plan (tests/commands/test_check_plans.py).
+        # The account's plan (tests/commands/test_check_plans.py).
         "plan",
         "plan_expires_at",
         "credits",

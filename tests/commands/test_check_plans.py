@@ -1,6 +1,6 @@
 """`check` beyond token expiry: plan, plan end, credits and the subscription in the table and
-the JSON; the section-8 alerts count in the status as the daemon's do; a failed request is
-shown but never changes the status; `--timeout` still bounds the whole run."""
+the JSON; the subscription and plan alerts count in the status as the daemon's do; a failed
+request is shown but never changes the status; `--timeout` still bounds the whole run."""
 
 from __future__ import annotations
 

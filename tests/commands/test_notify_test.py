@@ -1,4 +1,4 @@
-"""`notify-test` on a host installed as the README says: it sends to the sinks and never
+"""`notify-test` on a host installed as docs/install.md says: it sends to the sinks and never
 needs, nor reads, the useapi.net token."""
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from monitor.config.load import load_config, parse_config
 from monitor.config.model import AccountLabel, Severity, SinkConfig, SinkType
 from monitor.config.render import render_config
+from monitor.config.table import Table
 from monitor.errors import ConfigError
 
 TOKEN = "cfg-SECRET-token-81c2"
@@ -141,6 +143,7 @@ BAD = [
     ("[[sources]]\nname = 'a'\n[[sources]]\nname = 'a'", "sources[1].name", "duplicate"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),
     ("[[sources]]\nname = ''", "sources[0].name", "empty"),
+    ("[[sources]]\nname = '" + "s" * 129 + "'", "sources[0].name", "at most 128"),
     ("[[sources]]\nname = 'a'\nbase_url = 'ftp://x'", "sources[0].base_url", "http"),
     (
         "[[sources]]\nname = 'a'\ncapacity_endpoint = 'yes'",
@@ -162,6 +165,7 @@ BAD = [
     ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
     ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
     ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
+    ("[[sinks]]\nname = '" + "k" * 129 + "'\nurl = 'https://x'", "sinks[0].name", "at most 128"),
     ("[[sinks]]\nname = 'a'\nurl = 'hooks.example.com'", "sinks[0].url", "http"),
     (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'",
@@ -227,7 +231,7 @@ def test_token_lookup_order(tmp_path: Path) -> None:
 
 
 def test_the_token_beside_the_config_file_comes_last(tmp_path: Path) -> None:
-    """As installed by the README: config.toml names no token, and useapi-token beside it is
+    """As installed by docs/install.md: config.toml names no token, and useapi-token beside it is
     what the unit's LoadCredential= copies. Root on the host reads that file directly."""
     path = tmp_path / "config.toml"
     path.write_text("[[sources]]\nname = 'a'\n")
@@ -250,14 +254,56 @@ def test_the_token_beside_the_config_file_comes_last(tmp_path: Path) -> None:
     assert loaded({})[0] == "from-other"
 
 
-def test_an_empty_token_beside_the_config_names_the_file(tmp_path: Path) -> None:
+def test_an_empty_token_beside_the_config_names_the_file_and_no_key(tmp_path: Path) -> None:
+    """No key of the file names the token beside it: the error says which file was read and
+    why, rather than a `sources[0].token_file` the reader would look for in vain."""
     path = tmp_path / "config.toml"
     path.write_text("")
     (tmp_path / "useapi-token").write_text("\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})
+    assert caught.value.key == ""
+    assert str(caught.value) == (
+        f"{tmp_path / 'useapi-token'} is empty (the useapi.net token of source 'default', "
+        "read from beside the config file because the source sets neither token_file nor "
+        "token_env)"
+    )
+
+
+def test_a_token_beside_the_config_that_cannot_be_read_names_the_file_and_no_key(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[[sources]]\nname = 'main'\n")
+    (tmp_path / "useapi-token").mkdir()  # unreadable as a file, even for root
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.key == ""
+    assert str(caught.value).startswith(f"cannot read {tmp_path / 'useapi-token'}: ")
+    assert "source 'main'" in str(caught.value)
+    assert "neither token_file nor token_env" in str(caught.value)
+
+    def denied(file: Path) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            tomllib.loads(path.read_text()),
+            env={},
+            base_dir=tmp_path,
+            path=path,
+            read_text=denied,
+        )
+    assert (caught.value.key, str(caught.value).split(" (")[0]) == (
+        "",
+        f"cannot read {tmp_path / 'useapi-token'}: Permission denied",
+    )
+    # A token_file that is set is still named by its key.
+    path.write_text("[[sources]]\nname = 'main'\ntoken_file = 'useapi-token'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
     assert caught.value.key == "sources[0].token_file"
-    assert str(tmp_path / "useapi-token") in caught.value.problem
+    assert "beside the config" not in str(caught.value)
 
 
 def test_no_token_anywhere_names_every_place_looked(tmp_path: Path) -> None:
@@ -357,13 +403,87 @@ def test_resolve_grace_of_alertmanager_sinks(tmp_path: Path) -> None:
     assert caught.value.key == "sinks[0].resolve_grace"
 
 
-def test_the_readme_defaults_block_holds_only_defaults() -> None:
-    """README, Configuration: every uncommented key of its block is the default value, so
+CONFIGURATION_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+
+
+def reference_block() -> str:
+    """The TOML block of docs/configuration.md, "Every key and its default"."""
+    text = CONFIGURATION_DOC.read_text()
+    section = text[text.index("## Every key and its default") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    block = section[start : section.index("\n```", start)]
+    assert "[thresholds]" in block  # never an empty block, which would load to the defaults
+    return block
+
+
+def documented_keys(block: str) -> set[str]:
+    """`table.key` of every key the block shows, commented out or not."""
+    keys: set[str] = set()
+    table = ""
+    for raw in block.splitlines():
+        line = raw.lstrip("# ").split("  #")[0].strip()
+        if header := re.fullmatch(r"\[\[?(\w+)\]\]?", line):
+            table = header.group(1)
+        elif key := re.match(r"(\w+)\s*=", line):
+            keys.add(f"{table}.{key.group(1)}")
+    return keys
+
+
+def test_the_documented_defaults_block_holds_only_defaults() -> None:
+    """docs/configuration.md: every uncommented key of its block is the default value, so
     the block loads to the very configuration an empty file does."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Configuration") :]
-    block = section[section.index("```toml\n") + len("```toml\n") : section.index("\n```")]
+    block = reference_block()
     env = {"USEAPI_TOKEN": "t"}
     documented = parse_config(tomllib.loads(block), env=env)
     assert documented == parse_config({}, env=env)
     assert "[[sinks]]" not in [line.strip() for line in block.splitlines()]  # none by default
+
+
+def test_every_key_the_loader_reads_is_documented_and_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys of docs/configuration.md are those the loader reads, found by recording what
+    it looks up while loading configs that reach every branch: a new key fails this until it
+    is documented, and a documented key the loader no longer knows fails it too."""
+    read: set[str] = set()
+    finish = Table.finish
+
+    def recording_finish(self: Table) -> None:
+        path = re.sub(r"\[\d+\]", "", self.key("")).rstrip(".")
+        # Not the top level (its tables), nor labels (names of the reader's own choosing).
+        if path and not path.startswith("accounts.labels"):
+            read.update(f"{path}.{name}" for name in self._seen)
+        finish(self)
+
+    monkeypatch.setattr(Table, "finish", recording_finish)
+    (tmp_path / "url").write_text("https://hooks.example.com/x\n")
+    (tmp_path / "key").write_text("k\n")
+    for text in (
+        reference_block(),
+        """
+[[sources]]
+name = "a"
+token_env = "TOKEN"
+[[sinks]]
+name = "hook"
+url_file = "url"
+secret_file = "key"
+[[sinks]]
+name = "am"
+type = "alertmanager"
+url = "http://am:9093"
+resolve_grace = "1m"
+[[accounts]]
+match = "*@x.io"
+ignore = false
+warning = "12h"
+critical = "2h"
+plan_warning = "14d"
+min_credits = 5
+labels = { team = "a" }
+""",
+    ):
+        parse_config(
+            tomllib.loads(text), env={"TOKEN": "t", "USEAPI_TOKEN": "t"}, base_dir=tmp_path
+        )
+    assert documented_keys(reference_block()) == read

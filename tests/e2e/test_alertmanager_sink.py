@@ -1,5 +1,5 @@
 """The daemon's own `alertmanager` sink against a real Alertmanager: alerts arrive with the
-contract's labels, two replicas are deduplicated, a renewal resolves, and Alertmanager
+documented labels, two replicas are deduplicated, a renewal resolves, and Alertmanager
 delivers each to its webhook receiver."""
 
 from __future__ import annotations

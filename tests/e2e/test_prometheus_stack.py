@@ -47,7 +47,7 @@ EXPECTED_FIRING = {
     ("PixverseTokenExpiringSoon", "critical", "drained", f"lapsed@{DOMAIN}"),
     ("PixverseCapacityLow", "warning", "drained", None),
     ("PixverseSourceDown", "critical", "rejected", None),
-    # Beyond token expiry (section 8).
+    # Beyond token expiry: the subscription and the plans.
     ("PixversePlanExpiringSoon", "warning", "main", f"warn@{DOMAIN}"),
     ("PixversePlanExpiringSoon", "critical", "main", f"gone@{DOMAIN}"),
     ("PixverseMaxJobsAbovePlan", "warning", "main", f"crit@{DOMAIN}"),
@@ -61,7 +61,7 @@ Identity = tuple[str, str, str, str | None]
 
 
 def identity(labels: Mapping[str, str]) -> Identity:
-    """The alert's identity; fails when it carries labels beyond those of the contract."""
+    """The alert's identity; fails when it carries labels beyond those docs/alerts.md names."""
     allowed = {"alertname", "severity", "source", "account"}
     assert set(labels) <= allowed, f"unexpected labels {set(labels) - allowed} in {labels}"
     return (labels["alertname"], labels["severity"], labels["source"], labels.get("account"))

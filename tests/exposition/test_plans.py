@@ -1,5 +1,5 @@
-"""The section-8 families: values, labels, escaping, what is absent without data, policy labels
-on pixverse_account_info, and promtool's linter on all of it."""
+"""The subscription and plan families: values, labels, escaping, what is absent without data,
+policy labels on pixverse_account_info, and promtool's linter on all of it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
 from monitor.upstream import Endpoint
 from monitor.upstream.parse import Account, ExpirySource
 from monitor.upstream.plans import CreditKind, Plan
@@ -88,7 +88,7 @@ def body() -> bytes:
     return MetricsRenderer(InternalMetrics(process=False)).render(Snapshot((source,), NOW), NOW)
 
 
-def test_every_section_8_family() -> None:
+def test_every_subscription_and_plan_family() -> None:
     got = samples(body())
     s = (("source", "s1"),)
     assert got[("pixverse_useapi_subscription_active", s)] == 0
@@ -161,6 +161,27 @@ def test_every_section_8_family() -> None:
     assert (last, (("endpoint", "account"), ("source", "s1"))) not in got
 
 
+def test_the_interval_of_each_endpoint_that_is_on() -> None:
+    """What PixverseMonitorEndpointFailing compares the age of the last success with: the
+    configured intervals, for the endpoints a source has on, and nothing without limits."""
+    accounts = [Account("a@x.io", "", "", NOW + 3600, ExpirySource.EXPIRE_TIME, 4)]
+    evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW)
+    both = SourceSnapshot("both", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW)
+    off = SourcePlans(features_endpoint=False)
+    account_only = SourceSnapshot("acct", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW, off)
+    limits = Limits(0, 900.0, account_interval_seconds=7200.0, features_interval_seconds=21600.0)
+    got = samples(MetricsRenderer().render(Snapshot((both, account_only), NOW, limits), NOW))
+    name = "pixverse_monitor_endpoint_interval_seconds"
+    intervals = {k[1]: v for k, v in got.items() if k[0] == name}
+    assert intervals == {
+        (("endpoint", "account"), ("source", "both")): 7200.0,
+        (("endpoint", "features"), ("source", "both")): 21600.0,
+        (("endpoint", "account"), ("source", "acct")): 7200.0,
+    }
+    unlimited = samples(MetricsRenderer().render(Snapshot((both,), NOW), NOW))
+    assert name not in {k[0] for k in unlimited}
+
+
 def test_policy_labels_ride_on_pixverse_account_info() -> None:
     got = samples(body())
     (studio,) = [
@@ -176,7 +197,7 @@ def test_policy_labels_ride_on_pixverse_account_info() -> None:
     assert set(plain) == {"source", "account", "account_id", "username", "expiry_source"}
 
 
-def test_a_source_without_section_8_data_shows_only_its_counters() -> None:
+def test_a_source_without_subscription_or_plan_data_shows_only_its_counters() -> None:
     accounts = [Account("a@x.io", "", "", NOW + 3600, ExpirySource.EXPIRE_TIME, 4)]
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW)
     source = SourceSnapshot("s1", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW)

@@ -23,7 +23,7 @@ RULES = GRAFANA / "prometheus-rules.yml"
 RULE_TESTS = GRAFANA / "prometheus-rules.test.yml"
 SCRAPE_CONFIG = GRAFANA / "prometheus-scrape.yml"
 
-# README "Alerts" (SPEC.md section 6), plus the scrape target itself.
+# The daemon's alerts (docs/alerts.md), plus the monitor watching itself (docs/operations.md).
 EXPECTED_ALERTS = {
     ("PixverseTokenExpiringSoon", "warning"),
     ("PixverseTokenExpiringSoon", "critical"),
@@ -33,13 +33,28 @@ EXPECTED_ALERTS = {
     ("PixverseSourceDown", "critical"),
     ("PixverseMonitorDown", "critical"),
     ("PixverseMonitorClockSkew", "warning"),
-    # SPEC.md section 8.
+    # The useapi.net subscription and the PixVerse plans.
     ("PixverseUseapiSubscriptionInactive", "critical"),
     ("PixverseUseapiAccountsInError", "warning"),
     ("PixversePlanExpiringSoon", "warning"),
     ("PixversePlanExpiringSoon", "critical"),
     ("PixverseCreditsLow", "warning"),
     ("PixverseMaxJobsAbovePlan", "warning"),
+    # The monitor itself.
+    ("PixverseMonitorNotificationsDropped", "warning"),
+    ("PixverseMonitorNotificationsFailing", "warning"),
+    ("PixverseMonitorReloadFailed", "warning"),
+    ("PixverseMonitorTaskErrors", "warning"),
+    ("PixverseMonitorEndpointFailing", "warning"),
+}
+# Alerts about one monitor process, not about the accounts: they keep `job` and `instance`,
+# so that the alert says which replica is failing.
+SELF_ALERTS = {
+    "PixverseMonitorNotificationsDropped",
+    "PixverseMonitorNotificationsFailing",
+    "PixverseMonitorReloadFailed",
+    "PixverseMonitorTaskErrors",
+    "PixverseMonitorEndpointFailing",
 }
 ACCOUNT_ALERTS = {"PixverseTokenExpiringSoon", "PixverseTokenExpired", "PixverseTokenExpiryUnknown"}
 # The alerts that judge by daemon settings, which the daemon exports rather than the rules
@@ -95,7 +110,7 @@ def test_promtool_test_rules() -> None:
     assert "SUCCESS" in result.stdout
 
 
-def test_the_alerts_are_those_of_the_contract() -> None:
+def test_the_alerts_are_those_documented() -> None:
     found = {(rule["alert"], rule["labels"]["severity"]) for rule in _alert_rules()}
     assert found == EXPECTED_ALERTS
 
@@ -110,6 +125,17 @@ def test_alert_annotations(rule: dict[str, Any]) -> None:
         assert "max_jobs" in annotations
     if rule["alert"] in {"PixverseTokenExpiringSoon", "PixverseTokenExpired"}:
         assert {"expires_at", "ttl_seconds"} <= annotations
+
+
+@pytest.mark.parametrize("alertname", sorted(SELF_ALERTS))
+def test_alerts_about_the_monitor_keep_its_instance(alertname: str) -> None:
+    """Several replicas make one alert about an account, but each replica fails on its own."""
+    (rule,) = [r for r in _alert_rules() if r["alert"] == alertname]
+    groupings = re.findall(r"\bby \(([^)]*)\)", rule["expr"])
+    assert groupings
+    for grouping in groupings:
+        labels = {label.strip() for label in grouping.split(",")}
+        assert {"job", "instance"} <= labels, (alertname, grouping)
 
 
 def test_the_rules_query_only_what_the_daemon_exports() -> None:
@@ -140,6 +166,12 @@ def test_the_clock_skew_limit_is_the_daemons() -> None:
     (rule,) = [r for r in _alert_rules() if r["alert"] == "PixverseMonitorClockSkew"]
     assert rule["expr"].strip().endswith(f"> {SKEW_LIMIT_SECONDS:g}")
     assert format_ttl(SKEW_LIMIT_SECONDS) in rule["annotations"]["description"]
+
+
+def test_the_example_scrape_config_overrides_nothing_of_yours() -> None:
+    """Merged into an existing prometheus.yml, a `global:` block would silently replace the
+    reader's own scrape and evaluation intervals."""
+    assert set(_load(SCRAPE_CONFIG)) == {"rule_files", "alerting", "scrape_configs"}
 
 
 def test_the_example_scrape_job_is_the_one_the_rules_watch() -> None:

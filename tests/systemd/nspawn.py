@@ -28,7 +28,7 @@ import pytest
 from tests.helpers import require_binary
 
 SUITE = "bookworm"  # Debian 12: systemd 252
-# What a minimal Debian that boots with systemd has; the rest comes from what the README
+# What a minimal Debian that boots with systemd has; the rest comes from what docs/install.md
 # tells the reader to install.
 PACKAGES = ("systemd", "systemd-sysv", "dbus")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -278,7 +278,7 @@ def _inside_env(read_only_binds: Mapping[Path, str]) -> dict[str, str]:
 
 def host_ca_bundle() -> Path | None:
     """The CA bundle the host's pip trusts, when it is told one (a TLS-inspecting proxy):
-    pip inside must trust it too. Not a step of the README; a fact of this network."""
+    pip inside must trust it too. Not a step of docs/install.md; a fact of this network."""
     for name in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
         value = os.environ.get(name)
         if value and Path(value).is_file():
@@ -310,7 +310,8 @@ def source_tree_copy(source: Path, destination: Path) -> None:
 
 
 def install_blocks(readme: str) -> dict[str, str]:
-    """The README's install commands: each ```sh block right after `<!-- install:NAME -->`."""
+    """The install commands of a document: each ```sh block right after
+    `<!-- install:NAME -->`, in order."""
     return dict(re.findall(r"<!-- install:([\w-]+) -->\n```sh\n(.*?)```", readme, re.DOTALL))
 
 

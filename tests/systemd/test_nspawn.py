@@ -1,12 +1,15 @@
 """The service where it runs: a Debian 12 made by debootstrap, booted with systemd 252 as PID 1
-(systemd-nspawn), installed by running the README's install commands as they are written,
-against the package's fake useapi.net and webhook receiver on the host's loopback.
+(systemd-nspawn), installed by running the install commands of docs/install.md as they are
+written, against the package's fake useapi.net and webhook receiver on the host's loopback.
 
 Then, in order: the service is active with a STATUS; `config check`, `check` and
-`notify-test` work as root with no extra environment; a good and a bad reload, the bad one
+`notify-test` work as root with no extra environment; the token file is root:pixverse-monitor
+0640, and a monitoring user added to that group as the docs say runs `check` while one
+outside it gets a clear UNKNOWN; a good and a bad reload, the bad one
 shown by `systemctl status`; a poll failure found by `journalctl -p warning`; the sandbox
 applies; a stopped event loop is killed and restarted by the watchdog; a taken port is one
-clear line and no restart loop; stop exits 0.
+clear line and no restart loop; a second daemon on its state directory is refused; stop
+exits 0.
 
 `pytest -m systemd`; skipped without systemd-nspawn or debootstrap (or root), failing under
 CI=true. The root file system is cached (see nspawn.py); the first run makes it.
@@ -46,10 +49,12 @@ CONTAINER_POLL_SECONDS = 0.25
 pytestmark = [pytest.mark.systemd, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTALL_DOC = ROOT / "docs" / "install.md"
 UNIT = "pixverse-monitor.service"
 CHECKOUT = "/root/pixverse-monitor"
 CONFIG = "/etc/pixverse-monitor/config.toml"
-BLOCKS = ("program", "config", "unit", "check")
+BLOCKS = ("program", "config", "unit", "check", "monitoring-user")
+TOKEN_FILE = "/etc/pixverse-monitor/useapi-token"
 WATCHDOG_TIMEOUT = 90.0  # WatchdogSec=30s, RestartSec=5s, and a start
 # The dynamic users systemd makes up (systemd.exec(5), DynamicUser=).
 DYNAMIC_UIDS = range(61184, 65520)
@@ -62,6 +67,7 @@ class Stack:
     receiver: WebhookReceiver
     port: int
     timings: dict[str, float] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)
 
     def metrics(self) -> str:
         return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
@@ -82,7 +88,7 @@ class Stack:
 
 
 def operator_edit(shipped: str, base_url: str, port: int, hook: str) -> str:
-    """What the README asks of the reader after step 2 ("add your [[sinks]]"), plus what this
+    """What docs/install.md asks of the reader after step 2 ("add your [[sinks]]"), plus what this
     test needs: the fake useapi.net, a free port, and polls every 2 s to see things happen."""
     edits = [
         ('base_url = "https://api.useapi.net"', f'base_url = "{base_url}"'),
@@ -101,8 +107,8 @@ def operator_edit(shipped: str, base_url: str, port: int, hook: str) -> str:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_tools()
-    blocks = install_blocks((ROOT / "README.md").read_text())
-    assert tuple(blocks) == BLOCKS, f"README install blocks: {list(blocks)}"
+    blocks = install_blocks(INSTALL_DOC.read_text())
+    assert tuple(blocks) == BLOCKS, f"docs/install.md install blocks: {list(blocks)}"
     began = time.monotonic()
     timings: dict[str, float] = {}
     rootfs = cached_rootfs()
@@ -141,10 +147,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ) as container,
     ):
         timings["boot"] = time.monotonic() - began - rootfs.seconds
-        stack = Stack(container, upstream, receiver, port, timings)
+        stack = Stack(container, upstream, receiver, port, timings, blocks)
         step = time.monotonic()
         container.script(f"cd {CHECKOUT}\n{blocks['program']}", timeout=900)
-        timings["README step 1 (apt, venv, pip)"] = time.monotonic() - step
+        timings["step 1 (apt, venv, pip)"] = time.monotonic() - step
         container.script(f"cd {CHECKOUT}\n{blocks['config']}", stdin=API_TOKEN + "\n")
         shipped = container.run(f"cat {CONFIG}").stdout
         edited = operator_edit(shipped, upstream.base_url, port, receiver.url + "/hook")
@@ -152,7 +158,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         step = time.monotonic()
         container.script(f"cd {CHECKOUT}\n{blocks['unit']}")
         container.script(blocks["check"])
-        timings["README steps 3-4"] = time.monotonic() - step
+        timings["steps 3-4"] = time.monotonic() - step
         try:
             yield stack
         finally:
@@ -161,7 +167,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             print(f"\nnspawn timings: {report}", file=sys.__stderr__, flush=True)
 
 
-def test_the_readme_install_starts_the_service_with_a_status(stack: Stack) -> None:
+def test_the_documented_install_starts_the_service_with_a_status(stack: Stack) -> None:
     props = stack.show("ActiveState", "SubState", "Type", "NRestarts", "StatusText")
     assert (props["ActiveState"], props["SubState"]) == ("active", "running")
     assert props["Type"] == "notify"
@@ -192,6 +198,28 @@ def test_host_commands_work_as_root_with_no_extra_environment(stack: Stack) -> N
     assert "delivered (HTTP 200)" in notified.stdout
     received = stack.receiver.accepted()[before:]
     assert [r.json()["commonLabels"]["alertname"] for r in received] == ["PixverseMonitorTest"]
+
+
+def test_a_monitoring_user_in_the_group_runs_check(stack: Stack) -> None:
+    """The token is root:pixverse-monitor 0640; `nagios` (made here as nagios-nrpe-server's
+    package would) runs `check` once the documented block has added it to the group, and a
+    user outside the group is told which file it cannot read, and why."""
+    run = stack.container.run
+    assert run(f"stat -c '%U:%G %a' {TOKEN_FILE}").stdout.strip() == "root:pixverse-monitor 640"
+    run("useradd --system --no-create-home --shell /usr/sbin/nologin nagios")
+    run("useradd --system --no-create-home --shell /usr/sbin/nologin outsider")
+    stack.container.script(stack.blocks["monitoring-user"])
+    check = run("runuser -u nagios -- pixverse-monitor check --timeout 8", check=False)
+    assert check.returncode == 0, check.output
+    assert check.stdout.startswith("PIXVERSE OK - 2 accounts: 2 ok,"), check.output
+    denied = run("runuser -u outsider -- pixverse-monitor check --timeout 8", check=False)
+    assert denied.returncode == 3, denied.output
+    assert denied.stdout.splitlines()[0] == (
+        f"PIXVERSE UNKNOWN - config error: cannot read {TOKEN_FILE}: Permission denied (the "
+        "useapi.net token of source 'default', read from beside the config file because the "
+        "source sets neither token_file nor token_env)"
+    )
+    assert API_TOKEN not in check.output + denied.output
 
 
 def test_a_good_and_a_bad_reload_show_in_systemctl_status(stack: Stack) -> None:
@@ -356,6 +384,27 @@ def _process_lines(stack: Stack, cursor: str) -> list[dict[str, str]]:
     ).stdout
     entries = [orjson.loads(line) for line in out.splitlines()]
     return [e for e in entries if e.get("SYSLOG_IDENTIFIER") == "pixverse-monitor"]
+
+
+def test_a_second_daemon_on_the_services_state_directory_is_refused(stack: Stack) -> None:
+    """The service holds a lock in its StateDirectory (under DynamicUser, a private one that
+    /var/lib/pixverse-monitor links to); a second daemon there, as root on another port,
+    exits 2 naming alerts.state_dir, and the service runs on."""
+    run = stack.container.run
+    main_pid = stack.show("MainPID")["MainPID"]
+    assert run("cat /var/lib/pixverse-monitor/lock").stdout.strip() == main_pid
+    # Beside the shipped config, where the token is found as it is for `check`.
+    second_config = "/etc/pixverse-monitor/second.toml"
+    run(f"sed 's/^listen = .*/listen = \"127.0.0.1:0\"/' {CONFIG} > {second_config}")
+    try:
+        second = run(f"pixverse-monitor run --config {second_config}", check=False, timeout=60)
+    finally:
+        run(f"rm -f {second_config}")
+    assert second.returncode == 2, second.output
+    (line,) = second.stderr.splitlines()
+    assert "alerts.state_dir" in line and f"(pid {main_pid})" in line, line
+    props = stack.show("ActiveState", "MainPID")
+    assert props == {"ActiveState": "active", "MainPID": main_pid}
 
 
 def test_stop_exits_0(stack: Stack) -> None:

@@ -1,5 +1,6 @@
-"""The HTTP server at the byte level (SPEC section 5): framing, deadlines, the connection cap,
-credentials before body, content coding, HEAD and methods, send timeout and shutdown."""
+"""The HTTP server at the byte level (docs/operations.md, "The HTTP endpoints"): framing,
+deadlines, the connection cap, credentials before body, content coding, HEAD and methods,
+send timeout and shutdown."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def big_body(size: int = 16 * 1024 * 1024) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
-def test_the_defaults_are_the_contract() -> None:
+def test_the_defaults_are_the_documented_limits() -> None:
     limits = ServerLimits()
     assert limits.request_seconds == 10.0
     assert limits.idle_seconds == 60.0
@@ -353,6 +354,25 @@ async def test_a_flood_never_holds_more_than_the_cap(logs: LogCapture) -> None:
     assert 1 <= len(shed) <= 2
     assert sum(event.get("evicted", 0) for event in shed) >= 4 * cap
     assert shed[0]["max_connections"] == cap
+
+
+@pytest.mark.anyio
+async def test_a_lower_cap_applies_to_a_running_server() -> None:
+    """A reload that leaves fewer descriptors for connections lowers the cap at once."""
+    async with serving(limits=ServerLimits(max_connections=10)) as server:
+        held = []
+        for _ in range(6):
+            client = await RawClient.connect(server.port)
+            await client.send(b"GET / HTTP/1.1\r\n")
+            held.append(client)
+        await async_eventually(_open(server, 6), what="six connections open")
+        server.cap_connections(3)
+        newcomer = await RawClient.connect(server.port)
+        await newcomer.send(request("/"))
+        assert (await newcomer.answer(timeout=2)).status == 200
+        assert server.open_connections <= 3
+        for client in held:
+            client.close()
 
 
 def _open(server: HttpServer, count: int):  # type: ignore[no-untyped-def]
