@@ -121,51 +121,48 @@ def rfc3339(unix: float) -> str:
     )
 
 
+_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_LONG_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH = "(" + "|".join(_MONTHS) + ")"
-_TIME = r"(\d{2}):(\d{2}):(\d{2})"
+_MONTH = "|".join(_MONTHS)
+_TIME = r"([0-9]{2}):([0-9]{2}):([0-9]{2})"
 # RFC 9110's HTTP-date: IMF-fixdate, which every server sends, and the two obsolete forms a
-# recipient must still read (RFC 850's with a two-digit year, and C's asctime()).
-_IMF_FIXDATE = re.compile(
-    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} GMT", re.ASCII
-)
-_RFC850_DATE = re.compile(
-    rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
-    rf"(\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} GMT",
-    re.ASCII,
-)
-_ASCTIME_DATE = re.compile(
-    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) {_MONTH} ([ \d]\d) {_TIME} (\d{{4}})", re.ASCII
-)
+# recipient must still read (RFC 850's, with a two-digit year, and C's asctime()); ASCII
+# digits only. Groups: day, month, year, hour, minute, second (asctime: month first).
+_IMF_FIXDATE = re.compile(rf"(?:{_DAYS}), ([0-9]{{2}}) ({_MONTH}) ([0-9]{{4}}) {_TIME} GMT")
+_RFC850_DATE = re.compile(rf"(?:{_LONG_DAYS}), ([0-9]{{2}})-({_MONTH})-([0-9]{{2}}) {_TIME} GMT")
+_ASCTIME_DATE = re.compile(rf"(?:{_DAYS}) ({_MONTH}) ([0-9 ][0-9]) {_TIME} ([0-9]{{4}})")
 
 
-def http_date_unix(value: str | None) -> float | None:
-    """Unix seconds of an HTTP date (a `Date` or `Retry-After` header); None when absent or
-    not exactly one of RFC 9110's three forms, or not a real moment before MAX_UNIX. A
-    two-digit year is the one of 1970..2069."""
+def http_date_unix(value: str | None, now_unix: float) -> float | None:
+    """Unix seconds of an HTTP date (a `Date` or `Retry-After` header) in any of RFC 9110's
+    three forms; None when absent or anything else. A two-digit year more than 50 years
+    after `now_unix` is of the century before; a leap second is the last of its minute."""
     if value is None:
         return None
-    text = value.strip()
-    if (match := _IMF_FIXDATE.fullmatch(text)) is not None:
-        day, month, year, hour, minute, second = match.groups()
-    elif (match := _RFC850_DATE.fullmatch(text)) is not None:
-        day, month, short, hour, minute, second = match.groups()
-        year = str((1900 if int(short) >= 70 else 2000) + int(short))
-    elif (match := _ASCTIME_DATE.fullmatch(text)) is not None:
-        month, day, hour, minute, second, year = match.groups()
+    text = value.strip(" \t")
+    if found := _IMF_FIXDATE.fullmatch(text):
+        day, month, year, hour, minute, second = found.groups()
+    elif found := _RFC850_DATE.fullmatch(text):
+        day, month, short_year, hour, minute, second = found.groups()
+        this_year = datetime.fromtimestamp(min(max(0.0, now_unix), MAX_UNIX), UTC).year
+        year = str(2000 + int(short_year))
+        if int(year) > this_year + 50:
+            year = str(int(year) - 100)
+    elif found := _ASCTIME_DATE.fullmatch(text):
+        month, day, hour, minute, second, year = found.groups()
     else:
         return None
     try:
-        moment = datetime(
+        when = datetime(
             int(year),
             _MONTHS.index(month) + 1,
             int(day),
             int(hour),
             int(minute),
-            int(second),
+            min(int(second), 59),
             tzinfo=UTC,
         )
-    except ValueError:  # 31 Feb, 25:00 and the like
+    except ValueError:  # 31 Feb, hour 25, year 0
         return None
-    unix = moment.timestamp()
-    return unix if 0 <= unix <= MAX_UNIX else None
+    return when.timestamp()

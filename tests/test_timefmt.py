@@ -113,7 +113,7 @@ NOV_6_1994 = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC).timestamp()
     ],
 )
 def test_the_three_forms_of_an_http_date(text: str) -> None:
-    assert http_date_unix(text) == NOV_6_1994
+    assert http_date_unix(text, NOV_6_1994) == NOV_6_1994
 
 
 @pytest.mark.parametrize(
@@ -126,6 +126,7 @@ def test_the_three_forms_of_an_http_date(text: str) -> None:
         "Sun, 06 Nov 1994 08:49:37",
         "Sun, 31 Feb 1994 08:49:37 GMT",  # no such day
         "Sun, 06 Nov 1994 25:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 gmt",
         "Sun, \uff10\uff16 Nov 1994 08:49:37 GMT",  # full-width digits
         "Sun, 06 Nov 99999 08:49:37 GMT",
         "Thu, 01 Jan 1970 00:00:00 GMT junk",
@@ -133,9 +134,21 @@ def test_the_three_forms_of_an_http_date(text: str) -> None:
     ],
 )
 def test_anything_else_is_no_http_date(text: str | None) -> None:
-    assert http_date_unix(text) is None
+    assert http_date_unix(text, NOV_6_1994) is None
+
+
+def test_a_two_digit_year_is_the_one_at_most_50_years_ahead() -> None:
+    in_2026 = datetime(2026, 12, 6, tzinfo=UTC).timestamp()
+    assert http_date_unix("Sunday, 06-Nov-94 08:49:37 GMT", in_2026) == NOV_6_1994
+    nov_2026 = datetime(2026, 11, 6, 8, 49, 37, tzinfo=UTC).timestamp()
+    assert http_date_unix("Friday, 06-Nov-26 08:49:37 GMT", in_2026) == nov_2026
+
+
+def test_a_leap_second_is_the_last_of_its_minute() -> None:
+    last = datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert http_date_unix("Sat, 31 Dec 2016 23:59:60 GMT", last) == last
 
 
 @given(st.integers(min_value=0, max_value=253_402_300_799))
 def test_an_http_date_reads_back_as_written(unix: int) -> None:
-    assert http_date_unix(email.utils.formatdate(unix, usegmt=True)) == unix
+    assert http_date_unix(email.utils.formatdate(unix, usegmt=True), unix) == unix

@@ -273,7 +273,7 @@ class UpstreamClient:
 
 def _clock_check(headers: httpx.Headers, arrived: Instant) -> ClockCheck | None:
     """Upstream's clock (its `Date`) against ours when its answer arrived."""
-    upstream = http_date_unix(headers.get("date"))
+    upstream = http_date_unix(headers.get("date"), arrived.unix)
     return None if upstream is None else ClockCheck(arrived, upstream)
 
 
