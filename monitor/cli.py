@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=DEFAULT_CHECK_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="bound on the whole run; past it, UNKNOWN (default: %(default)g)",
+        help="bound on the whole run, counted from the process start; past it, UNKNOWN "
+        "(default: %(default)g, below check_nrpe's 10)",
     )
 
     demo = commands.add_parser(
@@ -114,6 +115,9 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program, on `argv` (default: this process's command line, whose start is then
+    where `check --timeout` counts from)."""
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     try:
@@ -137,7 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # matter.
     configure_logging(level or "warning", fmt, stream=sys.stderr)
     if args.command == "check":
-        return check_command(args.config, as_json=args.json, timeout_seconds=args.timeout)
+        return check_command(
+            args.config,
+            as_json=args.json,
+            timeout_seconds=args.timeout,
+            from_process_start=own_process,
+        )
     if args.command == "notify-test":
         return notify_test_command(args.config, args.sink)
     return config_check_command(args.file)
