@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import sys
 import tempfile
 import time
@@ -33,52 +32,17 @@ from monitor.errors import ConfigError
 from monitor.exposition import ACCOUNT_STATE
 from monitor.secret import Secret
 from monitor.service import Daemon
-from monitor.testing import FakeAccount, FakePlan, FakeUpstream, Received, WebhookReceiver
+from monitor.testing import (
+    DEMO_DOMAIN,
+    DEMO_TOKEN,
+    Received,
+    WebhookReceiver,
+    liven,
+    scenario_upstream,
+)
 
-DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
-DOMAIN = "demo.pixverse.test"
-HOUR = 3600.0
-DAY = 86400.0
-RENEW_AFTER_SECONDS = 180.0
-PLAN_ENDS_AFTER_SECONDS = 240.0
 _OWN_LABELS = frozenset({"alertname", "severity", "source", "account"})
 DEMO_SECRET = "demo-signing-key"  # noqa: S105 - the built-in receiver's, by design
-
-
-def demo_accounts(now: float) -> list[FakeAccount]:
-    """One account per situation worth seeing, several of them changing within minutes."""
-    return [
-        FakeAccount(f"healthy@{DOMAIN}", now + 30 * DAY, max_jobs=8, executing=3),
-        # Its PixVerse plan ends in 4 minutes: within plan_warning now, lapsed then.
-        FakeAccount(
-            f"soon@{DOMAIN}",
-            now + 60 * HOUR,
-            max_jobs=5,
-            executing=1,
-            plan=FakePlan(name="Standard - Monthly", expires_at=now + PLAN_ENDS_AFTER_SECONDS),
-        ),
-        # Short of credits: 40 left, below the demo's min_credits of 100.
-        FakeAccount(
-            f"urgent@{DOMAIN}",
-            now + 6 * HOUR,
-            max_jobs=3,
-            executing=2,
-            plan=FakePlan(credit_daily=10, credit_monthly=30, credit_package=0),
-        ),
-        # Crosses from warning into critical about 90 s after the demo starts.
-        FakeAccount(f"crossing@{DOMAIN}", now + 24 * HOUR + 90, max_jobs=4),
-        FakeAccount(f"lapsed@{DOMAIN}", now - 3 * HOUR, max_jobs=5),
-        FakeAccount(f"mystery@{DOMAIN}", None, max_jobs=2, plan=None),  # no plan known either
-        # Expires 2 minutes in, then gets renewed for 30 days at 3 minutes. maxJobs 6 is
-        # above what its plan runs at once (4).
-        FakeAccount(
-            f"renewing@{DOMAIN}",
-            now + 120,
-            max_jobs=6,
-            executing=1,
-            plan=FakePlan(gen_simultaneously=4),
-        ),
-    ]
 
 
 def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_url: str) -> Config:
@@ -128,7 +92,7 @@ def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_u
             ),
         ),
         # Policy: the studio's accounts carry a team label on their alerts and metrics.
-        accounts=(AccountRule(f"urgent@{DOMAIN}", labels=(("team", "studio"),)),),
+        accounts=(AccountRule(f"urgent@{DEMO_DOMAIN}", labels=(("team", "studio"),)),),
     )
 
 
@@ -157,25 +121,10 @@ def print_notification(received: Received) -> None:
         )
 
 
-async def _liven(fake: FakeUpstream, started: float) -> None:
-    """Jobs come and go; the `renewing` account gets a fresh token a few minutes in."""
-    rng = random.Random(7)  # noqa: S311 - demo liveliness, not crypto
-    renewed = False
-    while True:
-        await asyncio.sleep(5)
-        for account in fake.accounts():
-            limit = account.max_jobs if isinstance(account.max_jobs, int) else 0
-            step = rng.choice((-1, 0, 1))
-            fake.update(account.email, executing=min(limit, max(0, account.executing + step)))
-        if not renewed and time.time() - started >= RENEW_AFTER_SECONDS:
-            fake.update(f"renewing@{DOMAIN}", expires_at=time.time() + 30 * DAY)
-            renewed = True
-
-
 async def run_demo(host: str, port: int) -> int:
     started = time.time()
     with (
-        FakeUpstream(token=DEMO_TOKEN, accounts=demo_accounts(started)) as fake,
+        scenario_upstream("demo", DEMO_TOKEN, started) as fake,
         WebhookReceiver(on_receive=print_notification) as receiver,
         tempfile.TemporaryDirectory(prefix="pixverse-monitor-demo-") as state_dir,
     ):
@@ -204,13 +153,13 @@ async def run_demo(host: str, port: int) -> int:
             file=sys.stderr,
             flush=True,
         )
-        liven = asyncio.create_task(_liven(fake, started))
+        life = asyncio.create_task(liven(fake, started))
         try:
             return await runner
         finally:
-            liven.cancel()
+            life.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await liven
+                await life
 
 
 def demo_command(listen: str) -> int:
