@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 import sys
 import tempfile
 import time
@@ -163,9 +165,39 @@ async def run_demo(host: str, port: int) -> int:
 
 
 def demo_command(listen: str) -> int:
+    """Exit 0 on Ctrl-C; 2, with one line, when it cannot start (a bad or busy --listen)."""
     try:
         host, port = parse_listen("--listen", listen)
+        taken = _address_taken(host, port)
+        if taken is not None:
+            # Someone at a terminal, not a restart racing the old process: no use waiting.
+            raise ConfigError("--listen", f"cannot listen on {listen}: {taken}")
+        return asyncio.run(run_demo(host, port))
     except ConfigError as exc:
-        print(f"pixverse-monitor: {exc}", file=sys.stderr)
+        print(f"pixverse-monitor: demo: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(run_demo(host, port))
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why nothing can listen on host:port now ("address already in use", ...), or None."""
+    if port == 0:
+        return None
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        return exc.strerror or str(exc)
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            # As the server binds: a port in TIME_WAIT is free, one with a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return "address already in use"
+                return exc.strerror or str(exc)
+    return None
