@@ -11,6 +11,7 @@ from typing import NoReturn
 from monitor import __version__
 from monitor.commands import (
     DEFAULT_CHECK_TIMEOUT_SECONDS,
+    DEFAULT_FAKE_UPSTREAM_LISTEN,
     check_command,
     check_unknown,
     config_check_command,
@@ -86,6 +87,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--listen", default="127.0.0.1:9877", help="metrics address (HOST:PORT)")
 
+    fake = commands.add_parser(
+        "fake-upstream",
+        parents=[common],
+        help="serve a fake useapi.net, to rehearse check, NRPE or sinks against",
+    )
+    fake.add_argument(
+        "--listen", default=DEFAULT_FAKE_UPSTREAM_LISTEN, help="HOST:PORT (default: %(default)s)"
+    )
+    fake.add_argument("--token", help="the bearer token it accepts (default: the demo's; printed)")
+    fake.add_argument(
+        "--scenario",
+        default="demo",
+        metavar="NAME",
+        help="demo, ok, warning, critical, 401, 500 or slow (default: %(default)s)",
+    )
+
     notify = commands.add_parser(
         "notify-test", parents=[common], help="send a test alert to each sink"
     )
@@ -137,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         configure_logging(level or "info", fmt)
         return demo_command(args.listen)
+    if args.command == "fake-upstream":
+        configure_logging(level or "warning", fmt, stream=sys.stderr)
+        from monitor.commands import fake_upstream_command  # noqa: PLC0415 - only when run
+
+        return fake_upstream_command(args.listen, args.token, args.scenario)
     # The other commands print their result on stdout: logs go to stderr, and only when they
     # matter.
     configure_logging(level or "warning", fmt, stream=sys.stderr)

@@ -141,7 +141,8 @@ async def run_demo(host: str, port: int) -> int:
         shown = host or "127.0.0.1"
         print(
             f"\npixverse-monitor demo\n"
-            f"  fake useapi.net API : {fake.base_url}\n"
+            f"  fake useapi.net API : {fake.base_url} (token {fake.token}; on its own: "
+            f"pixverse-monitor fake-upstream)\n"
             f"  webhook receiver    : {receiver.url}/hook (prints what it gets below)\n"
             f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"

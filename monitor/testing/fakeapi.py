@@ -73,6 +73,10 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     path: str
@@ -176,7 +180,8 @@ class FakeUpstream:
     def base_url(self) -> str:
         assert self._server is not None, "not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"http://{shown}:{port}"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
         fake = self
@@ -190,7 +195,8 @@ class FakeUpstream:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = _QuietServer((host, port), Handler)
+        server = _QuietServer6 if ":" in host else _QuietServer
+        self._server = server((host, port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # so stop() returns at once
