@@ -122,6 +122,59 @@ state_dir = "{configs.dir / "state"}"
     assert all(p.value is None for label, p in perf.items() if label.startswith("spare pool_"))
 
 
+def test_ttl_perfdata_is_judged_by_the_thresholds_that_set_the_state(
+    configs: ConfigWriter, capsys: pytest.CaptureFixture[str], now: float
+) -> None:
+    """An account under an [[accounts]] rule with thresholds of its own is graphed against
+    those: its own min_ttl item, so that a graph's colours agree with the status. Rules that
+    leave the thresholds alone, or ignore accounts, add nothing."""
+    with FakeUpstream(token=_token(configs), accounts=[]) as api:
+        api.set_accounts(
+            [
+                FakeAccount("vip@x.io", now + 5 * DAY + 30),  # warning by its rule's 10d
+                FakeAccount("a@x.io", now + 10 * DAY + 30),
+                FakeAccount("b@team.x.io", now + 4 * DAY + 30),  # ok by the global 72h
+                FakeAccount("gone@x.io", now + HOUR),  # ignored: never counted
+            ]
+        )
+        path = configs.for_upstream(
+            api.base_url,
+            """
+[[accounts]]
+match = "vip@x.io"
+warning = "10d"
+critical = "3d"
+[[accounts]]
+match = "*@team.x.io"
+labels = { team = "t" }
+[[accounts]]
+match = "nobody@x.io"
+critical = "2d"
+[[accounts]]
+match = "gone@x.io"
+ignore = true
+warning = "20d"
+""",
+        )
+        code = main(["check", "--config", str(path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    status, summary, perf = parse_plugin_output(first)
+    assert (code, status) == (1, "WARNING"), first
+    assert summary.startswith("vip@x.io expires in 5d 0h; ")
+    ttl, vip = perf["main_min_ttl"], perf["main_min_ttl_vip@x.io"]
+    assert (ttl.uom, ttl.warn, ttl.crit, ttl.min) == ("s", "259200:", "86400:", "")
+    assert ttl.value is not None and 4 * DAY <= ttl.value <= 4 * DAY + 30  # b@team.x.io
+    assert (vip.uom, vip.warn, vip.crit, vip.min) == ("s", "864000:", "259200:", "")
+    assert vip.value is not None and 5 * DAY <= vip.value <= 5 * DAY + 30
+    # A rule that fits none of this source's accounts: unknown, and its ranges all the same.
+    assert perf["main_min_ttl_nobody@x.io"] == Perf(None, "", "259200:", "172800:", "")
+    assert [label for label in perf if "min_ttl" in label] == [
+        "main_min_ttl",
+        "main_min_ttl_vip@x.io",
+        "main_min_ttl_nobody@x.io",
+    ]
+
+
 _STATES = ("ok", "warning", "critical", "expired", "unknown")
 
 
