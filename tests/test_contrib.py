@@ -2,9 +2,10 @@
 the program where the installation puts it, with options `check` accepts, and answer before
 the caller's own timeout. tests/e2e/test_nrpe.py runs the NRPE one through a real NRPE.
 
-There is no icinga2 binary here to validate the CheckCommand (`icinga2 daemon -C`): it is
-read by a parser of the subset of the Icinga 2 DSL it uses (objects, dictionaries, arrays,
-strings, numbers, durations, comments), which fails on anything else, unbalanced or not."""
+CI has no icinga2 binary to validate the CheckCommand with (`icinga2 daemon -C`; it was run
+once, with Debian 12's Icinga 2.13.6, when the file was written): it is read here by a parser
+of the subset of the Icinga 2 DSL it uses (objects, dictionaries, arrays, strings, numbers,
+durations, comments), which fails on anything else, unbalanced or not."""
 
 from __future__ import annotations
 
