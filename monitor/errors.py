@@ -18,6 +18,8 @@ Reason codes are metric label values, so each set is written once, here:
                       `reason` field of every `notification.failed` log line
     Task              `task` of pixverse_monitor_task_errors_total, and the `task` field of
                       every `task.failed` log line
+    SaveFailure       `reason` of pixverse_monitor_state_save_failures_total, and of every
+                      `state.save_failed` log line
 """
 
 from __future__ import annotations
@@ -95,6 +97,15 @@ class Task(StrEnum):
     WATCHDOG = "watchdog"  # systemd's WATCHDOG=1 pings, and the READY=1 deadline
     RELOAD = "reload"  # applying a reloaded configuration
     PLANS = "plans"  # a source's /v2/account and /features schedule
+
+
+class SaveFailure(StrEnum):
+    """Why a save of the state file failed, or could not keep everything."""
+
+    WRITE_ERROR = "write_error"  # the file system refused (a full disk): the old file stays
+    TOO_LARGE = "too_large"  # larger than a load accepts: not written, the old file stays
+    ENTRY_TOO_LONG = "entry_too_long"  # an entry holds a name longer than a load accepts:
+    # saved without it
 
 
 class MonitorError(Exception):

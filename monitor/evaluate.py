@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.config import AccountLabel, AccountSettings, Policy, Thresholds
-from monitor.upstream import Account, AccountCapacity
+from monitor.upstream import Account, AccountCapacity, capacity_of
 
 
 class AccountState(StrEnum):
@@ -110,7 +110,7 @@ def evaluate(
                 state = AccountState.OK
         accounts_by_state[state] += 1
         capacity_by_state[state] += account.max_jobs
-        live = capacity.get(account.email) if capacity is not None else None
+        live = capacity_of(capacity, account.email) if capacity is not None else None
         if live is None:
             statuses.append(AccountStatus(account, label, state, None, None, settings))
             continue

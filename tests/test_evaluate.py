@@ -16,7 +16,7 @@ from monitor.evaluate import (
     evaluate,
     next_crossing,
 )
-from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
+from monitor.upstream.parse import Account, AccountCapacity, ExpirySource, parse_capacity
 
 NOW = 1_800_000_000.0
 H = 3600.0
@@ -93,6 +93,19 @@ def test_no_scheduler_data_means_no_free_capacity() -> None:
     )
     assert partial.totals.free_capacity == 4
     assert partial.accounts[1].available is None
+
+
+def test_live_capacity_is_joined_to_accounts_without_regard_to_case() -> None:
+    """[[accounts]] matches emails without regard to case; the capacity join did not, and an
+    account listed as Ann@X.io lost its live capacity to the scheduler's ann@x.io."""
+    capacity = parse_capacity(
+        {"available": [{"email": "ann@x.io", "maxJobs": 5, "executing": 1, "available": 4}]}
+    )
+    evaluation = evaluate(
+        [acct("Ann@X.io", 100 * H)], capacity.by_email, TH, AccountLabel.EMAIL, NOW
+    )
+    assert (evaluation.accounts[0].executing, evaluation.accounts[0].available) == (1, 4)
+    assert evaluation.totals.free_capacity == 4
 
 
 def test_empty_source_has_every_state_at_zero() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 
@@ -24,9 +26,10 @@ from monitor.alerts.engine import (
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
 from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
+from monitor.alerts.statelock import StateLock
 from monitor.clock import Clock
 from monitor.config import Config
-from monitor.errors import Task
+from monitor.errors import SaveFailure, Task
 from monitor.exposition import InternalMetrics
 from monitor.snapshot import Limits, Snapshot
 from monitor.tasks import TaskErrors, wait_event
@@ -40,6 +43,23 @@ SAVE_INTERVAL_SECONDS = 0.2
 
 def policy_of(config: Config) -> AlertPolicy:
     return AlertPolicy(Limits.of(config), config.alerts.repeat_interval.total_seconds())
+
+
+class StateDir(NamedTuple):
+    """A state directory in use: its file, and the lock that keeps other daemons out."""
+
+    statefile: StateFile
+    lock: StateLock
+
+    @classmethod
+    def take(cls, directory: Path) -> StateDir:
+        """Make it (if need be), prove it writable and lock it; ConfigError naming
+        alerts.state_dir when any of that fails."""
+        statefile = StateFile(directory)
+        statefile.prepare()
+        lock = StateLock(directory)
+        lock.acquire()
+        return cls(statefile, lock)
 
 
 class Alerting:
@@ -60,6 +80,7 @@ class Alerting:
         self._metrics = metrics
         self._policy = policy_of(config)
         self._statefile = StateFile(config.alerts.state_dir)
+        self._lock: StateLock | None = None  # taken at start
         self._book: AlertBook = {}
         self._last_save = float("-inf")  # monotonic
         self._dirty = False  # changed since the last save began
@@ -79,40 +100,65 @@ class Alerting:
         )
 
     async def start(self, external_url: str) -> None:
-        """Read back the book and the outbox; ConfigError if the state dir is unusable."""
-        self._statefile.prepare()
-        self._book, pending = self._statefile.load()
+        """Lock the state dir and read back the book and the outbox; ConfigError if the dir is
+        unusable or another daemon uses it."""
+        taken = StateDir.take(self._statefile.directory)
+        try:
+            self._book, pending = self._statefile.load()
+        except BaseException:
+            taken.lock.release()
+            raise
+        self._lock = taken.lock
         self._count_firing()
         self._sender.external_url = external_url
         await self._delivery.start()
         self._delivery.restore(pending)
 
     async def stop(self) -> None:
-        """Stop delivery and save what is still owed, waiting for the write."""
+        """Stop delivery and save what is still owed, waiting for the write; then let go of
+        the state dir."""
         await self._delivery.stop()
         self._hurry.set()
         self.persist()
         if self._saver is not None:
             await self._saver
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
-    def check(self, config: Config) -> StateFile | None:
-        """What `reconfigure` will need, prepared without changing anything: a new state file
-        when the state dir moves (ConfigError if it is unusable)."""
+    def check(self, config: Config) -> StateDir | None:
+        """What `reconfigure` will need, prepared without changing anything else: the new
+        state dir, locked, when it moves (ConfigError if it is unusable or in use). A reload
+        that fails after this hands it to `abandon`."""
         if config.alerts.state_dir == self._statefile.directory:
             return None
-        statefile = StateFile(config.alerts.state_dir)
-        statefile.prepare()
-        return statefile
+        return StateDir.take(config.alerts.state_dir)
 
-    def reconfigure(self, config: Config, statefile: StateFile | None, external_url: str) -> None:
+    def abandon(self, prepared: StateDir | None) -> None:
+        """A reload failed after `check`: let go of the state dir it took."""
+        if prepared is not None:
+            prepared.lock.release()
+
+    def reconfigure(self, config: Config, prepared: StateDir | None, external_url: str) -> None:
         """Apply a reloaded config: the book survives; sinks that stay keep their outbox."""
         self._policy = policy_of(config)
         self._sender.external_url = external_url
         self._delivery.set_sinks(config.sinks)
-        if statefile is not None:
-            log.info("state.moved", old=str(self._statefile.path), new=str(statefile.path))
-            self._statefile = statefile
+        if prepared is not None:
+            log.info("state.moved", old=str(self._statefile.path), new=str(prepared.statefile.path))
+            self._statefile = prepared.statefile
+            old, self._lock = self._lock, prepared.lock
+            if old is not None:
+                self._release_after_saving(old)
         self.persist()
+
+    def _release_after_saving(self, lock: StateLock) -> None:
+        """Let go of the old state dir once a write to it, if one is running, is over."""
+        saver = self._saver
+        if saver is None or saver.done():
+            lock.release()
+        else:
+            saver.add_done_callback(lambda _: lock.release())
 
     def evaluate(self, snapshot: Snapshot, crossing: float | None) -> float | None:
         """Step the book on a new snapshot, send what is due, and return the next moment the
@@ -149,12 +195,34 @@ class Alerting:
             self._last_save = time.monotonic()
             statefile = self._statefile  # a reload may move it while the write runs
             with self._errors.guard(Task.STATE_SAVE, path=str(statefile.path)):
-                data = statefile.encode(self._book, self._delivery.pending())
+                encoded = statefile.encode(self._book, self._delivery.pending())
+                if encoded.left_out:
+                    self._save_failed(
+                        statefile,
+                        SaveFailure.ENTRY_TOO_LONG,
+                        encoded.left_out[0],
+                        left_out=len(encoded.left_out),
+                    )
+                if encoded.data is None:
+                    self._save_failed(statefile, SaveFailure.TOO_LARGE, "over the load limit")
+                    continue
                 try:
-                    await asyncio.to_thread(statefile.write, data)
+                    await asyncio.to_thread(statefile.write, encoded.data)
                 except OSError as exc:
                     # Alerts keep flowing from memory; the next save may succeed.
-                    log.error("state.save_failed", path=str(statefile.path), error=str(exc))
+                    self._save_failed(statefile, SaveFailure.WRITE_ERROR, str(exc))
+
+    def _save_failed(
+        self, statefile: StateFile, reason: SaveFailure, error: str, **fields: object
+    ) -> None:
+        self._metrics.state_save_failed(reason)
+        log.error(
+            "state.save_failed",
+            path=str(statefile.path),
+            reason=reason.value,
+            error=error,
+            **fields,
+        )
 
     def _count_firing(self) -> None:
         for severity, count in firing_counts(self._book).items():

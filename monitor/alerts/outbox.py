@@ -14,7 +14,6 @@ from monitor.retry import backoff_seconds
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0  # exponential backoff capped at 5 min (docs/notifications.md)
-RETRY_AFTER_CAP_SECONDS = 3600.0
 # Per sink; beyond it the oldest notification is evicted (counted as failed), so a sink that
 # is gone for good cannot grow the state file without bound.
 MAX_PENDING_PER_SINK = 10_000
@@ -113,8 +112,9 @@ def retry_delay(
     rng: random.Random | None = None,
 ) -> float:
     """Exponential backoff with jitter after `attempts` failed attempts, capped; a
-    Retry-After from the receiver is honoured when it asks for longer."""
+    Retry-After from the receiver is honoured when it asks for longer, up to the same cap: a
+    receiver asking for an hour must not hold up its sink's outbox for one."""
     delay = backoff_seconds(attempts, base=base, cap=cap, rng=rng)
     if retry_after_seconds is not None:
-        return max(delay, min(retry_after_seconds, RETRY_AFTER_CAP_SECONDS))
+        return max(delay, min(retry_after_seconds, cap))
     return delay

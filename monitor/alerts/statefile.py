@@ -1,6 +1,7 @@
 """Alert state and the outbox on disk, in one file written atomically (temp + fsync + rename),
 so a restart neither repeats what was sent nor forgets what was pending. Every value read back
-is range-checked: a damaged entry costs itself, a damaged file is set aside."""
+is range-checked: a damaged entry costs itself, a damaged file is set aside. Saving keeps the
+same limits as loading, so that whatever is saved can be loaded again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import stat
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -28,12 +29,24 @@ log = structlog.get_logger("monitor.statefile")
 FILE_NAME = "state.json"
 VERSION = 1
 # Far more than the outbox can hold (10,000 notifications a sink): anything larger is not a
-# state file this daemon wrote.
+# state file this daemon wrote, and a save that would be larger is refused.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 # Attempts of one notification: backoff caps at 5 min, so this is years of retrying.
 MAX_ATTEMPTS = 1_000_000
+# Longest text of an entry, saved or loaded. Names (source, account, sink, labels) are capped
+# far below it where they enter (the config, the upstream parser); the texts made of them
+# (summary, description, details) are cut to it on saving: they are made again from the data
+# at the next evaluation.
 MAX_TEXT = 64 * 1024
+_ELLIPSIS = "…"
 _DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError)
+
+
+class Encoded(NamedTuple):
+    """The file's content, and what could not go in it."""
+
+    data: bytes | None  # None: larger than MAX_FILE_BYTES, so no save (the file stays)
+    left_out: tuple[str, ...] = ()  # entries not saved: a name over MAX_TEXT, and which
 
 
 class StateFile:
@@ -136,20 +149,39 @@ class StateFile:
             log.error("state.corrupt", path=str(self.path), moved_to=str(aside), error=error)
         return aside
 
-    def save(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> None:
-        """Encode and write at once (start-up, shutdown, tests); the daemon encodes on its
-        loop and writes in a thread."""
-        self.write(self.encode(book, outbox))
+    def save(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> Encoded:
+        """Encode and write at once (tests, tools); the daemon encodes on its loop and writes
+        in a thread. Writes nothing when the content is too large to be loaded again."""
+        encoded = self.encode(book, outbox)
+        if encoded.data is not None:
+            self.write(encoded.data)
+        return encoded
 
-    def encode(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> bytes:
-        """The file's content: cheap, and done where the book and outbox live."""
+    def encode(self, book: Mapping[str, FiringAlert], outbox: Iterable[Notification]) -> Encoded:
+        """The file's content, within the limits `load` checks: cheap, and done where the
+        book and outbox live. An entry that cannot be kept within them is left out and
+        named; content larger than MAX_FILE_BYTES is not made at all."""
+        left_out: list[str] = []
+        alerts = []
+        for firing in book.values():
+            try:
+                alerts.append(_firing_to(firing))
+            except ValueError as exc:
+                left_out.append(f"alert {firing.alert.name.value}: {exc}")
+        notifications = []
+        for notification in outbox:
+            try:
+                notifications.append(_notification_to(notification))
+            except ValueError as exc:
+                left_out.append(f"notification {notification.event.id[:64]!r}: {exc}")
         document = {
             "version": VERSION,
             "saved_at_unix": time.time(),
-            "alerts": [_firing_to(f) for f in book.values()],
-            "outbox": [_notification_to(n) for n in outbox],
+            "alerts": alerts,
+            "outbox": notifications,
         }
-        return orjson.dumps(document)
+        data = orjson.dumps(document)
+        return Encoded(data if len(data) <= MAX_FILE_BYTES else None, tuple(left_out))
 
     def write(self, data: bytes) -> None:
         """Replace the file with `data` atomically, creating the directory again if it was
@@ -189,21 +221,20 @@ def _alert_to(alert: Alert) -> dict[str, Any]:
     return {
         "name": alert.name.value,
         "severity": alert.severity.value,
-        "source": alert.source,
-        "account": alert.account,
-        "summary": alert.summary,
-        "description": alert.description,
-        "details": dict(alert.details),
-        "labels": [list(pair) for pair in alert.extra_labels],
+        "source": _name_to(alert.source),
+        "account": _name_to(alert.account),
+        "summary": _text_to(alert.summary),
+        "description": _text_to(alert.description),
+        "details": {_name_to(k): _text_to(v) for k, v in alert.details.items()},
+        "labels": [[_name_to(name), _name_to(value)] for name, value in alert.extra_labels],
     }
 
 
 def _alert_from(item: dict[str, Any]) -> Alert:
     details = item["details"]
-    if not isinstance(details, dict) or not all(
-        isinstance(v, str) and len(v) <= MAX_TEXT for v in details.values()
-    ):
+    if not isinstance(details, dict):
         raise ValueError("alert details must be an object of strings")
+    details = {_str(k): _str(v) for k, v in details.items()}
     return Alert(
         AlertName(item["name"]),
         Severity(item["severity"]),
@@ -237,11 +268,11 @@ def _firing_from(item: dict[str, Any]) -> FiringAlert:
 def _notification_to(notification: Notification) -> dict[str, Any]:
     event = notification.event
     return {
-        "sink": notification.sink,
+        "sink": _name_to(notification.sink),
         "attempts": notification.attempts,
         "next_attempt_unix": notification.next_attempt_unix,
         "event": {
-            "id": event.id,
+            "id": _name_to(event.id),
             "status": event.status.value,
             "reason": event.reason.value,
             "alert": _alert_to(event.alert),
@@ -296,6 +327,18 @@ def _str(value: object) -> str:
     if len(value) > MAX_TEXT:
         raise ValueError(f"a string of {len(value)} characters is too long")
     return value
+
+
+def _name_to(value: str) -> str:
+    """A name as saved: whole, or not at all (it is what tells an alert from another)."""
+    return _str(value)
+
+
+def _text_to(value: str) -> str:
+    """A text made from the data as saved: cut to MAX_TEXT when longer."""
+    if len(value) <= MAX_TEXT:
+        return value
+    return value[: MAX_TEXT - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 def _unix(value: object) -> float:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.check_output import (
@@ -21,6 +20,7 @@ from monitor.commands.check_output import (
 )
 from monitor.commands.check_plans import fetch_extras
 from monitor.commands.exits import load, log_config_error, write_stdout
+from monitor.commands.printable import json_text
 from monitor.commands.started import process_started_monotonic
 from monitor.config import Config
 from monitor.errors import CheckTimeout, ConfigError
@@ -123,7 +123,7 @@ def unknown(problem: str, *, as_json: bool = False) -> int:
     """Print why the check could not run, as the plugin line (or JSON); exit status 3."""
     if as_json:
         document = {"status": "unknown", "exit_code": 3, "error": problem, "sources": []}
-        write_stdout(orjson.dumps(document).decode() + "\n")
+        write_stdout(json_text(document, indent=False) + "\n")
     else:
         write_stdout(unknown_line(problem) + "\n")
     return int(Status.UNKNOWN)

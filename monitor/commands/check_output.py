@@ -2,15 +2,15 @@
 JSON. Pure: takes results and `now`.
 
 The first line follows the Monitoring Plugins Development Guidelines:
-`PIXVERSE <STATUS> - <what is worst> | 'label'=value[UOM];[warn];[crit];[min];[max] ...`."""
+`PIXVERSE <STATUS> - <what is worst> | 'label'=value[UOM];[warn];[crit];[min];[max] ...`.
+Text from upstream and the config reaches every part of it: it is printed without control
+characters and without `|`, so that it can neither add a line nor move the perfdata."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
-
-import orjson
 
 from monitor.alerts import Alert
 from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
@@ -23,6 +23,7 @@ from monitor.commands.check_plans import (
     subscription_line,
     unmatched_rules,
 )
+from monitor.commands.printable import json_text, plain
 from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.timefmt import format_ttl, iso_utc
@@ -171,7 +172,7 @@ def render_json(report: CheckReport) -> str:
         "sources": sources,
         "warnings": list(report.warnings),
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    return json_text(document)
 
 
 def render_table(report: CheckReport) -> str:
@@ -225,15 +226,17 @@ def render_table(report: CheckReport) -> str:
                     *account_cells(source.extras, s),
                 )
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        shown = [[plain(cell) for cell in row] for row in rows]
+        widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))]
         lines.extend(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows
+            for row in shown
         )
     if report.warnings:
         lines.append("")
         lines.extend(f"warning: {text}" for text in report.warnings)
-    return "\n".join(lines)
+    # The status line is made of parts already plain; its `|` is the one that counts.
+    return "\n".join([lines[0], *(plain(line) for line in lines[1:])])
 
 
 # How many of the accounts behind the status the first line names before "and N more".
@@ -249,12 +252,12 @@ def status_line(report: CheckReport) -> str:
         min_usable_capacity=report.min_usable_capacity,
         rules=report.ttl_rules,
     )
-    return f"PIXVERSE {report.status.name} - {summary(report)} | {perf}"
+    return f"PIXVERSE {report.status.name} - {plain(summary(report))} | {perf}"
 
 
 def unknown_line(problem: str) -> str:
     """The one line of a check that could not run: a config or usage error, the timeout."""
-    return f"PIXVERSE UNKNOWN - {' '.join(problem.split())}"
+    return f"PIXVERSE UNKNOWN - {plain(' '.join(problem.split()))}"
 
 
 def summary(report: CheckReport) -> str:

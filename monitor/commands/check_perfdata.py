@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from monitor.commands.printable import plain
 from monitor.config import Policy
 from monitor.evaluate import AccountState, Evaluation
 
@@ -98,7 +99,7 @@ def _perf(
     low: str = "0",
 ) -> str:
     # Labels may hold anything but "=" and "'"; with a space they must be quoted.
-    label = re.sub(r"['=]", "_", f"{source}_{metric}")
+    label = re.sub(r"['=]", "_", plain(f"{source}_{metric}"))
     if re.search(r"\s", label):
         label = f"'{label}'"
     shown = "U" if value is None else f"{value}{uom}"

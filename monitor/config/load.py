@@ -16,6 +16,7 @@ from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
+    MAX_NAME_LENGTH,
     MIN_POLL_INTERVAL,
     MIN_REPEAT_INTERVAL,
     AccountLabel,
@@ -139,9 +140,7 @@ class _Loader:
 
     def _source(self, table: Table, default_name: str | None) -> SourceConfig:
         table.reject_inline_secret("token", "token_file or token_env")
-        name = table.string("name", default_name) if default_name else table.string("name")
-        if not name.strip():
-            raise ConfigError(table.key("name"), "must not be empty")
+        name = table.name("name", default_name or MISSING, longest=MAX_NAME_LENGTH)
         base_url = _http_url(table, "base_url", DEFAULT_BASE_URL).rstrip("/")
         token_file = table.optional_path("token_file", self._base_dir)
         token_env = table.string("token_env", "") or None
@@ -288,9 +287,7 @@ class _Loader:
 
     def _sink(self, table: Table) -> SinkConfig:
         table.reject_inline_secret("secret", "secret_file")
-        name = table.string("name")
-        if not name.strip():
-            raise ConfigError(table.key("name"), "must not be empty")
+        name = table.name("name", longest=MAX_NAME_LENGTH)
         kind = table.choice("type", SinkType, SinkType.WEBHOOK)
         url_file = table.optional_path("url_file", self._base_dir)
         if url_file is not None:

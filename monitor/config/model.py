@@ -18,6 +18,12 @@ DEFAULT_PLAN_WARNING = timedelta(days=7)
 # CPU); shorter repeats flood the sinks.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
 MIN_REPEAT_INTERVAL = timedelta(minutes=1)
+# Names of sources and sinks, and [[accounts]] labels: they become label values and alert
+# texts, which the state file keeps, so they are bounded where they enter, far within what it
+# loads back (64 KiB a text): a longer one made the next start drop every alert it was on.
+MAX_NAME_LENGTH = 128  # a source or sink name, a label name
+MAX_LABEL_VALUE_LENGTH = 1024
+MAX_RULE_LABELS = 32  # labels one [[accounts]] rule may add
 
 
 class AccountLabel(StrEnum):

@@ -5,11 +5,17 @@ give offline. Pure."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from fnmatch import fnmatchcase
+from collections.abc import Callable, Iterable, Sequence
+from fnmatch import fnmatchcase, translate
 from typing import NamedTuple
 
-from monitor.config.model import AccountRule, Thresholds
+from monitor.config.model import (
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_RULE_LABELS,
+    AccountRule,
+    Thresholds,
+)
 from monitor.config.table import Table
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
@@ -35,6 +41,7 @@ RESERVED_LABELS = frozenset(
         "endpoint",
         "outcome",
         "sink",
+        "reason",
         "task",
         "version",
         "python_version",
@@ -47,6 +54,8 @@ _WILDCARDS = frozenset("*?[")
 
 def label_name_problem(name: str) -> str | None:
     """Why `name` cannot be a policy label, or None when it can."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"a label name of {len(name)} characters; at most {MAX_NAME_LENGTH} are allowed"
     if not LABEL_NAME.fullmatch(name):
         return "is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
     if name.startswith("__"):
@@ -92,16 +101,75 @@ def settings_of(
     )
 
 
+_SPECIAL = "*?[]"  # a glob's wildcards and classes; a stray "]" is taken as one, to be safe
+
+
+class FirstMatch:
+    """Which of a list of globs first fits an email, as `matches` judges, without trying
+    every glob. A glob can only fit an email that ends in its literal tail (what follows its
+    last wildcard), or, without one, starts with its literal head: so the globs are indexed
+    by tail (else head), and an email looks up its own endings and beginnings, one per length
+    in use. Only the globs found so (and those with neither) are tried, in order. 2,000 rules
+    for 5,000 accounts took 8 s trying them all."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._folded = [p.casefold() for p in patterns]
+        # Compiled when first tried: most globs of a long list are never tried at all.
+        self._fits: list[Callable[[str], object] | None] = [None] * len(patterns)
+        self._by_tail: dict[str, list[int]] = {}
+        self._by_head: dict[str, list[int]] = {}
+        self._always: list[int] = []  # "*", "?*x?": neither head nor tail
+        for index, folded in enumerate(self._folded):
+            tail = folded[max(folded.rfind(c) for c in _SPECIAL) + 1 :]
+            head = folded[: min((i for c in _SPECIAL if (i := folded.find(c)) >= 0), default=0)]
+            if tail:
+                self._by_tail.setdefault(tail, []).append(index)
+            elif head:
+                self._by_head.setdefault(head, []).append(index)
+            else:
+                self._always.append(index)
+        self._tail_lengths = sorted({len(tail) for tail in self._by_tail})
+        self._head_lengths = sorted({len(head) for head in self._by_head})
+
+    def first(self, email: str) -> int | None:
+        """The index of the first glob that fits `email`; None when none does."""
+        folded = email.casefold()
+        return next((i for i in self.candidates(folded) if self._fit(i, folded)), None)
+
+    def _fit(self, index: int, folded: str) -> bool:
+        fits = self._fits[index]
+        if fits is None:
+            fits = self._fits[index] = re.compile(translate(self._folded[index])).match
+        return fits(folded) is not None
+
+    def candidates(self, folded: str) -> list[int]:
+        """The globs that may fit a casefolded email, in order: the others cannot."""
+        found = list(self._always)
+        size = len(folded)
+        for length in self._tail_lengths:
+            if length > size:
+                break
+            found.extend(self._by_tail.get(folded[size - length :], ()))
+        for length in self._head_lengths:
+            if length > size:
+                break
+            found.extend(self._by_head.get(folded[:length], ()))
+        found.sort()
+        return found
+
+
 class Policy:
     """The [[accounts]] rules in force with the global thresholds: the settings of an
     account by its email. The first rule that fits wins. Answers are remembered per email
-    (a poll asks for every account, and the rules only change with the config)."""
+    (a poll asks for every account, and the rules only change with the config): the daemon
+    keeps one Policy, made again at each reload, for everything that asks."""
 
     def __init__(self, rules: Sequence[AccountRule], thresholds: Thresholds) -> None:
         self.rules = tuple(rules)
         self.thresholds = thresholds
         self.default = settings_of(None, None, thresholds)
         self._by_rule = [settings_of(rule, i, thresholds) for i, rule in enumerate(self.rules)]
+        self._first = FirstMatch([rule.match for rule in self.rules])
         self._known: dict[str, AccountSettings] = {}
 
     def settings(self, email: str) -> AccountSettings:
@@ -109,11 +177,8 @@ class Policy:
             return self.default
         known = self._known.get(email)
         if known is None:
-            known = self.default
-            for index, rule in enumerate(self.rules):
-                if matches(rule.match, email):
-                    known = self._by_rule[index]
-                    break
+            index = self._first.first(email)
+            known = self.default if index is None else self._by_rule[index]
             if len(self._known) > 100_000:  # accounts come and go; never grow without end
                 self._known.clear()
             self._known[email] = known
@@ -175,14 +240,25 @@ def read_rule(table: Table, thresholds: Thresholds) -> AccountRule:
             f"{format_duration(warning)})",
         )
     labels = table.table("labels")
+    if len(labels.names()) > MAX_RULE_LABELS:
+        raise ConfigError(
+            table.key("labels"), f"has {len(labels.names())} labels; at most {MAX_RULE_LABELS}"
+        )
     pairs = []
     for name in sorted(labels.names()):
         problem = label_name_problem(name)
         if problem:
-            raise ConfigError(labels.key(name), problem)
+            # A name too long to repeat is named by where it is.
+            key = labels.key(name) if len(name) <= MAX_NAME_LENGTH else table.key("labels")
+            raise ConfigError(key, problem)
         value = labels.string(name)
         if not value:
             raise ConfigError(labels.key(name), "must not be empty")
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            raise ConfigError(
+                labels.key(name),
+                f"is {len(value)} characters long; at most {MAX_LABEL_VALUE_LENGTH} are allowed",
+            )
         pairs.append((name, value))
     labels.finish()
     table.finish()

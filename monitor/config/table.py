@@ -51,6 +51,17 @@ class Table:
     def string(self, name: str, default: str = MISSING) -> str:
         return self.get(name, str, default)
 
+    def name(self, name: str, default: str = MISSING, *, longest: int) -> str:
+        """A string that names something: not blank, at most `longest` characters."""
+        value = self.string(name, default)
+        if not value.strip():
+            raise ConfigError(self.key(name), "must not be empty")
+        if len(value) > longest:
+            raise ConfigError(
+                self.key(name), f"is {len(value)} characters long; at most {longest} are allowed"
+            )
+        return value
+
     def optional_path(self, name: str, base_dir: Path) -> Path | None:
         text = self.string(name, "")
         if not text:

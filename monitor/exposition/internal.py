@@ -1,6 +1,6 @@
-"""The daemon's own metrics: alerts firing, notifications, configuration reloads, build and
-process. prometheus_client objects in a registry of their own (never the global one), shown on
-/metrics after the account families."""
+"""The daemon's own metrics: alerts firing, notifications, configuration reloads, task errors,
+state saves, build and process. prometheus_client objects in a registry of their own (never
+the global one), shown on /metrics after the account families."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.config import Severity
-from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
+from monitor.errors import DeliveryFailure, DeliveryOutcome, SaveFailure, Task
 from monitor.exposition.text import Family
 
 ALERTS_FIRING = Family(
@@ -54,6 +54,14 @@ TASK_ERRORS = Family(
     "and the task goes on.",
     ("task",),
 )
+STATE_SAVE_FAILURES = Family(
+    "pixverse_monitor_state_save_failures_total",
+    "counter",
+    "Saves of the state file (alerts and the outbox) that failed, or left an entry out, by "
+    "reason; each is logged as state.save_failed. Until a save succeeds, a restart repeats "
+    "or forgets what changed since the last one.",
+    ("reason",),
+)
 BUILD_INFO = Family(
     "pixverse_monitor_build_info",
     "gauge",
@@ -68,6 +76,7 @@ INTERNAL_FAMILIES = (
     RELOAD_OK,
     RELOAD_TIME,
     TASK_ERRORS,
+    STATE_SAVE_FAILURES,
     BUILD_INFO,
 )
 
@@ -95,6 +104,9 @@ class InternalMetrics:
         self.task_errors = _counter(TASK_ERRORS, self.registry)
         for task in Task:
             self.task_errors.labels(task.value)
+        self.state_save_failures = _counter(STATE_SAVE_FAILURES, self.registry)
+        for reason in SaveFailure:
+            self.state_save_failures.labels(reason.value)
         build_info = _gauge(BUILD_INFO, self.registry)
         build_info.labels(__version__, platform.python_version()).set(1)
         for severity in Severity:
@@ -137,6 +149,9 @@ class InternalMetrics:
 
     def task_error(self, task: Task) -> None:
         self.task_errors.labels(task.value).inc()
+
+    def state_save_failed(self, reason: SaveFailure) -> None:
+        self.state_save_failures.labels(reason.value).inc()
 
     def render(self) -> bytes:
         return generate_latest(self._text)

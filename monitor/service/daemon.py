@@ -25,7 +25,7 @@ from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.plans import PlanWatch
 from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
-from monitor.service.startup import bind, handle_signals, release_signals
+from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.snapshot import Limits, Snapshot
@@ -172,7 +172,7 @@ class Daemon:
             self._signals_handled = True
         self._scheduler.start()
         self._pollers.start()
-        self._plans.start()
+        self._plans.start(self._policy)
         self._plans.run()
         self._evaluate()
 
@@ -202,6 +202,7 @@ class Daemon:
             authorize=self._web.authorize,
             challenge=CHALLENGE,
             open_paths=OPEN_PATHS,
+            limits=connection_limits(config),
         )
 
     def _external_url(self) -> str:
@@ -269,24 +270,26 @@ class Daemon:
         vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
         the new listen address cannot be bound."""
         plan = plan_reload(self._config, new)
-        statefile = self._alerting.check(new)  # may fail: before anything changes
+        statedir = self._alerting.check(new)  # may fail: before anything changes
         if plan.rebind:  # the other step that can fail, so it goes first too
             server = self._new_server(new)
             try:
                 await server.start()
             except OSError as exc:
+                self._alerting.abandon(statedir)  # the new state dir check() locked
                 raise ConfigError(
                     "metrics.listen", f"cannot listen on {new.metrics.listen}: {exc.strerror}"
                 ) from None
             old_server, self._server = self._server, server
             await old_server.close()
             log.info("http.rebound", listen=f"{new.metrics.host or '*'}:{self.metrics_port}")
+        self._server.cap_connections(connection_limits(new).max_connections)
         self._web.replace(web)
         self._config = new
         self._policy = Policy(new.accounts, new.thresholds)
         self._pollers.apply(new, plan)
-        self._plans.apply(new, plan)
-        self._alerting.reconfigure(new, statefile, self._external_url())
+        self._plans.apply(new, plan, self._policy)
+        self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
         return plan

@@ -5,17 +5,41 @@ request counted by endpoint and outcome; and the request budget these schedules 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from monitor.config import Policy, PollConfig, SourceConfig
 from monitor.errors import Outcome
 from monitor.snapshot import SourcePlans
-from monitor.upstream import Account, Endpoint, Plan, Subscription, UpstreamClient
+from monitor.upstream import Account, Endpoint, Plan, Sleep, Subscription, UpstreamClient
 
 MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
 # An expiry that moves later by more than this is a token refresh, not upstream jitter.
 REFRESH_TOLERANCE_SECONDS = 60.0
+
+
+@contextlib.asynccontextmanager
+async def request_slot(slots: asyncio.Semaphore, sleep: Sleep) -> AsyncIterator[Sleep]:
+    """Hold one of a source's request slots for a request. What it yields waits (a
+    `Retry-After`) with the slot let go, so that a server asking one request to wait never
+    holds up the others: the slot is taken again for the next attempt."""
+    await slots.acquire()
+    held = True
+
+    async def pause(seconds: float) -> None:
+        nonlocal held
+        slots.release()
+        held = False
+        await sleep(seconds)
+        await slots.acquire()  # cancelled while waiting for it, it was never taken
+        held = True
+
+    try:
+        yield pause
+    finally:
+        if held:
+            slots.release()
 
 
 def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> float:

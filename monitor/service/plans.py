@@ -16,13 +16,14 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
-from monitor.service.plan_state import PlanState
+from monitor.service.plan_state import PlanState, request_slot
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
 from monitor.tasks import TaskErrors, supervise, wait_event
 from monitor.upstream import (
     Endpoint,
     PollResult,
+    Sleep,
     UpstreamClient,
     fetch_plan,
     fetch_subscription,
@@ -43,8 +44,11 @@ class PlanWatch:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`sleep` waits out a `Retry-After` (tests replace it)."""
         self._config = config
+        self._sleep = sleep
         self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
@@ -57,8 +61,11 @@ class PlanWatch:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Create every source (without starting its schedule: see `run`)."""
+    def start(self, policy: Policy | None = None) -> None:
+        """Create every source (without starting its schedule: see `run`). `policy` is the
+        daemon's, shared so that each email is matched against the rules once."""
+        if policy is not None:
+            self._policy = policy
         for source in self._config.sources:
             self._sources[source.name] = PlanState(source, self._new_client(source))
 
@@ -75,10 +82,11 @@ class PlanWatch:
         if self._retired:
             await asyncio.wait(self._retired, timeout=5)
 
-    def apply(self, new: Config, plan: ReloadPlan) -> None:
-        """Put a reloaded config in force; kept sources keep their data and counters."""
+    def apply(self, new: Config, plan: ReloadPlan, policy: Policy | None = None) -> None:
+        """Put a reloaded config in force, with the daemon's `policy` made from it; kept
+        sources keep their data and counters."""
         self._config = new
-        self._policy = Policy(new.accounts, new.thresholds)
+        self._policy = policy or Policy(new.accounts, new.thresholds)
         self._unmatched_logged = False
         for name in plan.removed:
             self._retire(self._sources.pop(name))
@@ -180,11 +188,13 @@ class PlanWatch:
         return len(jobs)
 
     async def _subscription(self, source: PlanState, every: float) -> None:
-        async with source.slots:
+        async with request_slot(source.slots, self._sleep) as pause:
             started = self._clock.time()
             source.subscription_due = started + every
             try:
-                result = await fetch_subscription(source.client, self._clock, started + every)
+                result = await fetch_subscription(
+                    source.client, self._clock, started + every, pause
+                )
             except BaseException:
                 source.subscription_due = self._clock.time()  # not made: due again
                 raise
@@ -205,16 +215,23 @@ class PlanWatch:
                     source=source.config.name,
                     counts=dict(result.subscription.invalid),
                 )
+            if result.subscription.services_dropped:
+                log.warning(
+                    "subscription.services_dropped",
+                    source=source.config.name,
+                    kept=len(result.subscription.services),
+                    dropped=result.subscription.services_dropped,
+                )
         self._changed(source)
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:
-        async with source.slots:
+        async with request_slot(source.slots, self._sleep) as pause:
             started = self._clock.time()
             # Never sooner than an interval after this read, whatever the spread planned.
             after = max(started + every, source.next_round.pop(email, float("-inf")))
             source.due[email] = after
             try:
-                result = await fetch_plan(source.client, email, self._clock, after)
+                result = await fetch_plan(source.client, email, self._clock, after, pause)
             except BaseException:
                 if email in source.due:
                     source.due[email] = self._clock.time()

@@ -1,18 +1,21 @@
 """Start-up pieces of the daemon: binding the metrics address (one still in use is retried
 for a while, as a restart races the old process's exit; then start-up fails naming
-`metrics.listen`), and the signal handlers it runs under."""
+`metrics.listen`), the descriptor limit it runs under, and its signal handlers."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable
 
 import structlog
 
+from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.web import ServerLimits, descriptor_reserve, fitted
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -45,6 +48,34 @@ async def bind(
             if in_use:
                 problem = f"address already in use (still after {retry_seconds:g} s)"
             raise ConfigError("metrics.listen", f"cannot listen on {listen}: {problem}") from None
+
+
+def open_files_limit() -> int | None:
+    """The soft RLIMIT_NOFILE: how many descriptors the process may hold; None for no limit
+    (or none to be read)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_limits(config: Config) -> ServerLimits:
+    """The server's limits, its connection cap lowered to what the descriptor limit leaves
+    beside what the sources, the sinks and the state file need; a warning when lowered (at
+    start-up, and at each reload while it is)."""
+    reserve = descriptor_reserve(len(config.sources), len(config.sinks))
+    open_files = open_files_limit()
+    limits = fitted(ServerLimits(), open_files, reserve)
+    if limits.max_connections < ServerLimits().max_connections:
+        log.warning(
+            "http.connections_capped",
+            max_connections=limits.max_connections,
+            open_files_limit=open_files,
+            reserved=reserve,
+            hint="raise the open files limit (LimitNOFILE=, ulimit -n)",
+        )
+    return limits
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)

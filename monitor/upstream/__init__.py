@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.upstream.client import UpstreamClient
+from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.connections import RenewingClient, borrowed
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
@@ -19,6 +19,7 @@ from monitor.upstream.parse import (
     ExpirySource,
     ParsedAccounts,
     ParsedCapacity,
+    capacity_of,
 )
 from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.poll import PollResult, poll_source
@@ -40,10 +41,12 @@ __all__ = [
     "PollResult",
     "RenewingClient",
     "ServiceAccounts",
+    "Sleep",
     "Subscription",
     "SubscriptionResult",
     "UpstreamClient",
     "borrowed",
+    "capacity_of",
     "fetch_plan",
     "fetch_subscription",
     "poll_source",

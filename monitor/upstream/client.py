@@ -10,15 +10,16 @@ from datetime import timedelta
 
 import httpx
 import orjson
+import structlog
 
 from monitor import __version__
 from monitor.clock import Clock
 from monitor.config import PollConfig, SourceConfig
 from monitor.errors import Outcome, UpstreamError
-from monitor.retry import backoff_seconds, retry_after_seconds, retryable_status
+from monitor.retry import backoff_seconds, read_retry_after, retryable_status
 from monitor.secret import scrub
 from monitor.upstream.connections import RenewingClient, borrowed
-from monitor.upstream.parse import decode_json
+from monitor.upstream.decode import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
@@ -35,6 +36,8 @@ _ERROR_BODY_BYTES = 2048
 _FAIL = object()  # as `not_found`: a 404 is an error like any other 4xx
 
 Sleep = Callable[[float], Awaitable[None]]
+
+log = structlog.get_logger("monitor.upstream")
 
 
 class UpstreamClient:
@@ -54,14 +57,20 @@ class UpstreamClient:
         timeout: timedelta,
         max_response_bytes: int,
         clock: Clock,
+        retry_after_cap: timedelta | None = None,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         one_shot: bool = False,
     ) -> None:
+        """`retry_after_cap`: the longest a `Retry-After` is waited for (the poll interval:
+        a server asking for longer is asked again by the next poll anyway)."""
         self._source = source
         self._one_shot = one_shot
         self._attempts = ONE_SHOT_ATTEMPTS if one_shot else MAX_ATTEMPTS
         self._timeout = timeout.total_seconds()
+        self._retry_after_cap = (
+            float("inf") if retry_after_cap is None else retry_after_cap.total_seconds()
+        )
         self._max_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
@@ -100,6 +109,7 @@ class UpstreamClient:
             timeout=poll.timeout,
             max_response_bytes=poll.max_response_bytes,
             clock=clock,
+            retry_after_cap=poll.interval,
             transport=transport,
             one_shot=one_shot,
         )
@@ -117,14 +127,21 @@ class UpstreamClient:
 
     # -- the subscription and the plans (an unknown account is a 400 or 404) -------------
 
-    async def subscription(self, deadline_unix: float) -> object:
-        """The decoded /v2/account object."""
-        return await self._get_json(ACCOUNT_PATH, deadline_unix, not_found=_FAIL)
+    # `pause` waits between attempts in place of the client's own sleep: the plan schedule
+    # lets go of its request slot while a Retry-After runs.
 
-    async def features(self, email: str, deadline_unix: float) -> object:
+    async def subscription(self, deadline_unix: float, pause: Sleep | None = None) -> object:
+        """The decoded /v2/account object."""
+        return await self._get_json(ACCOUNT_PATH, deadline_unix, not_found=_FAIL, pause=pause)
+
+    async def features(
+        self, email: str, deadline_unix: float, pause: Sleep | None = None
+    ) -> object:
         """The decoded /features object of one account."""
         params = {"email": email}
-        return await self._get_json(FEATURES_PATH, deadline_unix, not_found=_FAIL, params=params)
+        return await self._get_json(
+            FEATURES_PATH, deadline_unix, not_found=_FAIL, params=params, pause=pause
+        )
 
     async def _get_json(
         self,
@@ -132,6 +149,7 @@ class UpstreamClient:
         deadline_unix: float,
         not_found: object,
         params: dict[str, str] | None = None,
+        pause: Sleep | None = None,
     ) -> object:
         attempt = 0
         while True:
@@ -142,7 +160,7 @@ class UpstreamClient:
                 if not (self._one_shot and exc.reason is Outcome.TIMEOUT):
                     raise
                 # Nothing to wait for: the attempt already took its whole timeout.
-                await self._before_retry(exc, 0.0, attempt, deadline_unix)
+                await self._before_retry(exc, 0.0, attempt, deadline_unix, pause)
                 continue
             if status == 200:
                 try:
@@ -165,15 +183,21 @@ class UpstreamClient:
                 raise UpstreamError(Outcome.UNAUTHORIZED, detail, status=status)
             if not retryable_status(status):
                 raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
-            wait = self._retry_wait(headers.get("retry-after"), attempt)
+            wait = self._retry_wait(path, headers.get("retry-after"), attempt)
             failure = UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
-            await self._before_retry(failure, wait, attempt, deadline_unix)
+            await self._before_retry(failure, wait, attempt, deadline_unix, pause)
 
     async def _before_retry(
-        self, failure: UpstreamError, wait: float, attempt: int, deadline_unix: float
+        self,
+        failure: UpstreamError,
+        wait: float,
+        attempt: int,
+        deadline_unix: float,
+        pause: Sleep | None,
     ) -> None:
-        """Wait `wait` seconds before the next attempt, or raise `failure` when there is to be
-        none: the attempts are used up, or there is no time for another before the deadline."""
+        """Wait `wait` seconds before the next attempt (with `pause`, else the client's own
+        sleep), or raise `failure` when there is to be none: the attempts are used up, or
+        there is no time for another before the deadline."""
         reason, detail, status = failure.reason, failure.detail, failure.status
         if attempt >= self._attempts:
             raise UpstreamError(
@@ -196,7 +220,7 @@ class UpstreamClient:
                 f"{detail}, retry in {wait:.0f}s would run past the next poll",
                 status=status,
             )
-        await self._sleep(wait)
+        await (pause or self._sleep)(wait)
 
     async def _fetch(
         self, path: str, params: dict[str, str] | None = None
@@ -235,7 +259,14 @@ class UpstreamClient:
 
     async def _read_capped(self, response: httpx.Response, path: str, limit: int) -> bytes:
         declared = response.headers.get("content-length", "")
-        if response.status_code == 200 and declared.isdigit() and int(declared) > limit:
+        # ASCII digits only ("²".isdigit() is true), compared by length before int() reads
+        # thousands of them.
+        if (
+            response.status_code == 200
+            and declared.isascii()
+            and declared.isdigit()
+            and (len(declared) > len(str(limit)) or int(declared) > limit)
+        ):
             raise UpstreamError(
                 Outcome.TOO_LARGE, f"{path}: Content-Length {declared} exceeds {limit} bytes"
             )
@@ -251,11 +282,19 @@ class UpstreamClient:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _retry_wait(self, retry_after: str | None, attempt: int) -> float:
-        """Seconds to wait before the next attempt: Retry-After when given, else backoff."""
-        asked = retry_after_seconds(retry_after, self._clock.time())
-        if asked is not None:
-            return asked
+    def _retry_wait(self, path: str, retry_after: str | None, attempt: int) -> float:
+        """Seconds to wait before the next attempt: Retry-After when readable (at most the
+        poll interval), else backoff. An unreadable one is logged, with the header quoted."""
+        asked = read_retry_after(retry_after, self._clock.time())
+        if asked.seconds is not None:
+            return min(asked.seconds, self._retry_after_cap)
+        if asked.ignored is not None:
+            log.warning(
+                "upstream.retry_after_ignored",
+                source=self._source.name,
+                path=path,
+                value=asked.ignored,
+            )
         return backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
 
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from monitor.clock import Clock
 from monitor.errors import Outcome, UpstreamError
-from monitor.upstream.client import UpstreamClient
+from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.plans import Plan, parse_plan
 from monitor.upstream.subscription import Subscription, parse_subscription
 
@@ -45,10 +45,11 @@ class PlanResult(NamedTuple):
 
 
 async def fetch_subscription(
-    client: UpstreamClient, clock: Clock, deadline_unix: float
+    client: UpstreamClient, clock: Clock, deadline_unix: float, pause: Sleep | None = None
 ) -> SubscriptionResult:
+    """`pause` waits between attempts (see UpstreamClient.features)."""
     try:
-        payload = await client.subscription(deadline_unix)
+        payload = await client.subscription(deadline_unix, pause)
     except UpstreamError as exc:
         return SubscriptionResult(exc.reason, None, exc.detail, clock.time())
     subscription = parse_subscription(payload)
@@ -59,10 +60,14 @@ async def fetch_subscription(
 
 
 async def fetch_plan(
-    client: UpstreamClient, email: str, clock: Clock, deadline_unix: float
+    client: UpstreamClient,
+    email: str,
+    clock: Clock,
+    deadline_unix: float,
+    pause: Sleep | None = None,
 ) -> PlanResult:
     try:
-        payload = await client.features(email, deadline_unix)
+        payload = await client.features(email, deadline_unix, pause)
     except UpstreamError as exc:
         unknown = exc.status in _UNKNOWN_ACCOUNT_STATUSES
         return PlanResult(email, exc.reason, None, unknown, exc.detail, clock.time())

@@ -7,12 +7,10 @@ Hot path for large account lists, so records are NamedTuples and times are Unix 
 from __future__ import annotations
 
 import binascii
-import json
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import orjson
 
@@ -24,65 +22,11 @@ MILLISECONDS_ABOVE = 1e11
 MISMATCH_TOLERANCE_SECONDS = 60.0
 # Jobs of one account, live: upstream allows 1..8; anything past this is nonsense.
 MAX_JOBS_FIELD = 1000
-# Longest account key (an email: RFC 5321 allows 254) and id or username kept as a label.
+# Longest account key (an email: RFC 5321 allows 254), and longest name: an id, a username,
+# a plan, an AI service. Upstream text becomes label values, state-file texts and message
+# lines: what is longer is not kept (see `bounded_name`).
 MAX_EMAIL_LENGTH = 320
 MAX_NAME_LENGTH = 256
-
-
-class _OutOfRange:
-    """A JSON number no double holds (1e400): it costs its own field, not the document."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "OUT_OF_RANGE"
-
-
-OUT_OF_RANGE: Final = _OutOfRange()
-
-
-def decode_json(body: bytes) -> object:
-    """JSON bytes to values; ValueError when the body is not JSON. orjson refuses a whole
-    document for one number beyond a double; then the stdlib decoder reads it again, with
-    that number (and only it) as OUT_OF_RANGE, which every field reader counts as invalid."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        if "number" not in str(exc):
-            raise ValueError(str(exc)) from None
-        first = str(exc)
-    try:
-        return json.loads(
-            body.decode("utf-8"),
-            parse_float=_finite_float,
-            parse_int=_int,
-            parse_constant=_no_constant,
-        )
-    except (ValueError, RecursionError):
-        raise ValueError(first) from None
-
-
-def _finite_float(text: str) -> float | _OutOfRange:
-    value = float(text)
-    return value if math.isfinite(value) else OUT_OF_RANGE
-
-
-def _int(text: str) -> int | float | _OutOfRange:
-    try:
-        value = int(text)
-    except ValueError:  # more digits than Python converts
-        return OUT_OF_RANGE
-    if -(2**63) <= value < 2**64:
-        return value
-    # As orjson does past 64 bits: a double, when one holds it.
-    try:
-        return float(value)
-    except OverflowError:
-        return OUT_OF_RANGE
-
-
-def _no_constant(text: str) -> object:
-    raise ValueError(f"{text} is not JSON")
 
 
 class ExpirySource(StrEnum):
@@ -127,9 +71,21 @@ class AccountCapacity(NamedTuple):
 
 
 class ParsedCapacity(NamedTuple):
+    # By email as upstream wrote it, and by its casefolded form too: email addresses are
+    # compared without regard to case (as [[accounts]] matches them), so an account listed
+    # as A@x.io gets the row of a@x.io. Look up with `capacity_of`.
     by_email: Mapping[str, AccountCapacity]
     invalid: int
     error: str | None = None
+
+
+def capacity_of(by_email: Mapping[str, AccountCapacity], email: str) -> AccountCapacity | None:
+    """The live capacity row of `email`: the one written exactly so, else any one that
+    differs only in case."""
+    found = by_email.get(email)
+    if found is None:
+        found = by_email.get(email.casefold())
+    return found
 
 
 _Expiry = tuple[ExpirySource, float | None, tuple[tuple[ExpirySource, float], ...], tuple[str, ...]]
@@ -316,6 +272,7 @@ def parse_capacity(payload: object) -> ParsedCapacity:
         email, executing, available = row.get("email"), row.get("executing"), row.get("available")
         if (
             type(email) is not str
+            or len(email) > MAX_EMAIL_LENGTH
             or type(executing) is not int
             or type(available) is not int
             or not 0 <= executing <= MAX_JOBS_FIELD
@@ -324,6 +281,9 @@ def parse_capacity(payload: object) -> ParsedCapacity:
             invalid += 1
             continue
         by_email[email] = AccountCapacity(executing, available)
+    # Rows written exactly so win over one that differs in case, whatever their order.
+    for email in list(by_email):
+        by_email.setdefault(email.casefold(), by_email[email])
     return ParsedCapacity(by_email, invalid)
 
 
@@ -374,8 +334,17 @@ def _identifier(value: object) -> str:
     return _text(value)
 
 
+def bounded_name(value: object) -> str | None:
+    """A name upstream gives (a username, an account id, a plan, an AI service): a string of
+    1 to MAX_NAME_LENGTH characters; None for anything else. The one rule for every name
+    read from upstream, as MAX_EMAIL_LENGTH is for account keys."""
+    if type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH:
+        return value
+    return None
+
+
 def _text(value: object) -> str:
-    return value if isinstance(value, str) and len(value) <= MAX_NAME_LENGTH else ""
+    return bounded_name(value) or ""
 
 
 def _kind(value: object) -> str:

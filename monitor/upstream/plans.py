@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import NamedTuple
 
-from monitor.upstream.parse import iso_unix
+from monitor.upstream.parse import bounded_name, iso_unix
 
 # Credits or concurrency above these are nonsense, not a big plan.
 _MAX_CREDITS = 1e12
@@ -55,10 +55,12 @@ def parse_plan(payload: object) -> Plan:
     if type(payload) is not dict:
         return Plan(None, {}, None, None, None, (), "expected a JSON object at the top")
     bad: list[str] = []
-    name = payload.get("plan_name")
-    if name is not None and (type(name) is not str or not name.strip()):
-        bad.append("plan_name")
+    raw_name = payload.get("plan_name")
+    name = bounded_name(raw_name)
+    if name is not None and not name.strip():
         name = None
+    if raw_name is not None and name is None:
+        bad.append("plan_name")
     credits: dict[CreditKind, float] = {}
     for kind, field_name in CREDIT_FIELDS:
         value = payload.get(field_name)

@@ -4,14 +4,23 @@ counted."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
+
+from monitor.upstream.parse import bounded_name
 
 # The service whose accounts this monitor watches, as /v2/account names it.
 PIXVERSE_SERVICE = "PixVerse API"
 # Counts above this are nonsense, not a big subscription (and would overflow a float's integers).
 _MAX_COUNT = 1_000_000_000
+# AI services kept of `accounts`, each three series of pixverse_useapi_accounts: useapi.net
+# offers about fifteen, so this leaves room to grow and bounds what a hostile or broken
+# answer costs (150,000 keys were 450,000 series). PixVerse's own is always kept (the
+# alerts judge it); then the others, first by name, so that the same ones stay from one
+# answer to the next.
+MAX_SERVICES = 32
 
 
 class ServiceAccounts(NamedTuple):
@@ -33,6 +42,7 @@ class Subscription(NamedTuple):
     services: Mapping[str, ServiceAccounts]
     invalid: Mapping[str, int]  # field -> number of invalid values seen
     error: str | None = None
+    services_dropped: int = 0  # services beyond MAX_SERVICES, left out
 
 
 def parse_subscription(payload: object) -> Subscription:
@@ -56,9 +66,19 @@ def parse_subscription(payload: object) -> Subscription:
     subscriptions = _count(payload, "subscriptions", bad)
     max_accounts = _count(payload, "maxAccountsPerAPI", bad)
     services: dict[str, ServiceAccounts] = {}
+    dropped = 0
     raw_services = payload.get("accounts")
     if type(raw_services) is dict:
-        for name, counts in raw_services.items():
+        names = []
+        for name in raw_services:
+            if bounded_name(name) is None:
+                bad("accounts.service")
+            else:
+                names.append(name)
+        kept = _kept_services(names)
+        dropped = len(names) - len(kept)
+        for name in kept:
+            counts = raw_services[name]
             if type(counts) is not dict:
                 bad("accounts")
                 continue
@@ -70,7 +90,24 @@ def parse_subscription(payload: object) -> Subscription:
             )
     elif raw_services is not None:
         bad("accounts")
-    return Subscription(active, renewed, subscriptions, max_accounts, services, invalid)
+    return Subscription(
+        active,
+        renewed,
+        subscriptions,
+        max_accounts,
+        services,
+        invalid,
+        services_dropped=dropped,
+    )
+
+
+def _kept_services(names: list[str]) -> list[str]:
+    """At most MAX_SERVICES of `names`: PixVerse's, then the others by name."""
+    if len(names) <= MAX_SERVICES:
+        return names
+    pixverse = [PIXVERSE_SERVICE] if PIXVERSE_SERVICE in names else []
+    others = (n for n in names if n != PIXVERSE_SERVICE)
+    return pixverse + heapq.nsmallest(MAX_SERVICES - len(pixverse), others)
 
 
 def _count(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from monitor.web.basicauth import CHALLENGE
 from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
-from monitor.web.limits import ServerLimits
+from monitor.web.limits import ServerLimits, descriptor_reserve, fitted
 from monitor.web.server import HttpServer
 
 __all__ = [
@@ -18,5 +18,7 @@ __all__ = [
     "ServerLimits",
     "WebGuard",
     "as_config_error",
+    "descriptor_reserve",
+    "fitted",
     "load_web_config",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 
 import structlog
 
@@ -22,9 +23,9 @@ log = structlog.get_logger(__name__)
 # accept them, and how many we accept per loop iteration. We want a deep queue (a burst of
 # connects must not overflow it: an overflow drops a real scrape's handshake and costs it a
 # one-second retransmit) and a small batch (an accepted connection holds a file descriptor
-# until it is admitted or refused: a flood must not run the daemon out of them).
+# until it is admitted or refused: a flood must not run the daemon out of them), which is
+# ServerLimits.accept_batch.
 LISTEN_QUEUE = 4096  # the kernel caps it at net.core.somaxconn
-ACCEPT_BATCH = 64
 # How long close() lets aborted connections wind up; they do not wait on their clients.
 _CLOSE_GRACE_SECONDS = 1.0
 
@@ -77,13 +78,18 @@ class HttpServer:
     def open_connections(self) -> int:
         return len(self._open)
 
+    def cap_connections(self, max_connections: int) -> None:
+        """A new cap on open connections (what the descriptor limit leaves them changed with a
+        reload); past it, the usual ones are closed as new ones come."""
+        self.limits = replace(self.limits, max_connections=max_connections)
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(
             self._accept,
             self._host,
             self._port,
             limit=self.limits.chunk_bytes,
-            backlog=ACCEPT_BATCH,
+            backlog=self.limits.accept_batch,
         )
         for listening in self._server.sockets:
             # listen() again on a duplicate of the descriptor deepens the queue of the one

@@ -67,6 +67,26 @@ BAD: list[tuple[str, str, str]] = [
     ("sink host not IDNA", SINK.replace("http://127.0.0.1:9/hook", NOT_IDNA), "sinks[0].url"),
     ("sink host snowman", SINK.replace("127.0.0.1:9", "\u2603.example"), "sinks[0].url"),
     ("listen port too large", '[metrics]\nlisten = "127.0.0.1:99999"', "metrics.listen"),
+    # Names and labels go into every alert the state file keeps: one it could not load back
+    # made the next start drop every alert and pending notification it was on.
+    ("sink name too long", SINK.replace('"ops"', f'"{"o" * 129}"'), "sinks[0].name"),
+    (
+        "label value too long",
+        f'[[accounts]]\nmatch = "*"\nlabels = {{ team = "{"t" * 1025}" }}',
+        "accounts[0].labels.team",
+    ),
+    (
+        "label name too long",
+        f'[[accounts]]\nmatch = "*"\nlabels = {{ {"n" * 129} = "x" }}',
+        "accounts[0].labels",
+    ),
+    (
+        "too many labels",
+        '[[accounts]]\nmatch = "*"\nlabels = { '
+        + ", ".join(f'l{i} = "x"' for i in range(33))
+        + " }",
+        "accounts[0].labels",
+    ),
 ]
 
 BASE_URLS = {

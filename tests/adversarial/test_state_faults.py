@@ -19,13 +19,14 @@ import pytest
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
 from monitor.alerts.statefile import FILE_NAME, StateFile
+from monitor.alerts.statelock import LOCK_NAME
 from monitor.config.load import load_config
 from monitor.config.model import Severity
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually, eventually
-from tests.helpers.daemons import running
+from tests.helpers.daemons import get, running, series
 
 NOW = time.time()
 ALERT = Alert(AlertName.EXPIRED, Severity.CRITICAL, "main", "a@x.io", "s", "d", {"k": "v"})
@@ -180,6 +181,53 @@ async def test_the_daemon_recreates_a_state_directory_deleted_under_it(
         await async_eventually(saved_again, what="the state file to come back")
 
 
+@pytest.mark.anyio
+async def test_a_failed_save_is_counted_not_only_logged(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    logs: LogCapture,
+    monkeypatch: pytest.MonkeyPatch,
+    now: float,
+) -> None:
+    """A save the file system refused showed only in the log."""
+    real_write = StateFile.write
+    refusals = {"left": 1}
+
+    def refuse_once(self: StateFile, data: bytes) -> None:
+        if refusals["left"]:
+            refusals["left"] -= 1
+            raise OSError(28, "No space left on device")
+        real_write(self, data)
+
+    monkeypatch.setattr(StateFile, "write", refuse_once)
+    config = configs.load(fake.base_url)
+    state = config.alerts.state_dir / FILE_NAME
+    async with running(Daemon(config)) as daemon:
+        got = await series(daemon)
+        reasons = {
+            dict(labels)["reason"]: value
+            for (name, labels), value in got.items()
+            if name == "pixverse_monitor_state_save_failures_total"
+        }
+        assert set(reasons) == {"write_error", "too_large", "entry_too_long"}  # from 0
+
+        async def counted() -> bool:
+            got = await series(daemon)
+            return get(got, "pixverse_monitor_state_save_failures_total", reason="write_error") == 1
+
+        await async_eventually(counted, what="the refused save, counted")
+        fake.put(FakeAccount("later@x.io", now - DAY))
+        await daemon.poll("main")
+        await async_eventually(
+            lambda: _true(state.exists() and b"later@x.io" in state.read_bytes()),
+            what="the next save",
+        )
+    (failed,) = logs.events("state.save_failed")
+    assert (failed["reason"], failed["level"]) == ("write_error", "error")
+    assert "No space left" in failed["error"]
+    assert not logs.events("task.failed")  # a refusal, not a bug
+
+
 def test_an_out_of_range_time_in_the_state_file_stops_nothing(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
 ) -> None:
@@ -283,8 +331,13 @@ async def test_a_full_disk_loses_no_alert(
             return bool(logs.events("state.save_failed"))
 
         await async_eventually(save_failed, what="a failed save")
+        failures = get(
+            await series(daemon), "pixverse_monitor_state_save_failures_total", reason="write_error"
+        )
+        assert failures is not None and failures >= 1
         assert b"full0@x.io" not in state.read_bytes()  # the old file is intact ...
-        assert [p.name for p in state_dir.iterdir()] == [FILE_NAME]  # ... and no temp file
+        # ... and no temp file beside it (the lock file is the daemon's own).
+        assert sorted(p.name for p in state_dir.iterdir()) == sorted([FILE_NAME, LOCK_NAME])
         filler.unlink()
         fake.put(FakeAccount("after@x.io", now - DAY))
         await daemon.poll("main")

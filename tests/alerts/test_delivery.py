@@ -57,7 +57,12 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 class Harness:
-    def __init__(self, sinks: list[SinkConfig], firing: list[FiringAlert] | None = None) -> None:
+    def __init__(
+        self,
+        sinks: list[SinkConfig],
+        firing: list[FiringAlert] | None = None,
+        backoff_cap: float = 0.2,
+    ) -> None:
         self.saves = 0
         self.metrics = InternalMetrics(process=False)
         self.delivery = Delivery(
@@ -68,7 +73,7 @@ class Harness:
             persist=self._persist,
             firing=lambda: firing or [],
             backoff_base=0.05,
-            backoff_cap=0.2,
+            backoff_cap=backoff_cap,
         )
 
     def _persist(self) -> None:
@@ -99,8 +104,9 @@ async def run(
     until: Any,
     timeout: float = 10,
     firing: list[FiringAlert] | None = None,
+    backoff_cap: float = 0.2,
 ) -> Harness:
-    harness = Harness(sinks, firing)
+    harness = Harness(sinks, firing, backoff_cap)
 
     await harness.delivery.start()
     harness.delivery.enqueue(events)
@@ -265,9 +271,30 @@ async def test_retryable_statuses_are_retried(
 @pytest.mark.anyio
 async def test_retry_after_is_honoured(receiver: WebhookReceiver) -> None:
     receiver.respond(429, headers={"Retry-After": "1"})
-    await run([sink_config("ops", receiver.url)], [event()], lambda h: receiver.accepted())
+    await run(
+        [sink_config("ops", receiver.url)],
+        [event()],
+        lambda h: receiver.accepted(),
+        backoff_cap=3.0,
+    )
     first, second = receiver.received
     assert second.at_unix - first.at_unix >= 0.95  # backoff alone would be 0.05 s
+
+
+@pytest.mark.anyio
+async def test_a_retry_after_longer_than_the_backoff_cap_is_capped(
+    receiver: WebhookReceiver,
+) -> None:
+    """It was honoured for up to an hour: one receiver's rate limit held up its outbox."""
+    receiver.respond(429, headers={"Retry-After": "3600"})
+    await run(
+        [sink_config("ops", receiver.url)],
+        [event()],
+        lambda h: receiver.accepted(),
+        backoff_cap=1.0,
+    )
+    first, second = receiver.received
+    assert 0.95 <= second.at_unix - first.at_unix < 5.0
 
 
 @pytest.mark.anyio

@@ -20,6 +20,7 @@ from monitor.alerts.sinks import Sender, SendResult, slack
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
 from monitor.testing.clock import FakeClock
+from tests.helpers import LogCapture
 from tests.helpers.sinks import sink_config
 
 T0 = 1_800_000_000.0
@@ -49,7 +50,9 @@ FIRING = [FiringAlert(ALERT, T0 - 60, T0 - 60, Severity.CRITICAL)]
 class Recorder:
     """A transport that keeps each request and answers with the status it is told."""
 
-    def __init__(self, status: int = 200, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int = 200, headers: dict[str, str] | list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self.requests: list[httpx.Request] = []
         self.status = status
         self.headers = headers or {}
@@ -197,6 +200,17 @@ async def test_an_answer_is_judged_by_the_one_retry_rule(
         reason,
     )
     assert result.retry_after_seconds == (None if reason is None else 30.0)
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_retry_after_is_ignored_and_logged(logs: LogCapture) -> None:
+    """ "²" (one byte, 0xB2, read as Latin-1) passes str.isdigit(); float() then raised."""
+    recorder = Recorder(429, [(b"Retry-After", b"\xb2")])
+    result = await attempt(httpx.MockTransport(recorder))
+    assert (result.retryable, result.reason) == (True, DeliveryFailure.HTTP_429)
+    assert result.retry_after_seconds is None  # the backoff decides
+    (ignored,) = logs.events("notification.retry_after_ignored")
+    assert (ignored["sink"], ignored["value"]) == ("ops", repr("²"))
 
 
 @pytest.mark.anyio

@@ -1,15 +1,20 @@
-"""The state file: round trip, atomic replacement, and a torn or corrupt file survived."""
+"""The state file: round trip, atomic replacement, a torn or corrupt file survived, and what
+is saved always loads back."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from monitor.alerts import statefile
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
-from monitor.alerts.statefile import FILE_NAME, StateFile
+from monitor.alerts.statefile import FILE_NAME, MAX_TEXT, StateFile
 from monitor.config.model import Severity
 from monitor.errors import ConfigError
 from tests.helpers import LogCapture
@@ -114,3 +119,106 @@ def test_a_file_in_the_way_is_a_config_error(tmp_path: Path) -> None:
         StateFile(blocker / "state").prepare()
     assert caught.value.key == "alerts.state_dir"
     assert "cannot write" in caught.value.problem
+
+
+# -- what can be saved can be loaded -------------------------------------------------------
+
+LONG = "x" * (MAX_TEXT + 10)
+
+
+def test_texts_longer_than_a_load_accepts_are_cut_on_saving(tmp_path: Path) -> None:
+    """A long plan name in an alert's texts was saved whole and refused at the next start,
+    which dropped the alert (announced again) and its pending notification (lost)."""
+    alert = replace(ALERT, summary=LONG, description=LONG, details={"plan": LONG})
+    firing = replace(FIRING, alert=alert)
+    pending = replace(PENDING, event=replace(EVENT, alert=alert))
+    encoded = StateFile(tmp_path).save({alert.fingerprint: firing}, [pending])
+    assert encoded.left_out == ()
+    book, outbox = StateFile(tmp_path).load()
+    assert list(book) == [alert.fingerprint] and [n.event.id for n in outbox] == ["abc"]
+    kept = book[alert.fingerprint].alert
+    assert len(kept.summary) == len(kept.description) == len(kept.details["plan"]) == MAX_TEXT
+    assert kept.summary.endswith("…") and LONG.startswith(kept.summary[:-1])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"account": LONG},
+        {"source": LONG},
+        {"extra_labels": (("team", LONG),)},
+        {"details": {LONG: "v"}},
+    ],
+    ids=["account", "source", "label", "details key"],
+)
+def test_an_entry_whose_name_a_load_refuses_is_left_out_and_said(
+    tmp_path: Path, change: dict[str, object]
+) -> None:
+    """Names are capped where they enter, far below the limit; should one still be longer,
+    its entry is left out of the file (and named) rather than spoil the next start."""
+    bad = replace(replace(ALERT, account="b@x.io"), **change)  # type: ignore[arg-type]
+    bad_firing = replace(FIRING, alert=bad)
+    bad_pending = replace(PENDING, event=replace(EVENT, id="bad", alert=bad))
+    book = {ALERT.fingerprint: FIRING, bad.fingerprint: bad_firing}
+    encoded = StateFile(tmp_path).save(book, [bad_pending, PENDING])
+    assert len(encoded.left_out) == 2
+    assert "too long" in encoded.left_out[0] and LONG not in " ".join(encoded.left_out)
+    assert StateFile(tmp_path).load() == ({ALERT.fingerprint: FIRING}, [PENDING])
+
+
+def test_content_larger_than_a_load_accepts_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = StateFile(tmp_path)
+    state.save({ALERT.fingerprint: FIRING}, [])
+    before = (tmp_path / FILE_NAME).read_bytes()
+    monkeypatch.setattr(statefile, "MAX_FILE_BYTES", len(before) + 100)
+    encoded = state.save({ALERT.fingerprint: FIRING}, [PENDING] * 3)
+    assert encoded.data is None
+    assert (tmp_path / FILE_NAME).read_bytes() == before  # the old file, whole
+
+
+# Short texts of anything, and texts at the limit (a character repeated, after some text).
+names = st.text(max_size=40) | st.builds(
+    lambda head, fill, size: (head + fill * size)[:size],
+    st.text(max_size=8),
+    st.characters(),
+    st.integers(MAX_TEXT - 2, MAX_TEXT + 2),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=names, account=names, summary=names, detail=names, label=names, sink=names)
+def test_whatever_is_saved_loads_back(
+    tmp_path_factory: pytest.TempPathFactory,
+    source: str,
+    account: str,
+    summary: str,
+    detail: str,
+    label: str,
+    sink: str,
+) -> None:
+    directory = tmp_path_factory.mktemp("state")
+    alert = Alert(
+        AlertName.EXPIRING_SOON,
+        Severity.WARNING,
+        source,
+        account,
+        summary,
+        summary,
+        {"plan": detail},
+        (("team", label),),
+    )
+    firing = FiringAlert(alert, 100.0, 150.5, Severity.WARNING)
+    event = AlertEvent(
+        "n1", Status.FIRING, Reason.STARTED, alert, 100.0, None, 100.0, alert.severity
+    )
+    encoded = StateFile(directory).save({alert.fingerprint: firing}, [Notification(event, sink)])
+    book, outbox = StateFile(directory).load()  # never an entry dropped as damaged
+    assert len(book) + len(outbox) + len(encoded.left_out) == 2
+    for kept in [*(f.alert for f in book.values()), *(n.event.alert for n in outbox)]:
+        assert (kept.source, kept.account, kept.extra_labels) == (
+            source,
+            account,
+            alert.extra_labels,
+        )

@@ -143,6 +143,7 @@ BAD = [
     ("[[sources]]\nname = 'a'\n[[sources]]\nname = 'a'", "sources[1].name", "duplicate"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),
     ("[[sources]]\nname = ''", "sources[0].name", "empty"),
+    ("[[sources]]\nname = '" + "s" * 129 + "'", "sources[0].name", "at most 128"),
     ("[[sources]]\nname = 'a'\nbase_url = 'ftp://x'", "sources[0].base_url", "http"),
     (
         "[[sources]]\nname = 'a'\ncapacity_endpoint = 'yes'",
@@ -164,6 +165,7 @@ BAD = [
     ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
     ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
     ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
+    ("[[sinks]]\nname = '" + "k" * 129 + "'\nurl = 'https://x'", "sinks[0].name", "at most 128"),
     ("[[sinks]]\nname = 'a'\nurl = 'hooks.example.com'", "sinks[0].url", "http"),
     (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'",

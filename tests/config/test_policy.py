@@ -8,10 +8,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.config.load import parse_config
 from monitor.config.model import AccountRule, Config, Thresholds
-from monitor.config.policy import RESERVED_LABELS, Policy, matches, static_warnings
+from monitor.config.policy import (
+    RESERVED_LABELS,
+    FirstMatch,
+    Policy,
+    matches,
+    static_warnings,
+)
 from monitor.config.render import render_config
 from monitor.errors import ConfigError
 
@@ -221,3 +229,39 @@ min_credits = 0
     assert again.thresholds == config.thresholds
     assert again.poll == config.poll
     assert again.sources[0].features_endpoint is False
+
+
+def _first_by_trying_all(patterns: list[str], email: str) -> int | None:
+    return next((i for i, p in enumerate(patterns) if matches(p, email)), None)
+
+
+glob_parts = st.sampled_from(["*", "?", "[a-c]", "[!x]", "[", "]", "@", ".", "ß", "SS", "x"])
+globs = st.lists(glob_parts | st.text("abxsSß@.", max_size=3), max_size=6).map("".join)
+emails = st.lists(st.text("abcxsSß@.[]*?", max_size=4), max_size=4).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(globs, max_size=12), st.lists(emails, min_size=1, max_size=8))
+def test_the_tail_index_finds_the_rule_trying_every_rule_finds(
+    patterns: list[str], addresses: list[str]
+) -> None:
+    first = FirstMatch(patterns)
+    for email in addresses:
+        assert first.first(email) == _first_by_trying_all(patterns, email), (patterns, email)
+
+
+def test_thousands_of_rules_are_answered_without_trying_each() -> None:
+    """2,000 rules for 5,000 accounts took 8 s per Policy, and the daemon made two per
+    reload; indexed by their literal tails (else heads), a lookup tries the few that can
+    fit."""
+    patterns = [f"*@studio{i}.example" for i in range(2000)]
+    patterns += ["vip-*", "ops@x.io", "*", "?*@X.io"]
+    first = FirstMatch(patterns)
+    for j in range(5000):
+        email = f"user{j}@Studio{j % 2500}.example".casefold()
+        expected = j % 2500 if j % 2500 < 2000 else None
+        assert first.candidates(email) == [*([expected] if expected is not None else []), 2002]
+        assert first.first(email) == (2002 if expected is None else expected)
+    assert first.candidates("ops@x.io") == [2001, 2002, 2003]
+    assert first.candidates("vip-ops@y.io") == [2000, 2002]
+    assert first.first("OPS@X.IO") == 2001

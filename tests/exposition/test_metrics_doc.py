@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.model import Severity
-from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome, Task
+from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome, SaveFailure, Task
 from monitor.evaluate import STATES
 from monitor.exposition import HELP, Family
 from monitor.exposition.accounts import SNAPSHOT_FAMILIES
@@ -107,7 +107,8 @@ def _values(enum: Iterable[StrEnum]) -> set[str]:
         ("`outcome` of polls and requests", _values(Outcome)),
         ("`endpoint`", _values(Endpoint)),
         ("`outcome` of notifications", _values(DeliveryOutcome)),
-        ("`reason`", _values(DeliveryFailure)),
+        ("`reason` of notification failures", _values(DeliveryFailure)),
+        ("`reason` of state saves", _values(SaveFailure)),
         ("`task`", _values(Task)),
         ("`severity`", _values(Severity)),
         ("`expiry_source`", _values(ExpirySource)),

@@ -50,7 +50,8 @@ CORE_METRICS = frozenset(
 )
 # Exported besides (docs/metrics.md): what the daemon judges its alerts by, so that the
 # Prometheus rules can judge exactly as it does; configuration reloads; why deliveries
-# failed; upstream requests; and unexpected errors in the daemon's own tasks.
+# failed; upstream requests; unexpected errors in the daemon's own tasks; and failed state
+# saves.
 ADDITIONS = frozenset(
     {
         "pixverse_capacity_min_usable_jobs",
@@ -67,6 +68,7 @@ ADDITIONS = frozenset(
         "pixverse_account_min_credits",
         "pixverse_monitor_task_errors_total",
         "pixverse_monitor_endpoint_interval_seconds",
+        "pixverse_monitor_state_save_failures_total",
     }
 )
 # The metrics without a `source` label; every other one is filtered by the $source variable.
@@ -79,6 +81,7 @@ SOURCELESS_METRICS = frozenset(
         "pixverse_monitor_config_last_reload_successful",
         "pixverse_monitor_config_last_reload_success_timestamp_seconds",
         "pixverse_monitor_task_errors_total",
+        "pixverse_monitor_state_save_failures_total",
         "pixverse_monitor_build_info",
     }
 )

@@ -4,6 +4,7 @@ its own series, unknown emails, token refreshes, the policy, and reloads."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import time
@@ -32,7 +33,7 @@ from monitor.testing.fakeapi import (
 )
 from monitor.testing.fakeplans import FakePlan
 from monitor.upstream import Endpoint, UpstreamClient, poll_source
-from tests.helpers import DAY, ConfigWriter, LogCapture
+from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
 
 T0 = 1_900_000_000.0
 HOUR = 3600.0
@@ -221,6 +222,42 @@ async def test_at_most_two_requests_in_flight(configs: ConfigWriter) -> None:
         assert len(arrivals) == 7
         for first, third in zip(arrivals, arrivals[2:], strict=False):
             assert third - first >= 0.25, arrivals
+
+
+@pytest.mark.anyio
+async def test_a_read_waiting_out_a_retry_after_frees_its_slot(configs: ConfigWriter) -> None:
+    """Two /features reads told to wait (Retry-After) held both of the source's request
+    slots for as long as they waited (up to an hour): no other read could start."""
+    accounts = [FakeAccount(f"u{i}@x.io", T0 + 10 * DAY) for i in range(4)]
+    async with watching(configs, accounts, poll='account_interval = "1h"') as (fake, harness):
+        waits: list[float] = []
+        go_on = asyncio.Event()
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await go_on.wait()
+
+        await harness.watch.stop()
+        harness.watch = PlanWatch(harness.config, harness.clock, lambda: None, sleep=sleep)
+        harness.watch.start()
+        await harness.poll()
+        harness.clock.advance(FIRST_ROUND)  # every account's first read is due
+        wait = {"Retry-After": "3000"}
+        fake.fail_next(FEATURES, Fault(429, headers=wait), Fault(429, headers=wait))
+        fake.fail_always(ACCOUNT, Fault(429, headers=wait))
+        reads = asyncio.ensure_future(harness.watch.run_due("main"))
+
+        async def the_others_read() -> bool:
+            return len(harness.watch.view("main").plans) == 2
+
+        # Three requests wait (capped at the poll interval), and the two others are made.
+        await async_eventually(the_others_read, what="the reads not told to wait")
+        assert waits == [300.0] * 3
+        fake.fail_always(ACCOUNT, None)
+        go_on.set()
+        assert await asyncio.wait_for(reads, 10) == 5
+        assert len(harness.watch.view("main").plans) == 4
+        assert harness.watch.view("main").requests_total[(Endpoint.FEATURES, Outcome.SUCCESS)] == 4
 
 
 @pytest.mark.anyio

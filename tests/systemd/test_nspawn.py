@@ -9,7 +9,8 @@ Debian's NRPE with the shipped command, while a user outside the group gets a cl
 UNKNOWN; a good and a bad reload, the bad one
 shown by `systemctl status`; a poll failure found by `journalctl -p warning`; the sandbox
 applies; a stopped event loop is killed and restarted by the watchdog; a taken port is one
-clear line and no restart loop; stop exits 0.
+clear line and no restart loop; a second daemon on its state directory is refused; stop
+exits 0.
 
 `pytest -m systemd`; skipped without systemd-nspawn or debootstrap (or root), failing under
 CI=true. The root file system is cached (see nspawn.py); the first run makes it.
@@ -415,6 +416,27 @@ def _process_lines(stack: Stack, cursor: str) -> list[dict[str, str]]:
     ).stdout
     entries = [orjson.loads(line) for line in out.splitlines()]
     return [e for e in entries if e.get("SYSLOG_IDENTIFIER") == "pixverse-monitor"]
+
+
+def test_a_second_daemon_on_the_services_state_directory_is_refused(stack: Stack) -> None:
+    """The service holds a lock in its StateDirectory (under DynamicUser, a private one that
+    /var/lib/pixverse-monitor links to); a second daemon there, as root on another port,
+    exits 2 naming alerts.state_dir, and the service runs on."""
+    run = stack.container.run
+    main_pid = stack.show("MainPID")["MainPID"]
+    assert run("cat /var/lib/pixverse-monitor/lock").stdout.strip() == main_pid
+    # Beside the shipped config, where the token is found as it is for `check`.
+    second_config = "/etc/pixverse-monitor/second.toml"
+    run(f"sed 's/^listen = .*/listen = \"127.0.0.1:0\"/' {CONFIG} > {second_config}")
+    try:
+        second = run(f"pixverse-monitor run --config {second_config}", check=False, timeout=60)
+    finally:
+        run(f"rm -f {second_config}")
+    assert second.returncode == 2, second.output
+    (line,) = second.stderr.splitlines()
+    assert "alerts.state_dir" in line and f"(pid {main_pid})" in line, line
+    props = stack.show("ActiveState", "MainPID")
+    assert props == {"ActiveState": "active", "MainPID": main_pid}
 
 
 def test_stop_exits_0(stack: Stack) -> None:

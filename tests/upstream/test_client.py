@@ -12,14 +12,21 @@ import httpx
 import orjson
 import pytest
 
-from monitor.config.model import SourceConfig
+from monitor.config.model import PollConfig, SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
 from monitor.testing.clock import FakeClock
-from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeapi import (
+    ACCOUNTS,
+    AVAILABLE,
+    FEATURES,
+    FakeAccount,
+    FakeUpstream,
+    Fault,
+)
 from monitor.upstream.client import UpstreamClient
 from monitor.upstream.poll import PollResult, poll_source
-from tests.helpers import API_TOKEN, DAY
+from tests.helpers import API_TOKEN, DAY, LogCapture
 
 START = 1_800_000_000.0
 
@@ -38,6 +45,11 @@ class Sleeps:
 
 def source(base_url: str, *, capacity: bool = True, token: str = API_TOKEN) -> SourceConfig:
     return SourceConfig("main", base_url, Secret(token), "test", None, None, capacity)
+
+
+def poll_config(*, interval: float) -> PollConfig:
+    seconds = timedelta(seconds=interval)
+    return PollConfig(seconds, timedelta(seconds=2), timedelta(0), 3 * seconds, 8 * 1024 * 1024)
 
 
 async def poll(
@@ -131,6 +143,41 @@ async def test_429_honours_retry_after_date(fake: FakeUpstream) -> None:
     sleeps = Sleeps(clock)
     assert (await poll(fake.base_url, sleeps=sleeps)).outcome is Outcome.SUCCESS
     assert sleeps.calls == [42.0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("header", ["²", "soon", "1.5", "Fri, 15 Jan 2027 08:00:42 +0000"])
+async def test_an_unreadable_retry_after_is_ignored_and_logged(
+    fake: FakeUpstream, logs: LogCapture, header: str
+) -> None:
+    """ "²".isdigit() is true, and float("²") raised out of the request path: the capacity
+    read failed the whole poll with a task error."""
+    fake.fail_next(AVAILABLE, Fault(429, headers={"Retry-After": header}))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, sleeps=sleeps)
+    assert result.outcome is Outcome.SUCCESS
+    assert len(sleeps.calls) == 1 and 0.5 <= sleeps.calls[0] <= 1.0  # the backoff instead
+    (ignored,) = logs.events("upstream.retry_after_ignored")
+    assert ignored["source"] == "main"
+    assert ignored["path"] == "/v2/pixverse/scheduler/available"
+    assert ignored["value"] == repr(header)
+
+
+@pytest.mark.anyio
+async def test_a_retry_after_is_waited_for_at_most_a_poll_interval(fake: FakeUpstream) -> None:
+    clock = FakeClock(START)
+    client = UpstreamClient.of(source(fake.base_url), poll_config(interval=60), clock)
+    waits: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        waits.append(seconds)
+
+    fake.fail_next(FEATURES, Fault(429, headers={"Retry-After": "3000"}))
+    try:
+        await client.features("alice@example.com", START + 3600, pause=pause)
+    finally:
+        await client.aclose()
+    assert waits == [60.0]
 
 
 @pytest.mark.anyio

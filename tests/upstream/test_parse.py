@@ -12,9 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.testing.fakeapi import FakeAccount, make_jwt
+from monitor.upstream.decode import OUT_OF_RANGE, decode_json
 from monitor.upstream.parse import (
+    MAX_EMAIL_LENGTH,
     AccountMemo,
     ExpirySource,
+    capacity_of,
     jwt_exp,
     parse_accounts,
     parse_capacity,
@@ -190,6 +193,57 @@ def test_capacity() -> None:
     assert parse_capacity({}).by_email == {}
     assert parse_capacity({"available": "x"}).error is not None
     assert parse_capacity([]).error is not None
+
+
+def test_a_capacity_row_is_found_without_regard_to_case() -> None:
+    """Policy matched emails without regard to case, the capacity join with it: an account
+    listed as Ann@X.io had no live capacity when the scheduler wrote ann@x.io."""
+    rows = [
+        {"email": "ann@x.io", "executing": 1, "available": 4},
+        {"email": "BOB@X.IO", "executing": 2, "available": 3},
+        # Two rows differing only in case: each account gets its own.
+        {"email": "Cy@x.io", "executing": 0, "available": 1},
+        {"email": "cy@x.io", "executing": 0, "available": 2},
+    ]
+    by_email = parse_capacity({"available": rows}).by_email
+    assert capacity_of(by_email, "Ann@X.io") == (1, 4)
+    assert capacity_of(by_email, "bob@x.io") == (2, 3)
+    assert capacity_of(by_email, "Bob@X.io") == (2, 3)
+    assert capacity_of(by_email, "Cy@x.io") == (0, 1)
+    assert capacity_of(by_email, "cy@x.io") == (0, 2)
+    assert capacity_of(by_email, "CY@X.IO") == (0, 2)
+    assert capacity_of(by_email, "dan@x.io") is None
+    reversed_rows = parse_capacity({"available": rows[::-1]}).by_email
+    assert capacity_of(reversed_rows, "Cy@x.io") == (0, 1)
+    assert capacity_of(reversed_rows, "cy@x.io") == (0, 2)
+
+
+def test_a_capacity_row_with_an_email_too_long_to_be_an_account_is_invalid() -> None:
+    rows = [{"email": "a" * (MAX_EMAIL_LENGTH + 1), "executing": 0, "available": 1}]
+    parsed = parse_capacity({"available": rows})
+    assert (parsed.by_email, parsed.invalid) == ({}, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1e400, "b": "x\\ud800y"}',
+        b'{"a": 1e400, "\\udfff": 1}',
+        b'[1e400, [[["\\udc00"]]]]',
+    ],
+)
+def test_a_lone_surrogate_is_refused_as_orjson_refuses_it(body: bytes) -> None:
+    """orjson refuses a lone surrogate; the stdlib decoder, which reads a document again when
+    it holds a number no double holds, kept it, and no string holding one can be written
+    out (/metrics, a log line, `check`)."""
+    with pytest.raises(ValueError, match="surrogate"):
+        decode_json(body)
+    with pytest.raises(ValueError, match="surrogate"):
+        decode_json(body.replace(b"1e400", b"1"))  # orjson's own answer
+    assert decode_json(b'{"a": 1e400, "b": "\\ud83d\\ude00"}') == {
+        "a": OUT_OF_RANGE,
+        "b": "\U0001f600",
+    }
 
 
 json_values = st.recursive(

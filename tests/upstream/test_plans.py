@@ -10,8 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.upstream.parse import MAX_NAME_LENGTH
 from monitor.upstream.plans import CreditKind, Plan, parse_plan
 from monitor.upstream.subscription import (
+    MAX_SERVICES,
     ServiceAccounts,
     Subscription,
     parse_subscription,
@@ -107,6 +109,11 @@ def test_each_field(field: str, value: Any, read: tuple[str, Any]) -> None:
         ("gen_simultaneously", 10**30),
         ("expired_member", 2),
         ("expired_member", "1"),
+        # Names are capped as every name read from upstream is: a 2 MiB plan name made a
+        # 42 MB /metrics, an 84 MB state file and an 8.4 MB webhook with 20 accounts.
+        ("plan_name", "P" * (MAX_NAME_LENGTH + 1)),
+        ("plan_name", "P" * 2 * 1024 * 1024),
+        ("plan_name", ""),
     ],
 )
 def test_a_wrong_value_is_left_out_and_counted(field: str, value: Any) -> None:
@@ -168,6 +175,38 @@ def test_a_wrong_account_value_is_left_out_and_counted(
     subscription = parse_subscription({**ACCOUNT, **change})
     assert subscription.invalid == {invalid: 1}
     assert subscription.error is None
+
+
+def test_a_plan_name_of_the_longest_length_is_kept() -> None:
+    name = "P" * MAX_NAME_LENGTH
+    assert parse_plan({**FEATURES, "plan_name": name}).name == name
+
+
+def test_service_names_are_capped_like_every_upstream_name() -> None:
+    long = "S" * (MAX_NAME_LENGTH + 1)
+    services = {long: {"total": 1}, "": {"total": 1}, "PixVerse API": {"total": 3}}
+    subscription = parse_subscription({"accounts": services})
+    assert list(subscription.services) == ["PixVerse API"]
+    assert subscription.invalid == {"accounts.service": 2}
+
+
+def test_services_are_kept_to_a_bounded_set_pixverse_first() -> None:
+    """150,000 keys in `accounts` were 450,002 series; now at most MAX_SERVICES services,
+    PixVerse's among them wherever it stands, and the others first by name (the same ones
+    from one answer to the next)."""
+    names = [f"Service {n:06d}" for n in range(150_000)]
+    services: dict[str, Any] = {name: {"total": 1, "active": 1} for name in reversed(names)}
+    services["PixVerse API"] = {"total": 3, "active": 2, "error": 1}
+    subscription = parse_subscription({"accounts": services})
+    assert len(subscription.services) == MAX_SERVICES
+    assert subscription.services["PixVerse API"] == ServiceAccounts(3, 2, 1)
+    assert sorted(set(subscription.services) - {"PixVerse API"}) == names[: MAX_SERVICES - 1]
+    assert subscription.services_dropped == 150_001 - MAX_SERVICES
+    assert subscription.invalid == {}
+    # A few services are all kept, in upstream's order.
+    few = parse_subscription(ACCOUNT)
+    assert list(few.services) == ["PixVerse API", "MiniMax API"]
+    assert few.services_dropped == 0
 
 
 def test_a_broken_error_count_is_unknown_not_zero() -> None:

@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, HOUR, ConfigWriter
 from tests.helpers.certs import TestCA
 from tests.helpers.daemonprocess import DaemonProcess
@@ -177,6 +178,67 @@ async def test_a_flood_of_held_connections_stops_neither_polls_nor_scrapes(
     assert daemon.log_bytes() < LOG_BYTES_LIMIT
     assert len(daemon.events("http.connections_shed")) <= 2
     assert not [e for e in daemon.events() if e.get("logger") == "asyncio"]
+
+
+LOW_FD_LIMIT = 64
+IDLE_FLOOD = 120
+
+
+@pytest.mark.anyio
+async def test_under_a_low_descriptor_limit_a_flood_starves_neither_healthz_nor_saves(
+    fake: FakeUpstream, configs: ConfigWriter, tmp_path: Path
+) -> None:
+    """With `ulimit -n 64` and the cap at 256, 120 idle connections took every descriptor:
+    /healthz stopped answering, accept() failed in a loop and state saves failed with EMFILE.
+    The cap now comes from the limit, less what polls, sinks and the state file keep."""
+    with WebhookReceiver() as receiver:
+        sink = f'\n[[sinks]]\nname = "ops"\nurl = "{receiver.url}/hook"\n'
+        config = configs.for_upstream(fake.base_url, sink, interval="1s", timeout="1s")
+        daemon = DaemonProcess(config, tmp_path, max_fds=LOW_FD_LIMIT)
+        scraper = Scraper(daemon.port, None, None)
+        held: list[RawClient] = []
+        try:
+            before = await scraper.polls()
+            for index in range(IDLE_FLOOD):
+                client = await hold(daemon.port, None, index)
+                if client is not None:
+                    held.append(client)
+            # Under the flood: a new alert, so a notification and a state save, and polls.
+            fake.put(FakeAccount("flooded@x.io", time.time() - 60))
+            fds: list[int] = []
+            deadline = time.monotonic() + 10
+            while b"flooded@x.io" not in _state(tmp_path):
+                assert time.monotonic() < deadline, "no state save under the flood"
+                health = await scraper.get("/healthz")
+                assert health[:2] == (200, b"ok\n")
+                fds.append(daemon.open_fds())
+                await asyncio.sleep(0.2)
+            after = await scraper.polls()
+            delivered = [r for r in receiver.accepted() if b"flooded@x.io" in r.body]
+        finally:
+            for client in held:
+                client.close()
+            code, _ = daemon.stop()
+    capped = daemon.events("http.connections_capped")
+    print(
+        f"ulimit -n {LOW_FD_LIMIT}, {IDLE_FLOOD} idle connections: cap "
+        f"{capped[0]['max_connections'] if capped else '?'}, daemon fds at most {max(fds)}, "
+        f"polls {before} -> {after}"
+    )
+    assert code == 0
+    assert capped and capped[0]["open_files_limit"] == LOW_FD_LIMIT
+    assert max(fds) < LOW_FD_LIMIT - 8  # room left for a poll, a delivery and a save
+    assert after.get("success", 0) > before.get("success", 0)
+    assert delivered
+    assert not daemon.events("state.save_failed")
+    assert not [e for e in daemon.events() if "out of system resource" in str(e.get("event"))]
+
+
+def _state(directory: Path) -> bytes:
+    try:
+        return (directory / "state" / "state.json").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 @pytest.fixture

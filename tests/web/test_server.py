@@ -356,6 +356,25 @@ async def test_a_flood_never_holds_more_than_the_cap(logs: LogCapture) -> None:
     assert shed[0]["max_connections"] == cap
 
 
+@pytest.mark.anyio
+async def test_a_lower_cap_applies_to_a_running_server() -> None:
+    """A reload that leaves fewer descriptors for connections lowers the cap at once."""
+    async with serving(limits=ServerLimits(max_connections=10)) as server:
+        held = []
+        for _ in range(6):
+            client = await RawClient.connect(server.port)
+            await client.send(b"GET / HTTP/1.1\r\n")
+            held.append(client)
+        await async_eventually(_open(server, 6), what="six connections open")
+        server.cap_connections(3)
+        newcomer = await RawClient.connect(server.port)
+        await newcomer.send(request("/"))
+        assert (await newcomer.answer(timeout=2)).status == 200
+        assert server.open_connections <= 3
+        for client in held:
+            client.close()
+
+
 def _open(server: HttpServer, count: int):  # type: ignore[no-untyped-def]
     async def check() -> bool:
         return server.open_connections == count

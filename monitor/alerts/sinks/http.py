@@ -8,13 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
+import structlog
 
 from monitor.clock import Clock
 from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure
-from monitor.retry import retry_after_seconds, retryable_status
+from monitor.retry import read_retry_after, retryable_status
 from monitor.secret import scrub
 from monitor.upstream import RenewingClient
+
+log = structlog.get_logger("monitor.delivery")
 
 # Receivers answer with a line or two; a sink that streams more is not read further.
 _RESPONSE_BYTES = 64 * 1024
@@ -69,7 +72,7 @@ async def post(
                 if received > _RESPONSE_BYTES:
                     break
             status = response.status_code
-            retry_after = retry_after_seconds(response.headers.get("retry-after"), clock.time())
+            retry_after = read_retry_after(response.headers.get("retry-after"), clock.time())
     except (TimeoutError, httpx.TimeoutException):
         return SendResult(
             False, True, None, None, f"no answer within {sink.timeout}", DeliveryFailure.TIMEOUT
@@ -82,11 +85,13 @@ async def post(
         return SendResult(False, True, None, None, text, DeliveryFailure.CONNECTION_ERROR)
     if 200 <= status < 300:
         return SendResult(True, False, status, None, None)
+    if retry_after.ignored is not None:
+        log.warning("notification.retry_after_ignored", sink=sink.name, value=retry_after.ignored)
     return SendResult(
         False,
         retryable_status(status),
         status,
-        retry_after,
+        retry_after.seconds,
         f"HTTP {status}",
         DeliveryFailure.of_status(status),
     )
