@@ -68,7 +68,7 @@ async def fetch_extras(
         if result.accounts is None:
             return SourceExtras()
         emails = [a.email for a in result.accounts.accounts if not policy.settings(a.email).ignore]
-        client = UpstreamClient.of(source, config.poll, clock, transport)
+        client = UpstreamClient.of(source, config.poll, clock, transport, one_shot=True)
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def subscription() -> SubscriptionResult:

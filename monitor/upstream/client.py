@@ -1,5 +1,6 @@
-"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries (408, 429, 5xx), size
-cap, outcome codes. It raises nothing but UpstreamError, whose texts never carry the token."""
+"""HTTP client of the useapi.net PixVerse endpoints: timeouts, retries (408, 429, 5xx; and
+timeouts for a one-shot check), size cap, outcome codes. It raises nothing but UpstreamError,
+whose texts never carry the token."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ CAPACITY_PATH = "/v2/pixverse/scheduler/available"
 ACCOUNT_PATH = "/v2/account"
 FEATURES_PATH = "/v2/pixverse/features"
 MAX_ATTEMPTS = 3
+# A one-shot check (`check`) has no next poll to wait for, only what is left of --timeout:
+# it retries once, and only with at least this much of it left for the new attempt.
+ONE_SHOT_ATTEMPTS = 2
+MIN_ATTEMPT_SECONDS = 1.0
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 30.0  # never reached in 3 attempts; the next poll bounds it anyway
 _ERROR_BODY_BYTES = 2048
@@ -49,7 +54,14 @@ class AccountsAnswer(NamedTuple):
 
 
 class UpstreamClient:
-    """Reads one source. One instance per source, reused across polls (keeps connections)."""
+    """Reads one source. One instance per source, reused across polls (keeps connections).
+
+    A request's `deadline`, a reading of the monotonic clock, bounds its retries. For the daemon
+    (the default) it is the next poll: a 408, 429 or 5xx is retried (3 attempts in all) when the
+    wait and one more whole `timeout` end before it; a timeout is not retried, the next poll is
+    near. For a one-shot check (`one_shot=True`) it is the end of `--timeout`, which cancels
+    whatever is still running then: a 408, 429, 5xx or a timeout is retried once when the wait
+    leaves at least MIN_ATTEMPT_SECONDS before it, so the retry waits at most what is left."""
 
     def __init__(
         self,
@@ -61,10 +73,13 @@ class UpstreamClient:
         retry_after_cap: timedelta | None = None,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
+        one_shot: bool = False,
     ) -> None:
         """`retry_after_cap`: the longest a `Retry-After` is waited for (the poll interval:
         a server asking for longer is asked again by the next poll anyway)."""
         self._source = source
+        self._one_shot = one_shot
+        self._attempts = ONE_SHOT_ATTEMPTS if one_shot else MAX_ATTEMPTS
         self._timeout = timeout.total_seconds()
         self._retry_after_cap = (
             float("inf") if retry_after_cap is None else retry_after_cap.total_seconds()
@@ -97,9 +112,11 @@ class UpstreamClient:
         poll: PollConfig,
         clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        one_shot: bool = False,
     ) -> UpstreamClient:
         """The client of `source` as `[poll]` sets it up: the one way the daemon, its plan
-        schedules and `check` build one."""
+        schedules and `check` (`one_shot`) build one."""
         return cls(
             source,
             timeout=poll.timeout,
@@ -107,6 +124,7 @@ class UpstreamClient:
             clock=clock,
             retry_after_cap=poll.interval,
             transport=transport,
+            one_shot=one_shot,
         )
 
     async def aclose(self) -> None:
@@ -158,7 +176,14 @@ class UpstreamClient:
         attempt = 0
         while True:
             attempt += 1
-            status, headers, body, arrived = await self._fetch(path, params)
+            try:
+                status, headers, body, arrived = await self._fetch(path, params)
+            except UpstreamError as exc:
+                if not (self._one_shot and exc.reason is Outcome.TIMEOUT):
+                    raise
+                # Nothing to wait for: the attempt already took its whole timeout.
+                await self._before_retry(exc, 0.0, attempt, deadline, pause)
+                continue
             if status == 200:
                 try:
                     return decode_json(body), _clock_check(headers, arrived)
@@ -181,17 +206,43 @@ class UpstreamClient:
             if not retryable_status(status):
                 raise UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
             wait = self._retry_wait(path, headers.get("retry-after"), attempt)
-            if attempt >= MAX_ATTEMPTS:
+            failure = UpstreamError(Outcome.HTTP_ERROR, detail, status=status)
+            await self._before_retry(failure, wait, attempt, deadline, pause)
+
+    async def _before_retry(
+        self,
+        failure: UpstreamError,
+        wait: float,
+        attempt: int,
+        deadline: float,
+        pause: Sleep | None,
+    ) -> None:
+        """Wait `wait` seconds before the next attempt (with `pause`, else the client's own
+        sleep), or raise `failure` when there is to be none: the attempts are used up, or
+        there is no time for another before the deadline."""
+        reason, detail, status = failure.reason, failure.detail, failure.status
+        if attempt >= self._attempts:
+            raise UpstreamError(
+                reason, f"{detail}, gave up after {attempt} attempts", status=status
+            )
+        now = self._clock.monotonic()
+        if self._one_shot:
+            left = deadline - now
+            if wait + MIN_ATTEMPT_SECONDS > left:
+                retry = f"a retry in {wait:.1f}s" if wait > 0 else "a retry"
                 raise UpstreamError(
-                    Outcome.HTTP_ERROR, f"{detail}, gave up after {attempt} attempts", status=status
-                )
-            if self._clock.monotonic() + wait + self._timeout > deadline:
-                raise UpstreamError(
-                    Outcome.HTTP_ERROR,
-                    f"{detail}, retry in {wait:.0f}s would run past the next poll",
+                    reason,
+                    f"{detail}, not retried: {retry} would not fit in the "
+                    f"{max(0.0, left):.1f}s left of --timeout",
                     status=status,
                 )
-            await (pause or self._sleep)(wait)
+        elif now + wait + self._timeout > deadline:
+            raise UpstreamError(
+                reason,
+                f"{detail}, retry in {wait:.0f}s would run past the next poll",
+                status=status,
+            )
+        await (pause or self._sleep)(wait)
 
     async def _fetch(
         self, path: str, params: dict[str, str] | None = None

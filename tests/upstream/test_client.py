@@ -64,7 +64,10 @@ async def poll(
     interval: float = 300.0,
     transport: httpx.AsyncBaseTransport | None = None,
     token: str = API_TOKEN,
+    one_shot: bool = False,
 ) -> PollResult:
+    """One poll; `interval` is the time to the deadline: the next poll, or with `one_shot`
+    the end of a check's --timeout."""
     clock = sleeps.clock if sleeps else FakeClock(START)
     client = UpstreamClient(
         source(base_url, capacity=capacity, token=token),
@@ -73,6 +76,7 @@ async def poll(
         clock=clock,
         sleep=sleeps or Sleeps(clock),
         transport=transport,
+        one_shot=one_shot,
     )
     try:
         return await poll_source(
@@ -406,3 +410,77 @@ async def test_user_agent_and_no_token_in_errors(fake: FakeUpstream) -> None:
     assert "boom" in (result.error or "")
     assert API_TOKEN not in repr(result)
     assert all(r.user_agent.startswith("pixverse-monitor/") for r in fake.requests)
+
+
+# -- a one-shot check: no next poll, only what is left of --timeout ------------------------
+
+
+@pytest.mark.anyio
+async def test_one_shot_retries_a_5xx_once_within_the_time_left(fake: FakeUpstream) -> None:
+    """Under the default poll.timeout (15s) the daemon's rule (wait + a whole timeout before
+    the deadline) would never retry within a check's 8 s; the one-shot rule does."""
+    fake.fail_next(ACCOUNTS, Fault(503))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert len(sleeps.calls) == 1 and 0.5 <= sleeps.calls[0] <= 1.0
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_gives_up_after_one_retry(fake: FakeUpstream) -> None:
+    fake.fail_always(ACCOUNTS, Fault(500))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.HTTP_ERROR
+    assert (result.error or "").endswith(", gave up after 2 attempts")
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_says_what_is_left_of_its_timeout_never_the_next_poll(
+    fake: FakeUpstream,
+) -> None:
+    fake.fail_next(ACCOUNTS, Fault(503, headers={"Retry-After": "30"}))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=7.5, one_shot=True)
+    assert result.outcome is Outcome.HTTP_ERROR
+    assert result.error == (
+        "/v2/pixverse/accounts: HTTP 503 (fake error 503), not retried: a retry in 30.0s "
+        "would not fit in the 7.5s left of --timeout"
+    )
+    assert "next poll" not in (result.error or "")
+    assert sleeps.calls == []
+    assert fake.count(ACCOUNTS) == 1
+
+
+@pytest.mark.anyio
+async def test_one_shot_retries_a_timeout_once(fake: FakeUpstream) -> None:
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=0.3, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert sleeps.calls == [0.0]  # at once: the attempt already took its whole timeout
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_does_not_retry_a_timeout_without_the_time(fake: FakeUpstream) -> None:
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    result = await poll(fake.base_url, timeout=0.3, interval=0.5, one_shot=True)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.error == (
+        "/v2/pixverse/accounts: no complete answer within 0.3s, not retried: a retry would "
+        "not fit in the 0.5s left of --timeout"
+    )
+    assert fake.count(ACCOUNTS) == 1
+
+
+@pytest.mark.anyio
+async def test_the_daemon_does_not_retry_a_timeout(fake: FakeUpstream) -> None:
+    """Its next poll is near: a timeout is a failed poll, as before."""
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    result = await poll(fake.base_url, timeout=0.3, interval=300)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.error == "/v2/pixverse/accounts: no complete answer within 0.3s"
+    assert fake.count(ACCOUNTS) == 1
