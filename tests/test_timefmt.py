@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.timefmt import MAX_DURATION, format_duration, format_ttl, parse_duration
+from monitor.timefmt import (
+    MAX_DURATION,
+    format_duration,
+    format_time_left,
+    format_ttl,
+    parse_duration,
+    readable_utc,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +97,23 @@ def test_format_duration(delta: timedelta, text: str) -> None:
 )
 def test_format_ttl(seconds: float, text: str) -> None:
     assert format_ttl(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("ttl", "words"),
+    [
+        (None, "unknown"),
+        (2 * 86400 + 3 * 3600 + 59, "2d 3h"),
+        (5 * 3600 + 12 * 60, "5h 12m"),
+        (42.9, "42s"),
+        (0.0, "expired 0s ago"),
+        (-(3 * 3600 + 5 * 60), "expired 3h 5m ago"),
+    ],
+)
+def test_time_left_in_words(ttl: float | None, words: str) -> None:
+    assert format_time_left(ttl) == words
+
+
+def test_a_readable_utc_time() -> None:
+    assert readable_utc(1_800_000_005.9) == "2027-01-15 08:00 UTC"
+    assert readable_utc(1_800_000_005.9, seconds=True) == "2027-01-15 08:00:05 UTC"

@@ -178,6 +178,11 @@ class Alerting:
         return list(self._book.values())
 
     @property
+    def external_url(self) -> str:
+        """Where people reach the monitor, as the notifications link to it."""
+        return self._sender.external_url
+
+    @property
     def recent(self) -> RecentDeliveries:
         """The last deliveries to each sink, for the status page."""
         return self._delivery.recent
