@@ -20,9 +20,11 @@ from monitor.web.statuspage import (
     PAGE_CONTENT_TYPE,
     PAGE_HEADERS,
     STATUS_JSON_PATH,
+    AccountTables,
     PageFacts,
     PageInputs,
     PageRenderer,
+    StatusView,
     build_view,
     status_document,
 )
@@ -54,6 +56,7 @@ class Endpoints:
         self._clock = clock
         self._page_inputs = page
         self._pages = PageRenderer()
+        self._tables = AccountTables()  # what the page and its JSON share of a snapshot
         # The TTLs in a /metrics body are those of the first scrape of its second, as are the
         # daemon's own counters: the resolution a scrape interval never notices. The page and
         # its JSON are as old, at most, and so are their firing alerts and deliveries.
@@ -84,10 +87,13 @@ class Endpoints:
         return self.bodies[path].get(self._snapshot(), self._clock.time())
 
     def _render_page(self, snapshot: Snapshot, now: float) -> bytes:
-        return self._pages.render(build_view(snapshot, self._page_inputs(), now))
+        return self._pages.render(self._view(snapshot, now))
 
     def _render_document(self, snapshot: Snapshot, now: float) -> bytes:
-        return status_document(build_view(snapshot, self._page_inputs(), now), now)
+        return status_document(self._view(snapshot, now), now)
+
+    def _view(self, snapshot: Snapshot, now: float) -> StatusView:
+        return build_view(snapshot, self._page_inputs(), now, self._tables.of(snapshot))
 
     def _readyz(self) -> Response:
         now = self._clock.time()

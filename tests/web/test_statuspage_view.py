@@ -16,7 +16,14 @@ from monitor.evaluate import evaluate
 from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
 from monitor.upstream import CreditKind, Plan, ServiceAccounts, Subscription
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
-from monitor.web.statuspage import MAX_ROWS, PageFacts, PageInputs, StatusView, build_view
+from monitor.web.statuspage import (
+    MAX_ROWS,
+    AccountTables,
+    PageFacts,
+    PageInputs,
+    StatusView,
+    build_view,
+)
 
 NOW = 1_800_000_000.0
 HOUR = 3600.0
@@ -329,3 +336,17 @@ def test_the_status_word_is_the_worst_of_what_the_page_shows(
 ) -> None:
     got = view(*sources)
     assert (got.status, got.headline) == (status, headline)
+
+
+def test_the_account_table_is_made_once_per_snapshot_and_the_time_left_at_each_render() -> None:
+    snapshot = Snapshot((source("main", [account("a@x.io", HOUR + 30)]),), NOW, None)
+    tables = AccountTables()
+    table = tables.of(snapshot)
+    assert tables.of(snapshot) is table
+    inputs = PageInputs((), {}, FACTS)
+    (now,) = build_view(snapshot, inputs, NOW, table).accounts
+    (later,) = build_view(snapshot, inputs, NOW + 60, table).accounts
+    assert (now.time_left, later.time_left) == ("1h 0m", "59m 30s")
+    assert now._replace(time_left="") == later._replace(time_left="")
+    polled = Snapshot(snapshot.sources, NOW + 60, None)  # a poll: a new snapshot object
+    assert tables.of(polled) is not table

@@ -10,13 +10,21 @@ from monitor.web.statuspage.html import (
     STATUS_JSON_PATH,
     PageRenderer,
 )
-from monitor.web.statuspage.view import MAX_ROWS, PageFacts, PageInputs, StatusView, build_view
+from monitor.web.statuspage.view import (
+    MAX_ROWS,
+    AccountTables,
+    PageFacts,
+    PageInputs,
+    StatusView,
+    build_view,
+)
 
 __all__ = [
     "MAX_ROWS",
     "PAGE_CONTENT_TYPE",
     "PAGE_HEADERS",
     "STATUS_JSON_PATH",
+    "AccountTables",
     "PageFacts",
     "PageInputs",
     "PageRenderer",

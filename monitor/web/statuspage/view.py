@@ -71,6 +71,7 @@ class AccountRow(NamedTuple):
     account: str
     source: str
     state: str  # the word; also its colour's class
+    expiry_unix: float | None
     expires_at: str  # "2026-12-07 06:00 UTC", or "unknown"
     time_left: str  # "2d 3h", "expired 3h 5m ago", "unknown"
     max_jobs: int
@@ -137,25 +138,67 @@ def firing_order(firing: Sequence[FiringAlert]) -> list[FiringAlert]:
     )
 
 
-def build_view(snapshot: Snapshot, inputs: PageInputs, now: float) -> StatusView:
-    firing, deliveries, facts = inputs
+class AccountTable(NamedTuple):
+    """The accounts of a snapshot as the page shows them at any moment: every entry, most
+    urgent first, and the rows of the MAX_ROWS most urgent, their time left still to fill."""
+
+    entries: tuple[AccountEntry, ...]
+    rows: tuple[AccountRow, ...]
+    states: frozenset[AccountState]
+
+
+def account_table(snapshot: Snapshot) -> AccountTable:
     entries = ordered_accounts(snapshot)
+    return AccountTable(
+        tuple(entries),
+        tuple(account_row(e) for e in entries[:MAX_ROWS]),
+        frozenset(e.status.state for e in entries),
+    )
+
+
+class AccountTables:
+    """The account table of the last snapshot asked about, made once per snapshot (a poll, a
+    threshold crossing) rather than at each render: only the time left changes in between."""
+
+    def __init__(self) -> None:
+        self._last: tuple[Snapshot, AccountTable] | None = None
+
+    def of(self, snapshot: Snapshot) -> AccountTable:
+        last = self._last
+        if last is None or last[0] is not snapshot:
+            last = self._last = (snapshot, account_table(snapshot))
+        return last[1]
+
+
+def build_view(
+    snapshot: Snapshot, inputs: PageInputs, now: float, table: AccountTable | None = None
+) -> StatusView:
+    """`table` is the snapshot's account table, when already made."""
+    firing, deliveries, facts = inputs
+    table = table or account_table(snapshot)
     sources = tuple(
         source_view(s, snapshot, facts.stale_after_seconds, facts.min_usable_capacity, now)
         for s in snapshot.sources
     )
     alerts = tuple(alert_row(f, now) for f in firing_order(firing))
-    status = _worst(sources, entries, alerts)
+    status = _worst(sources, table.states, alerts)
     return StatusView(
         facts=facts,
         generated_at=readable_utc(now, seconds=True),
         status=status,
         headline=_headline(status, sources, alerts),
         sources=sources,
-        entries=tuple(entries),
-        accounts=tuple(account_row(e, now) for e in entries[:MAX_ROWS]),
-        total_accounts=len(entries),
-        more_accounts=max(0, len(entries) - MAX_ROWS),
+        entries=table.entries,
+        accounts=tuple(
+            row._replace(
+                time_left=format_time_left(
+                    row.expiry_unix - now if row.expiry_unix is not None else None
+                )
+            )
+            for row in table.rows
+        ),
+        total_accounts=len(table.entries),
+        more_accounts=max(0, len(table.entries) - MAX_ROWS),
         alerts=alerts,
         sinks=tuple(
             (sink, tuple(delivery_row(r, now) for r in deliveries.get(sink, ())))
@@ -164,7 +207,8 @@ def build_view(snapshot: Snapshot, inputs: PageInputs, now: float) -> StatusView
     )
 
 
-def account_row(entry: AccountEntry, now: float) -> AccountRow:
+def account_row(entry: AccountEntry) -> AccountRow:
+    """The row of an account, but for its time left."""
     status = entry.status
     expiry = status.account.expiry_unix
     plan = entry.plan
@@ -172,8 +216,9 @@ def account_row(entry: AccountEntry, now: float) -> AccountRow:
         account=status.label,
         source=entry.source,
         state=status.state.value,
+        expiry_unix=expiry,
         expires_at=readable_utc(expiry) if expiry is not None else "unknown",
-        time_left=format_time_left(expiry - now if expiry is not None else None),
+        time_left="",
         max_jobs=status.account.max_jobs,
         jobs=f"{status.executing}/{status.available}" if status.executing is not None else "-",
         plan=_plan_name(plan, entry.plan_error),
@@ -204,11 +249,10 @@ def _credits(plan: Plan | None) -> str:
 
 
 def _worst(
-    sources: Sequence[SourceView], entries: Sequence[AccountEntry], alerts: Sequence[AlertRow]
+    sources: Sequence[SourceView], states: frozenset[AccountState], alerts: Sequence[AlertRow]
 ) -> str:
     """Critical over warning over unknown over ok, as `check` ranks them. A source counts as
     critical once stale (its alert fires then), a single failed poll as a warning."""
-    states = {e.status.state for e in entries}
     severities = {a.severity for a in alerts}
     if (
         any(s.stale for s in sources)
