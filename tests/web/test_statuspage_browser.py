@@ -2,8 +2,9 @@
 loopback) polling the fake upstream, with hostile text in emails and plan names. The DOM it
 builds shows every account with its state and time left, and the hostile text as text, never
 as elements (the page has no script, and its CSP allows none: tests/web/test_statuspage.py).
-Screenshots, desktop and 375 px wide, are kept in
-test-artifacts/statuspage/ (ignored by git; CI prints the path)."""
+Nothing on it is wider than a 375 px screen, even an email with no room to break. Screenshots,
+desktop and 375 px wide, are kept in test-artifacts/statuspage/ (ignored by git; CI prints the
+path)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ HOSTILE_PLANS = (
     "</td></tr></table><h1>pwned</h1>",
     "Plan & \"quotes\" 'too'",
 )
+# No room to break a line in: it must wrap anyway on a phone.
+LONG_EMAIL = "an-account-with-a-very-long-local-part-that-never-ends@a-long-domain.example"
 # Half past the minute: a second or two between the page and its JSON changes no word.
 MID = 30 * 60 + 30
 
@@ -43,6 +46,7 @@ def scenario(now: float) -> list[FakeAccount]:
         FakeAccount("unknown@x.io", None, max_jobs=2),
         FakeAccount("team@studio.io", now + 9 * DAY + MID, max_jobs=8, executing=5),
         FakeAccount("noplan@x.io", now + 40 * DAY + MID, plan=None),
+        FakeAccount(LONG_EMAIL, now + 50 * DAY + MID),
     ]
 
 
@@ -62,7 +66,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                 document: dict[str, Any] = httpx.get(url + "api/v1/status", timeout=5).json()
                 accounts = document["sources"][0]["accounts"]
                 known = [a for a in accounts if a["plan"] is not None or a["plan_error"]]
-                return document if len(known) == len(accounts) == 7 else None
+                return document if len(known) == len(accounts) == 8 else None
 
             # The first round of /features is spread over one poll interval.
             document = eventually(every_plan_read, timeout=30, what="every plan read")
@@ -94,6 +98,7 @@ def test_the_dom_shows_every_account_its_state_and_time_left(
         "ok",
         "ok",
         "ok",
+        "ok",
     ]
 
 
@@ -115,13 +120,28 @@ def test_hostile_text_is_text_never_markup(
     assert any(r["Account"] == HOSTILE_EMAIL for r in alerts)
 
 
-@pytest.mark.parametrize(("name", "size"), [("desktop", DESKTOP), ("phone", PHONE)])
-def test_a_screenshot_is_kept(
-    served: tuple[str, dict[str, Any]], chromium: Chromium, name: str, size: tuple[int, int]
+def test_nothing_is_wider_than_a_phone(
+    served: tuple[str, dict[str, Any]], chromium: Chromium, tmp_path: Path
 ) -> None:
     url, _ = served
-    path = chromium.screenshot(url, ARTIFACTS / f"{name}-{size[0]}px.png", size)
+    page = httpx.get(url, timeout=5).text
+    assert chromium.too_wide(page, PHONE, tmp_path) == []
+    assert chromium.too_wide(page, DESKTOP, tmp_path) == []
+
+
+@pytest.mark.parametrize(("name", "size"), [("desktop", DESKTOP), ("phone", PHONE)])
+def test_a_screenshot_is_kept(
+    served: tuple[str, dict[str, Any]],
+    chromium: Chromium,
+    name: str,
+    size: tuple[int, int],
+    tmp_path: Path,
+) -> None:
+    url, _ = served
+    path = chromium.screenshot(url, ARTIFACTS / f"{name}-{size[0]}px.png", size, tmp_path)
     data = Path(path).read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == size
+    # A blank screen compresses to about 3 KB; the page's text and colours to 50 KB or more.
+    assert len(data) > 20_000, f"{path} looks blank"
