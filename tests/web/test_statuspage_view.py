@@ -276,7 +276,7 @@ def test_firing_alerts_critical_first_then_oldest() -> None:
     }
     assert first.policy_labels == "team=t"
     assert got.status == "critical"
-    assert got.headline == "CRITICAL: 0 ok, 3 alerts firing"
+    assert got.headline == "CRITICAL: no accounts, 3 alerts firing"
 
 
 def test_recent_deliveries_per_configured_sink_in_words() -> None:
@@ -312,7 +312,7 @@ def test_recent_deliveries_per_configured_sink_in_words() -> None:
         (
             (source("main", [], last_outcome=None, up=False, success_age=None),),
             "unknown",
-            "UNKNOWN: 0 ok",
+            "UNKNOWN: no accounts",
         ),
         ((source("main", [account("a@x.io", 2 * DAY)]),), "warning", "WARNING: 1 warning"),
         (

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from monitor.alerts import DeliveryRecord, FiringAlert, Subject
 from monitor.evaluate import STATES, AccountState
-from monitor.snapshot import Snapshot, SourceSnapshot
+from monitor.snapshot import Limits, SourceSnapshot
 from monitor.timefmt import format_ttl, readable_utc
 from monitor.upstream import PIXVERSE_SERVICE, Subscription
 
@@ -36,7 +36,6 @@ class SourceView:
     subscription: Subscription | None
     subscription_text: str  # "active, renewed 2026-11-03", "" when not read
     services: tuple[ServiceRow, ...]
-    accounts: int
     by_state: Mapping[AccountState, int]
     usable_capacity: int | None  # None before the first success
     free_capacity: int | None  # None without scheduler data
@@ -70,13 +69,16 @@ def label_pairs(labels: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{name}={value}" for name, value in labels)
 
 
-def source_view(
-    source: SourceSnapshot, snapshot: Snapshot, stale_after: float, minimum: int, now: float
-) -> SourceView:
-    """`stale_after` and `minimum` apply when the snapshot carries no limits of its own."""
-    if snapshot.limits is not None:
-        stale_after = snapshot.limits.stale_after_seconds
-        minimum = snapshot.limits.min_usable_capacity
+# A snapshot made outside the daemon carries no limits: nothing is stale, no minimum.
+_NO_LIMITS = Limits(min_usable_capacity=0, stale_after_seconds=float("inf"))
+
+
+def source_view(source: SourceSnapshot, limits: Limits | None, now: float) -> SourceView:
+    """`limits`: what the daemon judged the snapshot by (poll.stale_after and
+    thresholds.min_usable_capacity)."""
+    limits = limits or _NO_LIMITS
+    stale_after = limits.stale_after_seconds
+    minimum = limits.min_usable_capacity
     polled = source.last_outcome is not None
     success = source.last_success_unix
     age = now - success if success is not None else None
@@ -109,7 +111,6 @@ def source_view(
         subscription=subscription,
         subscription_text=_subscription_text(subscription),
         services=_services(subscription),
-        accounts=len(evaluation.accounts) if evaluation is not None else 0,
         by_state=totals.accounts_by_state if totals is not None else dict.fromkeys(STATES, 0),
         usable_capacity=totals.usable_capacity if totals is not None else None,
         free_capacity=totals.free_capacity if totals is not None else None,
@@ -127,6 +128,9 @@ def _subscription_text(subscription: Subscription | None) -> str:
     return state
 
 
+_COUNTS = ("total", "active", "error")
+
+
 def _services(subscription: Subscription | None) -> tuple[ServiceRow, ...]:
     """useapi.net's counts, PixVerse's first."""
     if subscription is None:
@@ -140,9 +144,6 @@ def _services(subscription: Subscription | None) -> tuple[ServiceRow, ...]:
         ServiceRow(name, *(shown(getattr(subscription.services[name], f)) for f in _COUNTS))
         for name in names
     )
-
-
-_COUNTS = ("total", "active", "error")
 
 
 def alert_row(firing: FiringAlert, now: float) -> AlertRow:
@@ -176,7 +177,8 @@ def delivery_row(record: DeliveryRecord, now: float) -> DeliveryRow:
 
 
 def subject_text(subject: Subject) -> str:
-    """ "PixverseTokenExpired (critical) a@x.io: firing", "re-send of 3 firing alerts"."""
+    """What a delivery was about, in words: "PixverseTokenExpired (critical) a@x.io:
+    firing", "re-send of 3 firing alerts"."""
     if subject.alerts != 1:
         if subject.status == "resend":
             return f"re-send of {subject.alerts} firing alerts"

@@ -46,8 +46,6 @@ class PageFacts:
     external_url: str  # where people reach the monitor; the page's links start here
     sinks: tuple[str, ...] = ()  # configured sink names, in order
     account_label: str = "email"  # what the account column holds
-    stale_after_seconds: float = _FAR  # when the snapshot carries no limits
-    min_usable_capacity: int = 0
 
 
 class PageInputs(NamedTuple):
@@ -176,10 +174,7 @@ def build_view(
     """`table` is the snapshot's account table, when already made."""
     firing, deliveries, facts = inputs
     table = table or account_table(snapshot)
-    sources = tuple(
-        source_view(s, snapshot, facts.stale_after_seconds, facts.min_usable_capacity, now)
-        for s in snapshot.sources
-    )
+    sources = tuple(source_view(s, snapshot.limits, now) for s in snapshot.sources)
     alerts = tuple(alert_row(f, now) for f in firing_order(firing))
     status = _worst(sources, table.states, alerts)
     return StatusView(
@@ -279,7 +274,8 @@ def _headline(status: str, sources: Sequence[SourceView], alerts: Sequence[Alert
             counts[state] += n
     parts = [f"{counts[s]} {s.value}" for s in URGENCY[:4] if counts[s]]
     if not parts:
-        parts.append(f"{counts[AccountState.OK]} ok")
+        ok = counts[AccountState.OK]
+        parts.append(f"{ok} ok" if ok else "no accounts")
     if alerts:
         parts.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} firing")
     down = [s.name for s in sources if s.stale or (s.polled and not s.up)]
