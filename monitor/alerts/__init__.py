@@ -1,13 +1,14 @@
 """Alerts: the pure engine, the book of firing alerts kept on disk, the durable outbox and its
-delivery to the sinks."""
+delivery to the sinks, and the record of recent deliveries."""
 
 from __future__ import annotations
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.book import Alerting
-from monitor.alerts.engine import notify_test_event
+from monitor.alerts.engine import FiringAlert, notify_test_event
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
 from monitor.alerts.plans import plan_conditions
+from monitor.alerts.recent import DeliveryRecord, RecentDeliveries, Subject
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 
 __all__ = [
@@ -16,8 +17,12 @@ __all__ = [
     "SIGNATURE_HEADER",
     "Alert",
     "Alerting",
+    "DeliveryRecord",
+    "FiringAlert",
+    "RecentDeliveries",
     "SendResult",
     "Sender",
+    "Subject",
     "notify_test_event",
     "plan_conditions",
     "verify_signature",

@@ -25,6 +25,7 @@ from monitor.alerts.engine import (
     step,
 )
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.recent import RecentDeliveries
 from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.alerts.statelock import StateLock
@@ -186,6 +187,16 @@ class Alerting:
 
     def firing(self) -> Sequence[FiringAlert]:
         return list(self._book.values())
+
+    @property
+    def external_url(self) -> str:
+        """Where people reach the monitor, as the notifications link to it."""
+        return self._sender.external_url
+
+    @property
+    def recent(self) -> RecentDeliveries:
+        """The last deliveries to each sink, for the status page."""
+        return self._delivery.recent
 
     def persist(self) -> None:
         """Save the book and the outbox: now, or within SAVE_INTERVAL_SECONDS during a burst.

@@ -22,6 +22,7 @@ from monitor.alerts.outbox import (
     notifications_for,
     retry_delay,
 )
+from monitor.alerts.recent import RecentDeliveries, Subject
 from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
@@ -39,7 +40,8 @@ MAX_INTERNAL_ERRORS = 3
 class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
     of the outbox, so the state file always holds what is still owed; every outcome is
-    counted in `metrics` and logged with the same reason code."""
+    counted in `metrics`, kept in `recent` (for the status page) and logged, with the same
+    reason code."""
 
     def __init__(
         self,
@@ -53,8 +55,10 @@ class Delivery:
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
         errors: TaskErrors | None = None,
+        recent: RecentDeliveries | None = None,
     ) -> None:
         self._sender = sender
+        self.recent = recent or RecentDeliveries(clock)
         self._errors = errors or TaskErrors()
         self._internal_errors: dict[tuple[str, str], int] = {}  # (sink, id) -> in a row
         self._clock = clock
@@ -96,12 +100,20 @@ class Delivery:
                 self._metrics.count(
                     notification.sink, DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
                 )
+                error = "outbox full: oldest pending notification evicted"
+                self.recent.record(
+                    notification.sink,
+                    DeliveryOutcome.FAILED,
+                    DeliveryFailure.OUTBOX_FULL,
+                    Subject.of([evicted.event]),
+                    error,
+                )
                 log.error(
                     "notification.failed",
                     sink=notification.sink,
                     id=evicted.id,
                     reason=DeliveryFailure.OUTBOX_FULL.value,
-                    error="outbox full: oldest pending notification evicted",
+                    error=error,
                     will_retry=False,
                 )
             self._wake[notification.sink].set()
@@ -145,6 +157,7 @@ class Delivery:
                 self._sinks.pop(name)
                 self._wake.pop(name)
                 self._metrics.remove_sink(name)
+                self.recent.forget(name)
                 if dropped:
                     log.warning("sink.removed", sink=name, discarded=len(dropped))
         for name, sink in wanted.items():
@@ -231,6 +244,7 @@ class Delivery:
         if result.ok:
             queue.pop(index)
             self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
+            self.recent.record(sink.name, DeliveryOutcome.DELIVERED, None, Subject.of([head.event]))
             log.info("notification.delivered", **fields)
         elif result.retryable:
             self._retry_later(
@@ -295,6 +309,9 @@ class Delivery:
             head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
         )
         self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
+        self.recent.record(
+            sink.name, DeliveryOutcome.RETRIED, reason, Subject.of([head.event]), error
+        )
         log.warning(
             "notification.failed",
             **fields,
@@ -317,8 +334,9 @@ class Delivery:
     ) -> None:
         """Take `queue[index]` out of the outbox unsent: dropped (the receiver said no) or
         failed (it could not be sent at all)."""
-        queue.pop(index)
+        head = queue.pop(index)
         self._metrics.count(sink.name, outcome, reason)
+        self.recent.record(sink.name, outcome, reason, Subject.of([head.event]), error)
         log.error(
             "notification.failed", **fields, reason=_reason(reason), error=error, will_retry=False
         )
@@ -334,6 +352,9 @@ class Delivery:
                 result = await self._sender.post_firing(sink, firing)
                 if result.ok:
                     self._metrics.count(name, DeliveryOutcome.DELIVERED, None)
+                    self.recent.record(
+                        name, DeliveryOutcome.DELIVERED, None, Subject.resend(firing)
+                    )
                     log.debug(
                         "notification.delivered",
                         sink=name,
@@ -343,6 +364,13 @@ class Delivery:
                     )
                 else:
                     self._metrics.count(name, DeliveryOutcome.FAILED, result.reason)
+                    self.recent.record(
+                        name,
+                        DeliveryOutcome.FAILED,
+                        result.reason,
+                        Subject.resend(firing),
+                        result.error,
+                    )
                     log.warning(
                         "notification.failed",
                         sink=name,
