@@ -19,7 +19,7 @@ MAX_MODULE_LINES = 400
 
 @dataclass(frozen=True)
 class Module:
-    name: str  # dotted: monitor.alerts.book
+    name: str  # dotted: monitor.alerts.alerting
     path: Path
     tree: ast.Module
 

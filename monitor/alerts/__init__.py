@@ -4,10 +4,10 @@ delivery to the sinks, and the record of recent deliveries."""
 from __future__ import annotations
 
 from monitor.alerts.alert import Alert
-from monitor.alerts.book import Alerting
+from monitor.alerts.alerting import Alerting
 from monitor.alerts.engine import FiringAlert, notify_test_event
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
-from monitor.alerts.plans import plan_conditions
+from monitor.alerts.plan_alerts import plan_conditions
 from monitor.alerts.recent import DeliveryRecord, RecentDeliveries, Subject
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from monitor.alerts import texts
+from monitor.alerts import token_texts
 from monitor.alerts.alert import CLOCK_SCOPE as _CLOCK
 from monitor.alerts.alert import DATA_SCOPE as _DATA
 from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
 from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
-from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
+from monitor.alerts.plan_alerts import next_plan_crossing, plan_conditions, plan_resolution
 from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.config import Severity
 from monitor.errors import Outcome
@@ -103,7 +103,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         if skew is not None:
             judged.add((source.name, _CLOCK))
             if abs(skew) > SKEW_LIMIT_SECONDS:
-                words = texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
+                words = token_texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
                 details = {"skew_seconds": str(round(skew))}
                 active.append(
                     Alert(AlertName.CLOCK_SKEW, Severity.WARNING, source.name, "", *words, details)
@@ -190,13 +190,13 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
             severity = soon.alert.severity
         else:
             severity = Severity.CRITICAL
-        words = texts.expiring_soon(label, source, expiry, now, account.max_jobs)
+        words = token_texts.expiring_soon(label, source, expiry, now, account.max_jobs)
         alerts.append(Alert(AlertName.EXPIRING_SOON, severity, source, label, *words, details))
     if state is AccountState.EXPIRED and expiry is not None:
-        words = texts.expired(label, source, expiry, now, account.max_jobs)
+        words = token_texts.expired(label, source, expiry, now, account.max_jobs)
         alerts.append(Alert(AlertName.EXPIRED, Severity.CRITICAL, source, label, *words, details))
     if state is AccountState.UNKNOWN:
-        words = texts.expiry_unknown(label, source)
+        words = token_texts.expiry_unknown(label, source)
         alerts.append(
             Alert(AlertName.EXPIRY_UNKNOWN, Severity.WARNING, source, label, *words, details)
         )
@@ -218,7 +218,7 @@ def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
         Severity.WARNING,
         source,
         "",
-        *texts.capacity_low(source, usable, minimum),
+        *token_texts.capacity_low(source, usable, minimum),
         {"usable_capacity": str(usable), "min_usable_capacity": str(minimum)},
     )
 
@@ -231,7 +231,7 @@ def _source_down_alert(source: SourceSnapshot, now: float) -> Alert:
         Severity.CRITICAL,
         source.name,
         "",
-        *texts.source_down(source.name, outcome, source.last_success_unix, now),
+        *token_texts.source_down(source.name, outcome, source.last_success_unix, now),
         {"last_outcome": outcome or "no poll yet", "last_success": last},
     )
 
@@ -240,36 +240,36 @@ def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
     """The alert as its resolution is sent: saying what happened, with current details."""
     source = held.snapshots.get(alert.source)
     if source is None:
-        words = texts.source_unwatched(alert.source)
+        words = token_texts.source_unwatched(alert.source)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     if alert.name in PLAN_ALERTS or alert.name in SUBSCRIPTION_ALERTS:
         return plan_resolution(alert, source, held.accounts.get((alert.source, alert.account)), now)
     if alert.name is AlertName.SOURCE_DOWN:
         outcome = source.last_outcome.value if source.last_outcome else "success"
-        words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
+        words = token_texts.source_up(alert.source, outcome, source.last_success_unix or now)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     if alert.name is AlertName.CLOCK_SKEW:
-        words = texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
+        words = token_texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
         details = {"skew_seconds": str(round(source.clock_skew_seconds or 0.0))}
         return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     if alert.name is AlertName.CAPACITY_LOW:
         usable = source.evaluation.totals.usable_capacity if source.evaluation else 0
-        words = texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
+        words = token_texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
         details = {**alert.details, "usable_capacity": str(usable)}
         return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     status = held.accounts.get((alert.source, alert.account))
     if status is None:
-        words = texts.removed(alert.account, alert.source)
+        words = token_texts.removed(alert.account, alert.source)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     expiry = status.account.expiry_unix
     if expiry is None:
-        words = texts.expiry_lost(alert.account, alert.source)
+        words = token_texts.expiry_lost(alert.account, alert.source)
     elif alert.name is AlertName.EXPIRY_UNKNOWN:
-        words = texts.expiry_known(alert.account, alert.source, expiry)
+        words = token_texts.expiry_known(alert.account, alert.source, expiry)
     elif alert.details.get("expires_at") != iso_utc(expiry):
-        words = texts.renewed(alert.account, alert.source, expiry, now)
+        words = token_texts.renewed(alert.account, alert.source, expiry, now)
     else:
-        words = texts.no_longer_expiring(alert.account, alert.source, expiry, now)
+        words = token_texts.no_longer_expiring(alert.account, alert.source, expiry, now)
     return dataclasses.replace(
         alert, summary=words[0], description=words[1], details=_account_details(status, now)
     )

@@ -18,7 +18,7 @@ from monitor.commands.check_output import (
     render_table,
     unknown_line,
 )
-from monitor.commands.check_plans import fetch_extras
+from monitor.commands.check_plan_report import fetch_extras
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.commands.printable import json_text
 from monitor.commands.started import process_started_monotonic

@@ -14,7 +14,7 @@ from typing import Any
 
 from monitor.alerts import Alert
 from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
-from monitor.commands.check_plans import (
+from monitor.commands.check_plan_report import (
     SourceExtras,
     account_cells,
     account_plan,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
-from monitor.exposition.plans import plans_text
-from monitor.exposition.text import Family, escape_label, family_text, format_value
+from monitor.exposition.plan_families import plans_text
+from monitor.exposition.textformat import Family, escape_label, family_text, format_value
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 
 EXPIRY = Family(

@@ -4,7 +4,7 @@ settings the Prometheus rules judge plans by. Defined here, rendered once per sn
 
 from __future__ import annotations
 
-from monitor.exposition.text import Family, escape_label, family_text, format_value
+from monitor.exposition.textformat import Family, escape_label, family_text, format_value
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.upstream import REQUEST_OUTCOMES, Endpoint
 

@@ -18,13 +18,13 @@ from monitor.clock import Clock, Instant, SystemClock
 from monitor.config import Config, Policy, load_config
 from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.service.plans import PlanWatch
-from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
+from monitor.service.page_inputs import external_url, page_inputs
+from monitor.service.plan_watch import PlanWatch
+from monitor.service.poll_watch import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
-from monitor.service.status import status_line
-from monitor.service.statusfeed import external_url, page_inputs
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
+from monitor.service.systemd_status import status_line
 from monitor.service.timekeeping import Timekeeping
 from monitor.snapshot import Limits, Snapshot
 from monitor.tasks import TaskErrors, restart_pause

@@ -17,7 +17,7 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
-from monitor.service.plan_state import PlanState, request_slot
+from monitor.service.plan_schedule import PlanState, request_slot
 from monitor.service.reload import ReloadPlan
 from monitor.snapshot import SourcePlans
 from monitor.tasks import TaskErrors, supervise, wait_event

@@ -18,7 +18,7 @@ from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
 from monitor.service.presence import Presence
 from monitor.service.reload import ReloadPlan
-from monitor.service.schedule import Schedule
+from monitor.service.timers import Schedule
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source

@@ -13,7 +13,7 @@ from monitor.clock import Clock
 from monitor.errors import Task
 from monitor.service.clockwatch import ClockWatch
 from monitor.service.pacing import Paced
-from monitor.service.schedule import Schedule
+from monitor.service.timers import Schedule
 from monitor.tasks import TaskErrors, supervise
 
 # Plan answers arrive by the hundred a second at 10,000 accounts, and each evaluation covers

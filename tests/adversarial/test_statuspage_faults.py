@@ -21,9 +21,9 @@ from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
 from monitor.service.daemon import Daemon
 from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.upstream import Plan
 from monitor.upstream.parse import Account, ExpirySource
 from monitor.web.statuspage import (

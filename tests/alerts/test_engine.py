@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts import texts
+from monitor.alerts import token_texts
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
@@ -23,7 +23,7 @@ from monitor.config.model import AccountLabel, Severity, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.timefmt import iso_utc
 from monitor.upstream.parse import Account, ExpirySource
 
@@ -420,7 +420,7 @@ def test_an_account_missing_for_less_than_the_grace_keeps_its_alerts() -> None:
     world.missing = frozenset()  # missing for the grace: removed
     (ended,) = world.step()
     assert (ended.status, ended.alert.account) == (Status.RESOLVED, "a@x")
-    assert ended.alert.summary == texts.removed("a@x", "main")[0]
+    assert ended.alert.summary == token_texts.removed("a@x", "main")[0]
 
 
 def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit() -> None:

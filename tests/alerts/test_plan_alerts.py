@@ -25,9 +25,9 @@ from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
+from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
-from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.subscription import ServiceAccounts, Subscription
 
 H = 3600.0

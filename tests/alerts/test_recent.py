@@ -18,7 +18,7 @@ from monitor.alerts.recent import (
 from monitor.config.model import Severity, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.secret import Secret
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.testing.receiver import WebhookReceiver
 from tests.alerts.test_delivery import Harness, alert, event, run
 from tests.helpers import async_eventually

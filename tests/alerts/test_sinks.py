@@ -19,7 +19,7 @@ from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Rea
 from monitor.alerts.sinks import Sender, SendResult, slack
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import LogCapture
 from tests.helpers.sinks import sink_config
 

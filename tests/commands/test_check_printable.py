@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.commands.check_output import build_report, render_json, render_table
-from monitor.commands.check_plans import SourceExtras
+from monitor.commands.check_plan_report import SourceExtras
 from monitor.commands.printable import json_text, plain
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
 from monitor.upstream import PlanResult, PollResult, SubscriptionResult
+from monitor.upstream.features import parse_plan
 from monitor.upstream.parse import parse_accounts, parse_capacity
-from monitor.upstream.plans import parse_plan
 from monitor.upstream.subscription import parse_subscription
 
 NOW = 1_800_000_000.0

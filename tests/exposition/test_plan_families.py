@@ -15,8 +15,8 @@ from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
 from monitor.upstream import Endpoint
+from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
-from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.subscription import ServiceAccounts, Subscription
 from tests.helpers import require_binary
 

@@ -11,8 +11,8 @@ import pytest
 from monitor.config.load import load_config
 from monitor.evaluate import email_hash
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import Series, get, running, scrape, series
 

@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
-from monitor.service.plan_state import requests_per_hour
-from monitor.service.plans import PlanWatch
+from monitor.service.plan_schedule import requests_per_hour
+from monitor.service.plan_watch import PlanWatch
 from monitor.service.presence import Presence
 from monitor.service.reload import plan_reload
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import (
     ACCOUNT,
     ACCOUNTS,
@@ -35,7 +34,8 @@ from monitor.testing.fakeapi import (
     FakeUpstream,
     Fault,
 )
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.upstream import Endpoint, UpstreamClient, poll_source
 from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
 

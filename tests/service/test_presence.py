@@ -9,9 +9,9 @@ from monitor.clock import Instant
 from monitor.config.model import SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
-from monitor.service.pollers import SourceState
+from monitor.service.poll_watch import SourceState
 from monitor.service.presence import ABSENCE_GRACE_READS, Presence
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream import Account, ExpirySource, ParsedAccounts, PollResult, UpstreamClient
 
 T0 = 1_900_000_000.0

@@ -17,8 +17,8 @@ from monitor.config.model import Config
 from monitor.config.policy import FirstMatch
 from monitor.service.daemon import Daemon
 from monitor.service.reload import plan_reload
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import get, running, scrape, series
 

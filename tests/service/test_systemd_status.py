@@ -7,9 +7,9 @@ from datetime import timedelta
 from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.service.status import status_line
+from monitor.service.systemd_status import status_line
 from monitor.snapshot import Snapshot, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream.parse import parse_accounts
 from tests.helpers import DAY, HOUR
 

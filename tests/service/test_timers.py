@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.service.schedule import Schedule, _every
-from monitor.testing.clock import FakeClock
+from monitor.service.timers import Schedule, _every
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import async_eventually
 
 HOUR = timedelta(hours=1)

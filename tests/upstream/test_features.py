@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.upstream.features import CreditKind, Plan, parse_plan
 from monitor.upstream.parse import MAX_NAME_LENGTH
-from monitor.upstream.plans import CreditKind, Plan, parse_plan
 from monitor.upstream.subscription import (
     MAX_SERVICES,
     ServiceAccounts,
