@@ -21,7 +21,7 @@ from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.page_inputs import external_url, page_inputs
 from monitor.service.plan_watch import PlanWatch
 from monitor.service.poll_watch import Pollers, SourceState, every_polled, log_poll
-from monitor.service.reload import ReloadPlan, plan_reload
+from monitor.service.reload import ReloadDiff, diff_configs
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.service.systemd_status import status_line
@@ -249,7 +249,7 @@ class Daemon:
                     web = await asyncio.to_thread(load_web_config, web_path) if web_path else None
                 except WebConfigError as exc:
                     raise as_config_error(exc) from None
-                plan = await self._apply_config(new, web)
+                diff = await self._apply_config(new, web)
             except ConfigError as exc:
                 self._record_reload(False, str(exc))
                 log.error(
@@ -267,19 +267,19 @@ class Daemon:
                 ok = False
             else:
                 self._record_reload(True)
-                log.info("config.reloaded", path=str(path), changed=list(plan.changed))
+                log.info("config.reloaded", path=str(path), changed=list(diff.changed))
                 ok = True
             self._systemd.reloaded(self._status())
             return ok
 
-    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
+    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadDiff:
         """Swap in `new`. Sources whose name persists keep their last good data and counters;
         their clients are rebuilt only when what they are built from changed; removed sources
         vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
         the new listen address cannot be bound."""
-        plan = plan_reload(self._config, new)
+        diff = diff_configs(self._config, new)
         statedir = self._alerting.check(new)  # may fail: before anything changes
-        if plan.rebind:  # the other step that can fail, so it goes first too
+        if diff.rebind:  # the other step that can fail, so it goes first too
             server = self._new_server(new)
             try:
                 await server.start()
@@ -295,15 +295,15 @@ class Daemon:
         self._web.replace(web)
         self._config = new
         self._clock.hold_limit_seconds = self._stale_after_seconds()
-        for name in plan.removed:
+        for name in diff.removed:
             self._clock.forget(name)
         self._policy = Policy(new.accounts, new.thresholds)
-        self._pollers.apply(new, plan)
-        self._plans.apply(new, plan, self._policy)
+        self._pollers.apply(new, diff)
+        self._plans.apply(new, diff, self._policy)
         self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
-        return plan
+        return diff
 
     def _record_reload(self, ok: bool, problem: str | None = None) -> None:
         """Every reload's outcome (SIGHUP, or the web config re-read as it changes); a failed

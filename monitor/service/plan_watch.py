@@ -18,7 +18,7 @@ from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
 from monitor.service.plan_schedule import PlanState, request_slot
-from monitor.service.reload import ReloadPlan
+from monitor.service.reload import ReloadDiff
 from monitor.snapshot import SourcePlans
 from monitor.tasks import TaskErrors, supervise, wait_event
 from monitor.upstream import (
@@ -87,13 +87,13 @@ class PlanWatch:
         if self._retired:
             await asyncio.wait(self._retired, timeout=5)
 
-    def apply(self, new: Config, plan: ReloadPlan, policy: Policy | None = None) -> None:
+    def apply(self, new: Config, diff: ReloadDiff, policy: Policy | None = None) -> None:
         """Put a reloaded config in force, with the daemon's `policy` made from it; kept
         sources keep their data and counters."""
         self._config = new
         self._policy = policy or Policy(new.accounts, new.thresholds)
         self._unmatched_logged = False
-        for name in plan.removed:
+        for name in diff.removed:
             self._retire(self._sources.pop(name))
         for config in new.sources:
             source = self._sources.get(config.name)
@@ -101,7 +101,7 @@ class PlanWatch:
                 self._sources[config.name] = PlanState(config, self._new_client(config))
                 self._launch(config.name)
                 continue
-            if config.name in plan.new_clients:
+            if config.name in diff.new_clients:
                 self._retire(source)
                 source.client = self._new_client(config)
                 source.task = None

@@ -17,7 +17,7 @@ from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
 from monitor.service.presence import Presence
-from monitor.service.reload import ReloadPlan
+from monitor.service.reload import ReloadDiff
 from monitor.service.timers import Schedule
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
@@ -262,36 +262,36 @@ class Pollers:
                 return result
         return None
 
-    def apply(self, new: Config, plan: ReloadPlan) -> None:
+    def apply(self, new: Config, diff: ReloadDiff) -> None:
         """Put a reloaded config in force. Sources whose name persists keep their last good
         data and counters; their clients are rebuilt only when what they are built from
         changed; removed sources vanish; added ones are polled at once. A new schedule
-        restarts the staleness count of every source not stale yet (see ReloadPlan.retimed)."""
-        if plan.retimed:
+        restarts the staleness count of every source not stale yet (see ReloadDiff.retimed)."""
+        if diff.retimed:
             now = Instant.of(self._clock)
             stale_after = self._config.poll.stale_after.total_seconds()
             for source in self._sources.values():
                 if source.name_kept(new) and not source.stale(now.mono, stale_after):
                     source.since = now
         self._config = new
-        for name in plan.removed:
+        for name in diff.removed:
             source = self._sources.pop(name)
             self._schedule.cancel(_job_id(name))
             self._retire(source.client, source.lock)
         for config in new.sources:
             source = self._sources.get(config.name) or self._new_source(config)
             self._sources[config.name] = source
-            if config.name in plan.new_clients:
+            if config.name in diff.new_clients:
                 old_client, source.client = source.client, self._new_client(config)
                 self._retire(old_client, source.lock)
             source.config = config
         self._sources = {s.name: self._sources[s.name] for s in new.sources}
-        if plan.reschedule:
+        if diff.reschedule:
             poll = new.poll
             for name in self._sources:
-                if name not in plan.added:
+                if name not in diff.added:
                     self._schedule.retime(_job_id(name), poll.interval, poll.jitter)
-        for name in plan.added:
+        for name in diff.added:
             self._start_polling(name)
 
     async def finish(self, grace_seconds: float) -> None:

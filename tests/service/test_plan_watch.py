@@ -24,7 +24,7 @@ from monitor.errors import Outcome
 from monitor.service.plan_schedule import requests_per_hour
 from monitor.service.plan_watch import PlanWatch
 from monitor.service.presence import Presence
-from monitor.service.reload import plan_reload
+from monitor.service.reload import diff_configs
 from monitor.testing.fakeapi import (
     ACCOUNT,
     ACCOUNTS,
@@ -414,7 +414,7 @@ async def test_a_reload_keeps_counters_and_turns_endpoints_off(
             f'token_file = "{configs.token_file}"\nfeatures_endpoint = false',
         ).replace('timeout = "2s"', 'timeout = "2s"\naccount_interval = "10m"')
         new = load_config(configs.write(off, "off.toml"), env={})
-        harness.watch.apply(new, plan_reload(config, new))
+        harness.watch.apply(new, diff_configs(config, new))
         harness.config = new
         view = harness.watch.view("main")
         assert view.requests_total == counted

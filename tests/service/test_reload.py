@@ -1,4 +1,4 @@
-"""Configuration reload: the plan (pure) and the daemon applying it without losing state."""
+"""Configuration reload: the diff (pure) and the daemon applying it without losing state."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.config.policy import FirstMatch
 from monitor.service.daemon import Daemon
-from monitor.service.reload import plan_reload
+from monitor.service.reload import diff_configs
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
@@ -59,17 +59,17 @@ def load(path: Path) -> Config:
     return load_config(path, env={})
 
 
-# -- the plan -------------------------------------------------------------------------------
+# -- the diff -------------------------------------------------------------------------------
 
 
-def test_plan_for_an_unchanged_config_is_empty(configs: ConfigWriter) -> None:
+def test_the_diff_of_an_unchanged_config_is_empty(configs: ConfigWriter) -> None:
     config = load(write_config(configs, [("main", "http://a.test")]))
-    plan = plan_reload(config, load(configs.dir / "config.toml"))
-    assert plan.added == plan.removed == plan.new_clients == plan.changed == ()
-    assert not plan.reschedule and not plan.rebind
+    diff = diff_configs(config, load(configs.dir / "config.toml"))
+    assert diff.added == diff.removed == diff.new_clients == diff.changed == ()
+    assert not diff.reschedule and not diff.rebind
 
 
-def test_plan_names_what_changed(configs: ConfigWriter) -> None:
+def test_the_diff_names_what_changed(configs: ConfigWriter) -> None:
     old = load(
         write_config(
             configs,
@@ -85,12 +85,12 @@ def test_plan_names_what_changed(configs: ConfigWriter) -> None:
             listen="127.0.0.1:9999",
         )
     )
-    plan = plan_reload(old, new)
-    assert plan.added == ("fresh",)
-    assert plan.removed == ("gone",)
-    assert plan.new_clients == ("moved",)
-    assert plan.reschedule and plan.rebind
-    assert set(plan.changed) == {
+    diff = diff_configs(old, new)
+    assert diff.added == ("fresh",)
+    assert diff.removed == ("gone",)
+    assert diff.new_clients == ("moved",)
+    assert diff.reschedule and diff.rebind
+    assert set(diff.changed) == {
         "sources.fresh",
         "sources.gone",
         "sources.moved.base_url",
@@ -105,12 +105,12 @@ def test_a_new_token_or_timeout_means_new_clients(configs: ConfigWriter) -> None
     old = load(write_config(configs, [("main", "http://a.test")]))
     configs.token_file.write_text("a-rotated-token\n")
     rotated = load(configs.dir / "config.toml")
-    plan = plan_reload(old, rotated)
-    assert plan.new_clients == ("main",)
-    assert plan.changed == ("sources.main.token",)
-    assert "a-rotated-token" not in repr(plan)
+    diff = diff_configs(old, rotated)
+    assert diff.new_clients == ("main",)
+    assert diff.changed == ("sources.main.token",)
+    assert "a-rotated-token" not in repr(diff)
     slower = load(write_config(configs, [("main", "http://a.test")], timeout="9s"))
-    assert plan_reload(rotated, slower).new_clients == ("main",)
+    assert diff_configs(rotated, slower).new_clients == ("main",)
 
 
 # -- the daemon -----------------------------------------------------------------------------
