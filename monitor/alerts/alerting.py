@@ -17,8 +17,8 @@ from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
     AlertPolicy,
+    AlertStatus,
     FiringAlert,
-    Status,
     conditions,
     firing_counts,
     next_wake,
@@ -255,7 +255,7 @@ def _announce(events: list[AlertEvent]) -> None:
     for event in events:
         alert = event.alert
         log.info(
-            "alert.firing" if event.status is Status.FIRING else "alert.resolved",
+            "alert.firing" if event.status is AlertStatus.FIRING else "alert.resolved",
             alertname=alert.name.value,
             severity=alert.severity.value,
             source=alert.source,

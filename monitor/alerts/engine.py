@@ -24,7 +24,7 @@ from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
 
-class Status(StrEnum):
+class AlertStatus(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
 
@@ -56,7 +56,7 @@ class AlertEvent:
     """Something to tell people about; `id` is the stable notification id."""
 
     id: str
-    status: Status
+    status: AlertStatus
     reason: Reason
     alert: Alert
     starts_at_unix: float
@@ -287,7 +287,7 @@ def step(
         previous = book.get(key)
         if previous is None:
             new_book[key] = FiringAlert(alert, now, now, alert.severity)
-            events.append(_event(Status.FIRING, Reason.STARTED, new_book[key], now))
+            events.append(_event(AlertStatus.FIRING, Reason.STARTED, new_book[key], now))
             continue
         peak = max(previous.peak_severity, alert.severity, key=_rank)
         if alert.severity is not previous.alert.severity:
@@ -299,7 +299,7 @@ def step(
         notified = now if reason else previous.notified_unix
         new_book[key] = FiringAlert(alert, previous.starts_at_unix, notified, peak)
         if reason is not None:
-            events.append(_event(Status.FIRING, reason, new_book[key], now))
+            events.append(_event(AlertStatus.FIRING, reason, new_book[key], now))
     for key, firing in book.items():
         if key in new_book:
             continue
@@ -309,7 +309,7 @@ def step(
             new_book[key] = firing  # not judged this time: keep it as it was
             continue
         ended = dataclasses.replace(firing, alert=resolution(alert, held, now))
-        events.append(_event(Status.RESOLVED, Reason.RESOLVED, ended, now))
+        events.append(_event(AlertStatus.RESOLVED, Reason.RESOLVED, ended, now))
     return new_book, events
 
 
@@ -317,7 +317,7 @@ def _rank(severity: Severity) -> int:
     return severity.rank
 
 
-def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> AlertEvent:
+def _event(status: AlertStatus, reason: Reason, firing: FiringAlert, now: float) -> AlertEvent:
     key = f"{firing.alert.fingerprint}|{status.value}|{reason.value}|{now!r}"
     return AlertEvent(
         id=hashlib.sha256(key.encode()).hexdigest()[:32],
@@ -325,7 +325,7 @@ def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> A
         reason=reason,
         alert=firing.alert,
         starts_at_unix=firing.starts_at_unix,
-        ends_at_unix=now if status is Status.RESOLVED else None,
+        ends_at_unix=now if status is AlertStatus.RESOLVED else None,
         at_unix=now,
         peak_severity=firing.peak_severity,
     )
@@ -364,7 +364,7 @@ def notify_test_event(now: float, source: str = "notify-test") -> AlertEvent:
         "Nothing is wrong.",
     )
     firing = FiringAlert(alert, now, now, Severity.CRITICAL)
-    return _event(Status.FIRING, Reason.STARTED, firing, now)
+    return _event(AlertStatus.FIRING, Reason.STARTED, firing, now)
 
 
 def firing_counts(book: AlertBook) -> dict[Severity, int]:

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.alerts.engine import AlertEvent, Reason, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus, Reason
 from monitor.config import Severity, SinkConfig, SinkType
 from monitor.retry import backoff_seconds
 
@@ -35,7 +35,7 @@ class Notification:
 
 def wanted_by(event: AlertEvent, sink: SinkConfig) -> bool:
     """`min_severity` and `send_resolved`: a resolution goes where its alert was loud enough."""
-    if event.status is Status.RESOLVED:
+    if event.status is AlertStatus.RESOLVED:
         return sink.send_resolved and event.peak_severity.rank >= sink.min_severity.rank
     return event.alert.severity.rank >= sink.min_severity.rank
 
@@ -68,13 +68,13 @@ def _for_alertmanager(event: AlertEvent, sink: SinkConfig, now: float) -> list[N
     grace = sink.resolve_grace.total_seconds()
     out = []
     if wanted_by(event, sink):
-        due = now + grace if event.status is Status.RESOLVED else now
+        due = now + grace if event.status is AlertStatus.RESOLVED else now
         out.append(Notification(event, sink.name, 0, due))
     if event.reason is Reason.SEVERITY_CHANGED:
         old = Severity.WARNING if event.alert.severity is Severity.CRITICAL else Severity.CRITICAL
         ended = AlertEvent(
             id=hashlib.sha256(f"{event.id}|{old.value}|ended".encode()).hexdigest()[:32],
-            status=Status.RESOLVED,
+            status=AlertStatus.RESOLVED,
             reason=Reason.RESOLVED,
             alert=dataclasses.replace(event.alert, severity=old),
             starts_at_unix=event.starts_at_unix,
@@ -91,7 +91,7 @@ def held_back(notification: Notification, now: float) -> bool:
     due. It waits without holding up the notifications behind it."""
     return (
         notification.attempts == 0
-        and notification.event.status is Status.RESOLVED
+        and notification.event.status is AlertStatus.RESOLVED
         and notification.next_attempt_unix > now
     )
 

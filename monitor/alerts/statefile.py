@@ -18,7 +18,7 @@ import orjson
 import structlog
 
 from monitor.alerts.alert import Alert, AlertName
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Notification
 from monitor.config import Severity
 from monitor.errors import ConfigError
@@ -296,7 +296,7 @@ def _notification_from(item: dict[str, Any]) -> Notification:
     return Notification(
         AlertEvent(
             id=ident,
-            status=Status(event["status"]),
+            status=AlertStatus(event["status"]),
             reason=Reason(event["reason"]),
             alert=_alert_from(event["alert"]),
             starts_at_unix=_unix(event["starts_at_unix"]),

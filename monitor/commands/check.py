@@ -12,7 +12,7 @@ import httpx
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.check_output import (
-    Status,
+    PluginStatus,
     build_report,
     render_json,
     render_table,
@@ -126,4 +126,4 @@ def unknown(problem: str, *, as_json: bool = False) -> int:
         write_stdout(json_text(document, indent=False) + "\n")
     else:
         write_stdout(unknown_line(problem) + "\n")
-    return int(Status.UNKNOWN)
+    return int(PluginStatus.UNKNOWN)

@@ -31,7 +31,7 @@ from monitor.timefmt import format_ttl, iso_utc
 from monitor.upstream import PollResult
 
 
-class Status(IntEnum):
+class PluginStatus(IntEnum):
     """Nagios plugin exit codes."""
 
     OK = 0
@@ -40,15 +40,18 @@ class Status(IntEnum):
     UNKNOWN = 3
 
 
-_SEVERITY_STATUS = {Severity.WARNING: Status.WARNING, Severity.CRITICAL: Status.CRITICAL}
+_SEVERITY_STATUS = {
+    Severity.WARNING: PluginStatus.WARNING,
+    Severity.CRITICAL: PluginStatus.CRITICAL,
+}
 # Worst first: a critical hides a warning, a warning hides an unknown.
-_PRECEDENCE = (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
+_PRECEDENCE = (PluginStatus.CRITICAL, PluginStatus.WARNING, PluginStatus.UNKNOWN, PluginStatus.OK)
 _STATE_STATUS = {
-    AccountState.OK: Status.OK,
-    AccountState.WARNING: Status.WARNING,
-    AccountState.CRITICAL: Status.CRITICAL,
-    AccountState.EXPIRED: Status.CRITICAL,
-    AccountState.UNKNOWN: Status.UNKNOWN,
+    AccountState.OK: PluginStatus.OK,
+    AccountState.WARNING: PluginStatus.WARNING,
+    AccountState.CRITICAL: PluginStatus.CRITICAL,
+    AccountState.EXPIRED: PluginStatus.CRITICAL,
+    AccountState.UNKNOWN: PluginStatus.UNKNOWN,
 }
 
 
@@ -64,7 +67,7 @@ class SourceReport:
 @dataclass(frozen=True, slots=True)
 class CheckReport:
     sources: tuple[SourceReport, ...]
-    status: Status
+    status: PluginStatus
     warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
     critical_seconds: float = 0.0
     min_usable_capacity: int = 0
@@ -83,7 +86,7 @@ def build_report(
     """The verdict on every source. With `extras` (the subscription and plans), the
     subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
-    statuses = {Status.OK}
+    statuses = {PluginStatus.OK}
     minimum = config.thresholds.min_usable_capacity
     policy = Policy(config.accounts, config.thresholds)
     for index, result in enumerate(results):
@@ -91,7 +94,7 @@ def build_report(
         if result.accounts is None:
             alerts = tuple(plan_alerts(result.source, None, more, now_unix))
             reports.append(SourceReport(result, None, False, more, alerts))
-            statuses.add(Status.CRITICAL)
+            statuses.add(PluginStatus.CRITICAL)
             continue
         capacity = result.capacity.by_email if result.capacity is not None else None
         evaluation = evaluate(
@@ -104,7 +107,7 @@ def build_report(
         )
         low = evaluation.totals.usable_capacity < minimum
         if low:
-            statuses.add(Status.WARNING)
+            statuses.add(PluginStatus.WARNING)
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
         alerts = tuple(plan_alerts(result.source, evaluation, more, now_unix))
         statuses.update(_SEVERITY_STATUS[a.severity] for a in alerts)
@@ -167,7 +170,7 @@ def render_json(report: CheckReport) -> str:
 
 
 def render_table(report: CheckReport) -> str:
-    lines = [status_line(report)]
+    lines = [plugin_line(report)]
     for source in report.sources:
         result = source.result
         lines.append("")
@@ -234,7 +237,7 @@ def render_table(report: CheckReport) -> str:
 _NAMED = 3
 
 
-def status_line(report: CheckReport) -> str:
+def plugin_line(report: CheckReport) -> str:
     """`PIXVERSE <STATUS> - <summary naming the worst accounts> | <perfdata>`."""
     perf = perfdata(
         ((s.result.source, s.evaluation) for s in report.sources),
@@ -256,13 +259,15 @@ def summary(report: CheckReport) -> str:
     counts = dict.fromkeys(AccountState, 0)
     # (status it causes, text) for every source failure, capacity shortfall and account not
     # ok; a source that cannot be read hides all its accounts, so failures come first.
-    failures: list[tuple[Status, str]] = []
-    causes: list[tuple[Status, str]] = []
+    failures: list[tuple[PluginStatus, str]] = []
+    causes: list[tuple[PluginStatus, str]] = []
     soonest: AccountStatus | None = None
     for source in report.sources:
         result = source.result
         if source.evaluation is None:
-            failures.append((Status.CRITICAL, f"source {result.source}: {result.outcome.value}"))
+            failures.append(
+                (PluginStatus.CRITICAL, f"source {result.source}: {result.outcome.value}")
+            )
             continue
         at = source.evaluation.at_unix
         for state, n in source.evaluation.totals.accounts_by_state.items():
@@ -271,7 +276,7 @@ def summary(report: CheckReport) -> str:
             usable = source.evaluation.totals.usable_capacity
             causes.append(
                 (
-                    Status.WARNING,
+                    PluginStatus.WARNING,
                     f"source {result.source}: usable capacity {usable} < "
                     f"{report.min_usable_capacity}",
                 )

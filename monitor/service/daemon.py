@@ -24,7 +24,7 @@ from monitor.service.poll_watch import Pollers, SourceState, every_polled, log_p
 from monitor.service.reload import ReloadDiff, diff_configs
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
-from monitor.service.systemd_status import status_line
+from monitor.service.systemd_status import systemd_status
 from monitor.service.timekeeping import Timekeeping
 from monitor.snapshot import Limits, Snapshot
 from monitor.tasks import TaskErrors, restart_pause
@@ -317,7 +317,7 @@ class Daemon:
             self._systemd.status(self._status())
 
     def _status(self) -> str:
-        return status_line(self._snapshot, self._reload_problem)
+        return systemd_status(self._snapshot, self._reload_problem)
 
     async def _shutdown(self) -> None:
         log.info("daemon.stopping")

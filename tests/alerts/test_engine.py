@@ -12,8 +12,8 @@ from monitor.alerts.engine import (
     AlertEvent,
     AlertName,
     AlertPolicy,
+    AlertStatus,
     Reason,
-    Status,
     conditions,
     fingerprint,
     next_wake,
@@ -207,7 +207,7 @@ def test_repeat_interval() -> None:
     assert world.step() == []
     world.clock.advance(1)
     (repeat,) = world.step()
-    assert (repeat.status, repeat.reason) == (Status.FIRING, Reason.REPEAT)
+    assert (repeat.status, repeat.reason) == (AlertStatus.FIRING, Reason.REPEAT)
     assert repeat.starts_at_unix == first.starts_at_unix == START
     assert repeat.id != first.id
     world.clock.advance(4 * H - 1)
@@ -357,7 +357,7 @@ def test_a_resolution_says_what_happened() -> None:
     renewed_until = START + 100 * H + 30 * 24 * H
     world.accounts = [account("a@x", renewed_until)]
     resolved = world.step()
-    assert {e.status for e in resolved} == {Status.RESOLVED}
+    assert {e.status for e in resolved} == {AlertStatus.RESOLVED}
     for event in resolved:
         alert = event.alert
         assert alert.summary == f"PixVerse token of a@x renewed until {iso_utc(renewed_until)}"
@@ -419,7 +419,7 @@ def test_an_account_missing_for_less_than_the_grace_keeps_its_alerts() -> None:
     assert world.firing() == {("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL}
     world.missing = frozenset()  # missing for the grace: removed
     (ended,) = world.step()
-    assert (ended.status, ended.alert.account) == (Status.RESOLVED, "a@x")
+    assert (ended.status, ended.alert.account) == (AlertStatus.RESOLVED, "a@x")
     assert ended.alert.summary == token_texts.removed("a@x", "main")[0]
 
 
@@ -430,7 +430,7 @@ def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit
     world.skew = 30 * 24 * H
     (skewed,) = world.step()
     assert (skewed.status, skewed.alert.name, skewed.alert.severity) == (
-        Status.FIRING,
+        AlertStatus.FIRING,
         AlertName.CLOCK_SKEW,
         Severity.WARNING,
     )
@@ -442,5 +442,5 @@ def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit
     assert world.step() == []
     world.skew = 2.0
     (agreed,) = world.step()
-    assert agreed.status is Status.RESOLVED
+    assert agreed.status is AlertStatus.RESOLVED
     assert agreed.alert.summary.startswith("The clock of pixverse-monitor agrees")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.alerts.engine import FiringAlert, Status
+from monitor.alerts.engine import AlertStatus, FiringAlert
 from monitor.alerts.recent import (
     MAX_WHY_LENGTH,
     RECENT_PER_SINK,
@@ -90,7 +90,7 @@ def test_a_subject_names_one_alert_or_counts_several() -> None:
     assert Subject.of(two) == Subject(
         "firing", "PixverseTokenExpired", "critical", "main", "", alerts=2
     )
-    resolved = event(Status.RESOLVED)
+    resolved = event(AlertStatus.RESOLVED)
     assert Subject.of([resolved]).status == "resolved"
     firing = [
         FiringAlert(alert(account="a@x.io"), T0, T0, Severity.CRITICAL),

@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.sinks import Sender, SendResult, slack
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
@@ -37,12 +37,14 @@ ALERT = Alert(
     "Renew it.",
     {"expires_at": "2027-01-15T13:00:00Z", "ttl_seconds": "18000", "max_jobs": "4"},
 )
-STARTED = AlertEvent("n1", Status.FIRING, Reason.STARTED, ALERT, T0 - 60, None, T0, ALERT.severity)
+STARTED = AlertEvent(
+    "n1", AlertStatus.FIRING, Reason.STARTED, ALERT, T0 - 60, None, T0, ALERT.severity
+)
 CHANGED = AlertEvent(
-    "n2", Status.FIRING, Reason.SEVERITY_CHANGED, ALERT, T0 - 60, None, T0, ALERT.severity
+    "n2", AlertStatus.FIRING, Reason.SEVERITY_CHANGED, ALERT, T0 - 60, None, T0, ALERT.severity
 )
 RESOLVED = AlertEvent(
-    "n3", Status.RESOLVED, Reason.RESOLVED, ALERT, T0 - 60, T0, T0, ALERT.severity
+    "n3", AlertStatus.RESOLVED, Reason.RESOLVED, ALERT, T0 - 60, T0, T0, ALERT.severity
 )
 FIRING = [FiringAlert(ALERT, T0 - 60, T0 - 60, Severity.CRITICAL)]
 
