@@ -88,7 +88,7 @@ class SourceSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class Criteria:
     """What every source is judged against: thresholds.min_usable_capacity and
     poll.stale_after, and how often /v2/account and each account's /features are read;
     exported per source so that Prometheus rules judge as the daemon does."""
@@ -99,7 +99,7 @@ class Limits:
     features_interval_seconds: float = 3600.0
 
     @classmethod
-    def of(cls, config: Config) -> Limits:
+    def of(cls, config: Config) -> Criteria:
         return cls(
             min_usable_capacity=config.thresholds.min_usable_capacity,
             stale_after_seconds=config.poll.stale_after.total_seconds(),
@@ -114,5 +114,5 @@ class Snapshot:
 
     sources: tuple[SourceSnapshot, ...]
     taken_at_unix: float
-    limits: Limits | None = None  # None: not exported (a snapshot made outside the daemon)
+    criteria: Criteria | None = None  # None: not exported (a snapshot made outside the daemon)
     taken_at_mono: float = 0.0  # the same moment on the monotonic clock

@@ -20,7 +20,7 @@ from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
 
@@ -66,11 +66,11 @@ class AlertEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertPolicy:
-    """What alerts are judged against: the same Limits the snapshot exports, and how often
+class EngineSettings:
+    """What alerts are judged against: the same Criteria the snapshot exports, and how often
     a firing alert is notified again."""
 
-    limits: Limits
+    criteria: Criteria
     repeat_interval_seconds: float
 
 
@@ -89,12 +89,14 @@ class Conditions(NamedTuple):
     kept: frozenset[tuple[str, str]] = frozenset()
 
 
-def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
+def conditions(
+    snapshot: Snapshot, book: AlertBook, settings: EngineSettings, now: float
+) -> Conditions:
     active: list[Alert] = []
     judged: set[tuple[str, str]] = set()
     accounts: dict[tuple[str, str], AccountStatus] = {}
     for source in snapshot.sources:
-        down = _source_down(source, policy, snapshot.taken_at_mono)
+        down = _source_down(source, settings, snapshot.taken_at_mono)
         if down is not None:
             judged.add((source.name, _HEALTH))
             if down:
@@ -123,7 +125,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
                 alerts = [dataclasses.replace(a, extra_labels=labels) for a in alerts]
             active.extend(alerts)
         usable = evaluation.totals.usable_capacity
-        minimum = policy.limits.min_usable_capacity
+        minimum = settings.criteria.min_usable_capacity
         if usable < minimum:
             active.append(_capacity_alert(source.name, usable, minimum))
     snapshots = {s.name: s for s in snapshot.sources}
@@ -133,7 +135,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         frozenset(snapshots),
         accounts,
         snapshots,
-        policy.limits.min_usable_capacity,
+        settings.criteria.min_usable_capacity,
         _kept(book, snapshots, accounts),
     )
 
@@ -157,13 +159,13 @@ def _kept(
     return frozenset(kept)
 
 
-def _source_down(source: SourceSnapshot, policy: AlertPolicy, now_mono: float) -> bool | None:
+def _source_down(source: SourceSnapshot, settings: EngineSettings, now_mono: float) -> bool | None:
     """True/False once judgeable; None before the first poll of this run has ended and before
     the source could have gone stale, so a restart never resolves what it has not checked.
     Staleness is measured on the monotonic clock."""
     if source.last_outcome is Outcome.UNAUTHORIZED:
         return True
-    stale = now_mono - source.stale_reference_mono >= policy.limits.stale_after_seconds
+    stale = now_mono - source.stale_reference_mono >= settings.criteria.stale_after_seconds
     if source.last_outcome is None and not stale:
         return None
     return stale
@@ -334,7 +336,7 @@ def _event(status: AlertStatus, reason: Reason, firing: FiringAlert, now: float)
 def next_wake(
     snapshot: Snapshot,
     book: AlertBook,
-    policy: AlertPolicy,
+    settings: EngineSettings,
     threshold_crossing: float | None,
     now: float,
 ) -> float | None:
@@ -343,8 +345,8 @@ def next_wake(
     stale (measured on the monotonic clock, told here as the wall time it will be then)."""
     crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
     moments = [m for m in crossings if m is not None]
-    moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
-    stale_after = policy.limits.stale_after_seconds
+    moments.extend(f.notified_unix + settings.repeat_interval_seconds for f in book.values())
+    stale_after = settings.criteria.stale_after_seconds
     mono = snapshot.taken_at_mono
     moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
     future = [m for m in moments if m > now]

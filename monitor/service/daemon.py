@@ -26,7 +26,7 @@ from monitor.service.startup import bind, connection_limits, handle_signals, rel
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.service.systemd_status import systemd_status
 from monitor.service.timekeeping import Timekeeping
-from monitor.snapshot import Limits, Snapshot
+from monitor.snapshot import Criteria, Snapshot
 from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import PollResult
 from monitor.web import (
@@ -79,7 +79,7 @@ class Daemon:
         self._clock = self._time.clock
         self._environ = os.environ if environ is None else environ
         started = Instant.of(self._clock)
-        self._snapshot = Snapshot((), started.unix, Limits.of(config), started.mono)
+        self._snapshot = Snapshot((), started.unix, Criteria.of(config), started.mono)
         self._metrics = InternalMetrics()
         self._errors = TaskErrors(self._metrics.task_error)
         self._evaluate_failures = 0
@@ -383,8 +383,8 @@ class Daemon:
                 sources.append(replace(snapshot, plans=plans, clock_skew_seconds=skew))
                 if crossing is not None and (soonest is None or crossing < soonest):
                     soonest = crossing
-            # Limits go with the snapshot so that rules can judge as the alerts do.
-            self._snapshot = Snapshot(tuple(sources), now.unix, Limits.of(self._config), now.mono)
+            # Criteria go with the snapshot so that rules can judge as the alerts do.
+            self._snapshot = Snapshot(tuple(sources), now.unix, Criteria.of(self._config), now.mono)
             wake = self._alerting.evaluate(self._snapshot, soonest)
             # Re-evaluate when something changes by itself (a threshold crossing, a repeat
             # due, a source going stale), so states and alerts are on time, not at the next

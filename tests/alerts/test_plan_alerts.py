@@ -13,7 +13,7 @@ import pytest
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
-    AlertPolicy,
+    EngineSettings,
     conditions,
     next_wake,
     step,
@@ -24,7 +24,7 @@ from monitor.config.model import AccountLabel, AccountRule, Severity, Thresholds
 from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
 from monitor.testing.fakeclock import FakeClock
 from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
@@ -34,7 +34,7 @@ H = 3600.0
 DAY = 24 * H
 START = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0, timedelta(days=7), 0)
-POLICY = AlertPolicy(Limits(0, 900), 4 * H)
+SETTINGS = EngineSettings(Criteria(0, 900), 4 * H)
 
 
 def account(email: str, max_jobs: int = 4) -> Account:
@@ -94,8 +94,8 @@ class World:
 
     def step(self) -> list[AlertEvent]:
         now = self.clock.time()
-        held = conditions(self.snapshot(), self.book, POLICY, now)
-        self.book, events = step(self.book, held, now, POLICY.repeat_interval_seconds)
+        held = conditions(self.snapshot(), self.book, SETTINGS, now)
+        self.book, events = step(self.book, held, now, SETTINGS.repeat_interval_seconds)
         return events
 
     def firing(self) -> dict[tuple[str, str], Severity]:
@@ -362,7 +362,7 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
         if any(e.at_unix >= crossing_at for e in world.step()):
             notified_at = now
             break
-        wake = next_wake(world.snapshot(), world.book, POLICY, None, now)
+        wake = next_wake(world.snapshot(), world.book, SETTINGS, None, now)
         world.clock.set(min(w for w in (wake, next_poll) if w is not None))
     assert notified_at is not None
     assert 0 <= notified_at - crossing_at < 1.0

@@ -14,7 +14,7 @@ from monitor.alerts.alert import Alert, AlertName
 from monitor.config import AccountLabel, AccountRule, Policy, Severity, Thresholds
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
 from monitor.upstream import CreditKind, Plan, ServiceAccounts, Subscription
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
@@ -76,7 +76,7 @@ def view(
     deliveries: dict[str, tuple[DeliveryRecord, ...]] | None = None,
     min_usable_capacity: int = 0,
 ) -> StatusView:
-    snapshot = Snapshot(tuple(sources), NOW, Limits(min_usable_capacity, STALE_AFTER))
+    snapshot = Snapshot(tuple(sources), NOW, Criteria(min_usable_capacity, STALE_AFTER))
     return build_view(snapshot, PageInputs(firing, deliveries or {}, FACTS), NOW)
 
 
