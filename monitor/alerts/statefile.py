@@ -31,8 +31,9 @@ VERSION = 1
 # Far more than the outbox can hold (10,000 notifications a sink): anything larger is not a
 # state file this daemon wrote, and a save that would be larger is refused.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-# Attempts of one notification: backoff caps at 5 min, so this is years of retrying.
-MAX_ATTEMPTS = 1_000_000
+# The most attempts a saved notification may say it has had: backoff caps at 5 min, so this
+# is years of retrying; a larger count is a damaged entry.
+MAX_SAVED_ATTEMPTS = 1_000_000
 # Longest text of an entry, saved or loaded. Names (source, account, sink, labels) are capped
 # far below it where they enter (the config, the upstream parser); the texts made of them
 # (summary, description, details) are cut to it on saving: they are made again from the data
@@ -288,8 +289,8 @@ def _notification_from(item: dict[str, Any]) -> Notification:
     event = item["event"]
     ends = event["ends_at_unix"]
     attempts = item["attempts"]
-    if type(attempts) is not int or not 0 <= attempts <= MAX_ATTEMPTS:
-        raise ValueError(f"attempts must be an integer 0..{MAX_ATTEMPTS}, got {attempts!r}")
+    if type(attempts) is not int or not 0 <= attempts <= MAX_SAVED_ATTEMPTS:
+        raise ValueError(f"attempts must be an integer 0..{MAX_SAVED_ATTEMPTS}, got {attempts!r}")
     ident = _str(event["id"])
     if not ident:
         raise ValueError("a notification needs an id")
