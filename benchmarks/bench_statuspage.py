@@ -31,7 +31,7 @@ from monitor.config import AccountLabel, AccountRule, Policy, Severity, Threshol
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import CreditKind, Plan
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
@@ -83,7 +83,7 @@ def snapshot_of(count: int) -> Snapshot:
         NOW - 5,
         0.5,
         {Outcome.SUCCESS: 1},
-        plans=SourcePlans(plans=plans),
+        plans=PlanSnapshot(plans=plans),
     )
     return Snapshot((source,), NOW, Criteria(0, 900.0))
 

@@ -12,10 +12,11 @@ from monitor.upstream import Endpoint, Plan, Subscription
 
 
 @dataclass(frozen=True, slots=True)
-class SourcePlans:
-    """What a source adds beyond token expiry (docs/plans.md): its useapi.net subscription,
-    each account's plan (last good data, kept across failed requests), token refreshes seen,
-    and every upstream request counted by endpoint and outcome. Accounts are by email."""
+class PlanSnapshot:
+    """The plan side of a source's snapshot, beyond token expiry (docs/plans.md): its
+    useapi.net subscription, each account's plan (last good data, kept across failed
+    requests), token refreshes seen, and every upstream request counted by endpoint and
+    outcome. Accounts are by email."""
 
     subscription: Subscription | None = None  # None until read in this run
     plans: Mapping[str, Plan] = field(default_factory=dict)
@@ -49,7 +50,7 @@ class SourceSnapshot:
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
     # When this run started watching the source, or a reload changed its schedule.
     monitored_since_unix: float = 0.0
-    plans: SourcePlans = field(default_factory=SourcePlans)
+    plans: PlanSnapshot = field(default_factory=PlanSnapshot)
     # The last success and the watch start on the monotonic clock, which staleness is
     # measured on: a step of the wall clock neither makes a source stale nor hides that it is.
     last_success_mono: float | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from monitor.alerts import Alert
 from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
 from monitor.commands.check_plan_report import (
-    SourceExtras,
+    PlanAnswers,
     account_cells,
     account_plan,
     plan_alerts,
@@ -60,7 +60,7 @@ class SourceReport:
     result: PollResult
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
-    extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
+    plan_answers: PlanAnswers = field(default_factory=PlanAnswers)  # subscription and plans
     plan_alerts: tuple[Alert, ...] = ()  # what the daemon's subscription and plan alerts say now
 
 
@@ -81,19 +81,19 @@ def build_report(
     results: list[PollResult],
     config: Config,
     now_unix: float,
-    extras: list[SourceExtras] | None = None,
+    plan_answers: list[PlanAnswers] | None = None,
 ) -> CheckReport:
-    """The verdict on every source. With `extras` (the subscription and plans), the
+    """The verdict on every source. With `plan_answers` (the subscription and plans), the
     subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {PluginStatus.OK}
     minimum = config.thresholds.min_usable_capacity
     policy = Policy(config.accounts, config.thresholds)
     for index, result in enumerate(results):
-        more = extras[index] if extras is not None else SourceExtras()
+        answers = plan_answers[index] if plan_answers is not None else PlanAnswers()
         if result.accounts is None:
-            alerts = tuple(plan_alerts(result.source, None, more, now_unix))
-            reports.append(SourceReport(result, None, False, more, alerts))
+            alerts = tuple(plan_alerts(result.source, None, answers, now_unix))
+            reports.append(SourceReport(result, None, False, answers, alerts))
             statuses.add(PluginStatus.CRITICAL)
             continue
         capacity = result.capacity.by_email if result.capacity is not None else None
@@ -109,9 +109,9 @@ def build_report(
         if low:
             statuses.add(PluginStatus.WARNING)
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
-        alerts = tuple(plan_alerts(result.source, evaluation, more, now_unix))
+        alerts = tuple(plan_alerts(result.source, evaluation, answers, now_unix))
         statuses.update(_SEVERITY_STATUS[a.severity] for a in alerts)
-        reports.append(SourceReport(result, evaluation, low, more, alerts))
+        reports.append(SourceReport(result, evaluation, low, answers, alerts))
     status = next(s for s in _PRECEDENCE if s in statuses)
     return CheckReport(
         tuple(reports),
@@ -139,7 +139,7 @@ def render_json(report: CheckReport) -> str:
         if source.evaluation is not None:
             at = source.evaluation.at_unix
             accounts = [
-                account_fields(s, at, *account_plan(source.extras, s))
+                account_fields(s, at, *account_plan(source.plan_answers, s))
                 for s in _sorted(source.evaluation)
             ]
         sources.append(
@@ -147,7 +147,7 @@ def render_json(report: CheckReport) -> str:
                 "name": source.result.source,
                 "outcome": source.result.outcome.value,
                 "error": source.result.error,
-                "subscription": subscription_json(source.extras),
+                "subscription": subscription_json(source.plan_answers),
                 "alerts": [
                     {
                         "alertname": a.name.value,
@@ -190,7 +190,7 @@ def render_table(report: CheckReport) -> str:
         if result.error:
             head += f" [{result.error}]"
         lines.append(head)
-        subscription = subscription_line(source.extras)
+        subscription = subscription_line(source.plan_answers)
         if subscription is not None:
             lines.append(subscription)
         rows = [
@@ -217,7 +217,7 @@ def render_table(report: CheckReport) -> str:
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
-                    *account_cells(source.extras, s),
+                    *account_cells(source.plan_answers, s),
                 )
             )
         shown = [[plain(cell) for cell in row] for row in rows]

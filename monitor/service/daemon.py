@@ -20,7 +20,7 @@ from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.service.page_inputs import external_url, page_inputs
 from monitor.service.plan_watch import PlanWatch
-from monitor.service.poll_watch import Pollers, SourceState, every_polled, log_poll
+from monitor.service.poll_watch import PolledSource, PollWatch, every_polled, log_poll
 from monitor.service.reload import ReloadDiff, diff_configs
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
@@ -112,9 +112,9 @@ class Daemon:
         self._reload_problem: str | None = None
         self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
-        self._pollers = Pollers(
+        self._polls = PollWatch(
             config,
-            self._time.schedule,
+            self._time.timers,
             self._clock,
             self._polled,
             transport=transport,
@@ -157,7 +157,7 @@ class Daemon:
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
             tls=self._web.ssl_context() is not None,
-            sources=list(self._pollers.sources),
+            sources=list(self._polls.sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
         self._systemd.start(self._status)
@@ -181,16 +181,16 @@ class Daemon:
             handle_signals(self.stop, self._on_sighup)
             self._signals_handled = True
         self._time.start(self._errors)
-        self._pollers.start()
+        self._polls.start()
         self._plans.start(self._policy)
         self._plans.run()
         self._evaluate()
 
     async def _abandon_start(self) -> None:
         """Close what a failed start-up opened; save the state file only if it was read."""
-        self._time.schedule.shutdown()
+        self._time.timers.shutdown()
         await self._time.stop()
-        await self._pollers.finish(0)
+        await self._polls.finish(0)
         await self._plans.stop()
         if self._alerting_started:
             await self._alerting.stop()
@@ -298,7 +298,7 @@ class Daemon:
         for name in diff.removed:
             self._clock.forget(name)
         self._policy = Policy(new.accounts, new.thresholds)
-        self._pollers.apply(new, diff)
+        self._polls.apply(new, diff)
         self._plans.apply(new, diff, self._policy)
         self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
@@ -325,11 +325,11 @@ class Daemon:
         await self._reload_lock.acquire()
         self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
-        self._time.schedule.pause()
+        self._time.timers.pause()
         await self._time.stop()
-        await self._pollers.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
+        await self._polls.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
         await self._plans.stop()
-        self._time.schedule.shutdown()
+        self._time.timers.shutdown()
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
         await self._server.close()
@@ -341,9 +341,9 @@ class Daemon:
 
     async def poll(self, name: str) -> PollResult | None:
         """Poll one source now, unless a poll of it is already running."""
-        return await self._pollers.poll(name)
+        return await self._polls.poll(name)
 
-    def _polled(self, source: SourceState, result: PollResult, forgotten: list[str]) -> None:
+    def _polled(self, source: PolledSource, result: PollResult, forgotten: list[str]) -> None:
         """A poll ended: check the clock, re-evaluate at once, log it, tell systemd."""
         name = source.config.name
         if result.clock is not None:
@@ -362,7 +362,7 @@ class Daemon:
         )
         self._systemd.polled(
             self._status(),
-            every_source_polled=every_polled(self._pollers.sources.values()),
+            every_source_polled=every_polled(self._polls.sources.values()),
         )
 
     def _evaluate(self) -> None:
@@ -374,11 +374,11 @@ class Daemon:
             now = Instant.of(self._clock)
             sources = []
             soonest: float | None = None
-            for source in self._pollers.sources.values():
+            for source in self._polls.sources.values():
                 snapshot, crossing = source.snapshot(
                     self._policy, self._config.metrics.account_label, now.unix
                 )
-                plans = self._plans.view(snapshot.name)
+                plans = self._plans.snapshot(snapshot.name)
                 skew = self._clock.skew(snapshot.name)
                 sources.append(replace(snapshot, plans=plans, clock_skew_seconds=skew))
                 if crossing is not None and (soonest is None or crossing < soonest):

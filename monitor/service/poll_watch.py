@@ -18,7 +18,7 @@ from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
 from monitor.service.presence import Presence
 from monitor.service.reload import ReloadDiff
-from monitor.service.timers import Schedule
+from monitor.service.timers import Timers
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
@@ -27,8 +27,9 @@ log = structlog.get_logger("monitor.daemon")
 
 
 @dataclass
-class SourceState:
-    """Mutable bookkeeping of one source, owned by the daemon's event loop."""
+class PolledSource:
+    """What the poll watch keeps of one source between polls: mutable, owned by the daemon's
+    event loop."""
 
     config: SourceConfig
     client: UpstreamClient
@@ -194,16 +195,16 @@ def _log_mismatches(
     return seen
 
 
-OnPolled = Callable[[SourceState, PollResult, list[str]], None]
+OnPolled = Callable[[PolledSource, PollResult, list[str]], None]
 
 
-class Pollers:
+class PollWatch:
     """The sources being watched. Lives on the event loop; jobs run as coroutines on it."""
 
     def __init__(
         self,
         config: Config,
-        schedule: Schedule,
+        timers: Timers,
         clock: Clock,
         on_polled: OnPolled,
         *,
@@ -216,17 +217,17 @@ class Pollers:
         upstream's `Date` is compared with."""
         self._config = config
         self._errors = errors or TaskErrors()
-        self._schedule = schedule
+        self._timers = timers
         self._clock = clock
         self._upstream_clock = upstream_clock or clock
         self._on_polled = on_polled
         self._transport = transport
-        self._sources: dict[str, SourceState] = {}
+        self._sources: dict[str, PolledSource] = {}
         self._inflight: set[asyncio.Task[object]] = set()
         self._background: set[asyncio.Task[object]] = set()
 
     @property
-    def sources(self) -> Mapping[str, SourceState]:
+    def sources(self) -> Mapping[str, PolledSource]:
         return self._sources
 
     def start(self) -> None:
@@ -276,7 +277,7 @@ class Pollers:
         self._config = new
         for name in diff.removed:
             source = self._sources.pop(name)
-            self._schedule.cancel(_job_id(name))
+            self._timers.cancel(_job_id(name))
             self._retire(source.client, source.lock)
         for config in new.sources:
             source = self._sources.get(config.name) or self._new_source(config)
@@ -290,7 +291,7 @@ class Pollers:
             poll = new.poll
             for name in self._sources:
                 if name not in diff.added:
-                    self._schedule.retime(_job_id(name), poll.interval, poll.jitter)
+                    self._timers.retime(_job_id(name), poll.interval, poll.jitter)
         for name in diff.added:
             self._start_polling(name)
 
@@ -309,13 +310,13 @@ class Pollers:
         poll = self._config.poll
         return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
-    def _new_source(self, source: SourceConfig) -> SourceState:
-        return SourceState(source, self._new_client(source), since=Instant.of(self._clock))
+    def _new_source(self, source: SourceConfig) -> PolledSource:
+        return PolledSource(source, self._new_client(source), since=Instant.of(self._clock))
 
     def _start_polling(self, name: str) -> None:
         """Poll `name` now, then every poll.interval."""
         poll = self._config.poll
-        self._schedule.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
+        self._timers.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
 
     async def _job(self, name: str) -> None:
         # A coroutine: APScheduler's asyncio executor runs it on the loop, not in a thread.
@@ -347,5 +348,5 @@ def _job_id(name: str) -> str:
     return f"poll:{name}"
 
 
-def every_polled(sources: Iterable[SourceState]) -> bool:
+def every_polled(sources: Iterable[PolledSource]) -> bool:
     return all(s.last is not None for s in sources)

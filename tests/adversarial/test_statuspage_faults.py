@@ -20,7 +20,7 @@ from monitor.config.load import load_config
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
 from monitor.service.daemon import Daemon
-from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.fakeclock import FakeClock
 from monitor.testing.fakefeatures import FakePlan
@@ -107,7 +107,7 @@ def hostile_snapshot() -> tuple[Snapshot, PageInputs]:
             Outcome.SUCCESS,
             NOW - 5,
             0.1,
-            plans=SourcePlans(plans=plans),
+            plans=PlanSnapshot(plans=plans),
         )
         for name in HOSTILE[:2]
     )

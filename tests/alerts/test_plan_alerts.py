@@ -24,7 +24,7 @@ from monitor.config.model import AccountLabel, AccountRule, Severity, Thresholds
 from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.testing.fakeclock import FakeClock
 from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
@@ -69,7 +69,7 @@ class World:
         self.accounts = accounts
         self.thresholds = THRESHOLDS
         self.rules = rules or []
-        self.plans = SourcePlans(subscription())
+        self.plans = PlanSnapshot(subscription())
         self.book: AlertBook = {}
         self.has_data = True
 
@@ -117,7 +117,7 @@ def test_a_healthy_source_raises_nothing() -> None:
 
 def test_subscription_inactive_fires_critical_and_resolves() -> None:
     world = World([account("a@x.io")])
-    world.plans = SourcePlans(subscription(active=False))
+    world.plans = PlanSnapshot(subscription(active=False))
     (event,) = world.step()
     alert = event.alert
     assert (alert.name.value, alert.severity, alert.account) == (
@@ -133,7 +133,7 @@ def test_subscription_inactive_fires_critical_and_resolves() -> None:
     assert "inactive" in alert.summary
     assert alert.annotations["renewed_at"] == "2027-01-05T08:00:00Z"
     # Unknown (field absent) is not inactive.
-    world.plans = SourcePlans(subscription(active=None))
+    world.plans = PlanSnapshot(subscription(active=None))
     assert summary(world.step()) == [
         ("resolved", "PixverseUseapiSubscriptionInactive", "critical", "")
     ]
@@ -141,7 +141,7 @@ def test_subscription_inactive_fires_critical_and_resolves() -> None:
 
 def test_accounts_in_error_counts_only_pixverse() -> None:
     world = World([account("a@x.io")])
-    world.plans = SourcePlans(subscription(error=2))
+    world.plans = PlanSnapshot(subscription(error=2))
     (event,) = world.step()
     assert (event.alert.name.value, event.alert.severity) == (
         "PixverseUseapiAccountsInError",
@@ -149,16 +149,16 @@ def test_accounts_in_error_counts_only_pixverse() -> None:
     )
     assert event.alert.annotations["error"] == "2"
     assert "2 PixVerse account(s)" in event.alert.summary
-    world.plans = SourcePlans(subscription(error=0))
+    world.plans = PlanSnapshot(subscription(error=0))
     assert summary(world.step()) == [("resolved", "PixverseUseapiAccountsInError", "warning", "")]
-    world.plans = SourcePlans(subscription(error=None))  # unusable count: no verdict of error
+    world.plans = PlanSnapshot(subscription(error=None))  # unusable count: no verdict of error
     assert world.step() == []
 
 
 def test_subscription_alerts_hold_without_account_data() -> None:
     world = World([account("a@x.io")])
     world.has_data = False
-    world.plans = SourcePlans(subscription(active=False))
+    world.plans = PlanSnapshot(subscription(active=False))
     assert summary(world.step()) == [
         ("firing", "PixverseUseapiSubscriptionInactive", "critical", "")
     ]
@@ -260,7 +260,7 @@ def test_policy_overrides_thresholds_and_labels_every_alert_of_the_account() -> 
     ]
     studio = Account("s@studio.io", "", "", START + 150 * H, ExpirySource.EXPIRE_TIME, 9)
     world = World([studio, account("bot@x.io"), account("a@x.io")], rules)
-    world.plans = SourcePlans(
+    world.plans = PlanSnapshot(
         subscription(active=False),
         {e: plan() for e in ("s@studio.io", "bot@x.io", "a@x.io")},
     )
@@ -304,7 +304,7 @@ def test_an_unknown_email_at_features_resolves_its_plan_alerts_and_raises_none()
 
 def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
     world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
-    world.plans = SourcePlans(subscription(active=False, error=1))
+    world.plans = PlanSnapshot(subscription(active=False, error=1))
     world.with_plans(a=plan(), b=plan())
     world.step()
     assert len(world.book) == 4
@@ -312,12 +312,12 @@ def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
     # A restart: the book comes back from the state file, no plan or subscription read yet.
     restarted = World(world.accounts)
     restarted.book = book
-    restarted.plans = SourcePlans()
+    restarted.plans = PlanSnapshot()
     assert restarted.step() == []
     assert restarted.book == book  # carried over, not resolved
     # a@x.io's plan is read (fixed), b@x.io's not yet; the subscription is fine again.
     restarted.accounts = [account("a@x.io", max_jobs=2), account("b@x.io", max_jobs=9)]
-    restarted.plans = SourcePlans(subscription(), {"a@x.io": plan()})
+    restarted.plans = PlanSnapshot(subscription(), {"a@x.io": plan()})
     assert summary(restarted.step()) == [
         ("resolved", "PixverseMaxJobsAbovePlan", "warning", "a@x.io"),
         ("resolved", "PixverseUseapiAccountsInError", "warning", ""),
@@ -333,10 +333,10 @@ def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
 
 def test_endpoints_turned_off_resolve_what_they_fed() -> None:
     world = World([account("a@x.io", max_jobs=9)])
-    world.plans = SourcePlans(subscription(active=False), {"a@x.io": plan()})
+    world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     world.step()
     assert len(world.book) == 2
-    world.plans = SourcePlans(account_endpoint=False, features_endpoint=False)
+    world.plans = PlanSnapshot(account_endpoint=False, features_endpoint=False)
     assert len(world.step()) == 2
     assert world.book == {}
 
@@ -370,7 +370,7 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
 
 def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
     world = World([account("a@x.io", max_jobs=9)], [AccountRule("*", labels=(("team", "studio"),))])
-    world.plans = SourcePlans(subscription(active=False), {"a@x.io": plan()})
+    world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     events = world.step()
     state = StateFile(tmp_path)
     state.prepare()
@@ -400,13 +400,13 @@ def test_a_state_file_from_before_policy_labels_loads(tmp_path: Path) -> None:
 def test_each_resolution_says_what_happened() -> None:
     world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
     world.thresholds = replace(THRESHOLDS, min_credits=5000)
-    world.plans = SourcePlans(subscription(active=False, error=2))
+    world.plans = PlanSnapshot(subscription(active=False, error=2))
     world.with_plans(a=plan(START + 3 * DAY), b=plan(lapsed=True))
     world.step()
     assert len(world.book) == 8
     # The subscription is renewed and fixed; a@x.io's plan renewed, topped up, maxJobs
     # lowered; b@x.io's plan is no longer known to /features.
-    world.plans = SourcePlans(subscription())
+    world.plans = PlanSnapshot(subscription())
     world.accounts = [account("a@x.io", max_jobs=4), account("b@x.io", max_jobs=9)]
     a_plan = plan(START + 60 * DAY, credits={CreditKind.MONTHLY: 9000})
     world.with_plans(a=a_plan, b=None)

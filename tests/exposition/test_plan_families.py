@@ -13,7 +13,7 @@ from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Criteria, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import Endpoint
 from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
@@ -53,7 +53,7 @@ def body() -> bytes:
     ]
     policy = Policy(RULES, TH)
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW, policy=policy)
-    plans = SourcePlans(
+    plans = PlanSnapshot(
         subscription=Subscription(
             False,
             datetime(2025, 4, 5, tzinfo=UTC).timestamp(),
@@ -167,7 +167,7 @@ def test_the_interval_of_each_endpoint_that_is_on() -> None:
     accounts = [Account("a@x.io", "", "", NOW + 3600, ExpirySource.EXPIRE_TIME, 4)]
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW)
     both = SourceSnapshot("both", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW)
-    off = SourcePlans(features_endpoint=False)
+    off = PlanSnapshot(features_endpoint=False)
     account_only = SourceSnapshot("acct", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW, off)
     criteria = Criteria(
         0, 900.0, account_interval_seconds=7200.0, features_interval_seconds=21600.0

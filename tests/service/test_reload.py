@@ -245,10 +245,10 @@ async def test_sources_added_removed_and_moved(
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
             await async_eventually(lambda: _polled(daemon, "old"))
-            main_client = daemon._pollers.sources["main"].client
+            main_client = daemon._polls.sources["main"].client
             write_config(configs, [("main", fake.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._pollers.sources["main"].client is main_client
+            assert daemon._polls.sources["main"].client is main_client
             await async_eventually(lambda: _polled(daemon, "new"), what="new source polled")
             text = (await scrape(daemon)).text
             assert 'source="old"' not in text
@@ -257,7 +257,7 @@ async def test_sources_added_removed_and_moved(
             # "main" moves to the other upstream: a new client, and the old one is closed.
             write_config(configs, [("main", other.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._pollers.sources["main"].client is not main_client
+            assert daemon._polls.sources["main"].client is not main_client
             await async_eventually(
                 lambda: _true(main_client._http.is_closed), what="old client closed"
             )
@@ -283,7 +283,7 @@ async def test_a_client_in_use_is_closed_only_after_its_poll(
         daemon = Daemon(load(path), environ={})
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
-            old_client = daemon._pollers.sources["main"].client
+            old_client = daemon._polls.sources["main"].client
             fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.5, body=b"{}"))
             poll = asyncio.create_task(daemon.poll("main"))
             await async_eventually(
@@ -304,17 +304,17 @@ async def test_interval_change_reschedules_polls(fake: FakeUpstream, configs: Co
     daemon = Daemon(load(path), environ={})
     async with running(daemon):
         await async_eventually(lambda: _polled(daemon, "main"))
-        schedule = daemon._time.schedule
-        assert schedule.interval("poll:main") == timedelta(hours=1)
-        next_run = schedule.next_run("poll:main")
+        timers = daemon._time.timers
+        assert timers.interval("poll:main") == timedelta(hours=1)
+        next_run = timers.next_run("poll:main")
         assert next_run is not None
         write_config(configs, [("main", fake.base_url)], thresholds='warning = "48h"')
         assert await daemon.reload()
-        assert schedule.next_run("poll:main") == next_run
+        assert timers.next_run("poll:main") == next_run
         write_config(configs, [("main", fake.base_url)], poll='interval = "2m"\njitter = 0')
         assert await daemon.reload()
-        assert schedule.interval("poll:main") == timedelta(minutes=2)
-        later = schedule.next_run("poll:main")
+        assert timers.interval("poll:main") == timedelta(minutes=2)
+        later = timers.next_run("poll:main")
         assert later is not None and later < next_run
 
 
