@@ -87,7 +87,7 @@ class Harness:
         self.client = UpstreamClient.of(source, config.poll, self.clock)
         self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
-        self.presence = Presence()  # as the daemon's poller keeps it
+        self.presence = Presence()  # as the daemon's poll watch keeps it
 
     def mono(self, unix: float) -> float:
         """A wall time on the monotonic clock, as the clocks stand now."""

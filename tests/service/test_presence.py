@@ -1,5 +1,5 @@
 """Absence is not removal at once: which accounts a source still knows across the lists it
-reads (Presence), and what a poller keeps in force when upstream answers 404."""
+reads (Presence), and what the poll watch keeps in force when upstream answers 404."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_a_404_is_a_list_of_none() -> None:
 
 
 def source() -> PolledSource:
-    """A poller's state of one source; its client is never used here."""
+    """What the poll watch keeps of one source; its client is never used here."""
     config = SourceConfig("main", "http://127.0.0.1:9", Secret("t"), "test", None, None, True)
     clock = FakeClock(T0)
     client = UpstreamClient(
