@@ -97,17 +97,9 @@ class Delivery:
             queue.append(notification)
             if len(queue) > MAX_PENDING_PER_SINK:
                 evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-                self._metrics.count(
-                    notification.sink, DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
-                )
                 error = "outbox full: oldest pending notification evicted"
-                self.recent.record(
-                    notification.sink,
-                    DeliveryOutcome.FAILED,
-                    DeliveryFailure.OUTBOX_FULL,
-                    Subject.of([evicted.event]),
-                    error,
-                )
+                failed, full = DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
+                self._outcome(notification.sink, failed, full, Subject.of([evicted.event]), error)
                 log.error(
                     "notification.failed",
                     sink=notification.sink,
@@ -191,6 +183,18 @@ class Delivery:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.aclose()
 
+    def _outcome(
+        self,
+        sink: str,
+        outcome: DeliveryOutcome,
+        reason: DeliveryFailure | None,
+        subject: Subject,
+        error: str | None = None,
+    ) -> None:
+        """Every outcome is counted in the metrics and kept for the status page alike."""
+        self._metrics.count(sink, outcome, reason)
+        self.recent.record(sink, outcome, reason, subject, error)
+
     def _wake_all(self) -> None:
         for event in self._wake.values():
             event.set()
@@ -243,8 +247,7 @@ class Delivery:
         }
         if result.ok:
             queue.pop(index)
-            self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
-            self.recent.record(sink.name, DeliveryOutcome.DELIVERED, None, Subject.of([head.event]))
+            self._outcome(sink.name, DeliveryOutcome.DELIVERED, None, Subject.of([head.event]))
             log.info("notification.delivered", **fields)
         elif result.retryable:
             self._retry_later(
@@ -308,10 +311,7 @@ class Delivery:
         queue[index] = replace(
             head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
         )
-        self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
-        self.recent.record(
-            sink.name, DeliveryOutcome.RETRIED, reason, Subject.of([head.event]), error
-        )
+        self._outcome(sink.name, DeliveryOutcome.RETRIED, reason, Subject.of([head.event]), error)
         log.warning(
             "notification.failed",
             **fields,
@@ -335,8 +335,7 @@ class Delivery:
         """Take `queue[index]` out of the outbox unsent: dropped (the receiver said no) or
         failed (it could not be sent at all)."""
         head = queue.pop(index)
-        self._metrics.count(sink.name, outcome, reason)
-        self.recent.record(sink.name, outcome, reason, Subject.of([head.event]), error)
+        self._outcome(sink.name, outcome, reason, Subject.of([head.event]), error)
         log.error(
             "notification.failed", **fields, reason=_reason(reason), error=error, will_retry=False
         )
@@ -351,10 +350,7 @@ class Delivery:
             if firing:
                 result = await self._sender.post_firing(sink, firing)
                 if result.ok:
-                    self._metrics.count(name, DeliveryOutcome.DELIVERED, None)
-                    self.recent.record(
-                        name, DeliveryOutcome.DELIVERED, None, Subject.resend(firing)
-                    )
+                    self._outcome(name, DeliveryOutcome.DELIVERED, None, Subject.resend(firing))
                     log.debug(
                         "notification.delivered",
                         sink=name,
@@ -363,14 +359,8 @@ class Delivery:
                         http_status=result.status,
                     )
                 else:
-                    self._metrics.count(name, DeliveryOutcome.FAILED, result.reason)
-                    self.recent.record(
-                        name,
-                        DeliveryOutcome.FAILED,
-                        result.reason,
-                        Subject.resend(firing),
-                        result.error,
-                    )
+                    failed, subject = DeliveryOutcome.FAILED, Subject.resend(firing)
+                    self._outcome(name, failed, result.reason, subject, result.error)
                     log.warning(
                         "notification.failed",
                         sink=name,
