@@ -67,12 +67,16 @@ class Timers(Schedule):
         self, job_id: str, work: Job, interval: timedelta, jitter: timedelta, *args: Any
     ) -> None:
         self._scheduler.add_job(
-            work, _every(interval, jitter), args=list(args), id=job_id, next_run_time=_wall_now()
+            work,
+            every_trigger(interval, jitter),
+            args=list(args),
+            id=job_id,
+            next_run_time=_wall_now(),
         )
         self._repeating.add(job_id)
 
     def retime(self, job_id: str, interval: timedelta, jitter: timedelta) -> None:
-        self._scheduler.reschedule_job(job_id, trigger=_every(interval, jitter))
+        self._scheduler.reschedule_job(job_id, trigger=every_trigger(interval, jitter))
 
     def after(self, job_id: str, work: Job, delay_seconds: float) -> None:
         delay = min(max(0.0, delay_seconds), MAX_TIMER_SECONDS)
@@ -137,7 +141,8 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _every(interval: timedelta, jitter: timedelta) -> IntervalTrigger:
+def every_trigger(interval: timedelta, jitter: timedelta) -> IntervalTrigger:
+    """The trigger of a job `every` interval: APScheduler's, skipping missed runs at once."""
     seconds = jitter.total_seconds()
     return _Every(seconds=interval.total_seconds(), jitter=seconds or None, timezone=UTC)
 

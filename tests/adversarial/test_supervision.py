@@ -151,12 +151,12 @@ async def test_a_reload_that_raises_keeps_the_running_config(
     logs: LogCapture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from monitor.alerts.alerting import Alerting
+
+    # The first step of applying a configuration, before anything has changed.
+    monkeypatch.setattr(Alerting, "check", fail_once(Alerting.check, RuntimeError("mid-reload")))
     config = configs.load(fake.base_url)
-    daemon = Daemon(config)
-    monkeypatch.setattr(
-        daemon, "_apply_config", fail_once(daemon._apply_config, RuntimeError("mid-reload"))
-    )
-    async with running(daemon):
+    async with running(Daemon(config)) as daemon:
         assert await daemon.reload() is False
         got = await series(daemon)
         assert get(got, "pixverse_monitor_config_last_reload_successful") == 0

@@ -94,7 +94,7 @@ def test_plan_credits_and_subscription_are_shown(
         ("in_error", 1, "useapi.net marks 1 PixVerse account(s) of source main as in error"),
     ],
 )
-def test_each_section_8_alert_counts_in_the_status(
+def test_each_subscription_and_plan_alert_counts_in_the_status(
     fake: FakeUpstream,
     configs: ConfigWriter,
     capsys: pytest.CaptureFixture[str],

@@ -56,5 +56,40 @@ state_dir = "{self.dir / "state"}"
 """
         )
 
+    def for_sources(
+        self,
+        sources: list[tuple[str, str]],
+        *,
+        poll: str = 'interval = "1h"\njitter = 0',
+        thresholds: str = "",
+        listen: str = "127.0.0.1:0",
+        timeout: str = "2s",
+        metrics: str = "",
+        extra: str = "",
+    ) -> Path:
+        """config.toml with a source for each (name, base_url), all with this token file."""
+        blocks = "\n".join(
+            f'[[sources]]\nname = "{name}"\nbase_url = "{url}"\ntoken_file = "{self.token_file}"\n'
+            for name, url in sources
+        )
+        return self.write(
+            f"""{blocks}
+[poll]
+timeout = "{timeout}"
+{poll}
+
+[thresholds]
+{thresholds}
+
+[metrics]
+listen = "{listen}"
+{metrics}
+
+[alerts]
+state_dir = "{self.dir / "state"}"
+{extra}
+"""
+        )
+
     def load(self, base_url: str, extra: str = "", *, poll: str = "", metrics: str = "") -> Config:
         return load_config(self.for_upstream(base_url, extra, poll=poll, metrics=metrics), env={})

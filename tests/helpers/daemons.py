@@ -1,16 +1,22 @@
-"""A daemon run in the test's own event loop, and reading its /metrics back as series."""
+"""A daemon run in the test's own event loop, with its time the test's to drive or not, and
+reading it back: /metrics as series, the alerts firing from /api/v1/status."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config.model import Config
 from monitor.service.daemon import Daemon
+from monitor.testing import FakeClock, FakeSchedule
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -32,6 +38,21 @@ async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
         assert await asyncio.wait_for(task, 30) == 0
 
 
+@contextlib.asynccontextmanager
+async def driven(
+    config: Config, *, start: float | None = None, **options: Any
+) -> AsyncIterator[tuple[Daemon, FakeSchedule]]:
+    """A daemon on a FakeClock (at `start`, by default now) whose time passes only when the
+    test says so (`schedule.advance`, `schedule.run_due`; the clock is `schedule.clock`), run
+    in this event loop, its first polls and plan reads made. `options` go to Daemon."""
+    clock = FakeClock(time.time() if start is None else start)
+    schedule = FakeSchedule(clock)
+    daemon = Daemon(config, clock=clock, schedule=schedule, **options)
+    async with running(daemon):
+        await schedule.run_due()
+        yield daemon, schedule
+
+
 async def scrape(daemon: Daemon, path: str = "/metrics") -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.get(f"http://127.0.0.1:{daemon.metrics_port}{path}")
@@ -50,3 +71,16 @@ async def series(daemon: Daemon) -> Series:
 
 def get(got: Series, name: str, **labels: str) -> float | None:
     return got.get((name, frozenset(labels.items())))
+
+
+async def firing(daemon: Daemon) -> list[dict[str, Any]]:
+    """The alerts firing, as /api/v1/status lists them: `labels`, `starts_at`, `summary`."""
+    response = await scrape(daemon, "/api/v1/status")
+    assert response.status_code == 200
+    alerts: list[dict[str, Any]] = orjson.loads(response.content)["alerts"]
+    return alerts
+
+
+async def firing_names(daemon: Daemon) -> set[tuple[str, str]]:
+    """(alertname, source) of every alert firing."""
+    return {(a["labels"]["alertname"], a["labels"]["source"]) for a in await firing(daemon)}
