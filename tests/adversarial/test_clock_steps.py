@@ -7,7 +7,6 @@ what is going on."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,15 +14,9 @@ from monitor.config.model import Config
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, HOUR, ConfigWriter, async_eventually
-from tests.helpers.daemons import driven, get, scrape, series
+from tests.helpers.inprocess import driven, get, scrape, series
 
 SKEW = "PixverseMonitorClockSkew"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def config(configs: ConfigWriter, fake: FakeUpstream, receiver: WebhookReceiver) -> Config:

@@ -6,7 +6,7 @@ gone for the grace is resolved once, as removed."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs
 
@@ -19,7 +19,7 @@ from monitor.testing.fakefeatures import FakePlan
 from monitor.testing.fakeschedule import FakeSchedule
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, async_eventually
-from tests.helpers.daemons import driven, get, series
+from tests.helpers.inprocess import driven, get, series
 
 INTERVAL = 300.0  # poll.interval, as the daemon has it
 FEATURES_HOURLY = 'features_interval = "1h"'
@@ -27,12 +27,6 @@ HOUR = 3600.0
 LAPSED, WARN, OK = "lapsed@x.io", "warn@x.io", "ok@x.io"
 SOON = "PixverseTokenExpiringSoon"
 PLAN = "PixversePlanExpiringSoon"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def accounts(now: float) -> list[FakeAccount]:

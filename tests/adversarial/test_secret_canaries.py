@@ -8,18 +8,16 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
 import httpx
 import orjson
-import pytest
 
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, ConfigWriter, eventually
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
 
 TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
 HMAC_KEY = "canary-webhook-HMAC-77aa12"
@@ -69,12 +67,6 @@ class Process:
         for reader in self._readers:
             reader.join(timeout=5)
         return code
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def test_no_secret_anywhere_after_a_run_through_the_faults(

@@ -36,7 +36,7 @@ from monitor.web.statuspage import (
     status_document,
 )
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter
-from tests.helpers.daemons import driven, scrape
+from tests.helpers.inprocess import driven, scrape
 from tests.helpers.statuspage import PageReader, disagreements
 
 NOW = 1_800_000_000.0

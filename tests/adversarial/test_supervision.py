@@ -11,7 +11,7 @@ import pytest
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import get, running, series
+from tests.helpers.inprocess import get, running, series
 
 
 def fail_once(original: Callable[..., Any], error: Exception) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import Series, driven, get, running, scrape, series
+from tests.helpers.inprocess import Series, driven, get, running, scrape, series
 
 
 def five_states(now: float) -> list[FakeAccount]:

@@ -5,7 +5,6 @@ carries over what it has not judged again."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -16,15 +15,9 @@ from monitor.testing.fakeapi import ACCOUNT, FEATURES, FakeAccount, FakeUpstream
 from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import get, running, series
+from tests.helpers.inprocess import get, running, series
 
 Alert = tuple[str, str, str, str, str]  # status, alertname, severity, account, team label
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def config_text(configs: ConfigWriter, base_url: str, receiver_url: str, extra: str = "") -> str:

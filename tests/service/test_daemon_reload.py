@@ -29,7 +29,7 @@ from tests.helpers import (
     LogCapture,
     async_eventually,
 )
-from tests.helpers.daemons import (
+from tests.helpers.inprocess import (
     driven,
     firing,
     firing_names,

@@ -25,7 +25,7 @@ from monitor.web.messages import Verdict
 from monitor.web.webconfig import WebConfigError
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
 from tests.helpers.certs import TestCA
-from tests.helpers.daemons import running
+from tests.helpers.inprocess import running
 
 PASSWORD = "correct horse battery staple"
 OTHER_PASSWORD = "second-password-4f1e"

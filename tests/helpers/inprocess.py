@@ -16,7 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.model import Config
 from monitor.service.daemon import Daemon
-from monitor.testing import FakeClock, FakeSchedule
+from monitor.testing import FakeAccount, FakeClock, FakeSchedule, FakeUpstream
+from tests.helpers.configs import ConfigWriter
+from tests.helpers.waiting import async_eventually
+
+DAY = 86400.0
+HOUR = 3600.0
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -53,6 +58,15 @@ async def driven(
         yield daemon, schedule
 
 
+async def first_poll(daemon: Daemon) -> None:
+    """The poll the daemon makes at start-up, over: later ones are the test's."""
+
+    async def done() -> bool:
+        return all(sum(s.polls_total.values()) >= 1 for s in daemon.snapshot.sources)
+
+    await async_eventually(done, what="the first poll")
+
+
 async def scrape(daemon: Daemon, path: str = "/metrics") -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.get(f"http://127.0.0.1:{daemon.metrics_port}{path}")
@@ -84,3 +98,37 @@ async def firing(daemon: Daemon) -> list[dict[str, Any]]:
 async def firing_names(daemon: Daemon) -> set[tuple[str, str]]:
     """(alertname, source) of every alert firing."""
     return {(a["labels"]["alertname"], a["labels"]["source"]) for a in await firing(daemon)}
+
+
+async def every_family_body(fake: FakeUpstream, configs: ConfigWriter, now: float) -> str:
+    """/metrics of a daemon whose accounts are in every state, once the polls, the plans and
+    the subscription have all been read."""
+    fake.set_accounts(
+        [
+            FakeAccount("ok@x.io", now + 10 * DAY, max_jobs=8, executing=3),
+            FakeAccount("warn@x.io", now + 2 * DAY, max_jobs=3, executing=1),
+            FakeAccount("crit@x.io", now + 5 * HOUR, max_jobs=2),
+            FakeAccount("gone@x.io", now - HOUR, max_jobs=5),
+            FakeAccount("what@x.io", None, max_jobs=4),
+        ]
+    )
+    config = configs.load(fake.base_url)
+
+    async with running(Daemon(config)) as daemon:
+        url = f"http://127.0.0.1:{daemon.metrics_port}/metrics"
+        async with httpx.AsyncClient() as client:
+
+            async def polled() -> str | None:
+                text = (await client.get(url)).text
+                # The plan of the first account and the subscription are read at once.
+                wanted = (
+                    "pixverse_capacity_free_jobs{",
+                    "pixverse_account_credits{",
+                    "pixverse_useapi_subscription_active{",
+                    'endpoint="features"} ',
+                    'endpoint="account"} ',
+                )
+                return text if all(w in text for w in wanted) else None
+
+            body: str = await async_eventually(polled, what="a polled /metrics")
+    return body
