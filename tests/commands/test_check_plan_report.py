@@ -206,7 +206,7 @@ def test_a_glob_that_fits_no_account_is_a_warning_not_a_status(
 
 
 def test_config_check_warns_of_globs_that_can_never_fit(configs: ConfigWriter) -> None:
-    from tests.helpers.processes import cli
+    from tests.helpers.commands import cli
 
     path = configs.for_upstream(
         "http://127.0.0.1:1",
