@@ -21,7 +21,7 @@ from monitor.config import Severity
 from monitor.evaluate import AccountStatus
 from monitor.snapshot import PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
-from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription
+from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription, format_credits
 
 
 class PlanConditions(NamedTuple):
@@ -115,9 +115,9 @@ def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> 
     left = plan.credits_left
     minimum = settings.min_credits
     if minimum > 0 and left is not None and left < minimum:
-        kinds = ", ".join(f"{kind.value} {_number(n)}" for kind, n in plan.credits.items())
+        kinds = ", ".join(f"{kind.value} {format_credits(n)}" for kind, n in plan.credits.items())
         words = texts.credits_low(label, source, name, left, kinds=kinds, minimum=minimum)
-        details = {"credits": _number(left), "min_credits": str(minimum)}
+        details = {"credits": format_credits(left), "min_credits": str(minimum)}
         alert = Alert(AlertName.CREDITS_LOW, Severity.WARNING, source, label, *words, details)
         alerts.append(dataclasses.replace(alert, extra_labels=labels))
     allowed = plan.concurrency
@@ -129,10 +129,6 @@ def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> 
         )
         alerts.append(dataclasses.replace(alert, extra_labels=labels))
     return alerts
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def plan_resolution(

@@ -27,7 +27,7 @@ from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.exposition import account_fields
 from monitor.service import PlanRound
-from monitor.timefmt import format_ttl, iso_utc
+from monitor.timefmt import format_ttl, readable_utc
 from monitor.upstream import PollResult
 
 
@@ -213,7 +213,7 @@ def render_table(report: CheckReport) -> str:
                 (
                     s.label,
                     s.state.value,
-                    iso_utc(expiry).replace("T", " ").removesuffix("Z") if expiry else "-",
+                    readable_utc(expiry, seconds=True, zone=False) if expiry is not None else "-",
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",

@@ -14,8 +14,8 @@ from monitor.evaluate import AccountStatus, Evaluation
 from monitor.exposition import subscription_fields
 from monitor.service import PlanRound
 from monitor.snapshot import SourceSnapshot
-from monitor.timefmt import iso_utc
-from monitor.upstream import Plan, PollResult
+from monitor.timefmt import readable_utc
+from monitor.upstream import Plan, PollResult, format_credits, subscription_state
 
 
 def plan_alerts(
@@ -73,11 +73,11 @@ def account_cells(answers: PlanRound, status: AccountStatus) -> tuple[str, str, 
     if plan is None:
         return ("unknown" if got.unknown_account else f"({got.outcome.value})", "-", "-")
     ends = plan.expires_unix
-    shown_end = iso_utc(ends).replace("T", " ").removesuffix("Z") if ends is not None else "-"
+    shown_end = readable_utc(ends, seconds=True, zone=False) if ends is not None else "-"
     if plan.lapsed:
         shown_end += " (lapsed)"
     left = plan.credits_left
-    credits = "-" if left is None else (str(int(left)) if left == int(left) else f"{left:g}")
+    credits = "-" if left is None else format_credits(left)
     return (plan.name or "?", shown_end, credits)
 
 
@@ -88,10 +88,7 @@ def subscription_line(answers: PlanRound) -> str | None:
     if got.subscription is None:
         return f"  useapi.net subscription: {got.outcome.value}: {got.error}"
     sub = got.subscription
-    state = {True: "active", False: "INACTIVE", None: "state unknown"}[sub.active]
-    text = f"  useapi.net subscription: {state}"
-    if sub.renewed_unix is not None:
-        text += f", renewed {iso_utc(sub.renewed_unix)[:10]}"
+    text = f"  useapi.net subscription: {subscription_state(sub)}"
     for service, c in sub.services.items():
         counts = ", ".join(
             f"{n} {what}"

@@ -12,7 +12,7 @@ from monitor.config import Severity
 from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.timefmt import format_time_left, readable_utc
-from monitor.upstream import Plan
+from monitor.upstream import Plan, format_credits
 from monitor.web.statuspage.rows import (
     AlertRow,
     DeliveryRow,
@@ -242,7 +242,7 @@ def _credits(plan: Plan | None) -> str:
     left = plan.credits_left if plan is not None else None
     if left is None:
         return "-"
-    return str(int(left)) if left == int(left) else f"{left:g}"
+    return format_credits(left)
 
 
 def _worst(
