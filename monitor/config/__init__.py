@@ -21,6 +21,7 @@ from monitor.config.model import (
 )
 from monitor.config.policy import AccountSettings, Policy, matches, static_warnings
 from monitor.config.render import render_config
+from monitor.config.table import FileFormat, Table
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -29,6 +30,7 @@ __all__ = [
     "AccountSettings",
     "AlertsConfig",
     "Config",
+    "FileFormat",
     "MetricsConfig",
     "Policy",
     "PollConfig",
@@ -36,6 +38,7 @@ __all__ = [
     "SinkConfig",
     "SinkType",
     "SourceConfig",
+    "Table",
     "Thresholds",
     "default_config_path",
     "load_config",
