@@ -154,20 +154,6 @@ def account_table(snapshot: Snapshot) -> AccountTable:
     )
 
 
-class AccountTables:
-    """The account table of the last snapshot asked about, made once per snapshot (a poll, a
-    threshold crossing) rather than at each render: only the time left changes in between."""
-
-    def __init__(self) -> None:
-        self._last: tuple[Snapshot, AccountTable] | None = None
-
-    def of(self, snapshot: Snapshot) -> AccountTable:
-        last = self._last
-        if last is None or last[0] is not snapshot:
-            last = self._last = (snapshot, account_table(snapshot))
-        return last[1]
-
-
 def build_view(
     snapshot: Snapshot, inputs: PageInputs, now: float, table: AccountTable | None = None
 ) -> StatusView:
