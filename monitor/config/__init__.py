@@ -20,7 +20,7 @@ from monitor.config.model import (
     Thresholds,
 )
 from monitor.config.policy import AccountSettings, Policy, matches, static_warnings
-from monitor.config.render import render_config
+from monitor.config.render import render_config, toml_string
 from monitor.config.table import FileFormat, Table
 
 __all__ = [
@@ -48,4 +48,5 @@ __all__ = [
     "redact_url",
     "render_config",
     "static_warnings",
+    "toml_string",
 ]
