@@ -76,6 +76,15 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
     daemon = DaemonProcess(None, tmp_path, command=["demo", "--listen", "127.0.0.1:0"])
     port = daemon.port
     try:
+        # The banner names the config file the demo wrote and loaded: config check takes it.
+        (line,) = eventually(
+            lambda: [x for x in daemon.stderr().splitlines() if x.startswith("  config ")],
+            what="the banner",
+        )
+        path = line.split(": ", 1)[1].split(" (", 1)[0]
+        checked = cli("config", "check", path)
+        assert checked.returncode == 0, checked.stderr
+        assert 'name = "demo-receiver"' in checked.stdout
         body = eventually(lambda: _metrics(port), what="demo metrics")
         for state in ("ok", "warning", "critical", "expired", "unknown"):
             assert f'state="{state}"}} 1' in body, state
