@@ -23,6 +23,10 @@ from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
+# The nearest a wake is told: far enough from `now` to be another wall time (whose rounding at
+# today's Unix times is a quarter of a microsecond), near enough to be on time.
+MIN_WAKE_SECONDS = 0.001
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -348,7 +352,14 @@ def next_wake(
     moments.extend(f.notified_unix + settings.repeat_interval_seconds for f in book.values())
     stale_after = settings.criteria.stale_after_seconds
     mono = snapshot.taken_at_mono
-    moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
+    for source in snapshot.sources:
+        # Judged as `_source_down` judges it, on the monotonic clock: while a source is not
+        # stale, `left` is above zero. Told as a wall time, a staleness less than a rounding
+        # of it away would be `now` itself, and no wake at all: the alert would wait for the
+        # next poll. So it is at least MIN_WAKE_SECONDS away.
+        left = stale_after - (mono - source.stale_reference_mono)
+        if left > 0:
+            moments.append(now + max(left, MIN_WAKE_SECONDS))
     future = [m for m in moments if m > now]
     return min(future) if future else None
 

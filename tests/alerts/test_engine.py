@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 
 from monitor.alerts import token_texts
@@ -19,7 +22,7 @@ from monitor.alerts.engine import (
 from monitor.config.model import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import next_crossing
-from monitor.snapshot import Criteria
+from monitor.snapshot import Criteria, Snapshot
 from monitor.timefmt import iso_utc
 from monitor.upstream.parse import Account, ExpirySource
 from tests.helpers.world import SETTINGS, START, THRESHOLDS, H, World
@@ -276,6 +279,32 @@ def test_next_wake_covers_repeats_and_staleness() -> None:
     world.last_success = START + 4 * H
     snapshot = world.snapshot()
     assert next_wake(snapshot, world.book, SETTINGS, None, START + 1) == START + 4 * H
+
+
+@pytest.mark.parametrize("last_success_mono", [1001.0067910170001, 5.5, 123456.789])
+def test_a_source_a_rounding_short_of_stale_still_wakes_the_engine(
+    last_success_mono: float,
+) -> None:
+    """A timer that fires at the very moment a source goes stale may find it a rounding short
+    of it on the monotonic clock. The engine must then wake again soon (not only at the next
+    poll, an hour away), and find it stale by then."""
+    world = World([account("a@x", START + 100 * H)])
+    world.step()
+    world.outcome = Outcome.TIMEOUT
+    stale_after = SETTINGS.criteria.stale_after_seconds
+    short = math.nextafter(last_success_mono + stale_after, 0.0)  # the float before stale
+    (source,) = world.snapshot().sources
+    source = replace(source, last_success_mono=last_success_mono, monitored_since_mono=0.0)
+    now = START + H
+    snapshot = Snapshot((source,), now, world.snapshot().criteria, taken_at_mono=short)
+    assert conditions(snapshot, world.book, SETTINGS, now).active == ()  # not stale yet
+    wake = next_wake(snapshot, world.book, SETTINGS, None, now)
+    assert wake is not None
+    assert 0 < wake - now <= 0.001
+    later = replace(snapshot, taken_at_mono=short + (wake - now))
+    assert [a.name for a in conditions(later, world.book, SETTINGS, wake).active] == [
+        AlertName.SOURCE_DOWN
+    ]
 
 
 def test_a_resolution_says_what_happened() -> None:
