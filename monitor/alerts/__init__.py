@@ -6,7 +6,7 @@ from __future__ import annotations
 from monitor.alerts.alert import Alert
 from monitor.alerts.book import Alerting
 from monitor.alerts.engine import notify_test_event
-from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, new_notification
 from monitor.alerts.plans import plan_conditions
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 
@@ -18,6 +18,7 @@ __all__ = [
     "Alerting",
     "SendResult",
     "Sender",
+    "new_notification",
     "notify_test_event",
     "plan_conditions",
     "verify_signature",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -17,16 +17,16 @@ from monitor.alerts.outbox import (
     BACKOFF_CAP_SECONDS,
     MAX_PENDING_PER_SINK,
     Notification,
-    alertmanager_identity,
-    held_back,
-    notifications_for,
-    retry_delay,
+    new_notification,
+    next_to_send,
+    routes_alert,
 )
-from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
+from monitor.alerts.sinks import Sender, SendResult
 from monitor.clock import Clock
-from monitor.config import SinkConfig, SinkType
+from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
 from monitor.exposition import InternalMetrics
+from monitor.retry import retry_delay
 from monitor.tasks import TaskErrors, supervise, wait_event
 
 log = structlog.get_logger("monitor.delivery")
@@ -39,7 +39,7 @@ MAX_INTERNAL_ERRORS = 3
 class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
     of the outbox, so the state file always holds what is still owed; every outcome is
-    counted in `metrics` and logged with the same reason code."""
+    counted in `metrics` and logged with the same reason code (`_outcome`)."""
 
     def __init__(
         self,
@@ -83,36 +83,45 @@ class Delivery:
         self._wake_all()
 
     def enqueue(self, events: Sequence[AlertEvent]) -> None:
-        for notification in notifications_for(events, self._sinks.values(), self._clock.time()):
-            queue = self._queues[notification.sink]
-            if self._sinks[notification.sink].type is SinkType.ALERTMANAGER:
-                self._supersede(queue, notification)
-            queue.append(notification)
-            if len(queue) > MAX_PENDING_PER_SINK:
-                evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-                self._metrics.count(
-                    notification.sink, DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
-                )
-                log.error(
-                    "notification.failed",
-                    sink=notification.sink,
-                    id=evicted.id,
-                    reason=DeliveryFailure.OUTBOX_FULL.value,
-                    error="outbox full: oldest pending notification evicted",
-                    will_retry=False,
-                )
-            self._wake[notification.sink].set()
-
-    def _supersede(self, queue: list[Notification], new: Notification) -> None:
-        """An alert that ends and starts again within an alertmanager sink's resolve_grace:
-        the held-back end is dropped, so Alertmanager, which still holds the alert firing,
-        sees it go on rather than end and start again."""
+        """What each sink is due of these events, as its channel groups them."""
         now = self._clock.time()
-        identity = alertmanager_identity(new)
-        for old in [n for n in queue if held_back(n, now)]:
-            if alertmanager_identity(old) == identity:
-                queue.remove(old)
-                log.info("notification.superseded", sink=old.sink, id=old.id, by=new.id)
+        for sink in self._sinks.values():
+            queue = self._queues[sink.name]
+            self._supersede(sink, queue, events, now)
+            for batch in self._sender.batches(sink, events, now):
+                if not batch.events:
+                    continue
+                notification = new_notification(
+                    sink.name, batch.events, batch.due_unix, held=batch.held
+                )
+                queue.append(notification)
+                if len(queue) > MAX_PENDING_PER_SINK:
+                    self._evict(sink, queue)
+                self._wake[sink.name].set()
+
+    def _evict(self, sink: SinkConfig, queue: list[Notification]) -> None:
+        evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
+        error = "outbox full: oldest pending notification evicted"
+        failed = DeliveryOutcome.FAILED
+        self._outcome(sink.name, failed, DeliveryFailure.OUTBOX_FULL, error, evicted)
+
+    def _supersede(
+        self, sink: SinkConfig, queue: list[Notification], events: Sequence[AlertEvent], now: float
+    ) -> None:
+        """Let the sink's channel take back what new events make moot in the entries it
+        holds back (see `Channel.supersede`)."""
+        for index in reversed(range(len(queue))):
+            held = queue[index]
+            if not (held.held and held.waiting(now)):
+                continue
+            kept = self._sender.supersede(sink, held.events, events)
+            if kept == held.events:
+                continue
+            log.info("notification.superseded", sink=sink.name, id=held.id, left=len(kept))
+            if kept:
+                queue[index] = replace(held, events=kept)
+            else:
+                queue.pop(index)
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
@@ -147,7 +156,7 @@ class Delivery:
             self._wake.setdefault(name, asyncio.Event())
             if self._running and name not in self._tasks:
                 tasks = [self._supervised(Task.DELIVERY, name, self._drain)]
-                if sink.type is SinkType.ALERTMANAGER:
+                if self._sender.resend_seconds(sink) is not None:
                     tasks.append(self._supervised(Task.RESEND, name, self._resend))
                 self._tasks[name] = tasks
         self._wake_all()
@@ -180,11 +189,10 @@ class Delivery:
             wake = self._wake.get(name)
             if queue is None or wake is None:
                 return  # the sink was removed
-            sink = self._sinks[name]
             now = self._clock.time()
-            head = _next(sink, queue, now)
+            head = next_to_send(queue, now)
             if head is None:
-                # Nothing, or only ends held back: wait for the first to fall due.
+                # Nothing, or only entries held back: wait for the first to fall due.
                 due = min((n.next_attempt_unix for n in queue), default=None)
                 wake.clear()
                 await wait_event(wake, None if due is None else due - now)
@@ -194,57 +202,80 @@ class Delivery:
                 wake.clear()
                 await wait_event(wake, delay)
                 continue
-            await self._attempt(sink, queue, head)
+            await self._attempt(self._sinks[name], queue, head)
 
     async def _attempt(
         self, sink: SinkConfig, queue: list[Notification], head: Notification
     ) -> None:
+        """Send what is left of `head`, request by request, recording each that is accepted,
+        so that a restart goes on with the next; the first that fails ends the attempt."""
         try:
-            result = await self._sender.send(sink, head.event)
+            requests = self._sender.requests(sink, head)
         except Exception as exc:
-            self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
-            index = _position(queue, head)
-            if index is not None:
-                self._internal_error(sink, queue, index, exc)
-                self._persist()
+            self._raised(sink, queue, head, exc)
             return
-        self._internal_errors.pop((sink.name, head.id), None)
+        status = None
+        for part in range(head.parts_sent, len(requests)):
+            try:
+                result = await self._sender.send(sink, requests[part])
+            except Exception as exc:
+                self._raised(sink, queue, head, exc)
+                return
+            index = _position(queue, head)
+            if index is None:
+                return  # the sink was reloaded, or the notification superseded, meanwhile
+            self._internal_errors.pop((sink.name, head.id), None)
+            fields: dict[str, object] = {"http_status": result.status}
+            if len(requests) > 1:
+                fields.update(part=part + 1, parts=len(requests))
+            if not result.ok:
+                self._failed(sink, queue, index, result, fields)
+                self._persist()
+                return
+            status = result.status
+            if part + 1 < len(requests):
+                head = queue[index] = replace(head, parts_sent=part + 1)
+                log.info("notification.part_delivered", sink=sink.name, id=head.id, **fields)
+                self._persist()
         index = _position(queue, head)
-        if index is None:
-            return  # the sink was reloaded, or the notification superseded, meanwhile
-        fields = {
-            "sink": sink.name,
-            "id": head.id,
-            "alertname": head.event.alert.name.value,
-            "status": head.event.status.value,
-            "attempt": head.attempts + 1,
-            "http_status": result.status,
-        }
-        if result.ok:
+        if index is not None:
             queue.pop(index)
-            self._metrics.count(sink.name, DeliveryOutcome.DELIVERED, None)
-            log.info("notification.delivered", **fields)
-        elif result.retryable:
+            fields = {"http_status": status, "parts": len(requests)}
+            self._outcome(sink.name, DeliveryOutcome.DELIVERED, None, None, head, **fields)
+            self._persist()
+
+    def _raised(
+        self, sink: SinkConfig, queue: list[Notification], head: Notification, exc: Exception
+    ) -> None:
+        self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
+        index = _position(queue, head)
+        if index is not None:
+            self._internal_error(sink, queue, index, exc)
+            self._persist()
+
+    def _failed(
+        self,
+        sink: SinkConfig,
+        queue: list[Notification],
+        index: int,
+        result: SendResult,
+        fields: dict[str, object],
+    ) -> None:
+        """The receiver refused, or could not be reached: retry later, or drop."""
+        if result.retryable:
             self._retry_later(
                 sink,
                 queue,
                 index,
-                fields,
-                reason=result.reason,
-                error=result.error,
+                result.reason,
+                result.error,
                 retry_after_seconds=result.retry_after_seconds,
+                **fields,
             )
         else:
-            self._give_up(
-                sink,
-                queue,
-                index,
-                fields,
-                outcome=DeliveryOutcome.DROPPED,
-                reason=result.reason,
-                error=result.error,
-            )
-        self._persist()
+            head = queue.pop(index)
+            outcome = DeliveryOutcome.DROPPED
+            self._outcome(sink.name, outcome, result.reason, result.error, head, **fields)
 
     def _internal_error(
         self, sink: SinkConfig, queue: list[Notification], index: int, exc: Exception
@@ -254,107 +285,95 @@ class Delivery:
         head = queue[index]
         key = (sink.name, head.id)
         errors = self._internal_errors.get(key, 0) + 1
-        fields: dict[str, object] = {"sink": sink.name, "id": head.id, "attempt": head.attempts + 1}
         error = f"cannot be sent: {type(exc).__name__}: {exc}"
         reason = DeliveryFailure.INTERNAL_ERROR
         if errors >= MAX_INTERNAL_ERRORS:
             self._internal_errors.pop(key, None)
-            failed = DeliveryOutcome.FAILED
-            self._give_up(sink, queue, index, fields, outcome=failed, reason=reason, error=error)
+            queue.pop(index)
+            self._outcome(sink.name, DeliveryOutcome.FAILED, reason, error, head)
             return
         self._internal_errors[key] = errors
-        self._retry_later(sink, queue, index, fields, reason=reason, error=error)
+        self._retry_later(sink, queue, index, reason, error)
 
     def _retry_later(
         self,
         sink: SinkConfig,
         queue: list[Notification],
         index: int,
-        fields: Mapping[str, object],
-        *,
         reason: DeliveryFailure | None,
         error: str | None,
+        *,
         retry_after_seconds: float | None = None,
+        **fields: object,
     ) -> None:
         """Keep `queue[index]` in the outbox, due again after the backoff (or the receiver's
-        Retry-After, when longer)."""
+        rate-limit answer, when longer: `retry.retry_delay`)."""
         head = queue[index]
         attempts = head.attempts + 1
-        delay = retry_delay(
-            attempts, retry_after_seconds, base=self._backoff[0], cap=self._backoff[1]
-        )
+        base, cap = self._backoff
+        delay = retry_delay(attempts, retry_after_seconds, base=base, cap=cap)
         queue[index] = replace(
             head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
         )
-        self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
-        log.warning(
-            "notification.failed",
-            **fields,
-            reason=_reason(reason),
-            error=error,
-            will_retry=True,
+        self._outcome(
+            sink.name,
+            DeliveryOutcome.RETRIED,
+            reason,
+            error,
+            head,
             retry_in_seconds=round(delay, 3),
+            **fields,
         )
 
-    def _give_up(
+    def _outcome(
         self,
-        sink: SinkConfig,
-        queue: list[Notification],
-        index: int,
-        fields: Mapping[str, object],
-        *,
+        sink: str,
         outcome: DeliveryOutcome,
         reason: DeliveryFailure | None,
         error: str | None,
+        notification: Notification | None,
+        **fields: object,
     ) -> None:
-        """Take `queue[index]` out of the outbox unsent: dropped (the receiver said no) or
-        failed (it could not be sent at all)."""
-        queue.pop(index)
-        self._metrics.count(sink.name, outcome, reason)
-        log.error(
-            "notification.failed", **fields, reason=_reason(reason), error=error, will_retry=False
-        )
+        """Where every delivery outcome is known, a notification's or a re-send's (None):
+        counted and logged here, once."""
+        self._metrics.count(sink, outcome, reason)
+        if notification is None:
+            about: dict[str, object] = {"sink": sink, "kind": "resend", **fields}
+        else:
+            about = {
+                "sink": sink,
+                "id": notification.id,
+                "alerts": len(notification.events),
+                "attempt": notification.attempts + 1,
+                **fields,
+            }
+        if outcome is DeliveryOutcome.DELIVERED:
+            # A re-send every minute is routine: not worth a line each at info.
+            (log.info if notification is not None else log.debug)("notification.delivered", **about)
+            return
+        failed = {"reason": _reason(reason), "error": error}
+        if outcome is DeliveryOutcome.RETRIED or notification is None:
+            log.warning("notification.failed", **about, **failed, will_retry=True)
+        else:
+            log.error("notification.failed", **about, **failed, will_retry=False)
 
     async def _resend(self, name: str) -> None:
-        """Alertmanager forgets an alert that is not re-sent: post all firing every minute."""
+        """A type that re-sends (Alertmanager forgets an alert that is not re-sent) posts
+        everything firing that routes to the sink, every `resend_seconds`."""
         while True:
             sink = self._sinks.get(name)
-            if sink is None:
+            period = None if sink is None else self._sender.resend_seconds(sink)
+            if sink is None or period is None:
                 return
-            firing = [f for f in self._firing() if f.alert.severity.rank >= sink.min_severity.rank]
-            if firing:
-                result = await self._sender.post_firing(sink, firing)
-                if result.ok:
-                    self._metrics.count(name, DeliveryOutcome.DELIVERED, None)
-                    log.debug(
-                        "notification.delivered",
-                        sink=name,
-                        kind="resend",
-                        alerts=len(firing),
-                        http_status=result.status,
-                    )
-                else:
-                    self._metrics.count(name, DeliveryOutcome.FAILED, result.reason)
-                    log.warning(
-                        "notification.failed",
-                        sink=name,
-                        kind="resend",
-                        alerts=len(firing),
-                        reason=_reason(result.reason),
-                        error=result.error,
-                        will_retry=True,
-                    )
-            await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
-
-
-def _next(sink: SinkConfig, queue: list[Notification], now: float) -> Notification | None:
-    """The notification a sink's worker sends next: the oldest, so that a receiver sees
-    events in the order they happened. For an alertmanager sink, the oldest not held back:
-    the order across alerts means nothing to Alertmanager, and within one alert nothing
-    overtakes a held-back end, since a later event of that alert supersedes it."""
-    if sink.type is not SinkType.ALERTMANAGER:
-        return queue[0] if queue else None
-    return next((n for n in queue if not held_back(n, now)), None)
+            firing = [f for f in self._firing() if routes_alert(f.alert, sink)]
+            request = self._sender.resend(sink, firing)
+            if request is not None:
+                # The next re-send stands in for one that fails: counted as failed.
+                result = await self._sender.send(sink, request)
+                outcome = DeliveryOutcome.DELIVERED if result.ok else DeliveryOutcome.FAILED
+                fields = {"alerts": len(firing), "http_status": result.status}
+                self._outcome(name, outcome, result.reason, result.error, None, **fields)
+            await asyncio.sleep(period)
 
 
 def _reason(reason: DeliveryFailure | None) -> str | None:

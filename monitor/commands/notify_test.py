@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitor.alerts import Sender, SendResult, notify_test_event
+from monitor.alerts import Sender, SendResult, new_notification, notify_test_event
 from monitor.clock import Clock, SystemClock
 from monitor.commands.exits import EXIT_CONFIG, config_error, load
 from monitor.config import SinkConfig
@@ -21,8 +21,14 @@ async def send_test_notifications(
     """`notify-test`: one attempt per sink, concurrently, no outbox."""
     sender = Sender(clock, external_url)
     try:
-        event = notify_test_event(clock.time())
-        results = await asyncio.gather(*(sender.send(sink, event) for sink in sinks))
+        now = clock.time()
+        event = notify_test_event(now)
+        results = await asyncio.gather(
+            *(
+                sender.send_once(sink, new_notification(sink.name, (event,), now, held=False))
+                for sink in sinks
+            )
+        )
     finally:
         await sender.aclose()
     return list(zip(sinks, results, strict=True))

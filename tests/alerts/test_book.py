@@ -209,7 +209,7 @@ def _pending(state: Path) -> list[str] | None:
         document = orjson.loads((state / "state.json").read_bytes())
     except (FileNotFoundError, orjson.JSONDecodeError):
         return None
-    return [n["event"]["id"] for n in document["outbox"]]
+    return [n["id"] for n in document["outbox"]]
 
 
 def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(

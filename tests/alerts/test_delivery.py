@@ -12,6 +12,7 @@ import pytest
 
 from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.outbox import notification_id
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
@@ -48,6 +49,17 @@ def event(
     ended = T0 + 120 if status is Status.RESOLVED else None
     reason = Reason.RESOLVED if status is Status.RESOLVED else Reason.STARTED
     return AlertEvent(ident, status, reason, alert(severity, account), T0, ended, T0 + 5, severity)
+
+
+def key(ident: str, sink: str = "ops") -> str:
+    """The id, and Idempotency-Key, of the notification of the event `ident` alone."""
+    return notification_id(sink, [ident])
+
+
+def idents(keys: list[str], *events: str, sink: str = "ops") -> list[str]:
+    """`keys` as the ids of the events they are the notifications of."""
+    names = {key(e, sink): e for e in events}
+    return [names.get(k, k) for k in keys]
 
 
 @pytest.fixture
@@ -129,7 +141,7 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
     (got,) = receiver.accepted()
     assert got.path == "/hook?x=1"
     assert got.headers["content-type"] == "application/json"
-    assert got.headers["idempotency-key"] == "n1"
+    assert got.headers["idempotency-key"] == key("n1")
     assert got.headers["user-agent"].startswith("pixverse-monitor/")
     assert verify_signature(SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body, time.time())
     assert not verify_signature(
@@ -207,7 +219,7 @@ async def test_slack_payload(receiver: WebhookReceiver) -> None:
     fields = [f["text"] for f in body["blocks"][2]["fields"]]
     assert "*Account*\na@x.io" in fields and "*maxJobs*\n4" in fields
     assert "n1" in body["blocks"][4]["elements"][0]["text"]
-    assert got.headers["idempotency-key"] == "n1"
+    assert got.headers["idempotency-key"] == key("n1", "chat")
 
 
 @pytest.mark.anyio
@@ -262,7 +274,7 @@ async def test_retryable_statuses_are_retried(
         lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
     )
     assert [r.answered for r in receiver.received] == [status, status, 200]
-    assert {r.headers["idempotency-key"] for r in receiver.received} == {"n1"}
+    assert {r.headers["idempotency-key"] for r in receiver.received} == {key("n1")}
     assert harness.count("ops", DeliveryOutcome.RETRIED) == 2
     assert harness.count("ops", DeliveryOutcome.DELIVERED) == 1
     assert harness.failures("ops") == {f"http_{status}" if status < 500 else "http_5xx": 2}
@@ -320,13 +332,12 @@ async def test_other_4xx_is_dropped_and_counted(
         [event(ident="bad"), event(ident="good")],
         lambda h: receiver.accepted(),
     )
-    assert [(r.headers["idempotency-key"], r.answered) for r in receiver.received] == [
-        ("bad", status),
-        ("good", 200),
-    ]
+    keys = [r.headers["idempotency-key"] for r in receiver.received]
+    assert idents(keys, "bad", "good") == ["bad", "good"]
+    assert [r.answered for r in receiver.received] == [status, 200]
     assert harness.count("ops", DeliveryOutcome.DROPPED) == 1
     assert harness.failures("ops") == {"http_4xx": 1}
-    failed = [e for e in logs.events("notification.failed") if e["id"] == "bad"]
+    failed = [e for e in logs.events("notification.failed") if e["id"] == key("bad")]
     assert (failed[0]["will_retry"], failed[0]["reason"]) == (False, "http_4xx")
 
 
@@ -357,7 +368,7 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
     finally:
         receiver.stop()
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
-    assert ids == [f"n{i}" for i in range(5)]  # once each, in order
+    assert ids == [key(f"n{i}") for i in range(5)]  # once each, in order
     assert harness.delivery.pending() == []
     assert harness.saves >= 5 + 4
     first_failure = logs.events("notification.failed")[0]
@@ -396,7 +407,9 @@ async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None
             [warning, critical, resolved],
             lambda h: len(receiver.accepted()) == 3 and len(critical_only.accepted()) == 1,
         )
-        assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == ["c"]
+        assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == [
+            key("c", "crit")
+        ]
 
 
 @pytest.mark.anyio
@@ -476,12 +489,13 @@ async def test_an_alert_back_within_the_grace_goes_on_in_alertmanager(
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event(Status.RESOLVED, ident="end")])
-        assert [n.id for n in harness.delivery.pending()] == ["end"]
+        assert [n.id for n in harness.delivery.pending()] == [key("end", "am")]
         harness.delivery.enqueue([event(ident="again")])
         # The held-back end is gone at once: superseded, it will never be sent.
-        assert [n.id for n in harness.delivery.pending()] in (["again"], [])
+        assert [n.id for n in harness.delivery.pending()] in ([key("again", "am")], [])
         await async_eventually(lambda: _true(harness.delivery.pending() == []), what="sent")
-        assert [r.headers["idempotency-key"] for r in receiver.accepted()] == ["again"]
+        keys = [r.headers["idempotency-key"] for r in receiver.accepted()]
+        assert keys == [key("again", "am")]
     finally:
         await harness.delivery.stop()
 
@@ -505,8 +519,9 @@ async def test_a_full_outbox_evicts_the_oldest_and_says_why(
         pending = [n.id for n in harness.delivery.pending()]
     finally:
         await harness.delivery.stop()
-    assert pending == ["n0", "n3", "n4"]  # the head may be in flight: the next oldest go
+    # The head may be in flight: the next oldest go.
+    assert pending == [key("n0"), key("n3"), key("n4")]
     assert harness.count("ops", DeliveryOutcome.FAILED) == 2
     assert harness.failures("ops")["outbox_full"] == 2
     evicted = [e for e in logs.events("notification.failed") if e["reason"] == "outbox_full"]
-    assert [e["id"] for e in evicted] == ["n1", "n2"]
+    assert [e["id"] for e in evicted] == [key("n1"), key("n2")]

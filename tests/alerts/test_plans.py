@@ -374,10 +374,10 @@ def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
     events = world.step()
     state = StateFile(tmp_path)
     state.prepare()
-    state.save(world.book, [Notification(e, "ops") for e in events])
+    state.save(world.book, [Notification(e.id, "ops", (e,)) for e in events])
     book, outbox = StateFile(tmp_path).load()
     assert book == world.book
-    assert [n.event for n in outbox] == events
+    assert [n.events for n in outbox] == [(e,) for e in events]
     labelled = next(f.alert for f in book.values() if f.alert.account)
     assert labelled.labels["team"] == "studio"
 

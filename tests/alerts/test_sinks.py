@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
-from monitor.alerts.sinks import Sender, SendResult, slack
+from monitor.alerts.outbox import Notification
+from monitor.alerts.sinks import Context, Sender, SendResult
+from monitor.alerts.sinks.slack import Slack
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
 from monitor.testing.clock import FakeClock
@@ -62,14 +64,21 @@ class Recorder:
         return httpx.Response(self.status, headers=self.headers, stream=httpx.ByteStream(b"{}"))
 
 
+def notification(event: AlertEvent, sink: str = "ops") -> Notification:
+    """The notification of one event, under the event's id."""
+    return Notification(event.id, sink, (event,))
+
+
 async def one_request(target: SinkConfig, event: AlertEvent | None) -> httpx.Request:
     recorder = Recorder()
     sender = Sender(FakeClock(T0), EXTERNAL, transport=httpx.MockTransport(recorder))
     try:
         if event is None:
-            result = await sender.post_firing(target, FIRING)
+            resend = sender.resend(target, FIRING)
+            assert resend is not None
+            result = await sender.send(target, resend)
         else:
-            result = await sender.send(target, event)
+            result = await sender.send_once(target, notification(event))
     finally:
         await sender.aclose()
     assert result.ok, result
@@ -111,7 +120,7 @@ CASES = [
         "061021bca2b5f85ddf19b346e09cc6db3d95020acfeac6a3b6d0dccb2addb85e",
     ),
     (  # the new severity only: the end of the old one is a notification of its own, held
-        # back the sink's resolve_grace (outbox.notifications_for); the same body as a start
+        # back the sink's resolve_grace (Alertmanager.batches); the same body as a start
         sink_config("ops", AM, SinkType.ALERTMANAGER),
         CHANGED,
         AM + "/api/v2/alerts",
@@ -169,7 +178,7 @@ async def attempt(transport: httpx.AsyncBaseTransport, timeout: float = 2.0) -> 
         target = replace(target, timeout=timedelta(seconds=timeout))
     sender = Sender(FakeClock(T0), EXTERNAL, transport=transport)
     try:
-        return await sender.send(target, STARTED)
+        return await sender.send_once(target, notification(STARTED))
     finally:
         await sender.aclose()
 
@@ -241,6 +250,6 @@ async def test_no_answer_in_time_is_a_timeout() -> None:
 
 def test_a_shaped_request_does_not_show_its_url() -> None:
     target = sink_config("ops", SLACK_URL, SinkType.SLACK)
-    shaped = slack.request(target, STARTED, EXTERNAL, T0)
+    (shaped,) = Slack().requests(target, notification(STARTED), Context(EXTERNAL, T0))
     assert shaped.url == SLACK_URL
     assert "SLACKsecretPATH" not in repr(shaped)

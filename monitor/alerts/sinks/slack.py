@@ -7,16 +7,27 @@ from typing import Any
 import orjson
 
 from monitor.alerts.engine import AlertEvent
-from monitor.alerts.sinks.http import SinkRequest, json_headers
-from monitor.config import SinkConfig
+from monitor.alerts.outbox import Notification
+from monitor.alerts.sinks.channel import Context
+from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
+from monitor.config import SinkConfig, SinkType
 from monitor.timefmt import rfc3339
 
 _EMOJI = {("firing", "critical"): ":rotating_light:", ("firing", "warning"): ":warning:"}
 
 
-def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
-    """POST the message to the incoming-webhook URL (which is itself the credential)."""
-    return SinkRequest(sink.url.reveal(), slack_body(event), json_headers(event.id))
+class Slack(HttpChannel):
+    """A message POSTed to the incoming-webhook URL (which is itself the credential)."""
+
+    type = SinkType.SLACK
+
+    def requests(
+        self, sink: SinkConfig, notification: Notification, context: Context
+    ) -> list[SinkRequest]:
+        return [
+            SinkRequest(sink.url.reveal(), slack_body(event), json_headers(notification.id))
+            for event in notification.events
+        ]
 
 
 def slack_body(event: AlertEvent) -> bytes:

@@ -9,18 +9,38 @@ from collections.abc import Mapping
 import orjson
 
 from monitor.alerts.engine import AlertEvent
-from monitor.alerts.sinks.http import SinkRequest, json_headers
-from monitor.config import SinkConfig
+from monitor.alerts.outbox import Notification
+from monitor.alerts.sinks.channel import Context
+from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
+from monitor.config import SinkConfig, SinkType
 from monitor.timefmt import rfc3339
 
 SIGNATURE_HEADER = "X-Pixverse-Monitor-Signature"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager sends as endsAt of a firing alert
 
 
-def request(sink: SinkConfig, event: AlertEvent, external_url: str, now: float) -> SinkRequest:
-    """POST the webhook v4 body to the configured URL, signed when the sink has a secret."""
-    body = webhook_body(event, sink.name, external_url)
-    headers = json_headers(event.id)
+class Webhook(HttpChannel):
+    """The Alertmanager webhook payload, POSTed to the configured URL, signed when the sink
+    has a secret."""
+
+    type = SinkType.WEBHOOK
+
+    def requests(
+        self, sink: SinkConfig, notification: Notification, context: Context
+    ) -> list[SinkRequest]:
+        return [
+            _signed(
+                sink,
+                webhook_body(event, sink.name, context.external_url),
+                notification.id,
+                context.now,
+            )
+            for event in notification.events
+        ]
+
+
+def _signed(sink: SinkConfig, body: bytes, key: str, now: float) -> SinkRequest:
+    headers = json_headers(key)
     if sink.secret is not None:
         # Signed at each attempt: the timestamp tells the receiver how fresh it is.
         headers[SIGNATURE_HEADER] = signature(sink.secret.reveal(), int(now), body)
