@@ -4,13 +4,14 @@ its channel (`alerts/sinks/channel.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.engine import AlertEvent, Status
-from monitor.config import SinkConfig
+from monitor.config import SinkConfig, matches_all
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0  # exponential backoff capped at 5 min (docs/notifications.md)
@@ -47,16 +48,21 @@ def notification_id(sink: str, event_ids: Iterable[str]) -> str:
 
 
 def routes(event: AlertEvent, sink: SinkConfig) -> bool:
-    """Whether the sink is told about the event: `min_severity`, and `send_resolved` for a
-    resolution, which goes where its alert was loud enough at some point."""
+    """Whether the sink is told about the event: `min_severity` and `matchers`, and
+    `send_resolved` for a resolution, which goes where its alert went at some point (at its
+    last severity, or at its peak)."""
     if event.status is Status.RESOLVED:
-        return sink.send_resolved and event.peak_severity.rank >= sink.min_severity.rank
+        peak = dataclasses.replace(event.alert, severity=event.peak_severity)
+        return sink.send_resolved and (routes_alert(peak, sink) or routes_alert(event.alert, sink))
     return routes_alert(event.alert, sink)
 
 
 def routes_alert(alert: Alert, sink: SinkConfig) -> bool:
-    """Whether a firing alert goes to the sink: at least its `min_severity`."""
-    return alert.severity.rank >= sink.min_severity.rank
+    """Whether a firing alert goes to the sink: at least its `min_severity`, and every one of
+    its `matchers` holds on the alert's labels (the `[[accounts]]` labels among them)."""
+    if alert.severity.rank < sink.min_severity.rank:
+        return False
+    return not sink.matchers or matches_all(sink.matchers, alert.labels)
 
 
 def new_notification(

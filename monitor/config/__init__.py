@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from monitor.config.addresses import parse_listen, redact_url
 from monitor.config.load import default_config_path, load_config, parse_config
+from monitor.config.matchers import Matcher, matches_all, parse_matcher, route_key
 from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,
@@ -29,6 +30,7 @@ __all__ = [
     "AccountSettings",
     "AlertsConfig",
     "Config",
+    "Matcher",
     "MetricsConfig",
     "Policy",
     "PollConfig",
@@ -40,9 +42,12 @@ __all__ = [
     "default_config_path",
     "load_config",
     "matches",
+    "matches_all",
     "parse_config",
     "parse_listen",
+    "parse_matcher",
     "redact_url",
     "render_config",
+    "route_key",
     "static_warnings",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config.addresses import check_http_url, parse_listen, redact_url
+from monitor.config.matchers import MAX_MATCHERS, Matcher, parse_matcher
 from monitor.config.model import (
     DEFAULT_ACCOUNT_INTERVAL,
     DEFAULT_FEATURES_INTERVAL,
@@ -305,6 +306,7 @@ class _Loader:
         send_resolved = table.get("send_resolved", bool, True)
         timeout = table.duration("timeout", "10s")
         resolve_grace = _resolve_grace(table, kind)
+        matchers = _matchers(table)
         table.finish()
         return SinkConfig(
             name=name,
@@ -318,6 +320,7 @@ class _Loader:
             send_resolved=send_resolved,
             timeout=timeout,
             resolve_grace=resolve_grace,
+            matchers=matchers,
         )
 
 
@@ -332,6 +335,25 @@ def _resolve_grace(table: Table, kind: SinkType) -> timedelta:
             raise ConfigError(table.key("resolve_grace"), "only alertmanager sinks take it")
         return timedelta(0)
     return table.duration("resolve_grace", DEFAULT_RESOLVE_GRACE, positive=False)
+
+
+def _matchers(table: Table) -> tuple[Matcher, ...]:
+    """`matchers`: Alertmanager matchers on the alert's labels, every one named in its error."""
+    texts = table.get("matchers", list, [])
+    if len(texts) > MAX_MATCHERS:
+        raise ConfigError(
+            table.key("matchers"), f"at most {MAX_MATCHERS} matchers, got {len(texts)}"
+        )
+    matchers = []
+    for index, text in enumerate(texts):
+        key = f"{table.key('matchers')}[{index}]"
+        if not isinstance(text, str):
+            raise ConfigError(key, f"expected a string such as 'team=\"studio\"', got {text!r}")
+        try:
+            matchers.append(parse_matcher(text))
+        except ValueError as exc:
+            raise ConfigError(key, f"{text[:80]!r}: {exc}") from None
+    return tuple(matchers)
 
 
 def default_stale_after(interval: timedelta, jitter: timedelta, timeout: timedelta) -> timedelta:

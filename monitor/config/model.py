@@ -7,6 +7,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from monitor.config.matchers import Matcher
 from monitor.secret import Secret
 
 DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
@@ -123,6 +124,8 @@ class SinkConfig:
     # alertmanager sinks: how long each end is held back before it is posted
     # (docs/notifications.md).
     resolve_grace: timedelta = timedelta(0)
+    # Alertmanager matchers on the alert's labels, all of which must hold; none: every alert.
+    matchers: tuple[Matcher, ...] = ()
 
 
 @dataclass(frozen=True)

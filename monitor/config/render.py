@@ -105,6 +105,8 @@ def render_config(config: Config) -> str:
         out.append(f"timeout = {_value(sink.timeout)}")
         if sink.type is SinkType.ALERTMANAGER:
             out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
+        if sink.matchers:
+            out.append(f"matchers = [{', '.join(_quote(str(m)) for m in sink.matchers)}]")
     out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
 

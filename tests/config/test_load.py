@@ -189,6 +189,22 @@ BAD = [
         "only webhook",
     ),
     (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['team=\"a\"', 'team~\"b\"']",
+        "sinks[0].matchers[1]",
+        "'team~\"b\"': expected =, !=, =~ or !~ after the label name 'team'",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = 'team=\"a\"'",
+        "sinks[0].matchers",
+        "expected an array",
+    ),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = [1]", "sinks[0].matchers[0]", "string"),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['x=~\"(\"']",
+        "sinks[0].matchers[0]",
+        "not a valid regex",
+    ),
+    (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
         "sinks[1].name",
         "duplicate",
@@ -468,6 +484,7 @@ token_env = "TOKEN"
 name = "hook"
 url_file = "url"
 secret_file = "key"
+matchers = ['team="studio"']
 [[sinks]]
 name = "am"
 type = "alertmanager"

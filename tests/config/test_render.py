@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, parse_config, render_config
+from monitor.config import Config, parse_config, parse_matcher, render_config
 from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
@@ -117,6 +117,27 @@ def account_rules(draw: st.DrawFn) -> dict[str, Any]:
     return rule
 
 
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _regex_ok(value: str) -> bool:
+    try:
+        parse_matcher(f'x=~"{_escaped(value)}"')
+    except ValueError:
+        return False
+    return True
+
+
+# Matchers as people write them: quoted or bare, any value a quoted one may hold.
+matchers = st.builds(
+    lambda label, op, value: f'{label}{op}"{_escaped(value)}"',
+    st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
+    st.sampled_from(["=", "!=", "=~", "!~"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12).filter(_regex_ok),
+)
+
+
 @st.composite
 def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     doc: dict[str, Any] = {}
@@ -191,6 +212,7 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
         maybe(draw, sink, "min_severity", draw(st.sampled_from(["warning", "critical"])))
         maybe(draw, sink, "send_resolved", draw(st.booleans()))
         maybe(draw, sink, "timeout", spelled(draw, draw(durations)))
+        maybe(draw, sink, "matchers", draw(st.lists(matchers, max_size=3)))
         sinks.append(sink)
     doc["sinks"] = sinks
     return doc
