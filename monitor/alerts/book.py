@@ -23,7 +23,7 @@ from monitor.alerts.engine import (
     next_wake,
     step,
 )
-from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Notification
 from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.alerts.statelock import StateLock
@@ -175,6 +175,10 @@ class Alerting:
 
     def firing(self) -> Sequence[FiringAlert]:
         return list(self._book.values())
+
+    def pending(self) -> list[Notification]:
+        """The outbox: what is still owed to the sinks."""
+        return self._delivery.pending()
 
     def persist(self) -> None:
         """Save the book and the outbox: now, or within SAVE_INTERVAL_SECONDS during a burst.

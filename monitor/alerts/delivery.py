@@ -15,11 +15,12 @@ from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.outbox import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
-    MAX_PENDING_PER_SINK,
     Notification,
-    new_notification,
+    add,
     next_to_send,
     routes_alert,
+    split,
+    supersede,
 )
 from monitor.alerts.sinks import Sender, SendResult
 from monitor.clock import Clock
@@ -83,45 +84,18 @@ class Delivery:
         self._wake_all()
 
     def enqueue(self, events: Sequence[AlertEvent]) -> None:
-        """What each sink is due of these events, as its channel groups them."""
+        """What each sink is due of one evaluation's events, as its channel groups them."""
         now = self._clock.time()
         for sink in self._sinks.values():
             queue = self._queues[sink.name]
-            self._supersede(sink, queue, events, now)
-            for batch in self._sender.batches(sink, events, now):
-                if not batch.events:
-                    continue
-                notification = new_notification(
-                    sink.name, batch.events, batch.due_unix, held=batch.held
-                )
-                queue.append(notification)
-                if len(queue) > MAX_PENDING_PER_SINK:
-                    self._evict(sink, queue)
-                self._wake[sink.name].set()
-
-    def _evict(self, sink: SinkConfig, queue: list[Notification]) -> None:
-        evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
-        error = "outbox full: oldest pending notification evicted"
-        failed = DeliveryOutcome.FAILED
-        self._outcome(sink.name, failed, DeliveryFailure.OUTBOX_FULL, error, evicted)
-
-    def _supersede(
-        self, sink: SinkConfig, queue: list[Notification], events: Sequence[AlertEvent], now: float
-    ) -> None:
-        """Let the sink's channel take back what new events make moot in the entries it
-        holds back (see `Channel.supersede`)."""
-        for index in reversed(range(len(queue))):
-            held = queue[index]
-            if not (held.held and held.waiting(now)):
-                continue
-            kept = self._sender.supersede(sink, held.events, events)
-            if kept == held.events:
-                continue
-            log.info("notification.superseded", sink=sink.name, id=held.id, left=len(kept))
-            if kept:
-                queue[index] = replace(held, events=kept)
-            else:
-                queue.pop(index)
+            take_back = functools.partial(self._sender.supersede, sink, new=events)
+            for ident, left in supersede(queue, now, take_back):
+                log.info("notification.superseded", sink=sink.name, id=ident, left=left)
+            for evicted in add(queue, sink, self._sender.batches(sink, events, now), now):
+                error = "outbox full: oldest pending notification evicted"
+                failed, full = DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
+                self._outcome(sink.name, failed, full, error, evicted)
+            self._wake[sink.name].set()
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
@@ -281,7 +255,8 @@ class Delivery:
         self, sink: SinkConfig, queue: list[Notification], index: int, exc: Exception
     ) -> None:
         """Sending `queue[index]` raised: try again after a backoff, up to MAX_INTERNAL_ERRORS
-        times."""
+        times. Then a notification of several alerts, none of them sent yet, is split into
+        one per alert, so that an alert that cannot be rendered costs only itself."""
         head = queue[index]
         key = (sink.name, head.id)
         errors = self._internal_errors.get(key, 0) + 1
@@ -290,6 +265,14 @@ class Delivery:
         if errors >= MAX_INTERNAL_ERRORS:
             self._internal_errors.pop(key, None)
             queue.pop(index)
+            if len(head.events) > 1 and head.parts_sent == 0:
+                alone = split(head)
+                queue[index:index] = alone
+                log.warning(
+                    "notification.split", sink=sink.name, id=head.id, into=len(alone), error=error
+                )
+                self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
+                return
             self._outcome(sink.name, DeliveryOutcome.FAILED, reason, error, head)
             return
         self._internal_errors[key] = errors

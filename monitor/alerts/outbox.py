@@ -1,12 +1,13 @@
-"""The outbox: notifications waiting for delivery, each a group of events for one sink, and
-which of them a sink's worker sends next. Pure; what is particular to a sink type is asked of
+"""The outbox: notifications waiting for delivery, each a group of events for one sink; how
+what a sink is due joins it (gathered within the sink's `group_wait`, bounded), and which
+notification a sink's worker sends next. Pure; what is particular to a sink type is asked of
 its channel (`alerts/sinks/channel.py`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.alerts.alert import Alert
@@ -18,6 +19,16 @@ BACKOFF_CAP_SECONDS = 300.0  # exponential backoff capped at 5 min (docs/notific
 # Per sink; beyond it the oldest notification is evicted (counted as failed), so a sink that
 # is gone for good cannot grow the state file without bound.
 MAX_PENDING_PER_SINK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events a sink is due together: one outbox entry, due at `due_unix`. A `held` entry is
+    held back (never tried before it falls due) and does not hold up the entries behind it."""
+
+    events: tuple[AlertEvent, ...]
+    due_unix: float
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,81 @@ def new_notification(
 ) -> Notification:
     ident = notification_id(sink, (e.id for e in events))
     return Notification(ident, sink, events, 0, due_unix, 0, held)
+
+
+def add(
+    queue: list[Notification], sink: SinkConfig, batches: Sequence[Batch], now: float
+) -> list[Notification]:
+    """Put what a sink is due into its queue: a batch that is not held back joins the
+    notification still gathering within the sink's `group_wait`, if there is one, or starts
+    one, due `group_wait` from now. Past MAX_PENDING_PER_SINK the oldest are evicted (never the
+    head, which may be in flight): returned, to be counted as failed."""
+    evicted = []
+    for batch in batches:
+        if not batch.events:
+            continue
+        gathering = None if batch.held else _gathering(queue, now)
+        if gathering is not None:
+            queue[gathering] = joined(queue[gathering], batch.events)
+            continue
+        due = batch.due_unix if batch.held else batch.due_unix + sink.group_wait.total_seconds()
+        queue.append(new_notification(sink.name, batch.events, due, held=batch.held))
+        if len(queue) > MAX_PENDING_PER_SINK:
+            evicted.append(queue.pop(1 if len(queue) > 1 else 0))
+    return evicted
+
+
+def _gathering(queue: list[Notification], now: float) -> int | None:
+    """Where the notification still gathering events is: the newest not held back, while it
+    is not due."""
+    for index in reversed(range(len(queue))):
+        if not queue[index].held:
+            return index if queue[index].waiting(now) else None
+    return None
+
+
+def supersede(
+    queue: list[Notification],
+    now: float,
+    take_back: Callable[[tuple[AlertEvent, ...]], tuple[AlertEvent, ...]],
+) -> list[tuple[str, int]]:
+    """Let the sink's channel take back what new events make moot in the entries it still
+    holds back (`take_back` returns what is left of their events); an entry left empty goes.
+    Returns (id, events left) of each entry changed."""
+    changed = []
+    for index in reversed(range(len(queue))):
+        held = queue[index]
+        if not (held.held and held.waiting(now)):
+            continue
+        kept = take_back(held.events)
+        if kept == held.events:
+            continue
+        changed.append((held.id, len(kept)))
+        if kept:
+            queue[index] = dataclasses.replace(held, events=kept)
+        else:
+            queue.pop(index)
+    return changed
+
+
+def split(notification: Notification) -> list[Notification]:
+    """One notification per event of `notification` (none of it sent yet), due when it was:
+    so that an alert that cannot be rendered costs only itself."""
+    return [
+        new_notification(
+            notification.sink, (event,), notification.next_attempt_unix, held=notification.held
+        )
+        for event in notification.events
+    ]
+
+
+def joined(gathering: Notification, events: Sequence[AlertEvent]) -> Notification:
+    """A notification still gathering (`group_wait`) with `events` added to it; an alert's
+    later event takes the place of its earlier one, so that the notification says how each
+    alert stands when it is sent."""
+    later = {e.alert.fingerprint for e in events}
+    kept = tuple(e for e in gathering.events if e.alert.fingerprint not in later)
+    return dataclasses.replace(gathering, events=kept + tuple(events))
 
 
 def next_to_send(queue: Sequence[Notification], now: float) -> Notification | None:

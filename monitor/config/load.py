@@ -17,6 +17,7 @@ from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PLAN_WARNING,
     DEFAULT_STATE_DIR,
+    MAX_GROUP_WAIT,
     MAX_NAME_LENGTH,
     MIN_POLL_INTERVAL,
     MIN_REPEAT_INTERVAL,
@@ -307,6 +308,10 @@ class _Loader:
         timeout = table.duration("timeout", "10s")
         resolve_grace = _resolve_grace(table, kind)
         matchers = _matchers(table)
+        group_wait = table.duration("group_wait", "0s", positive=False)
+        if group_wait > MAX_GROUP_WAIT:
+            longest = format_duration(MAX_GROUP_WAIT)
+            raise ConfigError(table.key("group_wait"), f"must be at most {longest}")
         table.finish()
         return SinkConfig(
             name=name,
@@ -321,6 +326,7 @@ class _Loader:
             timeout=timeout,
             resolve_grace=resolve_grace,
             matchers=matchers,
+            group_wait=group_wait,
         )
 
 

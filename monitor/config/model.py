@@ -19,6 +19,8 @@ DEFAULT_PLAN_WARNING = timedelta(days=7)
 # CPU); shorter repeats flood the sinks.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
 MIN_REPEAT_INTERVAL = timedelta(minutes=1)
+# A sink's group_wait: longer holds every notification back for longer than a person waits.
+MAX_GROUP_WAIT = timedelta(minutes=10)
 # Names of sources and sinks, and [[accounts]] labels: they become label values and alert
 # texts, which the state file keeps, so they are bounded where they enter, far within what it
 # loads back (64 KiB a text): a longer one made the next start drop every alert it was on.
@@ -126,6 +128,8 @@ class SinkConfig:
     resolve_grace: timedelta = timedelta(0)
     # Alertmanager matchers on the alert's labels, all of which must hold; none: every alert.
     matchers: tuple[Matcher, ...] = ()
+    # What falls due within this of a first event is sent with it, as one notification.
+    group_wait: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)

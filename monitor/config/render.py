@@ -103,6 +103,7 @@ def render_config(config: Config) -> str:
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")
+        out.append(f"group_wait = {_value(sink.group_wait)}")
         if sink.type is SinkType.ALERTMANAGER:
             out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
         if sink.matchers:

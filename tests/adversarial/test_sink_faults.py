@@ -86,7 +86,8 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
     harness = Harness(sink_config("ops", receiver.url, timeout=1.0))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("bad", starts_at=1e20), event("good")])
+        harness.delivery.enqueue([event("bad", starts_at=1e20)])  # two evaluations
+        harness.delivery.enqueue([event("good")])
 
         async def good_delivered() -> bool:
             return "good" in accepted_ids(receiver)
@@ -115,6 +116,32 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
     assert failures[0]["sink"] == "ops"
 
 
+@pytest.mark.anyio
+async def test_an_alert_that_cannot_be_rendered_costs_only_itself_in_a_burst(
+    receiver: WebhookReceiver, logs: LogCapture
+) -> None:
+    """One message per burst must not make one bad alert cost the whole burst: after three
+    failed attempts the notification is split into one per alert."""
+    harness = Harness(sink_config("ops", receiver.url, timeout=1.0))
+    await harness.delivery.start()
+    try:
+        harness.delivery.enqueue([event("good1"), event("bad", starts_at=1e20), event("good2")])
+
+        async def settled() -> bool:
+            return not harness.delivery.pending()
+
+        await async_eventually(settled, what="the good ones delivered, the bad one given up")
+    finally:
+        await harness.delivery.stop()
+    assert accepted_ids(receiver) == ["good1", "good2"]
+    (split,) = logs.events("notification.split")
+    assert split["into"] == 3
+    assert harness.count(DeliveryOutcome.DELIVERED) == 2
+    assert harness.count(DeliveryOutcome.FAILED) == 1
+    # Three attempts of the burst (the third splits it), three of the bad alert alone.
+    assert harness.failures(DeliveryFailure.INTERNAL_ERROR) == 3 + 3
+
+
 class Exploding(httpx.AsyncBaseTransport):
     """A transport that raises something httpx never would, `times` times, then works."""
 
@@ -139,7 +166,8 @@ async def test_an_unexpected_error_while_sending_is_retried(
     harness = Harness(sink_config("ops", receiver.url, timeout=1.0), transport=Exploding(2))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("n1"), event("n2")])
+        harness.delivery.enqueue([event("n1")])  # two evaluations
+        harness.delivery.enqueue([event("n2")])
 
         # The sender's own count, not the receiver's record: the receiver records a request
         # before its answer reaches the sender, and stopping then would cancel that answer.
@@ -212,7 +240,8 @@ async def test_each_sink_fault_has_its_outcome(
     harness = Harness(sink_config("ops", receiver.url, timeout=0.3))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("first"), event("second")])
+        harness.delivery.enqueue([event("first")])  # two evaluations
+        harness.delivery.enqueue([event("second")])
 
         async def settled() -> bool:
             return not harness.delivery.pending()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -112,7 +113,7 @@ class Harness:
 
 async def run(
     sinks: list[SinkConfig],
-    events: list[AlertEvent],
+    events: list[AlertEvent] | list[list[AlertEvent]],
     until: Any,
     timeout: float = 10,
     firing: list[FiringAlert] | None = None,
@@ -121,7 +122,10 @@ async def run(
     harness = Harness(sinks, firing, backoff_cap)
 
     await harness.delivery.start()
-    harness.delivery.enqueue(events)
+    # A list of events is one evaluation; a list of lists, one evaluation each.
+    evaluations = events if events and isinstance(events[0], list) else [events]
+    for evaluation in evaluations:
+        harness.delivery.enqueue(evaluation)  # type: ignore[arg-type]
 
     async def done() -> bool:
         return bool(until(harness))
@@ -165,12 +169,11 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
     }
     assert got.json() == {
         "version": "4",
-        "groupKey": '{}:{account="a@x.io", alertname="PixverseTokenExpired", '
-        'severity="critical", source="main"}',
+        "groupKey": "{}:{}",
         "truncatedAlerts": 0,
         "status": "firing",
         "receiver": "ops",
-        "groupLabels": labels,
+        "groupLabels": {},
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": EXTERNAL,
@@ -210,15 +213,17 @@ async def test_slack_payload(receiver: WebhookReceiver) -> None:
     (got,) = receiver.accepted()
     body = got.json()
     assert set(body) == {"text", "blocks"}
-    assert body["text"] == (
-        ":rotating_light: [FIRING:critical] PixverseTokenExpired main/a@x.io: "
-        "PixVerse token of a@x.io has expired"
+    # The time in words is as of sending (the real clock here, the expiry a fixed date).
+    assert body["text"].startswith(
+        ":rotating_light: CRITICAL: PixverseTokenExpired a@x.io: Token expire"
     )
+    assert body["text"].endswith(", at 2027-01-15 08:00 UTC")
     kinds = [b["type"] for b in body["blocks"]]
-    assert kinds == ["header", "section", "section", "section", "context"]
-    fields = [f["text"] for f in body["blocks"][2]["fields"]]
-    assert "*Account*\na@x.io" in fields and "*maxJobs*\n4" in fields
-    assert "n1" in body["blocks"][4]["elements"][0]["text"]
+    assert kinds == ["header", "section", "section", "context"]
+    text = body["blocks"][1]["text"]["text"]
+    assert "*a@x.io* · source main" in text and "Job slots at stake: *4*" in text
+    assert "status page" in body["blocks"][2]["text"]["text"]
+    assert key("n1", "chat") in body["blocks"][3]["elements"][0]["text"]
     assert got.headers["idempotency-key"] == key("n1", "chat")
 
 
@@ -329,7 +334,7 @@ async def test_other_4xx_is_dropped_and_counted(
     receiver.respond(status)
     harness = await run(
         [sink_config("ops", receiver.url)],
-        [event(ident="bad"), event(ident="good")],
+        [[event(ident="bad")], [event(ident="good")]],  # two evaluations
         lambda h: receiver.accepted(),
     )
     keys = [r.headers["idempotency-key"] for r in receiver.received]
@@ -351,7 +356,8 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
 
     try:
         await harness.delivery.start()
-        harness.delivery.enqueue(events)
+        for one in events:  # five evaluations
+            harness.delivery.enqueue([one])
 
         async def retried_a_few_times() -> bool:
             return harness.count("ops", DeliveryOutcome.RETRIED) >= 4
@@ -399,17 +405,21 @@ async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None
                 "crit", critical_only.url, min_severity=Severity.CRITICAL, send_resolved=False
             ),
         ]
-        warning = event(severity=Severity.WARNING, ident="w")
-        critical = event(ident="c")
-        resolved = event(Status.RESOLVED, ident="r")
+        warning = event(severity=Severity.WARNING, ident="w", account="w@x.io")
+        critical = event(ident="c", account="c@x.io")
+        resolved = event(Status.RESOLVED, ident="r", account="r@x.io")
         await run(
             sinks,
-            [warning, critical, resolved],
-            lambda h: len(receiver.accepted()) == 3 and len(critical_only.accepted()) == 1,
+            [[warning, critical, resolved]],
+            lambda h: receiver.accepted() and critical_only.accepted(),
         )
-        assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == [
-            key("c", "crit")
-        ]
+        (everything,) = receiver.accepted()
+        assert everything.headers["idempotency-key"] == notification_id("all", ["w", "c", "r"])
+        accounts = [a["labels"]["account"] for a in everything.json()["alerts"]]
+        assert accounts == ["w@x.io", "c@x.io", "r@x.io"]
+        (critical_one,) = critical_only.accepted()
+        assert critical_one.headers["idempotency-key"] == key("c", "crit")
+        assert [a["labels"]["account"] for a in critical_one.json()["alerts"]] == ["c@x.io"]
 
 
 @pytest.mark.anyio
@@ -508,14 +518,15 @@ async def _true(value: bool) -> bool:
 async def test_a_full_outbox_evicts_the_oldest_and_says_why(
     monkeypatch: pytest.MonkeyPatch, logs: LogCapture
 ) -> None:
-    monkeypatch.setattr("monitor.alerts.delivery.MAX_PENDING_PER_SINK", 3)
+    monkeypatch.setattr("monitor.alerts.outbox.MAX_PENDING_PER_SINK", 3)
     receiver = WebhookReceiver().start()
     url = receiver.url
     receiver.stop()  # nothing delivered: the outbox only grows
     harness = Harness([sink_config("ops", url)])
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)])
+        for i in range(5):  # five evaluations
+            harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io")])
         pending = [n.id for n in harness.delivery.pending()]
     finally:
         await harness.delivery.stop()
@@ -525,3 +536,34 @@ async def test_a_full_outbox_evicts_the_oldest_and_says_why(
     assert harness.failures("ops")["outbox_full"] == 2
     evicted = [e for e in logs.events("notification.failed") if e["reason"] == "outbox_full"]
     assert [e["id"] for e in evicted] == [key("n1"), key("n2")]
+
+
+@pytest.mark.anyio
+async def test_what_falls_due_within_group_wait_is_one_notification(
+    receiver: WebhookReceiver,
+) -> None:
+    """Two evaluations within the sink's group_wait: one POST, sent when the wait is over;
+    an evaluation after it: a notification of its own."""
+    target = replace(sink_config("ops", receiver.url), group_wait=timedelta(seconds=1))
+    harness = Harness([target])
+    await harness.delivery.start()
+    try:
+        started = time.time()
+        harness.delivery.enqueue([event(ident="first", account="a@x.io")])
+        harness.delivery.enqueue([event(ident="second", account="b@x.io")])
+        (gathering,) = harness.delivery.pending()
+        assert gathering.id == key("first")  # the id it got when it began, kept
+
+        async def sent(count: int) -> bool:
+            return harness.count("ops", DeliveryOutcome.DELIVERED) == count
+
+        await async_eventually(lambda: sent(1), what="the gathered notification")
+        harness.delivery.enqueue([event(ident="third", account="c@x.io")])
+        await async_eventually(lambda: sent(2), what="the next one")
+    finally:
+        await harness.delivery.stop()
+    first, second = receiver.accepted()
+    assert [a["labels"]["account"] for a in first.json()["alerts"]] == ["a@x.io", "b@x.io"]
+    assert first.at_unix - started >= 1.0
+    assert [a["labels"]["account"] for a in second.json()["alerts"]] == ["c@x.io"]
+    assert first.headers["idempotency-key"] == key("first")

@@ -239,6 +239,7 @@ def test_max_jobs_above_plan(max_jobs: int, concurrency: int | None, fires: bool
         assert event.alert.annotations == {
             "summary": "maxJobs of a@x.io (6) is above what its plan allows (4)",
             "description": event.alert.description,
+            "plan": event.alert.details["plan"],
             "max_jobs": "6",
             "plan_concurrency": "4",
         }

@@ -13,12 +13,15 @@ from datetime import timedelta
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks import Context, Sender, SendResult
 from monitor.alerts.sinks.slack import Slack
+from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, Webhook, verify_signature
+from monitor.config import parse_matcher
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
 from monitor.testing.clock import FakeClock
@@ -86,31 +89,33 @@ async def one_request(target: SinkConfig, event: AlertEvent | None) -> httpx.Req
     return request
 
 
-# sha256 of each body as the sender wrote it before the sink types moved to modules of their
-# own: receivers that verify the HMAC, or dedupe by body, see the same bytes as before.
+# sha256 of each body: a change to any payload is a deliberate one (and docs/notifications.md
+# shows it). The Alertmanager bodies are those of before the sink types moved to modules of
+# their own; the webhook's carry a group (groupKey "{}:{}", no groupLabels), Slack's the
+# message of docs/notifications.md.
 AM = "http://am.test:9093"
-SIGNED = "t=1800000000,v1=b7e5568ae97dc9d32dd557b0d8d52f1ff68f6d912d07c24de8df12ed617d6f03"
+SIGNED = "t=1800000000,v1=5569daecab8cc0eb3347b1f107c789b78a964af9d1c777981be43748c30229b7"
 CASES = [
     (
         sink_config("ops", "https://hooks.test/hook?x=1", SinkType.WEBHOOK, secret="k3y"),
         STARTED,
         "https://hooks.test/hook?x=1",
         {"idempotency-key": "n1", "x-pixverse-monitor-signature": SIGNED},
-        "23111b675092fc4e7e8ea745fcd19ecb2d3ef9060faca80a9a993e4888a92009",
+        "44510fab3f58595474064bf2de421e5636a20db87d387457b13458d503270b8b",
     ),
     (
         sink_config("ops", "https://hooks.test/hook", SinkType.WEBHOOK),
         RESOLVED,
         "https://hooks.test/hook",
         {"idempotency-key": "n3"},
-        "d24ab51123b4c8971c5616ca57b1fb819cef04c9d95c2e215e32fa7e0e19b6a8",
+        "bf076ce059b3dcb5c31b54f18d63773af7f7d9dfa2d41c35c9ddbdc39100680a",
     ),
     (
         sink_config("ops", SLACK_URL, SinkType.SLACK),
         STARTED,
         SLACK_URL,
         {"idempotency-key": "n1"},
-        "a5e21a0e5b071a6d8795c78712b26219890ecc1dca89b84c48530b9a857325c3",
+        "5a4d5a3f234d43f873b5ebeacacf1dad59ef1f30d8bb9f493a5d81644c5f2a0d",
     ),
     (
         sink_config("ops", AM, SinkType.ALERTMANAGER),
@@ -253,3 +258,114 @@ def test_a_shaped_request_does_not_show_its_url() -> None:
     (shaped,) = Slack().requests(target, notification(STARTED), Context(EXTERNAL, T0))
     assert shaped.url == SLACK_URL
     assert "SLACKsecretPATH" not in repr(shaped)
+
+
+# -- one notification per burst ------------------------------------------------------------
+
+
+def burst(count: int, *, resolved: int = 0) -> tuple[AlertEvent, ...]:
+    """`count` token alerts of one evaluation, critical and warning in turn, the last
+    `resolved` of them resolutions; the team label on every other one."""
+    events = []
+    for i in range(count):
+        severity = Severity.CRITICAL if i % 2 == 0 else Severity.WARNING
+        alert = replace(
+            ALERT,
+            severity=severity,
+            account=f"u{i:04d}@x.io",
+            details={**ALERT.details, "expires_at": f"2027-01-{15 + i % 10}T13:00:00Z"},
+            extra_labels=(("team", "studio"),) if i % 2 == 0 else (),
+        )
+        status = Status.RESOLVED if i >= count - resolved else Status.FIRING
+        reason = Reason.RESOLVED if status is Status.RESOLVED else Reason.STARTED
+        ends = T0 if status is Status.RESOLVED else None
+        events.append(AlertEvent(f"e{i}", status, reason, alert, T0 - 60, ends, T0, severity))
+    return tuple(events)
+
+
+def test_a_webhook_notification_of_450_alerts_is_three_posts_of_at_most_200() -> None:
+    target = sink_config("ops", "https://hooks.test/hook", secret="k3y")
+    group = Notification("g1", "ops", burst(450, resolved=10))
+    posts = Webhook().requests(target, group, Context(EXTERNAL, T0))
+    bodies = [orjson.loads(p.body) for p in posts]
+    assert [len(b["alerts"]) for b in bodies] == [200, 200, 50]
+    assert [p.headers["Idempotency-Key"] for p in posts] == ["g1-1of3", "g1-2of3", "g1-3of3"]
+    sent = [a["labels"]["account"] for b in bodies for a in b["alerts"]]
+    assert sent == [e.alert.account for e in group.events]  # all, once, in order
+    for post, body in zip(posts, bodies, strict=True):
+        assert body["groupKey"] == "{}:{}" and body["groupLabels"] == {}
+        # What every alert of the POST shares: not the account, nor the severity.
+        assert body["commonLabels"] == {"alertname": "PixverseTokenExpiringSoon", "source": "main"}
+        assert verify_signature("k3y", post.headers[SIGNATURE_HEADER], post.body, T0)
+    assert [b["status"] for b in bodies] == ["firing", "firing", "firing"]
+    assert {a["status"] for a in bodies[2]["alerts"][-10:]} == {"resolved"}
+
+
+def test_a_webhook_group_key_is_alertmanagers_for_a_route_with_the_sinks_matchers() -> None:
+    target = replace(
+        sink_config("ops", "https://hooks.test/hook"),
+        matchers=(parse_matcher("team=studio"),),
+    )
+    events = tuple(e for e in burst(4) if e.alert.labels.get("team") == "studio")
+    (post,) = Webhook().requests(target, Notification("g", "ops", events), Context(EXTERNAL, T0))
+    body = orjson.loads(post.body)
+    assert body["groupKey"] == '{}/{team="studio"}:{}'
+    assert body["commonLabels"] == {
+        "alertname": "PixverseTokenExpiringSoon",
+        "severity": "critical",
+        "source": "main",
+        "team": "studio",
+    }
+    assert post.headers["Idempotency-Key"] == "g"
+
+
+def test_a_slack_message_details_the_20_most_urgent_and_counts_the_rest() -> None:
+    events = burst(30, resolved=4)
+    (post,) = Slack().requests(
+        sink_config("chat", SLACK_URL, SinkType.SLACK),
+        Notification("g1", "chat", events),
+        Context(EXTERNAL, T0),
+    )
+    body = orjson.loads(post.body)
+    blocks = body["blocks"]
+    assert len(blocks) <= 50
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    detailed, summary = sections[:-1], sections[-1]
+    assert len(detailed) == 20
+    # Critical first, then the soonest expiry: u0000 (15 Jan) before u0010 (15 Jan, later
+    # account), u0002 (17 Jan)...
+    firsts = [s.split("\n")[1].split("*")[1] for s in detailed[:3]]
+    assert firsts == ["u0000@x.io", "u0010@x.io", "u0020@x.io"]
+    assert all(":rotating_light: *CRITICAL*" in s for s in detailed[:13])
+    assert summary == (
+        "…and 10 more: 6 warning, 4 resolved. All of them on the "
+        "<http://monitor.test:9877/|status page>."
+    )
+    assert blocks[0]["text"]["text"] == "PixVerse: 13 critical, 13 warning firing; 4 resolved"
+    assert body["text"].startswith(":rotating_light: PixVerse: 13 critical")
+    assert "team studio" in detailed[0]
+
+
+def test_slack_text_is_escaped_so_that_it_shows_as_it_is() -> None:
+    hostile = replace(
+        ALERT,
+        account="<!channel>&<https://evil.test|click>@x.io",
+        description="Renew <it> & now",
+        extra_labels=(("team", "<@U123>"),),
+    )
+    event = replace(STARTED, alert=hostile)
+    (post,) = Slack().requests(
+        sink_config("chat", SLACK_URL, SinkType.SLACK),
+        Notification("n", "chat", (event,)),
+        Context(EXTERNAL, T0),
+    )
+    body = orjson.loads(post.body)
+    texts = [body["text"]] + [b["text"]["text"] for b in body["blocks"] if b["type"] == "section"]
+    for text in texts:
+        assert "<!channel>" not in text and "<@U123>" not in text and "<https://evil" not in text
+    alert_text = body["blocks"][1]["text"]["text"]
+    assert "&lt;!channel&gt;&amp;&lt;https://evil.test|click&gt;@x.io" in alert_text
+    assert "Renew &lt;it&gt; &amp; now" in alert_text
+    assert "team &lt;@U123&gt;" in alert_text
+    # The header is plain text, shown as written.
+    assert body["blocks"][0]["text"]["text"].endswith("<!channel>&<https://evil.test|click>@x.io")

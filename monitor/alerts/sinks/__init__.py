@@ -4,14 +4,13 @@ puts them to work (sender.py). docs/design.md says how to add a type."""
 
 from __future__ import annotations
 
-from monitor.alerts.sinks.channel import Batch, Channel, Context, SendResult, Transport
+from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
 from monitor.alerts.sinks.sender import CHANNELS, Sender, channel_of
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 
 __all__ = [
     "CHANNELS",
     "SIGNATURE_HEADER",
-    "Batch",
     "Channel",
     "Context",
     "SendResult",

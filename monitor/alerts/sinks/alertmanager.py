@@ -12,8 +12,8 @@ import orjson
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
-from monitor.alerts.outbox import Notification, routes
-from monitor.alerts.sinks.channel import Batch, Context
+from monitor.alerts.outbox import Batch, Notification, routes
+from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
 from monitor.config import Severity, SinkConfig, SinkType
 from monitor.timefmt import rfc3339
@@ -30,7 +30,8 @@ _Item = tuple[Alert, float, float | None]
 
 class Alertmanager(HttpChannel):
     """Alertmanager does routing, grouping, silences and dedup across monitor replicas; this
-    keeps what it holds equal to what fires here."""
+    keeps what it holds equal to what fires here: what starts firing in one POST, what ends
+    in another, `resolve_grace` later, and everything firing again every minute."""
 
     type = SinkType.ALERTMANAGER
     resend_seconds = ALERTMANAGER_RESEND_SECONDS
@@ -44,14 +45,19 @@ class Alertmanager(HttpChannel):
         Alertmanager keeps, and only ends the alert by itself when no rule raises it.
         Alertmanager tells alerts apart by every label, severity included, so a severity
         change also ends the alert under its old severity."""
-        due_at = now + sink.resolve_grace.total_seconds()
-        out = []
+        firing: list[AlertEvent] = []
+        ends: list[AlertEvent] = []
         for event in events:
             if routes(event, sink):
-                held = event.status is Status.RESOLVED
-                out.append(Batch((event,), due_at if held else now, held=held))
+                (ends if event.status is Status.RESOLVED else firing).append(event)
             if event.reason is Reason.SEVERITY_CHANGED:
-                out.append(Batch((_old_severity_ended(event),), due_at, held=True))
+                ends.append(_old_severity_ended(event))
+        grace = sink.resolve_grace.total_seconds()
+        if not grace:  # nothing held back: all of it in one POST
+            return [Batch((*firing, *ends), now)] if firing or ends else []
+        out = [Batch(tuple(firing), now)] if firing else []
+        if ends:
+            out.append(Batch(tuple(ends), now + grace, held=True))
         return out
 
     def supersede(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from monitor.alerts.engine import AlertEvent, FiringAlert
-from monitor.alerts.outbox import Notification, routes
+from monitor.alerts.outbox import Batch, Notification, routes
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
@@ -45,16 +45,6 @@ class Transport:
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """Events a sink is due together: one outbox entry, due at `due_unix`. A `held` entry is
-    held back (never tried before it falls due) and does not hold up the entries behind it."""
-
-    events: tuple[AlertEvent, ...]
-    due_unix: float
-    held: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Context:
     """What shaping a request needs besides the sink and the notification: where people
     reach this monitor (links in the messages), and the moment it is shaped."""
@@ -80,9 +70,10 @@ class Channel(Protocol[Request]):
 
     def batches(self, sink: SinkConfig, events: Sequence[AlertEvent], now: float) -> list[Batch]:
         """What the sink is due of one evaluation's `events` (all of them: route with
-        `notified` or `outbox.routes`), as outbox entries. By default one entry per event,
-        due now."""
-        return [Batch((event,), now) for event in notified(events, sink)]
+        `notified` or `outbox.routes`), as outbox entries. By default one entry, due now:
+        one message per burst."""
+        due = notified(events, sink)
+        return [Batch(due, now)] if due else []
 
     def supersede(
         self, held: tuple[AlertEvent, ...], new: Sequence[AlertEvent]

@@ -10,9 +10,9 @@ import httpx
 
 from monitor import __version__
 from monitor.alerts.engine import AlertEvent, FiringAlert
-from monitor.alerts.outbox import Notification
+from monitor.alerts.outbox import Batch, Notification
 from monitor.alerts.sinks.alertmanager import Alertmanager
-from monitor.alerts.sinks.channel import Batch, Channel, Context, SendResult, Transport
+from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
 from monitor.alerts.sinks.slack import Slack
 from monitor.alerts.sinks.webhook import Webhook
 from monitor.clock import Clock
