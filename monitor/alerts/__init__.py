@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.book import Alerting
-from monitor.alerts.engine import notify_test_event
-from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, new_notification
+from monitor.alerts.engine import AlertEvent, notify_test_event
+from monitor.alerts.outbox import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    Notification,
+    new_notification,
+)
 from monitor.alerts.plans import plan_conditions
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 
@@ -15,7 +20,9 @@ __all__ = [
     "BACKOFF_CAP_SECONDS",
     "SIGNATURE_HEADER",
     "Alert",
+    "AlertEvent",
     "Alerting",
+    "Notification",
     "SendResult",
     "Sender",
     "new_notification",

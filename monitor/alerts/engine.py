@@ -21,6 +21,9 @@ from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Limits, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
+# How long the alert `notify-test` sends fires before it ends by itself.
+TEST_ALERT_SECONDS = 10.0
+
 
 class Status(StrEnum):
     FIRING = "firing"
@@ -51,13 +54,14 @@ AlertBook = Mapping[str, FiringAlert]  # by fingerprint
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """Something to tell people about; `id` is the stable notification id."""
+    """Something to tell people about; `id` is its stable id."""
 
     id: str
     status: Status
     reason: Reason
     alert: Alert
     starts_at_unix: float
+    # When it ended; while firing None, or when it will end by itself (`notify-test`'s).
     ends_at_unix: float | None
     at_unix: float
     peak_severity: Severity
@@ -310,20 +314,25 @@ def next_wake(
     return min(future) if future else None
 
 
-def notify_test_event(now: float, source: str = "notify-test") -> AlertEvent:
-    """The notification `notify-test` sends: critical, so every sink's min_severity lets it
-    through; an id of its own each time."""
+def notify_test_event(
+    now: float, severity: Severity = Severity.WARNING, source: str = "notify-test"
+) -> AlertEvent:
+    """The alert `notify-test` sends: firing, and ending by itself TEST_ALERT_SECONDS later
+    (an Alertmanager sink posts it with that `endsAt`, so it can never page for minutes);
+    an id of its own each time."""
     alert = Alert(
         AlertName.MONITOR_TEST,
-        Severity.CRITICAL,
+        severity,
         source,
         "",
         "Test notification from pixverse-monitor",
         "Sent by `pixverse-monitor notify-test` to check that this sink receives alerts. "
         "Nothing is wrong.",
     )
-    firing = FiringAlert(alert, now, now, Severity.CRITICAL)
-    return _event(Status.FIRING, Reason.STARTED, firing, now)
+    firing = FiringAlert(alert, now, now, severity)
+    return dataclasses.replace(
+        _event(Status.FIRING, Reason.STARTED, firing, now), ends_at_unix=now + TEST_ALERT_SECONDS
+    )
 
 
 def firing_counts(book: AlertBook) -> dict[Severity, int]:

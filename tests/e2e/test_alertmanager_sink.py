@@ -1,6 +1,6 @@
 """The daemon's own `alertmanager` sink against a real Alertmanager: alerts arrive with the
-documented labels, two replicas are deduplicated, a renewal resolves, and Alertmanager
-delivers each to its webhook receiver."""
+documented labels, two replicas are deduplicated, a renewal resolves, Alertmanager delivers
+each to its webhook receiver, and `notify-test`'s alert ends by itself within seconds."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.conftest import StartDaemon
 from tests.e2e.daemon import DaemonProcess, config_text
 from tests.helpers import API_TOKEN, DAY, HOUR, eventually
+from tests.helpers.processes import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -97,8 +98,9 @@ def test_alerts_reach_alertmanager_and_its_receiver_once(
     firing = [_labels(a) for a in alertmanager.delivered() if a["status"] == "firing"]
     assert sorted(firing) == sorted(EXPECTED)
     for replica in replicas:
+        # The three alerts of the first poll, in one POST.
         posted = [e for e in replica.events("notification.delivered") if e["sink"] == "am"]
-        assert len(posted) >= 2
+        assert posted[0]["alerts"] == 3
 
 
 def test_a_renewal_resolves_in_alertmanager(
@@ -117,3 +119,36 @@ def test_a_renewal_resolves_in_alertmanager(
     assert {_labels(a) for a in alertmanager.alerts() if a["status"]["state"] == "active"} == {
         ("PixverseTokenExpiringSoon", "warning", "main", WARN)
     }
+
+
+def test_notify_test_through_alertmanager_is_resolved_within_seconds(
+    alertmanager: Alertmanager, e2e_dir: Path
+) -> None:
+    """notify-test always sent a critical alert, which Alertmanager kept active for about 4
+    minutes and could page someone with. Now it is a warning that ends by itself."""
+    config = e2e_dir / "notify-test.toml"
+    config.write_text(
+        f'[alerts]\nstate_dir = "{e2e_dir / "notify-test"}"\n\n'
+        f'[[sinks]]\nname = "am"\ntype = "alertmanager"\nurl = "{alertmanager.url}"\n'
+    )
+    sent = time.time()
+    done = cli("notify-test", "--config", str(config))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def tests(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [a for a in alerts if a["labels"]["alertname"] == "PixverseMonitorTest"]
+
+    (posted,) = eventually(lambda: tests(alertmanager.alerts()), timeout=10, what="the test alert")
+    assert posted["labels"]["severity"] == "warning"
+    eventually(
+        lambda: not tests(alertmanager.alerts()),
+        timeout=30,
+        what="Alertmanager to hold the test alert no more",
+    )
+    resolved = eventually(
+        lambda: [a for a in tests(alertmanager.delivered()) if a["status"] == "resolved"],
+        timeout=30,
+        what="Alertmanager to tell its receiver the test alert resolved",
+    )
+    assert resolved
+    assert time.time() - sent < 40  # seconds, not the 4 minutes of a firing alert
