@@ -17,6 +17,7 @@ from monitor.alerts.engine import (
     AlertEvent,
     AlertPolicy,
     FiringAlert,
+    Reason,
     Status,
     conditions,
     firing_counts,
@@ -236,8 +237,12 @@ class Alerting:
 def _announce(events: list[AlertEvent]) -> None:
     for event in events:
         alert = event.alert
+        if event.reason is Reason.LABELS_CHANGED:
+            name = "alert.relabelled"  # it goes on firing: not a start
+        else:
+            name = "alert.firing" if event.status is Status.FIRING else "alert.resolved"
         log.info(
-            "alert.firing" if event.status is Status.FIRING else "alert.resolved",
+            name,
             alertname=alert.name.value,
             severity=alert.severity.value,
             source=alert.source,

@@ -37,6 +37,9 @@ class Reason(StrEnum):
     SEVERITY_CHANGED = "severity_changed"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    # Only its [[accounts]] labels changed (a reload): not a notification of its own, but a
+    # sink that tells alerts apart by their labels (Alertmanager) must end the old ones.
+    LABELS_CHANGED = "labels_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,10 @@ class AlertEvent:
     ends_at_unix: float | None
     at_unix: float
     peak_severity: Severity
+    # The alert as it was before its labels changed (its severity or its [[accounts]]
+    # labels), for the sinks that tell alerts apart by labels. Not kept in the state file:
+    # the outbox holds what each sink made of it.
+    replaces: Alert | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +251,8 @@ def step(
     book: AlertBook, held: Conditions, now: float, repeat_interval_seconds: float
 ) -> tuple[dict[str, FiringAlert], list[AlertEvent]]:
     """The next alert book and the notifications due: on start, on a severity change, every
-    repeat interval while firing, and once on resolution."""
+    repeat interval while firing, and once on resolution; and an event when only an alert's
+    labels changed, which only the sinks that tell alerts apart by labels act on."""
     new_book: dict[str, FiringAlert] = {}
     events: list[AlertEvent] = []
     for alert in held.active:
@@ -255,16 +263,22 @@ def step(
             events.append(_event(Status.FIRING, Reason.STARTED, new_book[key], now))
             continue
         peak = max(previous.peak_severity, alert.severity, key=_rank)
+        relabelled = alert.labels != previous.alert.labels
         if alert.severity is not previous.alert.severity:
             reason: Reason | None = Reason.SEVERITY_CHANGED
         elif now - previous.notified_unix >= repeat_interval_seconds:
             reason = Reason.REPEAT
+        elif relabelled:
+            reason = Reason.LABELS_CHANGED
         else:
             reason = None
-        notified = now if reason else previous.notified_unix
+        notified = now if reason not in (None, Reason.LABELS_CHANGED) else previous.notified_unix
         new_book[key] = FiringAlert(alert, previous.starts_at_unix, notified, peak)
         if reason is not None:
-            events.append(_event(Status.FIRING, reason, new_book[key], now))
+            event = _event(Status.FIRING, reason, new_book[key], now)
+            if relabelled:
+                event = dataclasses.replace(event, replaces=previous.alert)
+            events.append(event)
     for key, firing in book.items():
         if key in new_book:
             continue

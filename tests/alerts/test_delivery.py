@@ -17,6 +17,7 @@ from monitor.alerts.outbox import notification_id
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
+from monitor.config import parse_matcher
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics
@@ -456,6 +457,7 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
         None,
         T0 + 5,
         Severity.CRITICAL,
+        replaces=alert(Severity.WARNING),
     )
     target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
     started = time.time()
@@ -468,6 +470,74 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
     # The old severity ends when the severity changed, held back the grace.
     assert old["endsAt"] == "2027-01-15T08:00:05.000Z"
     assert second.at_unix - started >= 0.5
+
+
+@pytest.mark.anyio
+async def test_alertmanager_ends_an_alert_under_the_labels_it_had_before_a_reload(
+    receiver: WebhookReceiver,
+) -> None:
+    """A reload moves an account to another team: Alertmanager, which tells alerts apart by
+    every label, would show the alert under both teams until the old one lapsed (minutes).
+    Other sinks are not told: nothing happened to the alert itself."""
+    before = replace(alert(), extra_labels=(("team", "studio"),))
+    after = replace(alert(), extra_labels=(("team", "ops"),))
+    relabelled = AlertEvent(
+        "l1",
+        Status.FIRING,
+        Reason.LABELS_CHANGED,
+        after,
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+        replaces=before,
+    )
+    with WebhookReceiver() as hook:
+        # A grace holds back what Prometheus rules may raise too; they never carry
+        # [[accounts]] labels, so this end goes at once, with the alert under its new labels.
+        am = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=60)
+        harness = await run(
+            [am, sink_config("hook", hook.url)],
+            [relabelled],
+            lambda h: h.count("am", DeliveryOutcome.DELIVERED),
+        )
+        assert hook.received == []
+    (post,) = receiver.accepted()
+    new, old = post.json()
+    assert (new["labels"]["team"], old["labels"]["team"]) == ("ops", "studio")
+    assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200
+    assert old["endsAt"] == "2027-01-15T08:00:05.000Z"  # ended when the labels changed
+    assert harness.count("hook", DeliveryOutcome.DELIVERED) == 0
+
+
+@pytest.mark.anyio
+async def test_a_relabelled_alert_reaches_a_sink_whose_matchers_it_now_meets(
+    receiver: WebhookReceiver,
+) -> None:
+    """The sink of team ops hears of the alert when it joins the team, as its start; the
+    sink of team studio, which knew it, is not told again."""
+    before = replace(alert(), extra_labels=(("team", "studio"),))
+    after = replace(alert(), extra_labels=(("team", "ops"),))
+    relabelled = AlertEvent(
+        "l2",
+        Status.FIRING,
+        Reason.LABELS_CHANGED,
+        after,
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+        replaces=before,
+    )
+    with WebhookReceiver() as studio:
+        sinks = [
+            replace(sink_config("ops", receiver.url), matchers=(parse_matcher("team=ops"),)),
+            replace(sink_config("studio", studio.url), matchers=(parse_matcher("team=studio"),)),
+        ]
+        await run(sinks, [relabelled], lambda h: h.count("ops", DeliveryOutcome.DELIVERED))
+        assert studio.received == []
+    (post,) = receiver.accepted()
+    assert post.json()["alerts"][0]["labels"]["team"] == "ops"
 
 
 @pytest.mark.anyio

@@ -14,6 +14,8 @@ from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
     AlertPolicy,
+    Reason,
+    Status,
     conditions,
     next_wake,
     step,
@@ -367,6 +369,27 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
         world.clock.set(min(w for w in (wake, next_poll) if w is not None))
     assert notified_at is not None
     assert 0 <= notified_at - crossing_at < 1.0
+
+
+def test_a_change_of_labels_alone_is_an_event_naming_the_alert_as_it_was() -> None:
+    """A reload moves an account to another team: the engine says so, with the old alert,
+    so that Alertmanager can be told to end it; the repeat schedule does not move."""
+    studio = [AccountRule("*", plan_warning=timedelta(days=40), labels=(("team", "studio"),))]
+    world = World([account("a@x.io", max_jobs=4)], studio)
+    world.with_plans(a=plan())
+    (started,) = world.step()
+    world.clock.advance(60)
+    world.rules = [replace(studio[0], labels=(("team", "ops"),))]
+    (moved,) = world.step()
+    assert (moved.status, moved.reason) == (Status.FIRING, Reason.LABELS_CHANGED)
+    assert moved.alert.labels["team"] == "ops"
+    assert moved.replaces is not None and moved.replaces.labels["team"] == "studio"
+    (firing,) = world.book.values()
+    assert firing.notified_unix == started.at_unix  # not notified: the repeat stays due
+    world.clock.advance(60)
+    assert world.step() == []  # nothing changed since
+    world.rules = [replace(studio[0], labels=(("team", "ops"),), plan_warning=None)]
+    assert [e.reason for e in world.step()] == [Reason.RESOLVED]
 
 
 def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:

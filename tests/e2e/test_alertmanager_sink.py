@@ -1,9 +1,12 @@
 """The daemon's own `alertmanager` sink against a real Alertmanager: alerts arrive with the
 documented labels, two replicas are deduplicated, a renewal resolves, Alertmanager delivers
-each to its webhook receiver, and `notify-test`'s alert ends by itself within seconds."""
+each to its webhook receiver, `notify-test`'s alert ends by itself within seconds, and an
+alert moved to another team by a reload is held under the new team only."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +155,37 @@ def test_notify_test_through_alertmanager_is_resolved_within_seconds(
     )
     assert resolved
     assert time.time() - sent < 40  # seconds, not the 4 minutes of a firing alert
+
+
+def test_a_reload_that_moves_an_alert_to_another_team_leaves_one_in_alertmanager(
+    daemon_process: StartDaemon, e2e_dir: Path, alertmanager: Alertmanager
+) -> None:
+    """Alertmanager tells alerts apart by every label: moved to another team by a reload,
+    an alert stayed in it under the old team too until that lapsed, minutes later."""
+    account = "moved@relabel.test"
+    token = e2e_dir / "relabel-token"
+    token.write_text(API_TOKEN + "\n")
+
+    def team(alerts: list[dict[str, Any]]) -> set[str | None]:
+        return {a["labels"].get("team") for a in alerts if a["labels"].get("account") == account}
+
+    with FakeUpstream(API_TOKEN, [FakeAccount(account, time.time() + 2 * DAY)]) as fake:
+        base = config_text(
+            [("main", fake.base_url, token)],
+            state_dir=e2e_dir / "relabel",
+            # The default resolve_grace (2m) holds back what rules may raise; this end is not.
+            sinks=[{"name": "am", "type": "alertmanager", "url": alertmanager.url}],
+        )
+        rule = '\n[[accounts]]\nmatch = "*@relabel.test"\nlabels = {{ team = "{}" }}\n'
+        daemon = daemon_process(base + rule.format("studio"), name="relabel")
+        eventually(lambda: team(alertmanager.alerts()) == {"studio"}, timeout=30, what="studio")
+        (e2e_dir / "relabel.toml").write_text(base + rule.format("ops"))
+        moved = time.time()
+        os.kill(daemon.process.pid, signal.SIGHUP)
+        eventually(
+            lambda: team(alertmanager.alerts()) == {"ops"},
+            timeout=20,
+            what="the alert under the new team only",
+        )
+        assert time.time() - moved < 20  # not the minutes until the old one lapsed
+        daemon.stop()

@@ -3,7 +3,6 @@ held back the sink's `resolve_grace`. Pure but for the HTTP attempt it shares.""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -12,10 +11,10 @@ import orjson
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
-from monitor.alerts.outbox import Batch, Notification, routes
+from monitor.alerts.outbox import Batch, Notification, routes, routes_alert
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
-from monitor.config import Severity, SinkConfig, SinkType
+from monitor.config import SinkConfig, SinkType
 from monitor.timefmt import rfc3339
 
 # A firing alert posted to Alertmanager stays firing this long unless posted again; we post
@@ -43,15 +42,21 @@ class Alertmanager(HttpChannel):
         then. Sent at once, an end would let such a re-send bring the alert back, resolved
         then firing again; held back, it arrives after the rules' own resolution, which
         Alertmanager keeps, and only ends the alert by itself when no rule raises it.
-        Alertmanager tells alerts apart by every label, severity included, so a severity
-        change also ends the alert under its old severity."""
-        firing: list[AlertEvent] = []
-        ends: list[AlertEvent] = []
+        Alertmanager tells alerts apart by every label, so an alert whose labels changed is
+        posted under the new ones at once and ended under the old ones, or Alertmanager would
+        show both for minutes: held back too after a severity change (rules raise that), at
+        once after a change of its [[accounts]] labels alone (a reload)."""
+        firing: list[AlertEvent] = []  # and the ends of what only changed its own labels
+        ends: list[AlertEvent] = []  # held back the grace
         for event in events:
             if routes(event, sink):
                 (ends if event.status is Status.RESOLVED else firing).append(event)
-            if event.reason is Reason.SEVERITY_CHANGED:
-                ends.append(_old_severity_ended(event))
+            old = event.replaces
+            if old is not None and routes_alert(old, sink):  # it was posted under the old
+                # The shipped rules raise alerts under alertname, severity, source and
+                # account only: an end under the old [[accounts]] labels can go at once.
+                held = old.severity is not event.alert.severity
+                (ends if held else firing).append(_ended(event, old))
         grace = sink.resolve_grace.total_seconds()
         if not grace:  # nothing held back: all of it in one POST
             return [Batch((*firing, *ends), now)] if firing or ends else []
@@ -89,19 +94,19 @@ class Alertmanager(HttpChannel):
         return SinkRequest(sink.url.reveal() + _API_PATH, body, json_headers(None))
 
 
-def _identity(alert: Alert) -> tuple[str, str]:
-    """What Alertmanager tells alerts apart by: fingerprint (alertname, source, account) and
-    severity."""
-    return alert.fingerprint, alert.severity.value
+def _identity(alert: Alert) -> frozenset[tuple[str, str]]:
+    """What Alertmanager tells alerts apart by: all their labels."""
+    return frozenset(alert.labels.items())
 
 
-def _old_severity_ended(event: AlertEvent) -> AlertEvent:
-    old = Severity.WARNING if event.alert.severity is Severity.CRITICAL else Severity.CRITICAL
+def _ended(event: AlertEvent, old: Alert) -> AlertEvent:
+    """The end of `old`, the alert under the labels it had before `event`."""
+    key = f"{event.id}|{sorted(old.labels.items())}|ended"
     return AlertEvent(
-        id=hashlib.sha256(f"{event.id}|{old.value}|ended".encode()).hexdigest()[:32],
+        id=hashlib.sha256(key.encode()).hexdigest()[:32],
         status=Status.RESOLVED,
         reason=Reason.RESOLVED,
-        alert=dataclasses.replace(event.alert, severity=old),
+        alert=old,
         starts_at_unix=event.starts_at_unix,
         ends_at_unix=event.at_unix,
         at_unix=event.at_unix,

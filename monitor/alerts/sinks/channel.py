@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
-from monitor.alerts.engine import AlertEvent, FiringAlert
-from monitor.alerts.outbox import Batch, Notification, routes
+from monitor.alerts.engine import AlertEvent, FiringAlert, Reason
+from monitor.alerts.outbox import Batch, Notification, routes, routes_alert
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
@@ -54,8 +54,19 @@ class Context:
 
 
 def notified(events: Sequence[AlertEvent], sink: SinkConfig) -> tuple[AlertEvent, ...]:
-    """The events a sink is told about: those routed to it."""
-    return tuple(e for e in events if routes(e, sink))
+    """The events a sink is told about: those routed to it; a change of labels alone only
+    when it brings the alert to the sink (its matchers now hold, and did not before), as the
+    alert's start as far as the sink knows."""
+    return tuple(
+        e
+        for e in events
+        if routes(e, sink)
+        and not (
+            e.reason is Reason.LABELS_CHANGED
+            and e.replaces is not None
+            and routes_alert(e.replaces, sink)
+        )
+    )
 
 
 class Channel(Protocol[Request]):
