@@ -42,6 +42,7 @@ class SinkType(StrEnum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     ALERTMANAGER = "alertmanager"
+    NTFY = "ntfy"
 
 
 class Severity(StrEnum):
@@ -130,6 +131,9 @@ class SinkConfig:
     matchers: tuple[Matcher, ...] = ()
     # What falls due within this of a first event is sent with it, as one notification.
     group_wait: timedelta = timedelta(0)
+    # ntfy sinks: an access token, sent as `Authorization: Bearer`, and the file it is in.
+    token: Secret | None = None
+    token_file: Path | None = None
 
 
 @dataclass(frozen=True)

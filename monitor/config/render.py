@@ -100,6 +100,9 @@ def render_config(config: Config) -> str:
         if sink.secret_file is not None:
             out.append(f"secret_file = {_value(sink.secret_file)}")
             out.append(_comment(f"secret: {MASK}"))
+        if sink.token_file is not None:
+            out.append(f"token_file = {_value(sink.token_file)}")
+            out.append(_comment(f"token: {MASK}"))
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")

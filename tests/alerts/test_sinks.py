@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from datetime import timedelta
+from email.header import decode_header, make_header
 
 import anyio
 import httpx
@@ -19,11 +20,13 @@ import pytest
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks import Context, Sender, SendResult
+from monitor.alerts.sinks.ntfy import header_value
 from monitor.alerts.sinks.slack import Slack
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, Webhook, verify_signature
 from monitor.config import parse_matcher
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
+from monitor.secret import Secret
 from monitor.testing.clock import FakeClock
 from tests.helpers import LogCapture
 from tests.helpers.sinks import sink_config
@@ -369,3 +372,43 @@ def test_slack_text_is_escaped_so_that_it_shows_as_it_is() -> None:
     assert "team &lt;@U123&gt;" in alert_text
     # The header is plain text, shown as written.
     assert body["blocks"][0]["text"]["text"].endswith("<!channel>&<https://evil.test|click>@x.io")
+
+
+@pytest.mark.anyio
+async def test_an_ntfy_request_byte_for_byte() -> None:
+    target = replace(
+        sink_config("push", "https://ntfy.test/pixverse-alerts", SinkType.NTFY),
+        token=Secret("tk_pinned"),
+    )
+    request = await one_request(target, STARTED)
+    assert str(request.url) == "https://ntfy.test/pixverse-alerts"
+    assert {k: v for k, v in request.headers.items() if k not in ("host", "user-agent")} == {
+        "accept": "*/*",
+        "accept-encoding": "identity",
+        "connection": "keep-alive",
+        "content-length": str(len(request.content)),
+        "content-type": "text/plain; charset=utf-8",
+        "title": "CRITICAL: PixverseTokenExpiringSoon a@x.io",
+        "priority": "5",
+        "tags": "rotating_light",
+        "click": "http://monitor.test:9877/",
+        "idempotency-key": "n1",
+        "authorization": "Bearer tk_pinned",
+    }
+    assert request.content.decode() == (
+        "🚨 CRITICAL · PixverseTokenExpiringSoon\n"
+        "a@x.io · source main\n"
+        "Token expires in 5h 0m, at 2027-01-15 13:00 UTC\n"
+        "Job slots at stake: 4\n"
+        "Renew it.\n"
+        "\n"
+        "All alerts: http://monitor.test:9877/"
+    )
+
+
+def test_ntfy_titles_that_are_not_ascii_are_rfc_2047_words() -> None:
+    for title in ("Äpfel", "CRITICAL: x " + "ü" * 100, "🚨" * 30, "plain ascii"):
+        encoded = header_value(title)
+        assert encoded.isascii()
+        assert str(make_header(decode_header(encoded))) == title
+        assert all(len(word) <= 75 for word in encoded.split(" ") if word.startswith("=?"))

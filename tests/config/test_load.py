@@ -205,6 +205,22 @@ BAD = [
         "not a valid regex",
     ),
     (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ntoken_file = 'k'",
+        "sinks[0].token_file",
+        "only ntfy",
+    ),
+    ("[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/'", "sinks[0].url", "topic"),
+    (
+        "[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/t'\ntoken = 'tk_x'",
+        "sinks[0].token",
+        "not accepted inline",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ngroup_wait = '11m'",
+        "sinks[0].group_wait",
+        "at most 10m",
+    ),
+    (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
         "sinks[1].name",
         "duplicate",
@@ -490,6 +506,11 @@ name = "am"
 type = "alertmanager"
 url = "http://am:9093"
 resolve_grace = "1m"
+[[sinks]]
+name = "push"
+type = "ntfy"
+url = "https://ntfy.example.com/topic"
+token_file = "key"
 [[accounts]]
 match = "*@x.io"
 ignore = false

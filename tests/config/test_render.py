@@ -129,6 +129,8 @@ def _regex_ok(value: str) -> bool:
     return True
 
 
+GROUP_WAITS = [timedelta(0), timedelta(seconds=30), timedelta(minutes=10)]
+
 # Matchers as people write them: quoted or bare, any value a quoted one may hold.
 matchers = st.builds(
     lambda label, op, value: f'{label}{op}"{_escaped(value)}"',
@@ -200,15 +202,20 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
 
     sinks = []
     for sink_name in draw(st.lists(name, max_size=3, unique=True)):
-        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager"]))
+        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager", "ntfy"]))
         url_file = draw(paths())
-        world.files[BASE_DIR / url_file] = draw(http_urls()) + draw(secret)
+        world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
         sink: dict[str, Any] = {"name": sink_name, "url_file": url_file}
         maybe(draw, sink, "type", kind)
         if sink.get("type", "webhook") == "webhook" and draw(st.booleans()):
             secret_file = draw(paths())
             sink["secret_file"] = secret_file
             world.files[BASE_DIR / secret_file] = draw(secret)
+        if kind == "ntfy" and draw(st.booleans()):
+            token_file = draw(paths())
+            sink["token_file"] = token_file
+            world.files[BASE_DIR / token_file] = draw(secret)
+        maybe(draw, sink, "group_wait", spelled(draw, draw(st.sampled_from(GROUP_WAITS))))
         maybe(draw, sink, "min_severity", draw(st.sampled_from(["warning", "critical"])))
         maybe(draw, sink, "send_resolved", draw(st.booleans()))
         maybe(draw, sink, "timeout", spelled(draw, draw(durations)))

@@ -1,4 +1,4 @@
-"""Sink types, one module each (webhook, slack, alertmanager), each implementing the one
+"""Sink types, one module each (webhook, slack, alertmanager, ntfy), each implementing the one
 `Channel` protocol (channel.py); what the HTTP types share (http.py); and the sender that
 puts them to work (sender.py). docs/design.md says how to add a type."""
 

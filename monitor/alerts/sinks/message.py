@@ -6,6 +6,7 @@ escapes it for its markup and lays it out."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,9 @@ from monitor.timefmt import format_ttl, human_utc
 MOST_DETAILED = 20
 
 # Details (annotations) shown as figures, by the name a person reads; times in UTC, raw
-# seconds never (the headline says them in words).
+# seconds never (the headline says them in words, and the end of a token or a plan).
 _FIGURES = (
     ("plan", "Plan"),
-    ("plan_expires_at", "Plan ends"),
     ("credits", "Credits left"),
     ("min_credits", "Minimum credits"),
     ("plan_concurrency", "Plan allows (jobs at once)"),
@@ -36,7 +36,7 @@ _FIGURES = (
     ("renewed_at", "Last renewal"),
     ("last_outcome", "Last poll"),
 )
-_TIMES = frozenset({"plan_expires_at", "renewed_at"})
+_TIMES = frozenset({"renewed_at"})
 _TOKEN_ALERTS = frozenset({AlertName.EXPIRING_SOON, AlertName.EXPIRED})
 
 
@@ -111,22 +111,32 @@ def digest(
         shown.append(lines)
     left = Counter(_kind(e) for e in ordered[len(shown) :])
     rest = tuple((kind, left[kind]) for kind in ("critical", "warning", "resolved") if left[kind])
-    return Digest(_title(events), tuple(shown), rest, f"{external_url}/", _loudest(events))
+    title = one_line(_title(events))
+    return Digest(title, tuple(shown), rest, f"{external_url}/", _loudest(events))
 
 
 def alert_lines(event: AlertEvent, now: float) -> AlertLines:
+    """One alert in words, every text from upstream or the config on one line (a control
+    character, a newline among them, is a space: no name can add a line to a message)."""
     alert = event.alert
     return AlertLines(
         event.status,
         alert.severity,
         alert.name.value,
-        alert.account,
-        alert.source,
-        alert.extra_labels,
-        _capitalized(headline(event, now)),
-        alert.description,
-        _figures(alert.name, alert.details),
+        one_line(alert.account),
+        one_line(alert.source),
+        tuple((one_line(k), one_line(v)) for k, v in alert.extra_labels),
+        one_line(_capitalized(headline(event, now))),
+        one_line(alert.description),
+        tuple((k, one_line(v)) for k, v in _figures(alert.name, alert.details)),
     )
+
+
+def one_line(text: str) -> str:
+    """`text` without control characters (Unicode Cc), each made a space."""
+    if text.isprintable():
+        return text
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def headline(event: AlertEvent, now: float) -> str:
