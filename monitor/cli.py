@@ -11,6 +11,7 @@ from typing import NoReturn
 from monitor import __version__
 from monitor.commands import (
     DEFAULT_CHECK_TIMEOUT_SECONDS,
+    DEFAULT_FAKE_UPSTREAM_LISTEN,
     check_command,
     check_unknown,
     config_check_command,
@@ -77,13 +78,30 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=DEFAULT_CHECK_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="bound on the whole run; past it, UNKNOWN (default: %(default)g)",
+        help="bound on the whole run, counted from the process start; past it, UNKNOWN "
+        "(default: %(default)g, below check_nrpe's 10)",
     )
 
     demo = commands.add_parser(
         "demo", parents=[common], help="run against a built-in fake upstream, no token needed"
     )
     demo.add_argument("--listen", default="127.0.0.1:9877", help="metrics address (HOST:PORT)")
+
+    fake = commands.add_parser(
+        "fake-upstream",
+        parents=[common],
+        help="serve a fake useapi.net, to rehearse check, NRPE or sinks against",
+    )
+    fake.add_argument(
+        "--listen", default=DEFAULT_FAKE_UPSTREAM_LISTEN, help="HOST:PORT (default: %(default)s)"
+    )
+    fake.add_argument("--token", help="the bearer token it accepts (default: the demo's; printed)")
+    fake.add_argument(
+        "--scenario",
+        default="demo",
+        metavar="NAME",
+        help="demo, ok, warning, critical, 401, 500 or slow (default: %(default)s)",
+    )
 
     notify = commands.add_parser(
         "notify-test", parents=[common], help="send a test alert to each sink"
@@ -125,6 +143,9 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program, on `argv` (default: this process's command line, whose start is then
+    where `check --timeout` counts from)."""
+    own_process = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     try:
@@ -144,11 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         configure_logging(level or "info", fmt)
         return demo_command(args.listen)
+    if args.command == "fake-upstream":
+        configure_logging(level or "warning", fmt, stream=sys.stderr)
+        from monitor.commands import fake_upstream_command  # noqa: PLC0415 - only when run
+
+        return fake_upstream_command(args.listen, args.token, args.scenario)
     # The other commands print their result on stdout: logs go to stderr, and only when they
     # matter.
     configure_logging(level or "warning", fmt, stream=sys.stderr)
     if args.command == "check":
-        return check_command(args.config, as_json=args.json, timeout_seconds=args.timeout)
+        return check_command(
+            args.config,
+            as_json=args.json,
+            timeout_seconds=args.timeout,
+            from_process_start=own_process,
+        )
     if args.command == "notify-test":
         return notify_test_command(
             args.config, args.sink, severity=args.severity, dry_run=args.dry_run

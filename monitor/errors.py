@@ -39,11 +39,21 @@ class Outcome(StrEnum):
     INVALID_PAYLOAD = "invalid_payload"
     TOO_LARGE = "too_large"
     CAPACITY_UNAVAILABLE = "capacity_unavailable"
+    # 404 from /accounts ("Configuration not found"): upstream answered and took the token,
+    # but lists no account. Up, like a success; a list without any account, whose accounts
+    # are kept for the absence grace before they count as removed.
+    NO_ACCOUNTS = "no_accounts"
 
     @property
     def has_fresh_data(self) -> bool:
         """True when the accounts list was read, so expiry data is current."""
         return self in (Outcome.SUCCESS, Outcome.CAPACITY_UNAVAILABLE)
+
+    @property
+    def up(self) -> bool:
+        """True when upstream answered the accounts request as it should: the list, or that
+        it has none. What `pixverse_monitor_up`, the last success and staleness go by."""
+        return self.has_fresh_data or self is Outcome.NO_ACCOUNTS
 
 
 class DeliveryOutcome(StrEnum):

@@ -6,21 +6,10 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import UTC, datetime
 from typing import NamedTuple
 
-from monitor.timefmt import MAX_DURATION
+from monitor.timefmt import MAX_DURATION, http_date_unix
 
-_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
-_LONG_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH = "|".join(_MONTHS)
-_TIME = r"([0-9]{2}):([0-9]{2}):([0-9]{2})"
-# RFC 9110 section 5.6.7: the three forms of an HTTP-date a recipient must accept, ASCII only.
-# Groups: day, month, year, hour, minute, second.
-_IMF_FIXDATE = re.compile(rf"(?:{_DAYS}), ([0-9]{{2}}) ({_MONTH}) ([0-9]{{4}}) {_TIME} GMT")
-_RFC850_DATE = re.compile(rf"(?:{_LONG_DAYS}), ([0-9]{{2}})-({_MONTH})-([0-9]{{2}}) {_TIME} GMT")
-_ASCTIME_DATE = re.compile(rf"(?:{_DAYS}) ({_MONTH}) ([0-9 ][0-9]) {_TIME} ([0-9]{{4}})")
 _DELAY_SECONDS = re.compile(r"[0-9]+")  # 1*DIGIT, and DIGIT is %x30-39: "²" is no digit
 _LONGEST_SECONDS = MAX_DURATION.total_seconds()
 # What an ignored header is quoted as in a log line: enough to recognise it, never a flood.
@@ -53,41 +42,10 @@ def read_retry_after(value: str | None, now_unix: float) -> RetryAfter:
         if len(text) > len(str(int(_LONGEST_SECONDS))):
             return RetryAfter(_LONGEST_SECONDS)
         return RetryAfter(min(float(int(text)), _LONGEST_SECONDS))
-    when = _http_date(text, now_unix)
+    when = http_date_unix(text, now_unix)
     if when is None:
         return RetryAfter(None, repr(value[:_QUOTED_CHARACTERS]))
     return RetryAfter(min(max(0.0, when - now_unix), _LONGEST_SECONDS))
-
-
-def _http_date(text: str, now_unix: float) -> float | None:
-    """An HTTP-date in any of its three forms as Unix seconds; None for anything else."""
-    if found := _IMF_FIXDATE.fullmatch(text):
-        day, month, year, hour, minute, second = found.groups()
-    elif found := _RFC850_DATE.fullmatch(text):
-        day, month, short_year, hour, minute, second = found.groups()
-        # RFC 9110: a two-digit year more than 50 years in the future is in the past century.
-        this_year = datetime.fromtimestamp(max(0.0, now_unix), UTC).year
-        year = str(2000 + int(short_year))
-        if int(year) > this_year + 50:
-            year = str(int(year) - 100)
-    elif found := _ASCTIME_DATE.fullmatch(text):
-        month, day, hour, minute, second, year = found.groups()
-    else:
-        return None
-    try:
-        # A leap second (60) is the last second of its minute: datetime has no 60.
-        when = datetime(
-            int(year),
-            _MONTHS.index(month) + 1,
-            int(day),
-            int(hour),
-            int(minute),
-            min(int(second), 59),
-            tzinfo=UTC,
-        )
-    except ValueError:  # 31 Feb, hour 25, year 0
-        return None
-    return when.timestamp()
 
 
 def backoff_seconds(

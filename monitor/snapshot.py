@@ -50,19 +50,41 @@ class SourceSnapshot:
     # When this run started watching the source, or a reload changed its schedule.
     monitored_since_unix: float = 0.0
     plans: SourcePlans = field(default_factory=SourcePlans)
+    # The last success and the watch start on the monotonic clock, which staleness is
+    # measured on: a step of the wall clock neither makes a source stale nor hides that it is.
+    last_success_mono: float | None = None
+    monitored_since_mono: float = 0.0
+    # `account` labels of accounts missing from the last accounts list(s) for less than the
+    # absence grace: their alerts are kept as they were, not resolved as removed.
+    missing: frozenset[str] = frozenset()
+    # How far the local clock is ahead of upstream's, at the last poll that read its `Date`.
+    clock_skew_seconds: float | None = None
 
     @property
     def stale_reference_unix(self) -> float:
         """What staleness counts from: the later of the last success and when this run began
-        watching (its start, or the reload that added the source or changed the schedule)."""
+        watching (its start, or the reload that added the source or changed the schedule).
+        Wall time, as exported for the rules; the daemon judges by `stale_reference_mono`."""
         return max(self.last_success_unix or 0.0, self.monitored_since_unix)
 
-    def fresh(self, now_unix: float, stale_after_seconds: float) -> bool:
-        """True when the last successful poll is within `stale_after_seconds`."""
+    @property
+    def stale_reference_mono(self) -> float:
+        """`stale_reference_unix` on the monotonic clock."""
+        if self.last_success_mono is None:
+            return self.monitored_since_mono
+        return max(self.last_success_mono, self.monitored_since_mono)
+
+    def fresh(self, now_mono: float, stale_after_seconds: float) -> bool:
+        """True when the last successful poll is within `stale_after_seconds` (monotonic)."""
         return (
-            self.last_success_unix is not None
-            and now_unix - self.last_success_unix <= stale_after_seconds
+            self.last_success_mono is not None
+            and now_mono - self.last_success_mono <= stale_after_seconds
         )
+
+    def keeps(self, account: str) -> bool:
+        """True when the alerts of an account that is not in the evaluation are kept as they
+        were: it is missing from the list for less than the absence grace."""
+        return account in self.missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +115,4 @@ class Snapshot:
     sources: tuple[SourceSnapshot, ...]
     taken_at_unix: float
     limits: Limits | None = None  # None: not exported (a snapshot made outside the daemon)
+    taken_at_mono: float = 0.0  # the same moment on the monotonic clock

@@ -1,5 +1,5 @@
 """Time as text, in one place: durations as written in the config ("90s", "5m", "1h30m", "7d",
-300) and shown to people, and timestamps in UTC ISO 8601 / RFC 3339."""
+300) and shown to people, timestamps in UTC ISO 8601 / RFC 3339, and HTTP dates."""
 
 from __future__ import annotations
 
@@ -124,3 +124,50 @@ def rfc3339(unix: float) -> str:
     return (
         datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
+
+
+_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_LONG_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = "|".join(_MONTHS)
+_TIME = r"([0-9]{2}):([0-9]{2}):([0-9]{2})"
+# RFC 9110's HTTP-date: IMF-fixdate, which every server sends, and the two obsolete forms a
+# recipient must still read (RFC 850's, with a two-digit year, and C's asctime()); ASCII
+# digits only. Groups: day, month, year, hour, minute, second (asctime: month first).
+_IMF_FIXDATE = re.compile(rf"(?:{_DAYS}), ([0-9]{{2}}) ({_MONTH}) ([0-9]{{4}}) {_TIME} GMT")
+_RFC850_DATE = re.compile(rf"(?:{_LONG_DAYS}), ([0-9]{{2}})-({_MONTH})-([0-9]{{2}}) {_TIME} GMT")
+_ASCTIME_DATE = re.compile(rf"(?:{_DAYS}) ({_MONTH}) ([0-9 ][0-9]) {_TIME} ([0-9]{{4}})")
+
+
+def http_date_unix(value: str | None, now_unix: float) -> float | None:
+    """Unix seconds of an HTTP date (a `Date` or `Retry-After` header) in any of RFC 9110's
+    three forms; None when absent or anything else. A two-digit year more than 50 years
+    after `now_unix` is of the century before; a leap second is the last of its minute."""
+    if value is None:
+        return None
+    text = value.strip(" \t")
+    if found := _IMF_FIXDATE.fullmatch(text):
+        day, month, year, hour, minute, second = found.groups()
+    elif found := _RFC850_DATE.fullmatch(text):
+        day, month, short_year, hour, minute, second = found.groups()
+        this_year = datetime.fromtimestamp(min(max(0.0, now_unix), MAX_UNIX), UTC).year
+        year = str(2000 + int(short_year))
+        if int(year) > this_year + 50:
+            year = str(int(year) - 100)
+    elif found := _ASCTIME_DATE.fullmatch(text):
+        month, day, hour, minute, second, year = found.groups()
+    else:
+        return None
+    try:
+        when = datetime(
+            int(year),
+            _MONTHS.index(month) + 1,
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second), 59),
+            tzinfo=UTC,
+        )
+    except ValueError:  # 31 Feb, hour 25, year 0
+        return None
+    return when.timestamp()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,21 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_demo_on_a_busy_port_is_one_line_and_exit_2() -> None:
+    """Another demo (or the daemon) already listens there: say so at once, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("demo", "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"pixverse-monitor: demo: --listen: cannot listen on 127.0.0.1:{port}: address already "
+        "in use"
+    ]
 
 
 # Every plan of the demo read, and what that raised delivered.

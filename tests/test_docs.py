@@ -32,7 +32,16 @@ FOREIGN = [
     re.compile(r"(?<!RFC \d{4} )\b[Ss]ection[- ]\d"),
     re.compile(r"\bcontract\b", re.IGNORECASE),
 ]
-TOP_DIRS = ("monitor/", "tests/", "grafana/", "systemd/", "benchmarks/", "docs/", ".ci/")
+TOP_DIRS = (
+    "monitor/",
+    "tests/",
+    "grafana/",
+    "systemd/",
+    "contrib/",
+    "benchmarks/",
+    "docs/",
+    ".ci/",
+)
 
 
 def prose_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -109,7 +118,9 @@ def _named_file(text: str) -> tuple[Path, str] | None:
     `tests/x.py::test_y`, or a path relative to a folder of it, such as `service/plans.py`
     (in `monitor/`) or `provisioning/datasources/prometheus.yml` (in `grafana/`)."""
     path, _, test = text.partition("::")
-    if " " in path or not re.fullmatch(r"[\w./-]+\.(py|md|yml|yaml|json|toml|service)", path):
+    if " " in path or not re.fullmatch(
+        r"[\w./-]+\.(py|md|yml|yaml|json|toml|service|cfg|conf)", path
+    ):
         return None
     if path.startswith(TOP_DIRS):
         return ROOT / path, test
@@ -147,7 +158,18 @@ def _project_files() -> list[Path]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    text_suffixes = {".md", ".py", ".yml", ".yaml", ".json", ".toml", ".service", ""}
+    text_suffixes = {
+        ".md",
+        ".py",
+        ".yml",
+        ".yaml",
+        ".json",
+        ".toml",
+        ".service",
+        ".cfg",
+        ".conf",
+        "",
+    }
     return [
         ROOT / name
         for name in listed

@@ -1,14 +1,22 @@
-"""Durations as the config writes them, and as tables show them."""
+"""Durations as the config writes them, and as tables show them; HTTP dates as servers write
+them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import email.utils
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.timefmt import MAX_DURATION, format_duration, format_ttl, parse_duration
+from monitor.timefmt import (
+    MAX_DURATION,
+    format_duration,
+    format_ttl,
+    http_date_unix,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,3 +98,57 @@ def test_format_duration(delta: timedelta, text: str) -> None:
 )
 def test_format_ttl(seconds: float, text: str) -> None:
     assert format_ttl(seconds) == text
+
+
+NOV_6_1994 = datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sun, 06 Nov 1994 08:49:37 GMT",  # IMF-fixdate, what servers send
+        "Sunday, 06-Nov-94 08:49:37 GMT",  # RFC 850, obsolete
+        "Sun Nov  6 08:49:37 1994",  # asctime, obsolete
+        " Sun, 06 Nov 1994 08:49:37 GMT ",
+    ],
+)
+def test_the_three_forms_of_an_http_date(text: str) -> None:
+    assert http_date_unix(text, NOV_6_1994) == NOV_6_1994
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "yesterday",
+        "Sun, 06 Nov 1994 08:49:37 +0200",  # not GMT
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 31 Feb 1994 08:49:37 GMT",  # no such day
+        "Sun, 06 Nov 1994 25:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 gmt",
+        "Sun, \uff10\uff16 Nov 1994 08:49:37 GMT",  # full-width digits
+        "Sun, 06 Nov 99999 08:49:37 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT junk",
+        "3600",  # a Retry-After, not a date
+    ],
+)
+def test_anything_else_is_no_http_date(text: str | None) -> None:
+    assert http_date_unix(text, NOV_6_1994) is None
+
+
+def test_a_two_digit_year_is_the_one_at_most_50_years_ahead() -> None:
+    in_2026 = datetime(2026, 12, 6, tzinfo=UTC).timestamp()
+    assert http_date_unix("Sunday, 06-Nov-94 08:49:37 GMT", in_2026) == NOV_6_1994
+    nov_2026 = datetime(2026, 11, 6, 8, 49, 37, tzinfo=UTC).timestamp()
+    assert http_date_unix("Friday, 06-Nov-26 08:49:37 GMT", in_2026) == nov_2026
+
+
+def test_a_leap_second_is_the_last_of_its_minute() -> None:
+    last = datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert http_date_unix("Sat, 31 Dec 2016 23:59:60 GMT", last) == last
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799))
+def test_an_http_date_reads_back_as_written(unix: int) -> None:
+    assert http_date_unix(email.utils.formatdate(unix, usegmt=True), unix) == unix

@@ -22,14 +22,17 @@ class AlertName(StrEnum):
     PLAN_EXPIRING_SOON = "PixversePlanExpiringSoon"
     CREDITS_LOW = "PixverseCreditsLow"
     MAX_JOBS_ABOVE_PLAN = "PixverseMaxJobsAbovePlan"
+    CLOCK_SKEW = "PixverseMonitorClockSkew"
     MONITOR_TEST = "PixverseMonitorTest"  # only ever sent by `notify-test`
 
 
 # What judges an alert: the accounts list of its source (token and capacity alerts), the
-# health of its source, the source's /v2/account answer, or one account's /features answer.
+# health of its source, the source's /v2/account answer, one account's /features answer, or
+# upstream's clock as the source's polls read it.
 DATA_SCOPE = "data"
 HEALTH_SCOPE = "health"
 SUBSCRIPTION_SCOPE = "subscription"
+CLOCK_SCOPE = "clock"
 _PLAN_SCOPE_PREFIX = "plan:"
 SUBSCRIPTION_ALERTS = frozenset({AlertName.SUBSCRIPTION_INACTIVE, AlertName.ACCOUNTS_IN_ERROR})
 PLAN_ALERTS = frozenset(
@@ -77,6 +80,8 @@ class Alert:
     def scope(self) -> str:
         if self.name is AlertName.SOURCE_DOWN:
             return HEALTH_SCOPE
+        if self.name is AlertName.CLOCK_SKEW:
+            return CLOCK_SCOPE
         if self.name in SUBSCRIPTION_ALERTS:
             return SUBSCRIPTION_SCOPE
         if self.name in PLAN_ALERTS:

@@ -4,6 +4,7 @@ delivery of what the engine says is due. The engine itself (engine.py) is pure."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,9 +171,19 @@ class Alerting:
         self._count_firing()
         if events:
             _announce(events)
-            self._delivery.enqueue(events)
+            self._delivery.enqueue(events, now)  # no second reading of a clock that may jump
             self.persist()
         return next_wake(snapshot, self._book, self._policy, crossing, now)
+
+    def clock_jumped(self, seconds: float) -> None:
+        """The daemon's time jumped by `seconds`: what is due at a wall time (repeats, retries,
+        held-back ends) moves with it, so that what was due in a minute still is."""
+        self._book = {
+            key: dataclasses.replace(firing, notified_unix=firing.notified_unix + seconds)
+            for key, firing in self._book.items()
+        }
+        self._delivery.shift(seconds)
+        self.persist()
 
     def firing(self) -> Sequence[FiringAlert]:
         return list(self._book.values())

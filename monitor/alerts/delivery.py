@@ -83,9 +83,10 @@ class Delivery:
             queue.append(replace(notification, next_attempt_unix=now))
         self._wake_all()
 
-    def enqueue(self, events: Sequence[AlertEvent]) -> None:
-        """What each sink is due of one evaluation's events, as its channel groups them."""
-        now = self._clock.time()
+    def enqueue(self, events: Sequence[AlertEvent], now: float | None = None) -> None:
+        """What each sink is due of one evaluation's events, as its channel groups them, due
+        from `now` (the moment they were judged at; the clock's when not given)."""
+        now = self._clock.time() if now is None else now
         for sink in self._sinks.values():
             queue = self._queues[sink.name]
             take_back = functools.partial(self._sender.supersede, sink, new=events)
@@ -96,6 +97,12 @@ class Delivery:
                 failed, full = DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
                 self._outcome(sink.name, failed, full, error, evicted)
             self._wake[sink.name].set()
+
+    def shift(self, seconds: float) -> None:
+        """Every pending notification due `seconds` later (the daemon's time jumped)."""
+        for queue in self._queues.values():
+            queue[:] = [replace(n, next_attempt_unix=n.next_attempt_unix + seconds) for n in queue]
+        self._wake_all()
 
     def pending(self) -> list[Notification]:
         return [n for queue in self._queues.values() for n in queue]
@@ -208,7 +215,7 @@ class Delivery:
                 return
             status = result.status
             if part + 1 < len(requests):
-                head = queue[index] = replace(head, parts_sent=part + 1)
+                head = queue[index] = replace(queue[index], parts_sent=part + 1)
                 log.info("notification.part_delivered", sink=sink.name, id=head.id, **fields)
                 self._persist()
         index = _position(queue, head)
@@ -364,5 +371,6 @@ def _reason(reason: DeliveryFailure | None) -> str | None:
 
 
 def _position(queue: list[Notification], item: Notification) -> int | None:
-    """Where `item` is now: the queue may have changed while it was being sent."""
-    return next((i for i, n in enumerate(queue) if n is item), None)
+    """Where `item` is now: the queue may have changed while it was being sent (superseded,
+    or due at another time since the daemon's time jumped)."""
+    return next((i for i, n in enumerate(queue) if n.id == item.id), None)

@@ -11,10 +11,12 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from monitor.alerts import texts
+from monitor.alerts.alert import CLOCK_SCOPE as _CLOCK
 from monitor.alerts.alert import DATA_SCOPE as _DATA
 from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
 from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
 from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
+from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
@@ -85,8 +87,9 @@ class AlertPolicy:
 
 class Conditions(NamedTuple):
     """What holds now, and which (source, scope) pairs were judged at all: an alert of a pair
-    that was not judged (no data yet since a restart) is carried over, not resolved. The rest
-    is what a resolution needs to say what happened."""
+    that was not judged (no data yet since a restart) is carried over, not resolved; so is an
+    alert of a (source, account) in `kept`, an account missing from the list for less than
+    the absence grace. The rest is what a resolution needs to say what happened."""
 
     active: tuple[Alert, ...]
     judged: frozenset[tuple[str, str]]
@@ -94,6 +97,7 @@ class Conditions(NamedTuple):
     accounts: Mapping[tuple[str, str], AccountStatus]  # by (source, account label)
     snapshots: Mapping[str, SourceSnapshot]
     min_usable_capacity: int
+    kept: frozenset[tuple[str, str]] = frozenset()
 
 
 def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
@@ -101,11 +105,20 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
     judged: set[tuple[str, str]] = set()
     accounts: dict[tuple[str, str], AccountStatus] = {}
     for source in snapshot.sources:
-        down = _source_down(source, policy, now)
+        down = _source_down(source, policy, snapshot.taken_at_mono)
         if down is not None:
             judged.add((source.name, _HEALTH))
             if down:
                 active.append(_source_down_alert(source, now))
+        skew = source.clock_skew_seconds
+        if skew is not None:
+            judged.add((source.name, _CLOCK))
+            if abs(skew) > SKEW_LIMIT_SECONDS:
+                words = texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
+                details = {"skew_seconds": str(round(skew))}
+                active.append(
+                    Alert(AlertName.CLOCK_SKEW, Severity.WARNING, source.name, "", *words, details)
+                )
         beyond = plan_conditions(source, (f.alert for f in book.values()), now)
         active.extend(beyond.active)
         judged.update((source.name, scope) for scope in beyond.judged)
@@ -124,22 +137,44 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         minimum = policy.limits.min_usable_capacity
         if usable < minimum:
             active.append(_capacity_alert(source.name, usable, minimum))
+    snapshots = {s.name: s for s in snapshot.sources}
     return Conditions(
         tuple(active),
         frozenset(judged),
-        frozenset(s.name for s in snapshot.sources),
+        frozenset(snapshots),
         accounts,
-        {s.name: s for s in snapshot.sources},
+        snapshots,
         policy.limits.min_usable_capacity,
+        _kept(book, snapshots, accounts),
     )
 
 
-def _source_down(source: SourceSnapshot, policy: AlertPolicy, now: float) -> bool | None:
+def _kept(
+    book: AlertBook,
+    snapshots: Mapping[str, SourceSnapshot],
+    accounts: Mapping[tuple[str, str], AccountStatus],
+) -> frozenset[tuple[str, str]]:
+    """The (source, account) pairs of firing alerts whose account is not in the evaluation
+    but is kept: missing for less than the absence grace."""
+    kept = set()
+    for firing in book.values():
+        alert = firing.alert
+        key = (alert.source, alert.account)
+        source = snapshots.get(alert.source)
+        if not alert.account or key in accounts or source is None or source.evaluation is None:
+            continue
+        if source.keeps(alert.account):
+            kept.add(key)
+    return frozenset(kept)
+
+
+def _source_down(source: SourceSnapshot, policy: AlertPolicy, now_mono: float) -> bool | None:
     """True/False once judgeable; None before the first poll of this run has ended and before
-    the source could have gone stale, so a restart never resolves what it has not checked."""
+    the source could have gone stale, so a restart never resolves what it has not checked.
+    Staleness is measured on the monotonic clock."""
     if source.last_outcome is Outcome.UNAUTHORIZED:
         return True
-    stale = now - source.stale_reference_unix >= policy.limits.stale_after_seconds
+    stale = now_mono - source.stale_reference_mono >= policy.limits.stale_after_seconds
     if source.last_outcome is None and not stale:
         return None
     return stale
@@ -224,6 +259,10 @@ def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
         outcome = source.last_outcome.value if source.last_outcome else "success"
         words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
+    if alert.name is AlertName.CLOCK_SKEW:
+        words = texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
+        details = {"skew_seconds": str(round(source.clock_skew_seconds or 0.0))}
+        return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     if alert.name is AlertName.CAPACITY_LOW:
         usable = source.evaluation.totals.usable_capacity if source.evaluation else 0
         words = texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
@@ -283,7 +322,8 @@ def step(
         if key in new_book:
             continue
         alert = firing.alert
-        if alert.source in held.sources and (alert.source, alert.scope) not in held.judged:
+        unjudged = alert.source in held.sources and (alert.source, alert.scope) not in held.judged
+        if unjudged or (alert.source, alert.account) in held.kept:
             new_book[key] = firing  # not judged this time: keep it as it was
             continue
         ended = dataclasses.replace(firing, alert=resolution(alert, held, now))
@@ -318,12 +358,13 @@ def next_wake(
 ) -> float | None:
     """The next moment the alerts may change without a poll: a threshold crossing (given), a
     plan entering its warning window or ending, a repeat falling due, or a source going
-    stale."""
+    stale (measured on the monotonic clock, told here as the wall time it will be then)."""
     crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
     moments = [m for m in crossings if m is not None]
     moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
     stale_after = policy.limits.stale_after_seconds
-    moments.extend(s.stale_reference_unix + stale_after for s in snapshot.sources)
+    mono = snapshot.taken_at_mono
+    moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
     future = [m for m in moments if m > now]
     return min(future) if future else None
 

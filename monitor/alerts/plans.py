@@ -55,9 +55,9 @@ def plan_conditions(source: SourceSnapshot, firing: Iterable[Alert], now: float)
         if plan is not None:
             active.extend(_plan_alerts(source.name, status, plan, now))
     for alert in firing:
-        gone = alert.account not in present
+        gone = alert.account not in present and not source.keeps(alert.account)
         if alert.source == source.name and alert.name in PLAN_ALERTS and gone:
-            judged.add(alert.scope)  # removed or ignored: resolve
+            judged.add(alert.scope)  # removed (missing for the absence grace) or ignored
     return PlanConditions(active, judged)
 
 

@@ -53,7 +53,7 @@ def capacity_low(source: str, usable: int, minimum: int) -> Texts:
 
 def source_down(source: str, outcome: str | None, last_success: float | None, now: float) -> Texts:
     last = iso_utc(last_success) if last_success else "never in this run"
-    if outcome is None or outcome in ("success", "capacity_unavailable"):
+    if outcome is None or outcome in ("success", "capacity_unavailable", "no_accounts"):
         # Stale although the last poll that ended read it: polls no longer end.
         since = f" for {format_ttl(now - last_success)}" if last_success else ""
         summary = f"No poll of source {source} has read useapi.net{since}"
@@ -65,6 +65,20 @@ def source_down(source: str, outcome: str | None, last_success: float | None, no
         summary,
         f"The last poll of source {source} ended with {outcome or 'nothing yet'}; the last "
         f"successful poll was {last}. Account data is stale and expiry alerts rely on it.",
+    )
+
+
+def clock_skew(source: str, skew: float, limit: float) -> Texts:
+    side = "ahead of" if skew > 0 else "behind"
+    return (
+        f"The clock of pixverse-monitor is {format_ttl(abs(skew))} {side} useapi.net's "
+        f"(source {source})",
+        f"useapi.net's answers to source {source} are dated {format_ttl(abs(skew))} "
+        f"{'earlier' if skew > 0 else 'later'} than this host's clock says, more than the "
+        f"{format_ttl(limit)} expiries can be judged with. Token and plan expiries are judged "
+        "on the last clock reading that agreed with useapi.net, moved on by the monotonic "
+        "clock, until the clocks agree again: no account is paged, nor resolved, by the wrong "
+        "clock. Check time synchronisation on the monitor's host (timedatectl status).",
     )
 
 
@@ -131,4 +145,12 @@ def source_up(source: str, outcome: str, success: float) -> Texts:
     return (
         f"useapi.net is read again for source {source}",
         f"The poll of source {source} at {iso_utc(success)} read the accounts ({outcome}).",
+    )
+
+
+def clock_agrees(source: str, skew: float) -> Texts:
+    return (
+        f"The clock of pixverse-monitor agrees with useapi.net's again (source {source})",
+        f"useapi.net's answers to source {source} are dated within {format_ttl(abs(skew))} of "
+        "this host's clock: expiries are judged on it again.",
     )

@@ -1,5 +1,6 @@
 """`check`: one poll of every source, concurrently, printed as a monitoring-plugin status line
-with perfdata and a table (or JSON), with Nagios exit statuses; `--timeout` bounds the run."""
+with perfdata and a table (or JSON), with Nagios exit statuses; `--timeout` bounds the run,
+counted from the start of the process."""
 
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from monitor.commands.check_output import (
 from monitor.commands.check_plans import fetch_extras
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.commands.printable import json_text
+from monitor.commands.started import process_started_monotonic
 from monitor.config import Config
 from monitor.errors import CheckTimeout, ConfigError
 from monitor.upstream import PollResult, UpstreamClient, poll_source
 
-# NRPE gives up after 10 s by default: answer before it does.
-DEFAULT_TIMEOUT_SECONDS = 10.0
+# check_nrpe gives up after 10 s by default (its -t), and then says "Socket timeout", not
+# UNKNOWN: answer before it does, with time to spare for printing, exiting and the network.
+DEFAULT_TIMEOUT_SECONDS = 8.0
 PRINT_SECONDS = 0.2
 
 
@@ -37,29 +40,32 @@ async def poll_all(
     timeout_seconds: float | None = None,
 ) -> list[PollResult]:
     """One poll of every source, concurrently; CheckTimeout if any is still running after
-    `timeout_seconds`."""
+    `timeout_seconds`. A 408, 429, 5xx or a timeout is retried once within that time (the
+    client's one-shot rule); without it, within four `poll.timeout`s."""
+    budget = (
+        timeout_seconds if timeout_seconds is not None else 4 * config.poll.timeout.total_seconds()
+    )
 
     async def one(index: int) -> PollResult:
         source = config.sources[index]
-        client = UpstreamClient.of(source, config.poll, clock, transport)
+        client = UpstreamClient.of(source, config.poll, clock, transport, one_shot=True)
         try:
-            started = clock.time()
-            # A one-shot check has no next poll; allow retries within a few timeouts.
-            deadline = started + 4 * config.poll.timeout.total_seconds()
-            if timeout_seconds is not None:
-                deadline = min(deadline, started + timeout_seconds)
+            started = clock.monotonic()
+            deadline = started + budget
             return await poll_source(
                 source.name,
                 client,
                 capacity_endpoint=source.capacity_endpoint,
-                started_unix=started,
-                deadline_unix=deadline,
+                started_unix=clock.time(),
+                deadline=deadline,
             )
         finally:
             await client.aclose()
 
     tasks = [asyncio.create_task(one(i)) for i in range(len(config.sources))]
-    _, pending = await asyncio.wait(tasks, timeout=timeout_seconds)
+    # What is still waiting for an answer when the budget runs out is cut off here: an
+    # attempt never outlives what is left of it, whatever its poll.timeout.
+    _, pending = await asyncio.wait(tasks, timeout=budget)
     if pending:
         for task in pending:
             task.cancel()
@@ -74,18 +80,29 @@ def check_command(
     *,
     as_json: bool,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    from_process_start: bool = False,
 ) -> int:
     """Exit 0 ok, 1 warning, 2 critical (an expired or critical account, a failed poll), and 3
-    unknown: an account of unknown expiry, a config error, or the timeout."""
-    began = time.monotonic()
+    unknown: an account of unknown expiry, a config error, or the timeout. With
+    `from_process_start` (the command line), the interpreter's start-up and the imports count
+    against `timeout_seconds` too, as they do for whoever waits for the answer."""
+    began = process_started_monotonic() if from_process_start else time.monotonic()
     try:
         config = load(config_path)
     except ConfigError as exc:
         log_config_error(exc)
         return unknown(f"config error: {exc}", as_json=as_json)
     clock = SystemClock()
-    # The whole run counts: what reading the config took comes off the polls' share.
-    remaining = max(0.0, timeout_seconds - (time.monotonic() - began))
+    # The whole run counts: what starting and reading the config took comes off the polls'
+    # share. With nothing left, no request is made (it could not be waited for).
+    spent = time.monotonic() - began
+    remaining = timeout_seconds - spent
+    if remaining <= 0:
+        return unknown(
+            f"--timeout {timeout_seconds:g}s spent before any request ({spent:.1f}s starting "
+            "up and reading the config)",
+            as_json=as_json,
+        )
     try:
         results = asyncio.run(poll_all(config, clock, timeout_seconds=remaining))
     except CheckTimeout as exc:

@@ -8,13 +8,12 @@ characters and without `|`, so that it can neither add a line nor move the perfd
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from monitor.alerts import Alert
+from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
 from monitor.commands.check_plans import (
     SourceExtras,
     account_cells,
@@ -68,6 +67,8 @@ class CheckReport:
     warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
     critical_seconds: float = 0.0
     min_usable_capacity: int = 0
+    # [[accounts]] rules with thresholds of their own: a TTL perfdata item each.
+    ttl_rules: tuple[TtlRange, ...] = ()
     # [[accounts]] globs that fit none of the accounts read: likely typos; not a status.
     warnings: tuple[str, ...] = ()
 
@@ -114,6 +115,7 @@ def build_report(
         warning_seconds=config.thresholds.warning.total_seconds(),
         critical_seconds=config.thresholds.critical.total_seconds(),
         min_usable_capacity=minimum,
+        ttl_rules=ttl_ranges(policy),
         warnings=tuple(unmatched_rules(policy, results)),
     )
 
@@ -243,7 +245,14 @@ _NAMED = 3
 
 def status_line(report: CheckReport) -> str:
     """`PIXVERSE <STATUS> - <summary naming the worst accounts> | <perfdata>`."""
-    return f"PIXVERSE {report.status.name} - {plain(summary(report))} | {perfdata(report)}"
+    perf = perfdata(
+        ((s.result.source, s.evaluation) for s in report.sources),
+        warning_seconds=report.warning_seconds,
+        critical_seconds=report.critical_seconds,
+        min_usable_capacity=report.min_usable_capacity,
+        rules=report.ttl_rules,
+    )
+    return f"PIXVERSE {report.status.name} - {plain(summary(report))} | {perf}"
 
 
 def unknown_line(problem: str) -> str:
@@ -312,53 +321,3 @@ def _expires(status: AccountStatus, at: float) -> str:
 
 def _account_cause(status: AccountStatus, at: float) -> str:
     return f"{status.label} {_expires(status, at)}"
-
-
-def perfdata(report: CheckReport) -> str:
-    """Per source: usable and free jobs, accounts per state, and the smallest TTL in seconds
-    with the warning and critical thresholds as ranges ("259200:" = alert below 259200)."""
-    warning = f"{report.warning_seconds:g}:"
-    critical = f"{report.critical_seconds:g}:"
-    minimum = f"{report.min_usable_capacity}:" if report.min_usable_capacity else ""
-    items: list[str] = []
-    for source in report.sources:
-        name = source.result.source
-        evaluation = source.evaluation
-        totals = evaluation.totals if evaluation is not None else None
-        usable = totals.usable_capacity if totals is not None else None
-        free = totals.free_capacity if totals is not None else None
-        items.append(_perf(name, "usable_jobs", usable, warn=minimum))
-        items.append(_perf(name, "free_jobs", free))
-        for state in AccountState:
-            n = totals.accounts_by_state[state] if totals is not None else None
-            items.append(_perf(name, f"accounts_{state.value}", n))
-        ttls = (
-            [
-                s.account.expiry_unix - evaluation.at_unix
-                for s in evaluation.accounts
-                if s.account.expiry_unix is not None
-            ]
-            if evaluation is not None
-            else []
-        )
-        smallest = math.floor(min(ttls)) if ttls else None
-        items.append(_perf(name, "min_ttl", smallest, uom="s", warn=warning, crit=critical, low=""))
-    return " ".join(items)
-
-
-def _perf(
-    source: str,
-    metric: str,
-    value: int | None,
-    *,
-    uom: str = "",
-    warn: str = "",
-    crit: str = "",
-    low: str = "0",
-) -> str:
-    # Labels may hold anything but "=" and "'"; with a space they must be quoted.
-    label = re.sub(r"['=]", "_", plain(f"{source}_{metric}"))
-    if re.search(r"\s", label):
-        label = f"'{label}'"
-    shown = "U" if value is None else f"{value}{uom}"
-    return f"{label}={shown};{warn};{crit};{low};".rstrip(";")

@@ -62,13 +62,13 @@ async def fetch_extras(
     """The subscription and plans of every source whose accounts were read, concurrently;
     what has not answered within `budget_seconds` counts as a timeout."""
     policy = Policy(config.accounts, config.thresholds)
-    deadline = clock.time() + budget_seconds
+    deadline = clock.monotonic() + budget_seconds
 
     async def one(source: SourceConfig, result: PollResult) -> SourceExtras:
         if result.accounts is None:
             return SourceExtras()
         emails = [a.email for a in result.accounts.accounts if not policy.settings(a.email).ignore]
-        client = UpstreamClient.of(source, config.poll, clock, transport)
+        client = UpstreamClient.of(source, config.poll, clock, transport, one_shot=True)
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
         async def subscription() -> SubscriptionResult:
@@ -88,7 +88,7 @@ async def fetch_extras(
             )
             tasks = [t for t in (asked, *plans.values()) if t is not None]
             if tasks:
-                await asyncio.wait(tasks, timeout=max(0.0, deadline - clock.time()))
+                await asyncio.wait(tasks, timeout=max(0.0, deadline - clock.monotonic()))
             for task in tasks:
                 task.cancel()
             if tasks:

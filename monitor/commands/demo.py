@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import errno
+import socket
 import sys
 import tempfile
 import time
@@ -33,52 +34,17 @@ from monitor.errors import ConfigError
 from monitor.exposition import ACCOUNT_STATE
 from monitor.secret import Secret
 from monitor.service import Daemon
-from monitor.testing import FakeAccount, FakePlan, FakeUpstream, Received, WebhookReceiver
+from monitor.testing import (
+    DEMO_DOMAIN,
+    DEMO_TOKEN,
+    Received,
+    WebhookReceiver,
+    liven,
+    scenario_upstream,
+)
 
-DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
-DOMAIN = "demo.pixverse.test"
-HOUR = 3600.0
-DAY = 86400.0
-RENEW_AFTER_SECONDS = 180.0
-PLAN_ENDS_AFTER_SECONDS = 240.0
 _OWN_LABELS = frozenset({"alertname", "severity", "source", "account"})
 DEMO_SECRET = "demo-signing-key"  # noqa: S105 - the built-in receiver's, by design
-
-
-def demo_accounts(now: float) -> list[FakeAccount]:
-    """One account per situation worth seeing, several of them changing within minutes."""
-    return [
-        FakeAccount(f"healthy@{DOMAIN}", now + 30 * DAY, max_jobs=8, executing=3),
-        # Its PixVerse plan ends in 4 minutes: within plan_warning now, lapsed then.
-        FakeAccount(
-            f"soon@{DOMAIN}",
-            now + 60 * HOUR,
-            max_jobs=5,
-            executing=1,
-            plan=FakePlan(name="Standard - Monthly", expires_at=now + PLAN_ENDS_AFTER_SECONDS),
-        ),
-        # Short of credits: 40 left, below the demo's min_credits of 100.
-        FakeAccount(
-            f"urgent@{DOMAIN}",
-            now + 6 * HOUR,
-            max_jobs=3,
-            executing=2,
-            plan=FakePlan(credit_daily=10, credit_monthly=30, credit_package=0),
-        ),
-        # Crosses from warning into critical about 90 s after the demo starts.
-        FakeAccount(f"crossing@{DOMAIN}", now + 24 * HOUR + 90, max_jobs=4),
-        FakeAccount(f"lapsed@{DOMAIN}", now - 3 * HOUR, max_jobs=5),
-        FakeAccount(f"mystery@{DOMAIN}", None, max_jobs=2, plan=None),  # no plan known either
-        # Expires 2 minutes in, then gets renewed for 30 days at 3 minutes. maxJobs 6 is
-        # above what its plan runs at once (4).
-        FakeAccount(
-            f"renewing@{DOMAIN}",
-            now + 120,
-            max_jobs=6,
-            executing=1,
-            plan=FakePlan(gen_simultaneously=4),
-        ),
-    ]
 
 
 def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_url: str) -> Config:
@@ -128,7 +94,7 @@ def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_u
             ),
         ),
         # Policy: the studio's accounts carry a team label on their alerts and metrics.
-        accounts=(AccountRule(f"urgent@{DOMAIN}", labels=(("team", "studio"),)),),
+        accounts=(AccountRule(f"urgent@{DEMO_DOMAIN}", labels=(("team", "studio"),)),),
     )
 
 
@@ -157,25 +123,10 @@ def print_notification(received: Received) -> None:
         )
 
 
-async def _liven(fake: FakeUpstream, started: float) -> None:
-    """Jobs come and go; the `renewing` account gets a fresh token a few minutes in."""
-    rng = random.Random(7)  # noqa: S311 - demo liveliness, not crypto
-    renewed = False
-    while True:
-        await asyncio.sleep(5)
-        for account in fake.accounts():
-            limit = account.max_jobs if isinstance(account.max_jobs, int) else 0
-            step = rng.choice((-1, 0, 1))
-            fake.update(account.email, executing=min(limit, max(0, account.executing + step)))
-        if not renewed and time.time() - started >= RENEW_AFTER_SECONDS:
-            fake.update(f"renewing@{DOMAIN}", expires_at=time.time() + 30 * DAY)
-            renewed = True
-
-
 async def run_demo(host: str, port: int) -> int:
     started = time.time()
     with (
-        FakeUpstream(token=DEMO_TOKEN, accounts=demo_accounts(started)) as fake,
+        scenario_upstream("demo", DEMO_TOKEN, started) as fake,
         WebhookReceiver(on_receive=print_notification) as receiver,
         tempfile.TemporaryDirectory(prefix="pixverse-monitor-demo-") as state_dir,
     ):
@@ -190,7 +141,8 @@ async def run_demo(host: str, port: int) -> int:
         shown = host or "127.0.0.1"
         print(
             f"\npixverse-monitor demo\n"
-            f"  fake useapi.net API : {fake.base_url}\n"
+            f"  fake useapi.net API : {fake.base_url} (token {fake.token}; on its own: "
+            f"pixverse-monitor fake-upstream)\n"
             f"  webhook receiver    : {receiver.url}/hook (prints what it gets below)\n"
             f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
@@ -204,19 +156,49 @@ async def run_demo(host: str, port: int) -> int:
             file=sys.stderr,
             flush=True,
         )
-        liven = asyncio.create_task(_liven(fake, started))
+        life = asyncio.create_task(liven(fake, started))
         try:
             return await runner
         finally:
-            liven.cancel()
+            life.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await liven
+                await life
 
 
 def demo_command(listen: str) -> int:
+    """Exit 0 on Ctrl-C; 2, with one line, when it cannot start (a bad or busy --listen)."""
     try:
         host, port = parse_listen("--listen", listen)
+        taken = _address_taken(host, port)
+        if taken is not None:
+            # Someone at a terminal, not a restart racing the old process: no use waiting.
+            raise ConfigError("--listen", f"cannot listen on {listen}: {taken}")
+        return asyncio.run(run_demo(host, port))
     except ConfigError as exc:
-        print(f"pixverse-monitor: {exc}", file=sys.stderr)
+        print(f"pixverse-monitor: demo: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(run_demo(host, port))
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why nothing can listen on host:port now ("address already in use", ...), or None."""
+    if port == 0:
+        return None
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        return exc.strerror or str(exc)
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as probe:
+            # As the server binds: a port in TIME_WAIT is free, one with a listener is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return "address already in use"
+                return exc.strerror or str(exc)
+    return None

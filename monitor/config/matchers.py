@@ -81,6 +81,7 @@ def parse_matcher(text: str) -> Matcher:
                 "(RE2) understands"
             )
         try:
+            re.compile(value)  # on its own: ")|(" must not break out of the anchoring group
             regex = re.compile(f"(?:{value})")
         except re.error as exc:
             raise ValueError(f"not a valid regex: {exc}") from None

@@ -184,6 +184,10 @@ class Policy:
             self._known[email] = known
         return known
 
+    def of_rule(self, index: int) -> AccountSettings:
+        """The settings the rule at `index` gives the accounts it fits."""
+        return self._by_rule[index]
+
     def unmatched(self, emails: Iterable[str]) -> list[int]:
         """Indexes of the rules that fit none of `emails` (as the first match or at all)."""
         used = {self.settings(email).rule for email in emails}

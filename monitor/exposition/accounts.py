@@ -6,6 +6,7 @@ is what makes a scrape of 10,000 accounts cheap (see benchmarks/).
 
 from __future__ import annotations
 
+from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
 from monitor.exposition.plans import plans_text
@@ -59,7 +60,9 @@ MIN_USABLE = Family(
     "thresholds.min_usable_capacity: PixverseCapacityLow fires while usable capacity is below it.",
 )
 UP = Family(
-    "pixverse_monitor_up", "gauge", "1 if the last poll of the source read the accounts list."
+    "pixverse_monitor_up",
+    "gauge",
+    "1 if the last poll of the source read the accounts list, or was told there is none (404).",
 )
 LAST_SUCCESS = Family(
     "pixverse_monitor_last_success_timestamp_seconds",
@@ -79,6 +82,13 @@ STALE_AFTER = Family(
     "pixverse_monitor_stale_after_seconds",
     "gauge",
     "poll.stale_after: PixverseSourceDown fires when no poll has succeeded for this long.",
+)
+CLOCK_SKEW = Family(
+    "pixverse_monitor_clock_skew_seconds",
+    "gauge",
+    "How far this host's clock is ahead of upstream's (negative: behind), from the Date of the "
+    f"last accounts answer that had one; past {SKEW_LIMIT_SECONDS:g} s either way, expiries are "
+    "judged on the last clock reading that agreed, and PixverseMonitorClockSkew fires.",
 )
 WATCH_START = Family(
     "pixverse_monitor_watch_start_timestamp_seconds",
@@ -102,6 +112,7 @@ PER_SOURCE = (
     LAST_OUTCOME,
     STALE_AFTER,
     WATCH_START,
+    CLOCK_SKEW,
 )
 SNAPSHOT_FAMILIES = PER_ACCOUNT + PER_SOURCE
 
@@ -217,6 +228,10 @@ def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]
     out[WATCH_START].append(
         f"{WATCH_START.name}{{{src}}} {format_value(source.monitored_since_unix)}\n"
     )
+    if source.clock_skew_seconds is not None:
+        out[CLOCK_SKEW].append(
+            f"{CLOCK_SKEW.name}{{{src}}} {format_value(source.clock_skew_seconds)}\n"
+        )
 
 
 def _limit_lines(limits: Limits, src: str, out: dict[Family, list[str]]) -> None:

@@ -10,15 +10,12 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import httpx
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
-from monitor.clock import Clock, SystemClock
+from monitor.clock import Clock, Instant, SystemClock
 from monitor.config import Config, Policy, load_config
 from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
@@ -28,6 +25,7 @@ from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.status import status_line
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
+from monitor.service.timekeeping import Timekeeping
 from monitor.snapshot import Limits, Snapshot
 from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import PollResult
@@ -50,8 +48,6 @@ STOP_GRACE_SECONDS = 5.0
 # TimeoutStartSec= is 90 s in the shipped unit: a slow upstream must not fail the start).
 READY_TIMEOUT_SECONDS = 60.0
 
-_EVALUATE_JOB = "evaluate"
-
 
 class Daemon:
     """Runs until `stop()` (or SIGTERM/SIGINT): polls every source, serves /metrics, sends
@@ -67,12 +63,22 @@ class Daemon:
         environ: Mapping[str, str] | None = None,
         retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
     ) -> None:
-        """`transport` replaces the upstream HTTP transport and `retry_backoff` the (base,
-        cap) of notification retries, for tests; `environ` is where systemd's variables are."""
+        """`clock` is the host's clock; `transport` replaces the upstream HTTP transport and
+        `retry_backoff` the (base, cap) of notification retries, for tests; `environ` is where
+        systemd's variables are."""
         self._config = config
-        self._clock = clock or SystemClock()
+        local = clock or SystemClock()
+        self._time = Timekeeping(
+            local,
+            self._evaluate,
+            lambda seconds: self._alerting.clock_jumped(seconds),  # noqa: PLW0108 - made later
+            hold_limit_seconds=self._stale_after_seconds(),
+        )
+        # The daemon's time: the host's, unless it is known to be wrong (see ClockWatch).
+        self._clock = self._time.clock
         self._environ = os.environ if environ is None else environ
-        self._snapshot = Snapshot((), self._clock.time(), Limits.of(config))
+        started = Instant.of(self._clock)
+        self._snapshot = Snapshot((), started.unix, Limits.of(config), started.mono)
         self._metrics = InternalMetrics()
         self._errors = TaskErrors(self._metrics.task_error)
         self._evaluate_failures = 0
@@ -104,21 +110,23 @@ class Daemon:
         self._reload_problem: str | None = None
         self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
         self._pollers = Pollers(
             config,
-            self._scheduler,
+            self._time.schedule,
             self._clock,
             self._polled,
             transport=transport,
             errors=self._errors,
+            upstream_clock=local,
         )
         self._policy = Policy(config.accounts, config.thresholds)
         self._plans = PlanWatch(
-            config, self._clock, self._evaluate, transport=transport, errors=self._errors
+            config,
+            self._clock,
+            self._time.plan_news.request,
+            transport=transport,
+            errors=self._errors,
+            upstream_clock=local,
         )
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
@@ -170,7 +178,7 @@ class Daemon:
         if handle:
             handle_signals(self.stop, self._on_sighup)
             self._signals_handled = True
-        self._scheduler.start()
+        self._time.start(self._errors)
         self._pollers.start()
         self._plans.start(self._policy)
         self._plans.run()
@@ -178,8 +186,8 @@ class Daemon:
 
     async def _abandon_start(self) -> None:
         """Close what a failed start-up opened; save the state file only if it was read."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        self._time.schedule.shutdown()
+        await self._time.stop()
         await self._pollers.finish(0)
         await self._plans.stop()
         if self._alerting_started:
@@ -286,6 +294,9 @@ class Daemon:
         self._server.cap_connections(connection_limits(new).max_connections)
         self._web.replace(web)
         self._config = new
+        self._clock.hold_limit_seconds = self._stale_after_seconds()
+        for name in plan.removed:
+            self._clock.forget(name)
         self._policy = Policy(new.accounts, new.thresholds)
         self._pollers.apply(new, plan)
         self._plans.apply(new, plan, self._policy)
@@ -314,10 +325,11 @@ class Daemon:
         await self._reload_lock.acquire()
         self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
-        self._scheduler.pause()
+        self._time.schedule.pause()
+        await self._time.stop()
         await self._pollers.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
         await self._plans.stop()
-        self._scheduler.shutdown(wait=False)
+        self._time.schedule.shutdown()
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
         await self._server.close()
@@ -331,17 +343,21 @@ class Daemon:
         """Poll one source now, unless a poll of it is already running."""
         return await self._pollers.poll(name)
 
-    def _polled(self, source: SourceState, result: PollResult) -> None:
-        """A poll ended: re-evaluate at once, log it, tell systemd."""
+    def _polled(self, source: SourceState, result: PollResult, forgotten: list[str]) -> None:
+        """A poll ended: check the clock, re-evaluate at once, log it, tell systemd."""
         name = source.config.name
-        self._plans.polled(name, result)
+        if result.clock is not None:
+            self._clock.checked(name, result.clock)
+        self._plans.polled(name, result, source.presence.missing.keys())
+        if forgotten:
+            log.info("accounts.removed", source=name, count=len(forgotten))
         self._evaluate()
         evaluation = next(s for s in self._snapshot.sources if s.name == name).evaluation
         source.mismatches_logged = log_poll(
             name,
             result,
             evaluation if result.accounts is not None else None,
-            source.last_success_unix,
+            source.last_success.unix if source.last_success else None,
             source.mismatches_logged,
         )
         self._systemd.polled(
@@ -355,46 +371,30 @@ class Daemon:
         is reported and the evaluation tried again after a pause: the timer must not be lost
         with it, or alerts would wait for the next poll."""
         with self._errors.guard(Task.EVALUATE) as turn:
-            now = self._clock.time()
+            now = Instant.of(self._clock)
             sources = []
             soonest: float | None = None
             for source in self._pollers.sources.values():
                 snapshot, crossing = source.snapshot(
-                    self._policy, self._config.metrics.account_label, now
+                    self._policy, self._config.metrics.account_label, now.unix
                 )
-                sources.append(replace(snapshot, plans=self._plans.view(snapshot.name)))
+                plans = self._plans.view(snapshot.name)
+                skew = self._clock.skew(snapshot.name)
+                sources.append(replace(snapshot, plans=plans, clock_skew_seconds=skew))
                 if crossing is not None and (soonest is None or crossing < soonest):
                     soonest = crossing
             # Limits go with the snapshot so that rules can judge as the alerts do.
-            self._snapshot = Snapshot(tuple(sources), now, Limits.of(self._config))
-            self._schedule_evaluation(self._alerting.evaluate(self._snapshot, soonest))
+            self._snapshot = Snapshot(tuple(sources), now.unix, Limits.of(self._config), now.mono)
+            wake = self._alerting.evaluate(self._snapshot, soonest)
+            # Re-evaluate when something changes by itself (a threshold crossing, a repeat
+            # due, a source going stale), so states and alerts are on time, not at the next
+            # poll.
+            self._time.evaluate_after(None if wake is None else wake - now.unix)
         if turn.failed:
             self._evaluate_failures += 1
-            retry = self._clock.time() + restart_pause(self._evaluate_failures)
-            self._schedule_evaluation(retry)
+            self._time.evaluate_after(restart_pause(self._evaluate_failures))
         else:
             self._evaluate_failures = 0
 
     def _stale_after_seconds(self) -> float:
         return self._config.poll.stale_after.total_seconds()
-
-    async def _evaluate_job(self) -> None:
-        # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a
-        # thread pool, and the snapshot, alert book and outbox belong to the event loop.
-        self._evaluate()
-
-    def _schedule_evaluation(self, when_unix: float | None) -> None:
-        """Re-evaluate when something changes by itself (a threshold crossing, a repeat due,
-        a source going stale), so states and alerts are on time, not at the next poll."""
-        if not self._scheduler.running:
-            return
-        if when_unix is None:
-            if self._scheduler.get_job(_EVALUATE_JOB):
-                self._scheduler.remove_job(_EVALUATE_JOB)
-            return
-        self._scheduler.add_job(
-            self._evaluate_job,
-            DateTrigger(datetime.fromtimestamp(when_unix, UTC)),
-            id=_EVALUATE_JOB,
-            replace_existing=True,
-        )

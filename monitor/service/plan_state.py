@@ -1,6 +1,7 @@
 """What PlanWatch keeps of one source between requests: the last good subscription and plans,
-when each account's next /features is due, the token refreshes the polls saw, and every
-request counted by endpoint and outcome; and the request budget these schedules add up to."""
+when each account's next /features is due (on the monotonic clock), the token refreshes the
+polls saw, and every request counted by endpoint and outcome; and the request budget these
+schedules add up to, which an account that comes and goes never gets around."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from monitor.upstream import Account, Endpoint, Plan, Sleep, Subscription, Upstr
 MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
 # An expiry that moves later by more than this is a token refresh, not upstream jitter.
 REFRESH_TOLERANCE_SECONDS = 60.0
+# Forgotten accounts whose next /features is still ahead, kept so that coming back buys no
+# early read. Entries go once due; this caps the note if a whole list comes and goes: ten
+# times the 10,000 accounts a source is sized for.
+FORGOTTEN_LIMIT = 100_000
 
 
 @contextlib.asynccontextmanager
@@ -63,17 +68,26 @@ class PlanState:
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    emails: list[str] = field(default_factory=list)  # every account of the last good poll
+    # Every account known: on the last list, or missing from it for less than the absence
+    # grace (`absent`: not asked about until it is back).
+    emails: list[str] = field(default_factory=list)
+    absent: set[str] = field(default_factory=set)
     kept: list[str] = field(default_factory=list)  # those the policy does not ignore
+    kept_set: frozenset[str] = frozenset()
     labels: dict[str, str] = field(default_factory=dict)  # email -> account label, for logs
     listed: bool = False  # an accounts list was read in this run
     subscription: Subscription | None = None
+    # Schedules, on the monotonic clock: a step of the wall clock moves none of them.
     subscription_due: float = float("-inf")
     plans: dict[str, Plan] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # /features does not know them (400)
+    doubted: set[str] = field(default_factory=set)  # ... said so once; their plan is kept
     due: dict[str, float] = field(default_factory=dict)  # email -> next /features
     # email -> when an account in its first round is read again (its place in the spread).
     next_round: dict[str, float] = field(default_factory=dict)
+    reading: set[str] = field(default_factory=set)  # a /features request is on its way
+    # email -> when a forgotten account's next /features was due (see FORGOTTEN_LIMIT).
+    forgotten: dict[str, float] = field(default_factory=dict)
     requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
     last_success: dict[Endpoint, float] = field(default_factory=dict)
     expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
@@ -103,35 +117,53 @@ class PlanState:
         return self._view
 
     def refilter(self, policy: Policy) -> set[str]:
-        """Apply the policy to the last accounts list; forget what is gone or ignored."""
+        """Apply the policy to the accounts known; forget what is gone or ignored, noting
+        when each forgotten account's next /features was due."""
         self.kept = [e for e in self.emails if not policy.settings(e).ignore]
-        kept = set(self.kept)
+        kept = self.kept_set = frozenset(self.kept)
+        for email, when in self.due.items():
+            if email not in kept and when != float("inf"):  # inf: its read decides
+                self.forgotten[email] = when
+        while len(self.forgotten) > FORGOTTEN_LIMIT:
+            del self.forgotten[next(iter(self.forgotten))]  # the oldest note goes first
         for table in (self.plans, self.due, self.next_round, self.expiries, self.labels):
             for email in [e for e in table if e not in kept]:
                 del table[email]
         self.unknown &= kept
+        self.doubted &= kept
+        self.absent &= kept
         self._view = None
-        return kept
+        return set(kept)
 
     def schedule_new(self, poll: PollConfig, now: float) -> None:
         """Plan the first reads of accounts not seen before. They are spread over a poll
         interval (so that plans are known soon after a start) and their later reads evenly
-        over features_interval, each account once per interval."""
+        over features_interval, each account once per interval. An account forgotten and
+        back is read when its next read was due, not before. `now` is monotonic."""
         if not self.config.features_endpoint:
             return
-        new = [e for e in self.kept if e not in self.due]
+        for email in [e for e, when in self.forgotten.items() if when <= now]:
+            del self.forgotten[email]  # due anyway: the note says nothing more
+        new = [e for e in self.kept if e not in self.due and e not in self.reading]
         if not new:
             return
         every = poll.features_interval.total_seconds()
         first = min(poll.interval.total_seconds(), every)
         for k, email in enumerate(new):
+            noted = self.forgotten.pop(email, None)
+            if noted is not None:
+                self.due[email] = noted
+                continue
             self.due[email] = now + k * first / len(new)
             self.next_round[email] = now + every + k * every / len(new)
 
     def note_refreshes(self, accounts: Sequence[Account]) -> None:
         """Count, per account, each poll that sees its expiry later than the last one known.
-        An account missing from `accounts` is forgotten: back, it starts again at 0."""
-        seen: dict[str, tuple[float, int]] = {}
+        An account absent from `accounts` keeps its count while it is in `absent` (missing
+        for less than the grace); one forgotten starts again at 0 when it is back."""
+        seen: dict[str, tuple[float, int]] = {
+            email: self.expiries[email] for email in self.absent if email in self.expiries
+        }
         for account in accounts:
             email, expiry = account.email, account.expiry_unix
             before = self.expiries.get(email)

@@ -1,13 +1,14 @@
 """The subscription and plan side of every source: /v2/account every account_interval and
 /features for each account every features_interval, spread out, at most 2 requests in flight
-per source; their last good data, token refreshes seen by the polls, and every request
-counted by endpoint and outcome. Each failure degrades only its own series."""
+per source, on the monotonic clock; their last good data, token refreshes seen by the polls,
+and every request counted by endpoint and outcome. Each failure degrades only its own
+series."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import httpx
 import structlog
@@ -44,14 +45,18 @@ class PlanWatch:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
+        upstream_clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """`sleep` waits out a `Retry-After` (tests replace it)."""
+        """`on_update` hears of new data (at most once per loop pass); `upstream_clock` (by
+        default `clock`) is the host's clock, which upstream's answers are timed by; `sleep`
+        waits out a `Retry-After` (tests replace it)."""
         self._config = config
         self._sleep = sleep
         self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
+        self._upstream_clock = upstream_clock or clock
         self._on_update = on_update
         self._transport = transport
         self._sources: dict[str, PlanState] = {}
@@ -107,9 +112,9 @@ class PlanWatch:
                 for table in (source.plans, source.unknown, source.due, source.next_round):
                     table.clear()
             source.refilter(self._policy)
-            source.schedule_new(self._config.poll, self._clock.time())
+            source.schedule_new(self._config.poll, self._clock.monotonic())
             # A shorter interval applies now, not after the longer one has run out.
-            now = self._clock.time()
+            now = self._clock.monotonic()
             source.subscription_due = min(
                 source.subscription_due, now + new.poll.account_interval.total_seconds()
             )
@@ -123,9 +128,11 @@ class PlanWatch:
 
     # -- what the polls tell -----------------------------------------------------------------
 
-    def polled(self, name: str, result: PollResult) -> None:
-        """Count a poll's requests; with a fresh accounts list, note token refreshes and
-        which accounts /features is asked about."""
+    def polled(self, name: str, result: PollResult, missing: Collection[str] = ()) -> None:
+        """Count a poll's requests; with an accounts list, note token refreshes and which
+        accounts /features is asked about. `missing` are accounts not on the list, missing for
+        less than the absence grace: they keep their plan, schedule and refresh count, but
+        are not asked about until they are back."""
         source = self._sources.get(name)
         if source is None:
             return
@@ -139,13 +146,17 @@ class PlanWatch:
             return
         accounts = result.accounts.accounts
         source.emails = [a.email for a in accounts]
+        source.emails.extend(missing)
+        source.absent = set(missing)
         source.listed = True
         kept = source.refilter(self._policy)
         kept_accounts = [a for a in accounts if a.email in kept]
         source.note_refreshes(kept_accounts)
-        source.schedule_new(self._config.poll, self._clock.time())
+        source.schedule_new(self._config.poll, self._clock.monotonic())
         labels = account_labels(kept_accounts, self._config.metrics.account_label)
-        source.labels = {a.email: label for a, label in zip(kept_accounts, labels, strict=True)}
+        known = {e: source.labels[e] for e in source.absent if e in source.labels}
+        known.update(zip((a.email for a in kept_accounts), labels, strict=True))
+        source.labels = known
         self._log_unmatched()
         source.wake.set()
 
@@ -159,20 +170,22 @@ class PlanWatch:
     # -- the schedule ------------------------------------------------------------------------
 
     def next_due(self, name: str) -> float | None:
-        """When the source next has a request due; None when nothing is scheduled."""
+        """When (on the monotonic clock) the source next has a request due; None when nothing
+        is scheduled."""
         source = self._sources[name]
         moments = []
         if source.config.account_endpoint:
             moments.append(source.subscription_due)
         if source.config.features_endpoint:
-            moments.extend(source.due.values())
+            absent = source.absent
+            moments.extend(when for email, when in source.due.items() if email not in absent)
         return min(moments) if moments else None
 
     async def run_due(self, name: str) -> int:
         """Make every request of this source that is due now, at most MAX_IN_FLIGHT at once;
         return how many were made."""
         source = self._sources[name]
-        now = self._clock.time()
+        now = self._clock.monotonic()
         poll = self._config.poll
         jobs = []
         if source.config.account_endpoint and source.subscription_due <= now:
@@ -180,8 +193,12 @@ class PlanWatch:
             jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
         if source.config.features_endpoint:
             every = poll.features_interval.total_seconds()
+            absent = source.absent
             for email in [e for e, when in source.due.items() if when <= now]:
+                if email in absent:
+                    continue  # not asked about until it is back, its turn kept
                 source.due[email] = float("inf")  # in progress
+                source.reading.add(email)
                 jobs.append(self._plan(source, email, every))
         if jobs:
             await asyncio.gather(*jobs)
@@ -189,14 +206,14 @@ class PlanWatch:
 
     async def _subscription(self, source: PlanState, every: float) -> None:
         async with request_slot(source.slots, self._sleep) as pause:
-            started = self._clock.time()
+            started = self._clock.monotonic()
             source.subscription_due = started + every
             try:
                 result = await fetch_subscription(
                     source.client, self._clock, started + every, pause
                 )
             except BaseException:
-                source.subscription_due = self._clock.time()  # not made: due again
+                source.subscription_due = self._clock.monotonic()  # not made: due again
                 raise
         source.count(Endpoint.ACCOUNT, result.outcome)
         if result.subscription is None:
@@ -225,17 +242,22 @@ class PlanWatch:
         self._changed(source)
 
     async def _plan(self, source: PlanState, email: str, every: float) -> None:
-        async with request_slot(source.slots, self._sleep) as pause:
-            started = self._clock.time()
-            # Never sooner than an interval after this read, whatever the spread planned.
-            after = max(started + every, source.next_round.pop(email, float("-inf")))
-            source.due[email] = after
-            try:
-                result = await fetch_plan(source.client, email, self._clock, after, pause)
-            except BaseException:
-                if email in source.due:
-                    source.due[email] = self._clock.time()
-                raise
+        try:
+            async with request_slot(source.slots, self._sleep) as pause:
+                if email not in source.kept_set:
+                    return  # forgotten (or ignored) while it waited for a slot
+                started = self._clock.monotonic()
+                # Never sooner than an interval after this read, whatever the spread planned.
+                after = max(started + every, source.next_round.pop(email, float("-inf")))
+                source.due[email] = after
+                try:
+                    result = await fetch_plan(source.client, email, self._clock, after, pause)
+                except BaseException:
+                    if email in source.due:
+                        source.due[email] = self._clock.monotonic()
+                    raise
+        finally:
+            source.reading.discard(email)
         source.count(Endpoint.FEATURES, result.outcome)
         if email not in source.due:
             return  # gone (or ignored) while it was asked about
@@ -243,6 +265,7 @@ class PlanWatch:
         if result.plan is not None:
             source.plans[email] = result.plan
             source.unknown.discard(email)
+            source.doubted.discard(email)
             source.last_success[Endpoint.FEATURES] = result.finished_unix
             if result.plan.invalid:
                 log.warning(
@@ -251,8 +274,14 @@ class PlanWatch:
                     account=label,
                     fields=list(result.plan.invalid),
                 )
+        elif result.unknown_account and email in source.plans and email not in source.doubted:
+            # Once may be an account that flaps out of upstream's list: its plan is kept (as
+            # after any failed read) until the next read says so again.
+            source.doubted.add(email)
+            log.info("plan.unknown_once", source=source.config.name, account=label)
         elif result.unknown_account:
             source.plans.pop(email, None)
+            source.doubted.discard(email)
             if email not in source.unknown:
                 source.unknown.add(email)
                 log.warning("plan.unknown_account", source=source.config.name, account=label)
@@ -278,7 +307,7 @@ class PlanWatch:
             source.wake.clear()
             await self.run_due(name)
             due = self.next_due(name)
-            delay = None if due is None else max(0.0, due - self._clock.time())
+            delay = None if due is None else max(0.0, due - self._clock.monotonic())
             if delay is None or delay > 0:
                 await wait_event(source.wake, delay)
 
@@ -304,7 +333,8 @@ class PlanWatch:
         retired.add_done_callback(self._retired.discard)
 
     def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient.of(source, self._config.poll, self._clock, self._transport)
+        poll = self._config.poll
+        return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
     def _changed(self, source: PlanState) -> None:
         source.changed()

@@ -1,5 +1,6 @@
-"""Every source's polls: its HTTP client, its APScheduler job, one poll at a time, what it
-keeps between polls, the log lines of each poll, and what a reload changes about them."""
+"""Every source's polls: its HTTP client, its scheduled job, one poll at a time, what it keeps
+between polls (its accounts, present and missing), the log lines of each poll, and what a
+reload changes about them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from datetime import UTC, datetime
 
 import httpx
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.clock import Clock
+from monitor.clock import Clock, Instant
 from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
-from monitor.evaluate import Evaluation, evaluate, next_crossing
+from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
+from monitor.service.presence import Presence
 from monitor.service.reload import ReloadPlan
+from monitor.service.schedule import Schedule
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
@@ -33,30 +34,49 @@ class SourceState:
     client: UpstreamClient
     # When this run started watching it: the start, the reload that added it, or the last
     # reload that changed the schedule while it was not stale.
-    since_unix: float
+    since: Instant
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one poll at a time
     last: PollResult | None = None
-    last_good: PollResult | None = None  # kept across failed polls
-    last_success_unix: float | None = None
+    # The accounts list in force, kept across failed polls, and across a 404 while an
+    # account it lists is missing for less than the absence grace.
+    last_good: PollResult | None = None
+    last_success: Instant | None = None
     polls_total: dict[Outcome, int] = field(default_factory=dict)
     mismatches_logged: set[MismatchKey] = field(default_factory=set)
     memo: AccountMemo = field(default_factory=AccountMemo)
+    presence: Presence = field(default_factory=Presence)
+    _missing_labels: tuple[AccountLabel, frozenset[str]] | None = None
 
-    def stale(self, now: float, stale_after_seconds: float) -> bool:
-        """No success (or start of watching) within `stale_after_seconds`: what SourceDown
-        judges, as `SourceSnapshot.stale_reference_unix` says."""
-        reference = max(self.last_success_unix or 0.0, self.since_unix)
-        return now - reference >= stale_after_seconds
+    def stale(self, now_mono: float, stale_after_seconds: float) -> bool:
+        """No success (or start of watching) within `stale_after_seconds` on the monotonic
+        clock: what SourceDown judges, as `SourceSnapshot.stale_reference_mono` says."""
+        reference = self.since.mono
+        if self.last_success is not None:
+            reference = max(reference, self.last_success.mono)
+        return now_mono - reference >= stale_after_seconds
 
     def name_kept(self, new: Config) -> bool:
         return any(s.name == self.config.name for s in new.sources)
 
-    def record(self, result: PollResult) -> None:
+    def record(self, result: PollResult, finished_mono: float) -> list[str]:
+        """Keep what a poll read; returns the emails it forgot (missing for the grace)."""
         self.last = result
         self.polls_total[result.outcome] = self.polls_total.get(result.outcome, 0) + 1
-        if result.outcome.has_fresh_data:
+        if result.outcome.up:
+            self.last_success = Instant(result.finished_unix, finished_mono)
+        if result.accounts is None:
+            return []
+        forgotten = self.presence.read(result.accounts.accounts)
+        self._missing_labels = None
+        # A 404 is a list of none, but not news: what was listed stays in force until it has
+        # been missing for the grace, and with nothing listed yet in this run, the 404 stands
+        # only once it has lasted as long (alerts held from before a restart are kept).
+        stands = not self.presence.missing and (
+            self.last_good is not None or self.presence.absences_judged
+        )
+        if result.outcome.has_fresh_data or stands:
             self.last_good = result
-            self.last_success_unix = result.finished_unix
+        return forgotten
 
     def snapshot(
         self, policy: Policy, label_mode: AccountLabel, now: float
@@ -73,17 +93,30 @@ class SourceState:
             evaluation = evaluate(accounts, capacity, thresholds, label_mode, now, policy=policy)
             crossing = next_crossing(accounts, thresholds, now, policy=policy)
         last = self.last
+        success = self.last_success
         snapshot = SourceSnapshot(
             name=self.config.name,
             evaluation=evaluation,
-            up=last is not None and last.outcome.has_fresh_data,
+            up=last is not None and last.outcome.up,
             last_outcome=last.outcome if last else None,
-            last_success_unix=self.last_success_unix,
+            last_success_unix=success.unix if success else None,
             poll_duration_seconds=last.duration_seconds if last else None,
             polls_total=dict(self.polls_total),
-            monitored_since_unix=self.since_unix,
+            monitored_since_unix=self.since.unix,
+            last_success_mono=success.mono if success else None,
+            monitored_since_mono=self.since.mono,
+            missing=self.missing_labels(label_mode),
         )
         return snapshot, crossing
+
+    def missing_labels(self, label_mode: AccountLabel) -> frozenset[str]:
+        """The `account` labels of the accounts missing for less than the grace."""
+        cached = self._missing_labels
+        if cached is None or cached[0] is not label_mode:
+            missing = list(self.presence.missing.values())
+            cached = (label_mode, frozenset(account_labels(missing, label_mode)))
+            self._missing_labels = cached
+        return cached[1]
 
 
 MismatchKey = tuple[str, tuple[float, ...]]
@@ -97,6 +130,15 @@ def log_poll(
     mismatches_logged: set[MismatchKey],
 ) -> set[MismatchKey]:
     """Log one poll; returns the expiry mismatches now known (to pass to the next call)."""
+    if result.outcome is Outcome.NO_ACCOUNTS:
+        log.warning(
+            "poll.no_accounts",
+            source=name,
+            outcome=result.outcome.value,
+            kept=len(evaluation.accounts) if evaluation is not None else 0,
+            duration_seconds=round(result.duration_seconds, 3),
+        )
+        return mismatches_logged
     if result.accounts is None or evaluation is None:
         log.warning(
             "poll.failed",
@@ -152,7 +194,7 @@ def _log_mismatches(
     return seen
 
 
-OnPolled = Callable[[SourceState, PollResult], None]
+OnPolled = Callable[[SourceState, PollResult, list[str]], None]
 
 
 class Pollers:
@@ -161,17 +203,22 @@ class Pollers:
     def __init__(
         self,
         config: Config,
-        scheduler: AsyncIOScheduler,
+        schedule: Schedule,
         clock: Clock,
         on_polled: OnPolled,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
+        upstream_clock: Clock | None = None,
     ) -> None:
+        """`on_polled(source, result, forgotten)` hears of every poll that ended, with the
+        emails it forgot; `upstream_clock` (by default `clock`) is the host's clock, which
+        upstream's `Date` is compared with."""
         self._config = config
         self._errors = errors or TaskErrors()
-        self._scheduler = scheduler
+        self._schedule = schedule
         self._clock = clock
+        self._upstream_clock = upstream_clock or clock
         self._on_polled = on_polled
         self._transport = transport
         self._sources: dict[str, SourceState] = {}
@@ -187,7 +234,7 @@ class Pollers:
         for source in self._config.sources:
             self._sources[source.name] = self._new_source(source)
         for name in self._sources:
-            self._schedule(name)
+            self._start_polling(name)
 
     async def poll(self, name: str) -> PollResult | None:
         """Poll one source now, unless a poll of it is already running. An unexpected error
@@ -198,20 +245,20 @@ class Pollers:
             return None
         async with source.lock:
             with self._errors.guard(Task.POLL, source=name):
-                started = self._clock.time()
+                started = Instant.of(self._clock)
                 result = await poll_source(
                     name,
                     source.client,
                     capacity_endpoint=source.config.capacity_endpoint,
-                    started_unix=started,
-                    deadline_unix=started + self._config.poll.interval.total_seconds(),
+                    started_unix=started.unix,
+                    deadline=started.mono + self._config.poll.interval.total_seconds(),
                     memo=source.memo,
                 )
                 if self._sources.get(name) is not source:
                     log.info("poll.discarded", source=name, reason="source removed by a reload")
                     return result
-                source.record(result)
-                self._on_polled(source, result)
+                forgotten = source.record(result, started.mono + result.duration_seconds)
+                self._on_polled(source, result, forgotten)
                 return result
         return None
 
@@ -221,16 +268,15 @@ class Pollers:
         changed; removed sources vanish; added ones are polled at once. A new schedule
         restarts the staleness count of every source not stale yet (see ReloadPlan.retimed)."""
         if plan.retimed:
-            now = self._clock.time()
+            now = Instant.of(self._clock)
             stale_after = self._config.poll.stale_after.total_seconds()
             for source in self._sources.values():
-                if source.name_kept(new) and not source.stale(now, stale_after):
-                    source.since_unix = now
+                if source.name_kept(new) and not source.stale(now.mono, stale_after):
+                    source.since = now
         self._config = new
         for name in plan.removed:
             source = self._sources.pop(name)
-            if self._scheduler.get_job(_job_id(name)):
-                self._scheduler.remove_job(_job_id(name))
+            self._schedule.cancel(_job_id(name))
             self._retire(source.client, source.lock)
         for config in new.sources:
             source = self._sources.get(config.name) or self._new_source(config)
@@ -241,11 +287,12 @@ class Pollers:
             source.config = config
         self._sources = {s.name: self._sources[s.name] for s in new.sources}
         if plan.reschedule:
+            poll = new.poll
             for name in self._sources:
                 if name not in plan.added:
-                    self._scheduler.reschedule_job(_job_id(name), trigger=self._trigger())
+                    self._schedule.retime(_job_id(name), poll.interval, poll.jitter)
         for name in plan.added:
-            self._schedule(name)
+            self._start_polling(name)
 
     async def finish(self, grace_seconds: float) -> None:
         """Let the polls in flight end (a stop must not cut one off), then close every
@@ -259,28 +306,16 @@ class Pollers:
             await asyncio.wait(self._background, timeout=grace_seconds)
 
     def _new_client(self, source: SourceConfig) -> UpstreamClient:
-        return UpstreamClient.of(source, self._config.poll, self._clock, self._transport)
+        poll = self._config.poll
+        return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
     def _new_source(self, source: SourceConfig) -> SourceState:
-        return SourceState(source, self._new_client(source), since_unix=self._clock.time())
+        return SourceState(source, self._new_client(source), since=Instant.of(self._clock))
 
-    def _trigger(self) -> IntervalTrigger:
-        poll = self._config.poll
-        return IntervalTrigger(
-            seconds=poll.interval.total_seconds(),
-            jitter=poll.jitter.total_seconds() or None,
-            timezone=UTC,
-        )
-
-    def _schedule(self, name: str) -> None:
+    def _start_polling(self, name: str) -> None:
         """Poll `name` now, then every poll.interval."""
-        self._scheduler.add_job(
-            self._job,
-            self._trigger(),
-            args=[name],
-            id=_job_id(name),
-            next_run_time=datetime.now(UTC),
-        )
+        poll = self._config.poll
+        self._schedule.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
 
     async def _job(self, name: str) -> None:
         # A coroutine: APScheduler's asyncio executor runs it on the loop, not in a thread.

@@ -1,5 +1,6 @@
-"""Test doubles shipped with the package (the tests and `demo` use them): a fake useapi.net,
-a recording webhook receiver and a clock that moves only when told."""
+"""Test doubles shipped with the package (the tests, `demo` and `fake-upstream` use them): a
+fake useapi.net and its named scenarios, a recording webhook receiver and a clock that moves
+only when told."""
 
 from __future__ import annotations
 
@@ -7,8 +8,21 @@ from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream, Fault
 from monitor.testing.fakeplans import FakePlan, FakeSubscription
 from monitor.testing.receiver import Received, WebhookReceiver
+from monitor.testing.scenarios import (
+    DEMO_DOMAIN,
+    DEMO_TOKEN,
+    SCENARIO_NAMES,
+    SCENARIOS,
+    Scenario,
+    liven,
+    scenario_upstream,
+)
 
 __all__ = [
+    "DEMO_DOMAIN",
+    "DEMO_TOKEN",
+    "SCENARIOS",
+    "SCENARIO_NAMES",
     "FakeAccount",
     "FakeClock",
     "FakePlan",
@@ -16,5 +30,8 @@ __all__ = [
     "FakeUpstream",
     "Fault",
     "Received",
+    "Scenario",
     "WebhookReceiver",
+    "liven",
+    "scenario_upstream",
 ]

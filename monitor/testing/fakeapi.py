@@ -6,10 +6,7 @@ to the real service. The tests use it, and so does `pixverse-monitor demo`.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import secrets
 import socket
 import struct
 import threading
@@ -17,111 +14,44 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
+from monitor.testing.fakeaccounts import ALL_EXPIRY_FIELDS, FakeAccount, make_jwt
 from monitor.testing.fakeplans import FakePlan, FakeSubscription, features_answer
+
+# The accounts are defined beside; the tests take them from here, with the server.
+__all__ = [
+    "ACCOUNT",
+    "ACCOUNTS",
+    "ALL_EXPIRY_FIELDS",
+    "AVAILABLE",
+    "ENDPOINTS",
+    "FEATURES",
+    "FakeAccount",
+    "FakeUpstream",
+    "Fault",
+    "RecordedRequest",
+    "make_jwt",
+]
 
 ACCOUNTS = "/v2/pixverse/accounts"
 AVAILABLE = "/v2/pixverse/scheduler/available"
 ACCOUNT = "/v2/account"
 FEATURES = "/v2/pixverse/features"
 ENDPOINTS = (ACCOUNTS, AVAILABLE, ACCOUNT, FEATURES)
-ALL_EXPIRY_FIELDS = ("expire_time", "expire_time_utc", "jwt")
-
-
-@dataclass(frozen=True)
-class FakeAccount:
-    """One account as the fake serves it. Values are sent as given, wrong types included."""
-
-    email: str
-    expires_at: float | None  # Unix seconds; None sends no expiry at all
-    max_jobs: Any = 5
-    executing: int = 0
-    account_id: Any = None  # None: derived from the email
-    username: Any = None  # None: derived from the email
-    expiry_fields: tuple[str, ...] = ALL_EXPIRY_FIELDS
-    expire_time_ms: bool = False
-    # Merged over the generated entry last: {"jwt": "oops"} sends a wrong-typed jwt.
-    overrides: dict[str, Any] = field(default_factory=dict)
-    token: str = field(default_factory=lambda: "")
-    password: str = field(default_factory=lambda: f"pw-{secrets.token_hex(8)}")
-    # Its plan at /features; None: /features does not know the email (400).
-    plan: FakePlan | None = field(default_factory=FakePlan)
-
-    def entry(self) -> dict[str, Any]:
-        """The JSON value of this account in GET /accounts, token and password included."""
-        jwt: dict[str, Any] = {
-            "AccountId": self.account_id if self.account_id is not None else _stable_id(self.email),
-            "Username": self.username if self.username is not None else self.email.split("@")[0],
-            "token": self.token_value(),
-        }
-        if self.expires_at is not None:
-            if "expire_time" in self.expiry_fields:
-                seconds = int(self.expires_at)
-                jwt["ExpireTime"] = seconds * 1000 if self.expire_time_ms else seconds
-            if "expire_time_utc" in self.expiry_fields:
-                when = datetime.fromtimestamp(self.expires_at, UTC)
-                jwt["ExpireTimeUTC"] = when.isoformat(timespec="milliseconds").replace(
-                    "+00:00", "Z"
-                )
-        entry: dict[str, Any] = {
-            "email": self.email,
-            "jwt": jwt,
-            "maxJobs": self.max_jobs,
-            "password": self.password,
-        }
-        entry.update(self.overrides)
-        return entry
-
-    def token_value(self) -> str:
-        """The token sent: `token` if set, else a JWT carrying `exp` (or an opaque string when
-        the JWT is not an expiry source)."""
-        if self.token:
-            return self.token
-        if "jwt" in self.expiry_fields and self.expires_at is not None:
-            return make_jwt(self.email, self.expires_at)
-        return "opaque-" + hashlib.sha256(self.email.encode()).hexdigest()[:24]
-
-    def capacity_row(self) -> dict[str, Any]:
-        max_jobs = self.max_jobs if isinstance(self.max_jobs, int) else 0
-        return {
-            "email": self.email,
-            "maxJobs": max_jobs,
-            "executing": self.executing,
-            "available": max(0, max_jobs - self.executing),
-        }
-
-
-def make_jwt(subject: str, expires_at: float | None) -> str:
-    """A JWT-shaped token whose payload carries `exp`; deterministic, so a scenario is stable."""
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    claims: dict[str, Any] = {"sub": subject}
-    if expires_at is not None:
-        claims["exp"] = int(expires_at)
-    header = b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
-    payload = b64(orjson.dumps(claims))
-    signature = b64(hashlib.sha256(f"{header}.{payload}".encode()).digest())
-    return f"{header}.{payload}.{signature}"
-
-
-def _stable_id(email: str) -> int:
-    return 100000 + sum(email.encode()) * 37 % 900000
 
 
 @dataclass(frozen=True)
 class Fault:
     """A scripted answer that replaces the normal one: any status with any body, late, slow,
-    cut short, or not at all."""
+    cut short, or not at all; or (`status=None`) the normal answer, `delay_seconds` late."""
 
-    status: int = 500
+    status: int | None = 500
     body: bytes | None = None  # None: a useapi.net-style JSON error
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # before answering: longer than the client timeout = a timeout
@@ -142,6 +72,10 @@ class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up mid-request (timeouts under test) are expected, not news.
         pass
+
+
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
 
 
 @dataclass(frozen=True)
@@ -168,6 +102,7 @@ class FakeUpstream:
         is closed after it, as some proxies do."""
         self.token = token
         self.close_after_each_answer = close_after_each_answer
+        self.clock_offset_seconds: float | None = 0.0  # Date: true time + this; None: no Date
         self._lock = threading.Lock()
         self._accounts: dict[str, FakeAccount] = {a.email: a for a in accounts}
         self._subscription = subscription or FakeSubscription()
@@ -247,7 +182,8 @@ class FakeUpstream:
     def base_url(self) -> str:
         assert self._server is not None, "not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"http://{shown}:{port}"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
         fake = self
@@ -261,7 +197,8 @@ class FakeUpstream:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = _QuietServer((host, port), Handler)
+        server = _QuietServer6 if ":" in host else _QuietServer
+        self._server = server((host, port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # so stop() returns at once
@@ -290,15 +227,17 @@ class FakeUpstream:
             user_agent = handler.headers.get("User-Agent", "")
             self.requests.append(RecordedRequest(path, authorized, user_agent, time.time(), query))
             subscription = self._subscription
-            fault = None
-            if path in self._faults:
-                queue = self._faults[path]
-                fault = queue.popleft() if queue else self._persistent[path]
+            queue = self._faults.get(path, deque())
+            fault = queue.popleft() if queue else self._persistent.get(path)
             raw = self._raw.get(path)
-            accounts = list(self._accounts.values())
+            # /features looks one account up: at 10,000 accounts, copying them all is slow.
+            features = features_answer(query, self._accounts) if path == FEATURES else None
+            accounts = list(self._accounts.values()) if features is None else []
         if fault is not None:
-            self._answer_fault(handler, fault)
-            return
+            if fault.status is not None:
+                self._answer_fault(handler, fault, fault.status)
+                return
+            time.sleep(fault.delay_seconds)  # late, then answered as usual
         if not authorized:
             self._send(handler, 401, orjson.dumps({"error": "Unauthorized", "code": 401}))
             return
@@ -316,12 +255,12 @@ class FakeUpstream:
             self._send(handler, 200, orjson.dumps(payload))
         elif path == ACCOUNT:
             self._send(handler, 200, orjson.dumps(subscription.payload(len(accounts))))
-        elif path == FEATURES:
-            self._send(handler, *features_answer(query, [(a.email, a.plan) for a in accounts]))
+        elif features is not None:
+            self._send(handler, *features)
         else:
             self._send(handler, 404, orjson.dumps({"error": "Not found", "code": 404}))
 
-    def _answer_fault(self, handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+    def _answer_fault(self, handler: BaseHTTPRequestHandler, fault: Fault, status: int) -> None:
         if fault.delay_seconds:
             time.sleep(fault.delay_seconds)
         if fault.reset:
@@ -333,10 +272,10 @@ class FakeUpstream:
             return
         body = fault.body
         if body is None:
-            body = orjson.dumps({"error": f"fake error {fault.status}", "code": fault.status})
+            body = orjson.dumps({"error": f"fake error {status}", "code": status})
         self._send(
             handler,
-            fault.status,
+            status,
             body,
             fault.headers,
             drip=(fault.drip_seconds, max(1, fault.drip_bytes)),
@@ -358,7 +297,9 @@ class FakeUpstream:
         close = close or self.close_after_each_answer
         lines = [f"HTTP/1.1 {status} {_reason(status)}", "Content-Type: application/json"]
         lines.append(f"Content-Length: {len(body)}")
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        off = self.clock_offset_seconds
+        dated = {} if off is None else {"Date": formatdate(time.time() + off, usegmt=True)}
+        lines += [f"{name}: {value}" for name, value in {**dated, **(headers or {})}.items()]
         if close:
             lines.append("Connection: close")
             handler.close_connection = True

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import orjson
@@ -79,14 +79,22 @@ def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def features_answer(query: str, plans: Sequence[tuple[str, FakePlan | None]]) -> tuple[int, bytes]:
-    """What /features answers for a query string, given every account's (email, plan):
-    as upstream, `email` may be left out with a single account, and an email it does not
-    know (or without a plan) is a 400 whose error names it."""
+class WithPlan(Protocol):
+    """An account as the fake holds it: its plan at /features, or None."""
+
+    @property
+    def plan(self) -> FakePlan | None: ...
+
+
+def features_answer(query: str, accounts: Mapping[str, WithPlan]) -> tuple[int, bytes]:
+    """What /features answers for a query string, given every account by email: as upstream,
+    `email` may be left out with a single account, and an email it does not know (or
+    without a plan) is a 400 whose error names it."""
     emails = parse_qs(query).get("email", [])
-    if not emails and len(plans) == 1:
-        emails = [plans[0][0]]
-    plan = next((p for email, p in plans if emails and email == emails[0]), None)
+    if not emails and len(accounts) == 1:
+        emails = list(accounts)
+    account = accounts.get(emails[0]) if emails else None
+    plan = account.plan if account is not None else None
     if plan is None:
         message = f"Unable to find account {emails[0] if emails else ''}"
         return 400, orjson.dumps({"error": message, "code": 400})

@@ -45,11 +45,12 @@ class PlanResult(NamedTuple):
 
 
 async def fetch_subscription(
-    client: UpstreamClient, clock: Clock, deadline_unix: float, pause: Sleep | None = None
+    client: UpstreamClient, clock: Clock, deadline: float, pause: Sleep | None = None
 ) -> SubscriptionResult:
-    """`pause` waits between attempts (see UpstreamClient.features)."""
+    """`deadline` is on `clock`'s monotonic clock; `pause` waits between attempts (see
+    UpstreamClient.features)."""
     try:
-        payload = await client.subscription(deadline_unix, pause)
+        payload = await client.subscription(deadline, pause)
     except UpstreamError as exc:
         return SubscriptionResult(exc.reason, None, exc.detail, clock.time())
     subscription = parse_subscription(payload)
@@ -63,11 +64,12 @@ async def fetch_plan(
     client: UpstreamClient,
     email: str,
     clock: Clock,
-    deadline_unix: float,
+    deadline: float,
     pause: Sleep | None = None,
 ) -> PlanResult:
+    """`deadline` is on `clock`'s monotonic clock."""
     try:
-        payload = await client.features(email, deadline_unix, pause)
+        payload = await client.features(email, deadline, pause)
     except UpstreamError as exc:
         unknown = exc.status in _UNKNOWN_ACCOUNT_STATUSES
         return PlanResult(email, exc.reason, None, unknown, exc.detail, clock.time())

@@ -1,4 +1,5 @@
-"""One poll of one source: fetch both endpoints, parse, and say how it went."""
+"""One poll of one source: fetch both endpoints, parse, and say how it went (and what upstream's
+clock said)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from monitor.clock import ClockCheck
 from monitor.errors import Outcome, UpstreamError
 from monitor.upstream.client import UpstreamClient
 from monitor.upstream.parse import (
@@ -20,7 +22,8 @@ from monitor.upstream.parse import (
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What one poll read. `accounts` is None when the poll failed."""
+    """What one poll read. `accounts` is None when the poll failed, and empty when upstream
+    answered that it has no account (`no_accounts`)."""
 
     source: str
     outcome: Outcome
@@ -31,6 +34,8 @@ class PollResult:
     duration_seconds: float
     # How the /scheduler/available request ended; None when it was not made or was cut short.
     capacity_outcome: Outcome | None = None
+    # Upstream's clock, from the `Date` of its /accounts answer; None without one.
+    clock: ClockCheck | None = None
 
 
 async def poll_source(
@@ -39,11 +44,12 @@ async def poll_source(
     *,
     capacity_endpoint: bool,
     started_unix: float,
-    deadline_unix: float,
+    deadline: float,
     memo: AccountMemo | None = None,
 ) -> PollResult:
     """Read accounts and (concurrently) live capacity; never raises UpstreamError.
-    `memo` is the source's AccountMemo, carried from poll to poll."""
+    `deadline` is on the client clock's monotonic clock; `memo` is the source's AccountMemo,
+    carried from poll to poll."""
     began = time.perf_counter()
 
     def result(
@@ -51,7 +57,9 @@ async def poll_source(
         accounts: ParsedAccounts | None,
         capacity: ParsedCapacity | None,
         error: str | None,
+        *,
         capacity_outcome: Outcome | None = None,
+        clock: ClockCheck | None = None,
     ) -> PollResult:
         duration = time.perf_counter() - began
         return PollResult(
@@ -63,33 +71,56 @@ async def poll_source(
             started_unix + duration,
             duration,
             capacity_outcome,
+            clock,
         )
 
-    capacity_task = (
-        asyncio.create_task(client.capacity(deadline_unix)) if capacity_endpoint else None
-    )
+    capacity_task = asyncio.create_task(client.capacity(deadline)) if capacity_endpoint else None
     try:
-        payload = await client.accounts(deadline_unix)
+        answer = await client.accounts(deadline)
     except UpstreamError as exc:
         await _discard(capacity_task)
         return result(exc.reason, None, None, exc.detail)
     except BaseException:
         await _discard(capacity_task)
         raise
-    accounts = parse_accounts(payload, memo)
+    clock = answer.clock
+    if answer.none_configured:
+        await _discard(capacity_task)
+        none = ParsedAccounts((), {})
+        return result(
+            Outcome.NO_ACCOUNTS,
+            none,
+            None,
+            "accounts: HTTP 404, no account configured for the token",
+            clock=clock,
+        )
+    accounts = parse_accounts(answer.payload, memo)
     if accounts.error is not None:
         await _discard(capacity_task)
-        return result(Outcome.INVALID_PAYLOAD, None, None, f"accounts: {accounts.error}")
+        error = f"accounts: {accounts.error}"
+        return result(Outcome.INVALID_PAYLOAD, None, None, error, clock=clock)
     if capacity_task is None:
-        return result(Outcome.SUCCESS, accounts, None, None)
+        return result(Outcome.SUCCESS, accounts, None, None, clock=clock)
     try:
         capacity = parse_capacity(await capacity_task)
     except UpstreamError as exc:
-        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, exc.detail, exc.reason)
+        unavailable = Outcome.CAPACITY_UNAVAILABLE
+        return result(
+            unavailable, accounts, None, exc.detail, capacity_outcome=exc.reason, clock=clock
+        )
     if capacity.error is not None:
         error = f"capacity: {capacity.error}"
-        return result(Outcome.CAPACITY_UNAVAILABLE, accounts, None, error, Outcome.INVALID_PAYLOAD)
-    return result(Outcome.SUCCESS, accounts, capacity, None, Outcome.SUCCESS)
+        invalid = Outcome.INVALID_PAYLOAD
+        return result(
+            Outcome.CAPACITY_UNAVAILABLE,
+            accounts,
+            None,
+            error,
+            capacity_outcome=invalid,
+            clock=clock,
+        )
+    success = Outcome.SUCCESS
+    return result(success, accounts, capacity, None, capacity_outcome=success, clock=clock)
 
 
 async def _discard(task: asyncio.Task[object] | None) -> None:

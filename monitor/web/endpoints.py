@@ -65,7 +65,7 @@ class Endpoints:
         return body
 
     def _readyz(self) -> Response:
-        now = self._clock.time()
+        now = self._clock.monotonic()  # staleness is measured on the monotonic clock
         stale_after = self._stale_after()
         stale = [s.name for s in self._snapshot().sources if not s.fresh(now, stale_after)]
         if stale:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from monitor.alerts import texts
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
@@ -49,6 +50,8 @@ class World:
         self.last_success: float | None = START
         self.has_data = True
         self.sources = ["main"]
+        self.missing: frozenset[str] = frozenset()  # missing from the list, within the grace
+        self.skew: float | None = None  # the clock skew the last check measured
 
     def snapshot(self) -> Snapshot:
         now = self.clock.time()
@@ -69,9 +72,19 @@ class World:
                     0.1,
                     {},
                     START,
+                    last_success_mono=(
+                        None if self.last_success is None else self.mono(self.last_success)
+                    ),
+                    monitored_since_mono=self.mono(START),
+                    missing=self.missing,
+                    clock_skew_seconds=self.skew,
                 )
             )
-        return Snapshot(tuple(sources), now)
+        return Snapshot(tuple(sources), now, taken_at_mono=self.clock.monotonic())
+
+    def mono(self, unix: float) -> float:
+        """A wall time of this world on the monotonic clock (the wall clock never steps here)."""
+        return unix - self.clock.time() + self.clock.monotonic()
 
     def step(self) -> list[AlertEvent]:
         """One evaluation; a source whose last outcome is success has just been polled."""
@@ -393,3 +406,41 @@ def test_a_stuck_poller_is_not_called_a_failed_read() -> None:
     held = conditions(world.snapshot(), world.book, world.policy, world.clock.time())
     (alert,) = held.active
     assert alert.summary == "No poll of source main has read useapi.net for 15m 0s"
+
+
+def test_an_account_missing_for_less_than_the_grace_keeps_its_alerts() -> None:
+    world = World([account("a@x", START + 10 * H), account("b@x", START + 500 * H)])
+    assert summary(world.step()) == [
+        ("firing", "started", "PixverseTokenExpiringSoon", "critical", "a@x")
+    ]
+    world.accounts = [account("b@x", START + 500 * H)]
+    world.missing = frozenset({"a@x"})
+    assert world.step() == []  # kept as it was: no resolution, no repeat
+    assert world.firing() == {("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL}
+    world.missing = frozenset()  # missing for the grace: removed
+    (ended,) = world.step()
+    assert (ended.status, ended.alert.account) == (Status.RESOLVED, "a@x")
+    assert ended.alert.summary == texts.removed("a@x", "main")[0]
+
+
+def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit() -> None:
+    world = World([account("a@x", START + 500 * H)])
+    world.skew = -300.0  # at the limit: fine
+    assert world.step() == []
+    world.skew = 30 * 24 * H
+    (skewed,) = world.step()
+    assert (skewed.status, skewed.alert.name, skewed.alert.severity) == (
+        Status.FIRING,
+        AlertName.CLOCK_SKEW,
+        Severity.WARNING,
+    )
+    assert skewed.alert.summary == (
+        "The clock of pixverse-monitor is 30d 0h ahead of useapi.net's (source main)"
+    )
+    assert skewed.alert.annotations["skew_seconds"] == str(30 * 24 * 3600)
+    world.skew = None  # no check since (a restart, say): kept as it was
+    assert world.step() == []
+    world.skew = 2.0
+    (agreed,) = world.step()
+    assert agreed.status is Status.RESOLVED
+    assert agreed.alert.summary.startswith("The clock of pixverse-monitor agrees")

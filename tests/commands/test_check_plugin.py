@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from orjson import loads
 
 from monitor.cli import main
+from monitor.commands.started import process_age_seconds
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from tests.helpers import DAY, HOUR, ConfigWriter
 from tests.helpers.processes import cli
@@ -119,6 +122,59 @@ state_dir = "{configs.dir / "state"}"
     assert all(p.value is None for label, p in perf.items() if label.startswith("spare pool_"))
 
 
+def test_ttl_perfdata_is_judged_by_the_thresholds_that_set_the_state(
+    configs: ConfigWriter, capsys: pytest.CaptureFixture[str], now: float
+) -> None:
+    """An account under an [[accounts]] rule with thresholds of its own is graphed against
+    those: its own min_ttl item, so that a graph's colours agree with the status. Rules that
+    leave the thresholds alone, or ignore accounts, add nothing."""
+    with FakeUpstream(token=_token(configs), accounts=[]) as api:
+        api.set_accounts(
+            [
+                FakeAccount("vip@x.io", now + 5 * DAY + 30),  # warning by its rule's 10d
+                FakeAccount("a@x.io", now + 10 * DAY + 30),
+                FakeAccount("b@team.x.io", now + 4 * DAY + 30),  # ok by the global 72h
+                FakeAccount("gone@x.io", now + HOUR),  # ignored: never counted
+            ]
+        )
+        path = configs.for_upstream(
+            api.base_url,
+            """
+[[accounts]]
+match = "vip@x.io"
+warning = "10d"
+critical = "3d"
+[[accounts]]
+match = "*@team.x.io"
+labels = { team = "t" }
+[[accounts]]
+match = "nobody@x.io"
+critical = "2d"
+[[accounts]]
+match = "gone@x.io"
+ignore = true
+warning = "20d"
+""",
+        )
+        code = main(["check", "--config", str(path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    status, summary, perf = parse_plugin_output(first)
+    assert (code, status) == (1, "WARNING"), first
+    assert summary.startswith("vip@x.io expires in 5d 0h; ")
+    ttl, vip = perf["main_min_ttl"], perf["main_min_ttl_vip@x.io"]
+    assert (ttl.uom, ttl.warn, ttl.crit, ttl.min) == ("s", "259200:", "86400:", "")
+    assert ttl.value is not None and 4 * DAY <= ttl.value <= 4 * DAY + 30  # b@team.x.io
+    assert (vip.uom, vip.warn, vip.crit, vip.min) == ("s", "864000:", "259200:", "")
+    assert vip.value is not None and 5 * DAY <= vip.value <= 5 * DAY + 30
+    # A rule that fits none of this source's accounts: unknown, and its ranges all the same.
+    assert perf["main_min_ttl_nobody@x.io"] == Perf(None, "", "259200:", "172800:", "")
+    assert [label for label in perf if "min_ttl" in label] == [
+        "main_min_ttl",
+        "main_min_ttl_vip@x.io",
+        "main_min_ttl_nobody@x.io",
+    ]
+
+
 _STATES = ("ok", "warning", "critical", "expired", "unknown")
 
 
@@ -217,10 +273,101 @@ def test_timeout_bounds_the_whole_run(
     assert 1.5 <= elapsed < 5
 
 
-def test_default_timeout_is_ten_seconds() -> None:
+def test_default_timeout_is_eight_seconds() -> None:
+    """Below check_nrpe's own 10 s, so that a hang is the plugin's UNKNOWN, not NRPE's
+    "Socket timeout" (tests/commands/test_nrpe.py proves it through a real NRPE)."""
     result = cli("check", "--help")
     assert result.returncode == 0
-    assert "default: 10" in " ".join(result.stdout.split())
+    assert "default: 8," in " ".join(result.stdout.split())
+
+
+def test_the_timeout_counts_from_the_process_start(
+    fake: FakeUpstream, configs: ConfigWriter
+) -> None:
+    """A start-up that takes longer than --timeout (a loaded host, a cold disk; simulated by
+    a pause before the program is imported) leaves nothing to poll with: UNKNOWN at once, and
+    no request made. Counting from when the program got going, it would poll."""
+    path = configs.for_upstream(fake.base_url)
+    slow_start = (
+        "import time; time.sleep(1.5); import sys; from monitor.cli import main; sys.exit(main())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", slow_start, "check", "--timeout", "1", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 3, result
+    (line,) = result.stdout.splitlines()
+    spent = re.fullmatch(
+        r"PIXVERSE UNKNOWN - --timeout 1s spent before any request \((\d+\.\d)s starting up "
+        r"and reading the config\)",
+        line,
+    )
+    assert spent, line
+    assert float(spent[1]) >= 1.5
+    assert fake.count(ACCOUNTS) == 0
+
+
+def test_the_process_start_is_read_from_proc(tmp_path: Path) -> None:
+    """Field 22 of /proc/self/stat, counted after the command name, which may hold spaces
+    and parentheses of its own."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    started = int((time.clock_gettime(time.CLOCK_BOOTTIME) - 30) * ticks)
+    after_name = ["S", *["0"] * 18, str(started), "0", "0"]
+    stat = tmp_path / "stat"
+    stat.write_text(f"4242 (odd) name (x)) {' '.join(after_name)}\n")
+    age = process_age_seconds(stat)
+    assert age is not None and 30 <= age < 31
+    assert process_age_seconds(tmp_path / "absent") is None
+    stat.write_text("4242 (cut short) S 1\n")
+    assert process_age_seconds(stat) is None
+    # This very process: started before this test did.
+    own = process_age_seconds()
+    assert own is not None and own > 0
+
+
+def test_a_5xx_is_retried_once_within_the_timeout(
+    fake: FakeUpstream, configs: ConfigWriter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the default poll.timeout of 15s, longer than the whole check may take."""
+    fake.fail_next(ACCOUNTS, Fault(503))
+    path = configs.for_upstream(fake.base_url, timeout="15s")
+    code = main(["check", "--config", str(path)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert code == 1, first  # bob@example.com is in warning: the retry read the accounts
+    assert first.startswith("PIXVERSE WARNING - bob@example.com expires in "), first
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "ending"),
+    [
+        (Fault(500), r", gave up after 2 attempts"),
+        (
+            Fault(503, headers={"Retry-After": "30"}),
+            r", not retried: a retry in 30\.0s would not fit in the \d\.\ds left of --timeout",
+        ),
+    ],
+)
+def test_a_failing_upstream_is_told_in_a_one_shot_s_words(
+    fake: FakeUpstream,
+    configs: ConfigWriter,
+    capsys: pytest.CaptureFixture[str],
+    fault: Fault,
+    ending: str,
+) -> None:
+    """A check has no next poll: it never says it would run past one."""
+    fake.fail_always(ACCOUNTS, fault)
+    path = configs.for_upstream(fake.base_url, timeout="15s")
+    assert main(["check", "--json", "--config", str(path)]) == 2
+    (source,) = loads(capsys.readouterr().out)["sources"]
+    assert source["outcome"] == "http_error"
+    assert re.fullmatch(
+        r"/v2/pixverse/accounts: HTTP 50\d \(fake error 50\d\)" + ending, source["error"]
+    )
+    assert "next poll" not in source["error"]
 
 
 def test_a_closed_pipe_is_no_error(fake: FakeUpstream, configs: ConfigWriter) -> None:

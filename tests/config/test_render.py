@@ -167,7 +167,9 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     interval = draw(st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=2)))
     jitter = draw(st.timedeltas(min_value=timedelta(0), max_value=interval * 0.99))
     timeout = draw(durations)
-    stale_after = interval + jitter + timeout + draw(st.timedeltas(min_value=timedelta(0)))
+    # Bounded: a slack near timedelta's own limit overflows the sum, here in the generator.
+    slack = draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+    stale_after = interval + jitter + timeout + slack
     poll: dict[str, Any] = {"interval": spelled(draw, interval)}
     poll["jitter"] = spelled(draw, jitter)
     poll["timeout"] = spelled(draw, timeout)

@@ -136,7 +136,7 @@ def test_every_subscription_and_plan_family() -> None:
     assert not [k for k in got if ("account", "bot@x.io") in k[1]]
     # Requests: every endpoint and outcome from 0.
     requests = {k: v for k, v in got.items() if k[0] == "pixverse_monitor_requests_total"}
-    assert len(requests) == 4 * 7
+    assert len(requests) == 4 * 8
     assert (
         requests[
             (

@@ -69,6 +69,7 @@ ADDITIONS = frozenset(
         "pixverse_monitor_task_errors_total",
         "pixverse_monitor_endpoint_interval_seconds",
         "pixverse_monitor_state_save_failures_total",
+        "pixverse_monitor_clock_skew_seconds",
     }
 )
 # The metrics without a `source` label; every other one is filtered by the $source variable.

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.exposition import HELP
+from monitor.timefmt import format_ttl
 from tests.helpers import require_binary
 from tests.helpers.grafana import GRAFANA
 
@@ -30,6 +32,7 @@ EXPECTED_ALERTS = {
     ("PixverseCapacityLow", "warning"),
     ("PixverseSourceDown", "critical"),
     ("PixverseMonitorDown", "critical"),
+    ("PixverseMonitorClockSkew", "warning"),
     # The useapi.net subscription and the PixVerse plans.
     ("PixverseUseapiSubscriptionInactive", "critical"),
     ("PixverseUseapiAccountsInError", "warning"),
@@ -156,6 +159,13 @@ def test_no_setting_of_the_daemon_is_repeated(alertname: str) -> None:
         assert set(re.findall(r"\b\d+(?:\.\d+)?\b", rule["expr"])) <= {"1"}  # `== 1` only
         # Straight from the daemon's series, not through a recording rule holding a constant.
         assert set(re.findall(r"\bpixverse[\w:]*", rule["expr"])) <= set(HELP)
+
+
+def test_the_clock_skew_limit_is_the_daemons() -> None:
+    """A fixed limit of the daemon, not a setting: written in the rule, and checked here."""
+    (rule,) = [r for r in _alert_rules() if r["alert"] == "PixverseMonitorClockSkew"]
+    assert rule["expr"].strip().endswith(f"> {SKEW_LIMIT_SECONDS:g}")
+    assert format_ttl(SKEW_LIMIT_SECONDS) in rule["annotations"]["description"]
 
 
 def test_the_example_scrape_config_overrides_nothing_of_yours() -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from tests.helpers.configs import ConfigWriter
 from tests.helpers.logs import LogCapture
-from tests.helpers.waiting import async_eventually, eventually, http_status, require_binary
+from tests.helpers.waiting import (
+    async_eventually,
+    eventually,
+    http_status,
+    require_binary,
+    require_root,
+)
 
 API_TOKEN = "useapi-SECRET-token-5f2b9c"
 HOUR = 3600.0
@@ -21,4 +27,5 @@ __all__ = [
     "eventually",
     "http_status",
     "require_binary",
+    "require_root",
 ]

@@ -18,7 +18,15 @@ import orjson
 class DaemonProcess:
     """Starts at construction; `stop()` (SIGTERM) or `kill()` at the end."""
 
-    def __init__(self, config: Path, directory: Path, *, max_fds: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Path,
+        directory: Path,
+        *,
+        max_fds: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`env` is added to this process's environment."""
         self.stdout_path = directory / "daemon.stdout"
         self.stderr_path = directory / "daemon.stderr"
 
@@ -32,7 +40,7 @@ class DaemonProcess:
                 stdout=out,
                 stderr=err,
                 preexec_fn=limit_fds,  # noqa: PLW1509 - only setrlimit, no threads involved
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
         self.port = self._wait_for_port()
 

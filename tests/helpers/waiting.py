@@ -6,22 +6,36 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 
 
-def require_binary(name: str, package: str = "prometheus prometheus-alertmanager") -> str:
-    """The path of `name`; skip when missing locally, fail under CI (CI=true)."""
-    path = shutil.which(name)
+def require_binary(
+    name: str, package: str = "prometheus prometheus-alertmanager", also_in: Sequence[str] = ()
+) -> str:
+    """The path of `name`, on $PATH or in one of the directories `also_in` (where a package
+    puts what is not meant for $PATH, such as /usr/lib/nagios/plugins); skip when missing
+    locally, fail under CI (CI=true)."""
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), *also_in])
+    path = shutil.which(name, path=search)
     if path is None:
-        message = f"{name} is not installed (Debian: apt-get install -y {package})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI must install it")
-        pytest.skip(message)
+        _missing(f"{name} is not installed (Debian: apt-get install -y {package})")
     return path
+
+
+def require_root(why: str) -> None:
+    """Skip unless running as root (fail under CI, which runs as root)."""
+    if os.geteuid() != 0:
+        _missing(f"{why} needs root")
+
+
+def _missing(message: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI must provide it")
+    pytest.skip(message)
 
 
 def eventually(

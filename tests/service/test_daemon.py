@@ -173,7 +173,7 @@ def _closed_port() -> int:
     [
         (Fault(401), "unauthorized", "poll.failed"),
         (Fault(403), "unauthorized", "poll.failed"),
-        ("no-accounts", "success", "poll.completed"),
+        ("no-accounts", "no_accounts", "poll.no_accounts"),
         (Fault(429, headers={"Retry-After": "0"}), "success", "poll.completed"),
         (Fault(500, headers={"Retry-After": "0"}), "http_error", "poll.failed"),
         (Fault(200, delay_seconds=1.5), "timeout", "poll.failed"),
@@ -217,7 +217,8 @@ async def test_each_upstream_outcome_is_counted_and_logged(
 
     src = {"source": "main"}
     assert get(got, "pixverse_monitor_polls_total", **src, outcome=outcome) == 1
-    assert get(got, "pixverse_monitor_up", **src) == (1 if event == "poll.completed" else 0)
+    up = event in ("poll.completed", "poll.no_accounts")
+    assert get(got, "pixverse_monitor_up", **src) == (1 if up else 0)
     (line,) = logs.events(event)
     assert line["outcome"] == outcome
     if fault == "wrong-types":
@@ -379,17 +380,16 @@ async def test_scheduled_evaluations_run_on_the_event_loop(
     config = configs.load(fake.base_url)
     threads: list[str] = []
 
-    daemon = Daemon(config)
-    original = daemon._evaluate
+    original = Daemon._evaluate
 
-    def spy() -> None:
+    def spy(self: Daemon) -> None:
         import threading
 
         threads.append(threading.current_thread().name)
-        original()
+        original(self)
 
-    monkeypatch.setattr(daemon, "_evaluate", spy)
-    async with running(daemon):
+    monkeypatch.setattr(Daemon, "_evaluate", spy)
+    async with running(Daemon(config)):
         await async_eventually(lambda: _true(len(threads) >= 3), what="a scheduled evaluation")
 
     assert set(threads) == {"MainThread"}

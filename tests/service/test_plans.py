@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +15,15 @@ from urllib.parse import parse_qs
 
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
 from monitor.service.plan_state import requests_per_hour
 from monitor.service.plans import PlanWatch
+from monitor.service.presence import Presence
 from monitor.service.reload import plan_reload
 from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import (
@@ -69,8 +73,10 @@ state_dir = "{configs.dir / "state"}"
 
 class Harness:
     """The daemon's two schedules for one source, on a FakeClock: the polls every
-    poll.interval (as its APScheduler job does) and PlanWatch's own. Each step runs what is
-    due next, for real, against the fake upstream."""
+    poll.interval (as its scheduled job does) and PlanWatch's own. Each step runs what is
+    due next, for real, against the fake upstream. Schedules are on the monotonic clock;
+    times given and logged are wall times (the wall clock does not step here unless a test
+    steps it)."""
 
     def __init__(self, config: Config, start: float = T0) -> None:
         self.config = config
@@ -79,18 +85,24 @@ class Harness:
         self.watch.start()
         source = config.sources[0]
         self.client = UpstreamClient.of(source, config.poll, self.clock)
-        self.next_poll = start
+        self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
+        self.presence = Presence()  # as the daemon's poller keeps it
+
+    def mono(self, unix: float) -> float:
+        """A wall time on the monotonic clock, as the clocks stand now."""
+        return unix - self.clock.time() + self.clock.monotonic()
 
     async def run_until(self, fake: FakeUpstream, end: float) -> None:
         interval = self.config.poll.interval.total_seconds()
+        end_mono = self.mono(end)
         while True:
             due = self.watch.next_due("main")
             moment = min(self.next_poll, due if due is not None else float("inf"))
-            if moment >= end:
-                self.clock.set(end)
+            if moment >= end_mono:
+                self.clock.advance(max(0.0, end_mono - self.clock.monotonic()))
                 return
-            self.clock.set(max(moment, self.clock.time()))
+            self.clock.advance(max(0.0, moment - self.clock.monotonic()))
             before = len(fake.requests)
             if moment == self.next_poll:
                 await self.poll()
@@ -100,15 +112,16 @@ class Harness:
             self.log.extend((self.clock.time(), r.path, r.query) for r in fake.requests[before:])
 
     async def poll(self) -> None:
-        now = self.clock.time()
         result = await poll_source(
             "main",
             self.client,
             capacity_endpoint=self.config.sources[0].capacity_endpoint,
-            started_unix=now,
-            deadline_unix=now + self.config.poll.interval.total_seconds(),
+            started_unix=self.clock.time(),
+            deadline=self.clock.monotonic() + self.config.poll.interval.total_seconds(),
         )
-        self.watch.polled("main", result)
+        if result.accounts is not None:
+            self.presence.read(result.accounts.accounts)
+        self.watch.polled("main", result, self.presence.missing.keys())
 
     def requests(self, path: str, since: float = float("-inf")) -> list[float]:
         return [t for t, p, _ in self.log if p == path and t >= since]
@@ -353,12 +366,18 @@ async def test_token_refreshes_are_counted_per_account(configs: ConfigWriter) ->
         assert (await poll())["a@x.io"] == 1
         fake.update("a@x.io", expires_at=T0 + 40 * DAY)
         assert (await poll())["a@x.io"] == 2
-        # A failed poll changes nothing; a removed account starts again when it is back.
+        # A failed poll changes nothing; an account missing from one list keeps its count;
+        # one removed (missing from two in a row) starts again when it is back.
         fake.fail_next(ACCOUNTS, Fault(401))
         assert (await poll())["a@x.io"] == 2
         fake.remove("a@x.io")
+        assert (await poll())["a@x.io"] == 2
+        fake.put(FakeAccount("a@x.io", T0 + 60 * DAY))
+        assert (await poll())["a@x.io"] == 3
+        fake.remove("a@x.io")
+        assert (await poll())["a@x.io"] == 3
         assert "a@x.io" not in await poll()
-        fake.put(FakeAccount("a@x.io", T0 + 50 * DAY))
+        fake.put(FakeAccount("a@x.io", T0 + 70 * DAY))
         assert (await poll())["a@x.io"] == 0
 
 
@@ -402,8 +421,68 @@ async def test_a_reload_keeps_counters_and_turns_endpoints_off(
         assert view.plans == {} and not view.features_endpoint
         assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve
         # The shorter account_interval applies at once, not after the hour.
-        assert harness.watch.next_due("main") == pytest.approx(T0 + 600, abs=1)
+        assert harness.watch.next_due("main") == pytest.approx(harness.mono(T0 + 600), abs=1)
         await harness.run_until(fake, T0 + HOUR)
         assert harness.requests(FEATURES, since=T0 + 2) == []
         # At the start, then every 10 minutes from the reload on.
         assert len(harness.requests(ACCOUNT)) == 1 + 5
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("step", [-DAY, 30 * DAY])
+async def test_plan_reads_keep_their_pace_when_the_wall_clock_steps(
+    configs: ConfigWriter, step: float
+) -> None:
+    """The schedules are on the monotonic clock: a day back stops nothing, thirty days ahead
+    makes nothing due early."""
+    async with watching(configs, three(T0)) as (fake, harness):
+        await harness.run_until(fake, T0 + HOUR + 1)
+        harness.clock.step(step)
+        before = len(harness.log)
+        await harness.run_until(fake, harness.clock.time() + HOUR)
+        after = harness.log[before:]
+        reads = [t for t, path, _ in after if path == FEATURES]
+        assert len(reads) == 3
+        assert [path for _, path, _ in after].count(ACCOUNT) == 1
+        assert all(b - a == pytest.approx(HOUR / 3) for a, b in itertools.pairwise(reads))
+
+
+# What each poll of a flapping source reads: None for a 404, else which of four accounts the
+# list has.
+Presences = list[frozenset[int] | None]
+FLAP_INTERVAL = 300.0
+FLAP_FEATURES = 1200.0
+EVERY_OTHER_404: Presences = [frozenset(range(4)), None] * 12
+ONE_OUT_EVERY_OTHER: Presences = [frozenset(range(4)), frozenset({1, 2, 3})] * 12
+GONE_PAST_THE_GRACE: Presences = (
+    [frozenset(range(4))] * 2 + [frozenset({1, 2, 3})] * 5 + [frozenset(range(4))] * 10
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.none() | st.frozensets(st.integers(0, 3)), min_size=1, max_size=30),
+)
+@example(EVERY_OTHER_404)
+@example(ONE_OUT_EVERY_OTHER)
+@example(GONE_PAST_THE_GRACE)
+def test_no_presence_pattern_buys_a_read_beyond_the_budget(presences: Presences) -> None:
+    """Whatever lists (and 404s) the polls read, each account's /features is read at most
+    once per features_interval, besides its first read."""
+    with tempfile.TemporaryDirectory() as directory:
+        asyncio.run(_flap(ConfigWriter(Path(directory)), presences))
+
+
+async def _flap(configs: ConfigWriter, presences: Presences) -> None:
+    accounts = [FakeAccount(f"u{i}@x.io", T0 + 10 * DAY) for i in range(4)]
+    poll = 'interval = "5m"\nfeatures_interval = "20m"'
+    async with watching(configs, accounts, poll=poll) as (fake, harness):
+        for listed in presences:
+            if listed is None:
+                fake.fail_next(ACCOUNTS, Fault(404))
+            else:
+                fake.set_accounts([accounts[i] for i in sorted(listed)])
+            await harness.run_until(fake, harness.clock.time() + FLAP_INTERVAL)
+        for account in accounts:
+            reads = [t for t, p, q in harness.log if p == FEATURES and asked(q) == account.email]
+            assert all(b - a >= FLAP_FEATURES for a, b in itertools.pairwise(reads)), reads

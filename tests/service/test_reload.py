@@ -304,17 +304,18 @@ async def test_interval_change_reschedules_polls(fake: FakeUpstream, configs: Co
     daemon = Daemon(load(path), environ={})
     async with running(daemon):
         await async_eventually(lambda: _polled(daemon, "main"))
-        job = daemon._scheduler.get_job("poll:main")
-        assert job.trigger.interval == timedelta(hours=1)
-        next_run = job.next_run_time
+        schedule = daemon._time.schedule
+        assert schedule.interval("poll:main") == timedelta(hours=1)
+        next_run = schedule.next_run("poll:main")
+        assert next_run is not None
         write_config(configs, [("main", fake.base_url)], thresholds='warning = "48h"')
         assert await daemon.reload()
-        assert daemon._scheduler.get_job("poll:main").next_run_time == next_run
+        assert schedule.next_run("poll:main") == next_run
         write_config(configs, [("main", fake.base_url)], poll='interval = "2m"\njitter = 0')
         assert await daemon.reload()
-        job = daemon._scheduler.get_job("poll:main")
-        assert job.trigger.interval == timedelta(minutes=2)
-        assert job.next_run_time < next_run
+        assert schedule.interval("poll:main") == timedelta(minutes=2)
+        later = schedule.next_run("poll:main")
+        assert later is not None and later < next_run
 
 
 def _free_port() -> int:

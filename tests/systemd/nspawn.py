@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_binary
+from tests.helpers import require_binary, require_root
 
 SUITE = "bookworm"  # Debian 12: systemd 252
 # What a minimal Debian that boots with systemd has; the rest comes from what docs/install.md
@@ -45,11 +45,7 @@ def require_tools() -> None:
     require_binary("systemd-nspawn", package="systemd-container")
     require_binary("debootstrap", package="debootstrap")
     require_binary("nsenter", package="util-linux")
-    if os.geteuid() != 0:
-        message = "booting a container with systemd-nspawn needs root"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_root("booting a container with systemd-nspawn")
 
 
 def cache_dir() -> Path:

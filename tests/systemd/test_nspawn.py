@@ -4,8 +4,9 @@ written, against the package's fake useapi.net and webhook receiver on the host'
 
 Then, in order: the service is active with a STATUS; `config check`, `check` and
 `notify-test` work as root with no extra environment; the token file is root:pixverse-monitor
-0640, and a monitoring user added to that group as the docs say runs `check` while one
-outside it gets a clear UNKNOWN; a good and a bad reload, the bad one
+0640, and a monitoring user added to that group as the docs say runs `check`, and so does
+Debian's NRPE with the shipped command, while a user outside the group gets a clear
+UNKNOWN; a good and a bad reload, the bad one
 shown by `systemctl status`; a poll failure found by `journalctl -p warning`; the sandbox
 applies; a stopped event loop is killed and restarted by the watchdog; a taken port is one
 clear line and no restart loop; a second daemon on its state directory is refused; stop
@@ -34,6 +35,7 @@ from tests.helpers import API_TOKEN, DAY, eventually
 from tests.systemd.nspawn import (
     CA_INSIDE,
     Container,
+    Result,
     cache_dir,
     cached_rootfs,
     free_tcp_port,
@@ -53,8 +55,9 @@ INSTALL_DOC = ROOT / "docs" / "install.md"
 UNIT = "pixverse-monitor.service"
 CHECKOUT = "/root/pixverse-monitor"
 CONFIG = "/etc/pixverse-monitor/config.toml"
-BLOCKS = ("program", "config", "unit", "check", "monitoring-user")
+BLOCKS = ("program", "config", "unit", "check", "monitoring-user", "nrpe")
 TOKEN_FILE = "/etc/pixverse-monitor/useapi-token"
+CHECK_NRPE = "/usr/lib/nagios/plugins/check_nrpe"
 WATCHDOG_TIMEOUT = 90.0  # WatchdogSec=30s, RestartSec=5s, and a start
 # The dynamic users systemd makes up (systemd.exec(5), DynamicUser=).
 DYNAMIC_UIDS = range(61184, 65520)
@@ -200,26 +203,55 @@ def test_host_commands_work_as_root_with_no_extra_environment(stack: Stack) -> N
     assert [r.json()["commonLabels"]["alertname"] for r in received] == ["PixverseMonitorTest"]
 
 
-def test_a_monitoring_user_in_the_group_runs_check(stack: Stack) -> None:
-    """The token is root:pixverse-monitor 0640; `nagios` (made here as nagios-nrpe-server's
-    package would) runs `check` once the documented block has added it to the group, and a
-    user outside the group is told which file it cannot read, and why."""
+def test_a_monitoring_user_in_the_group_runs_check_and_so_does_nrpe(stack: Stack) -> None:
+    """The token is root:pixverse-monitor 0640. With Debian's NRPE installed (which makes the
+    user `nagios`), the documented blocks add `nagios` to the group, install the shipped
+    nrpe.d command and restart NRPE: `nagios` runs `check`, and so does NRPE's own unit
+    (User=nagios) when check_nrpe asks it. A user outside the group is told which file it
+    cannot read, and why."""
     run = stack.container.run
     assert run(f"stat -c '%U:%G %a' {TOKEN_FILE}").stdout.strip() == "root:pixverse-monitor 640"
-    run("useradd --system --no-create-home --shell /usr/sbin/nologin nagios")
+    nrpe_port = install_nrpe(stack.container)
     run("useradd --system --no-create-home --shell /usr/sbin/nologin outsider")
     stack.container.script(stack.blocks["monitoring-user"])
-    check = run("runuser -u nagios -- pixverse-monitor check --timeout 8", check=False)
+    check = run("runuser -u nagios -- pixverse-monitor check", check=False)
     assert check.returncode == 0, check.output
     assert check.stdout.startswith("PIXVERSE OK - 2 accounts: 2 ok,"), check.output
-    denied = run("runuser -u outsider -- pixverse-monitor check --timeout 8", check=False)
+    denied = run("runuser -u outsider -- pixverse-monitor check", check=False)
     assert denied.returncode == 3, denied.output
     assert denied.stdout.splitlines()[0] == (
         f"PIXVERSE UNKNOWN - config error: cannot read {TOKEN_FILE}: Permission denied (the "
         "useapi.net token of source 'default', read from beside the config file because the "
         "source sets neither token_file nor token_env)"
     )
-    assert API_TOKEN not in check.output + denied.output
+    stack.container.script(f"cd {CHECKOUT}\n{stack.blocks['nrpe']}")
+
+    def ask() -> Result | None:
+        asked = run(f"{CHECK_NRPE} -H 127.0.0.1 -p {nrpe_port} -c check_pixverse", check=False)
+        # Until the restarted NRPE listens, check_nrpe's own "could not connect".
+        return asked if asked.stdout.startswith("PIXVERSE ") else None
+
+    asked = eventually(ask, 30, "NRPE to answer", interval=CONTAINER_POLL_SECONDS)
+    assert asked.returncode == 0, asked.output
+    assert asked.stdout.startswith("PIXVERSE OK - 2 accounts: 2 ok,"), asked.output
+    assert API_TOKEN not in check.output + denied.output + asked.output
+
+
+def install_nrpe(container: Container) -> int:
+    """Debian's NRPE and check_nrpe, as a reader who runs NRPE has them; their port (the
+    container shares the host's network, where 5666 may be taken)."""
+    port = free_tcp_port()
+    # Not started by the package: the documented restart starts it, on this port.
+    container.run("cat > /usr/sbin/policy-rc.d", stdin="#!/bin/sh\nexit 101\n")
+    container.run("chmod 755 /usr/sbin/policy-rc.d")
+    container.run(
+        "apt-get install -y --no-install-recommends nagios-nrpe-server nagios-nrpe-plugin",
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+        timeout=600,
+    )
+    container.run("rm /usr/sbin/policy-rc.d")
+    container.run("cat > /etc/nagios/nrpe.d/test-port.cfg", stdin=f"server_port={port}\n")
+    return port
 
 
 def test_a_good_and_a_bad_reload_show_in_systemctl_status(stack: Stack) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -12,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from monitor.clock import Instant
 from monitor.config.model import PollConfig, SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
@@ -62,7 +64,10 @@ async def poll(
     interval: float = 300.0,
     transport: httpx.AsyncBaseTransport | None = None,
     token: str = API_TOKEN,
+    one_shot: bool = False,
 ) -> PollResult:
+    """One poll; `interval` is the time to the deadline: the next poll, or with `one_shot`
+    the end of a check's --timeout."""
     clock = sleeps.clock if sleeps else FakeClock(START)
     client = UpstreamClient(
         source(base_url, capacity=capacity, token=token),
@@ -71,15 +76,15 @@ async def poll(
         clock=clock,
         sleep=sleeps or Sleeps(clock),
         transport=transport,
+        one_shot=one_shot,
     )
     try:
-        started = clock.time()
         return await poll_source(
             "main",
             client,
             capacity_endpoint=capacity,
-            started_unix=started,
-            deadline_unix=started + interval,
+            started_unix=clock.time(),
+            deadline=clock.monotonic() + interval,
         )
     finally:
         await client.aclose()
@@ -115,11 +120,55 @@ async def test_wrong_token_is_unauthorized(fake: FakeUpstream) -> None:
 
 
 @pytest.mark.anyio
-async def test_404_is_success_with_no_accounts(fake: FakeUpstream) -> None:
+async def test_404_is_an_outcome_of_its_own_with_no_accounts(fake: FakeUpstream) -> None:
     fake.set_accounts([])
     result = await poll(fake.base_url)
-    assert result.outcome is Outcome.SUCCESS
+    assert result.outcome is Outcome.NO_ACCOUNTS
+    assert result.outcome.up and not result.outcome.has_fresh_data
     assert result.accounts is not None and result.accounts.accounts == ()
+    assert result.capacity is None
+    assert "404" in (result.error or "")
+
+
+@pytest.mark.anyio
+async def test_a_json_null_is_not_a_404(fake: FakeUpstream) -> None:
+    fake.serve_raw(ACCOUNTS, b"null")
+    result = await poll(fake.base_url)
+    assert result.outcome is Outcome.INVALID_PAYLOAD
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [200, 404, 500])
+async def test_the_date_of_the_accounts_answer_checks_the_clock(
+    fake: FakeUpstream, status: int
+) -> None:
+    """Whatever /accounts answers, its Date says how far our clock is from upstream's."""
+    if status == 404:
+        fake.set_accounts([])
+    elif status == 500:
+        fake.fail_next(ACCOUNTS, *[Fault(500, headers={"Retry-After": "0"})] * 2)
+    fake.clock_offset_seconds = -3600.0  # upstream an hour behind the true time
+    clock = FakeClock(START)  # our clock, years away from the true time
+    result = await poll(fake.base_url, sleeps=Sleeps(clock))
+    assert result.clock is not None
+    true_now = time.time()
+    # When the last answer came: after the retries' waits (the backoff at least).
+    arrived = Instant(clock.time(), clock.monotonic())
+    assert result.clock.at == arrived
+    assert abs(result.clock.upstream_unix - (true_now - 3600)) < 5
+    assert result.clock.skew_seconds == arrived.unix - result.clock.upstream_unix
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("date", [None, "yesterday", "Sun, 06 Nov 1994 08:49:37 +0200"])
+async def test_no_readable_date_no_clock_check(fake: FakeUpstream, date: str | None) -> None:
+    if date is None:
+        fake.clock_offset_seconds = None
+    else:
+        fake.fail_next(ACCOUNTS, Fault(200, body=b"{}", headers={"Date": date}))
+    result = await poll(fake.base_url)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.clock is None
 
 
 @pytest.mark.anyio
@@ -363,3 +412,77 @@ async def test_user_agent_and_no_token_in_errors(fake: FakeUpstream) -> None:
     assert "boom" in (result.error or "")
     assert API_TOKEN not in repr(result)
     assert all(r.user_agent.startswith("pixverse-monitor/") for r in fake.requests)
+
+
+# -- a one-shot check: no next poll, only what is left of --timeout ------------------------
+
+
+@pytest.mark.anyio
+async def test_one_shot_retries_a_5xx_once_within_the_time_left(fake: FakeUpstream) -> None:
+    """Under the default poll.timeout (15s) the daemon's rule (wait + a whole timeout before
+    the deadline) would never retry within a check's 8 s; the one-shot rule does."""
+    fake.fail_next(ACCOUNTS, Fault(503))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert len(sleeps.calls) == 1 and 0.5 <= sleeps.calls[0] <= 1.0
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_gives_up_after_one_retry(fake: FakeUpstream) -> None:
+    fake.fail_always(ACCOUNTS, Fault(500))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.HTTP_ERROR
+    assert (result.error or "").endswith(", gave up after 2 attempts")
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_says_what_is_left_of_its_timeout_never_the_next_poll(
+    fake: FakeUpstream,
+) -> None:
+    fake.fail_next(ACCOUNTS, Fault(503, headers={"Retry-After": "30"}))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=15, sleeps=sleeps, interval=7.5, one_shot=True)
+    assert result.outcome is Outcome.HTTP_ERROR
+    assert result.error == (
+        "/v2/pixverse/accounts: HTTP 503 (fake error 503), not retried: a retry in 30.0s "
+        "would not fit in the 7.5s left of --timeout"
+    )
+    assert "next poll" not in (result.error or "")
+    assert sleeps.calls == []
+    assert fake.count(ACCOUNTS) == 1
+
+
+@pytest.mark.anyio
+async def test_one_shot_retries_a_timeout_once(fake: FakeUpstream) -> None:
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    sleeps = Sleeps(FakeClock(START))
+    result = await poll(fake.base_url, timeout=0.3, sleeps=sleeps, interval=8, one_shot=True)
+    assert result.outcome is Outcome.SUCCESS, result.error
+    assert sleeps.calls == [0.0]  # at once: the attempt already took its whole timeout
+    assert fake.count(ACCOUNTS) == 2
+
+
+@pytest.mark.anyio
+async def test_one_shot_does_not_retry_a_timeout_without_the_time(fake: FakeUpstream) -> None:
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    result = await poll(fake.base_url, timeout=0.3, interval=0.5, one_shot=True)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.error == (
+        "/v2/pixverse/accounts: no complete answer within 0.3s, not retried: a retry would "
+        "not fit in the 0.5s left of --timeout"
+    )
+    assert fake.count(ACCOUNTS) == 1
+
+
+@pytest.mark.anyio
+async def test_the_daemon_does_not_retry_a_timeout(fake: FakeUpstream) -> None:
+    """Its next poll is near: a timeout is a failed poll, as before."""
+    fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=1.5))
+    result = await poll(fake.base_url, timeout=0.3, interval=300)
+    assert result.outcome is Outcome.TIMEOUT
+    assert result.error == "/v2/pixverse/accounts: no complete answer within 0.3s"
+    assert fake.count(ACCOUNTS) == 1

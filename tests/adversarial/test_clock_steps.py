@@ -1,0 +1,173 @@
+"""Steps of the wall clock (NTP, an operator, a VM resumed), the daemon's clock a FakeClock
+that the test steps, against the fake upstream whose `Date` tells the true time: polls and
+the evaluation timer go on, staleness stays honest, and no account is paged (or resolved) by
+a clock known to be wrong; one PixverseMonitorClockSkew warning says what is going on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from monitor.config.model import Config
+from monitor.service.daemon import Daemon
+from monitor.testing.clock import FakeClock
+from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.testing.receiver import WebhookReceiver
+from tests.helpers import DAY, HOUR, ConfigWriter, async_eventually
+from tests.helpers.daemons import get, running, scrape, series
+
+SKEW = "PixverseMonitorClockSkew"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
+def config(configs: ConfigWriter, fake: FakeUpstream, receiver: WebhookReceiver) -> Config:
+    sink = f'[[sinks]]\nname = "ops"\ntype = "webhook"\nurl = "{receiver.url}/hook"\n'
+    return configs.load(fake.base_url, sink, poll='stale_after = "2h"')
+
+
+def notified(receiver: WebhookReceiver) -> list[tuple[str, str, str, str]]:
+    """(status, alertname, severity, account) of every alert notified, in order."""
+    return [
+        (
+            a["status"],
+            a["labels"]["alertname"],
+            a["labels"]["severity"],
+            a["labels"].get("account", ""),
+        )
+        for a in receiver.alerts()
+    ]
+
+
+async def polls(fake: FakeUpstream, more_than: int) -> bool:
+    return fake.count(ACCOUNTS) > more_than
+
+
+async def has(receiver: WebhookReceiver, *alerts: tuple[str, str, str, str]) -> bool:
+    seen = notified(receiver)
+    return all(alert in seen for alert in alerts)
+
+
+@pytest.mark.anyio
+async def test_a_step_back_a_day_polls_at_once_and_keeps_staleness_honest(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    clock = FakeClock(time.time())
+    async with running(Daemon(config(configs, fake, receiver), clock=clock)) as daemon:
+        await async_eventually(lambda: polls(fake, 0), what="the first poll")
+        before = fake.count(ACCOUNTS)
+        clock.step(-DAY)
+        # Noticed within a second, and polled at once although the next poll is an hour off.
+        await async_eventually(lambda: polls(fake, before), what="a poll at once after the step")
+        assert (await scrape(daemon, "/readyz")).status_code == 200
+        # Upstream fails from now on: staleness is measured on the monotonic clock, which the
+        # step did not move. Not stale a second before stale_after, stale at it.
+        fake.fail_always(ACCOUNTS, Fault(400))
+        clock.advance(2 * HOUR - 1)
+        await daemon.poll("main")
+        assert (await scrape(daemon, "/readyz")).status_code == 200
+        assert get(await series(daemon), "pixverse_monitor_alerts_firing", severity="critical") == 0
+        clock.advance(2)
+        assert (await scrape(daemon, "/readyz")).status_code == 503
+        await daemon.poll("main")
+        assert get(await series(daemon), "pixverse_monitor_alerts_firing", severity="critical") == 1
+    assert ("firing", "PixverseSourceDown", "critical", "") in notified(receiver)
+
+
+@pytest.mark.anyio
+async def test_the_evaluation_timer_goes_on_after_a_step_back(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    """A token crosses its critical threshold 3 s after the start; the wall clock steps back a
+    day before that. The crossing is still notified when it happens."""
+    now = time.time()
+    fake.set_accounts([FakeAccount("edge@x.io", now + 24 * HOUR + 3)])
+    clock = FakeClock(now)
+    async with running(Daemon(config(configs, fake, receiver), clock=clock)):
+        warning = ("firing", "PixverseTokenExpiringSoon", "warning", "edge@x.io")
+        await async_eventually(lambda: has(receiver, warning), what="the warning")
+        clock.step(-DAY)
+        clock.advance(4)
+        critical = ("firing", "PixverseTokenExpiringSoon", "critical", "edge@x.io")
+        await async_eventually(lambda: has(receiver, critical), timeout=10, what="the crossing")
+    # Upstream's Date tells the clock is a day behind: a warning, not a page.
+    assert sorted(notified(receiver)) == sorted(
+        [warning, ("firing", SKEW, "warning", ""), critical]
+    )
+
+
+@pytest.mark.anyio
+async def test_a_30_day_excursion_pages_no_account_and_warns_once(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    """Forward 30 days, put right 8 seconds later: every token would look expired."""
+    clock = FakeClock(time.time())
+    async with running(Daemon(config(configs, fake, receiver), clock=clock)) as daemon:
+        warning = ("firing", "PixverseTokenExpiringSoon", "warning", "bob@example.com")
+        await async_eventually(lambda: has(receiver, warning), what="bob's warning")
+        clock.step(30 * DAY)
+        skewed = ("firing", SKEW, "warning", "")
+        await async_eventually(lambda: has(receiver, skewed), what="the clock skew warning")
+        skew = get(await series(daemon), "pixverse_monitor_clock_skew_seconds", source="main")
+        assert skew is not None and abs(skew - 30 * DAY) < 5
+        assert (
+            get(
+                await series(daemon),
+                "pixverse_account_state",
+                source="main",
+                account="alice@example.com",
+                state="ok",
+            )
+            == 1
+        )
+        clock.advance(8)
+        clock.step(-30 * DAY)
+        agreed = ("resolved", SKEW, "warning", "")
+        await async_eventually(lambda: has(receiver, agreed), what="the clocks agreeing again")
+        skew = get(await series(daemon), "pixverse_monitor_clock_skew_seconds", source="main")
+        assert skew is not None and abs(skew) < 60  # the fake clock does not follow real time
+    assert notified(receiver) == [warning, skewed, agreed]
+
+
+@pytest.mark.anyio
+async def test_a_clock_wrong_from_the_start_pages_no_account(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    """Started 30 days ahead: expiries are judged by upstream's clock until NTP fixes ours."""
+    clock = FakeClock(time.time() + 30 * DAY)
+    async with running(Daemon(config(configs, fake, receiver), clock=clock)):
+        warning = ("firing", "PixverseTokenExpiringSoon", "warning", "bob@example.com")
+        skewed = ("firing", SKEW, "warning", "")
+        await async_eventually(lambda: has(receiver, warning, skewed), what="the first alerts")
+        clock.step(-30 * DAY)
+        agreed = ("resolved", SKEW, "warning", "")
+        await async_eventually(lambda: has(receiver, agreed), what="the clocks agreeing")
+    assert sorted(notified(receiver)) == sorted([warning, skewed, agreed])
+
+
+@pytest.mark.anyio
+async def test_without_a_date_to_check_by_a_correction_resolves_at_once(
+    fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
+) -> None:
+    """An upstream whose answers carry no Date cannot tell a wrong clock: the pages it makes
+    resolve within one evaluation of the step that puts it right, not at the next poll."""
+    fake.clock_offset_seconds = None
+    clock = FakeClock(time.time() + 30 * DAY)
+    async with running(Daemon(config(configs, fake, receiver), clock=clock)):
+        expired = ("firing", "PixverseTokenExpired", "critical", "alice@example.com")
+        await async_eventually(lambda: has(receiver, expired), what="the false pages")
+        clock.step(-30 * DAY)
+        ended = ("resolved", "PixverseTokenExpired", "critical", "alice@example.com")
+        await async_eventually(lambda: has(receiver, ended), what="the false pages resolved")
+    # Every false page resolved; what still fires is what is true: bob's token in warning.
+    last: dict[tuple[str, str], tuple[str, str]] = {}
+    for status, name, severity, account in notified(receiver):
+        last[(name, account)] = (status, severity)
+    firing = {key: severity for key, (status, severity) in last.items() if status == "firing"}
+    assert firing == {("PixverseTokenExpiringSoon", "bob@example.com"): "warning"}
