@@ -19,15 +19,18 @@ import pytest
 
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
 from monitor.alerts.outbox import Notification
-from monitor.alerts.sinks import Context, Sender, SendResult
+from monitor.alerts.sinks import Context, Sender, SendResult, Transport
+from monitor.alerts.sinks.http import Answer, SinkRequest, body_retry_after, post
 from monitor.alerts.sinks.ntfy import header_value
 from monitor.alerts.sinks.slack import Slack
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, Webhook, verify_signature
 from monitor.config import parse_matcher
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
+from monitor.retry import RetryAfter
 from monitor.secret import Secret
 from monitor.testing.clock import FakeClock
+from monitor.upstream import RenewingClient
 from tests.helpers import LogCapture
 from tests.helpers.sinks import sink_config
 
@@ -295,11 +298,12 @@ def test_a_webhook_notification_of_450_alerts_is_three_posts_of_at_most_200() ->
     assert [p.headers["Idempotency-Key"] for p in posts] == ["g1-1of3", "g1-2of3", "g1-3of3"]
     sent = [a["labels"]["account"] for b in bodies for a in b["alerts"]]
     assert sent == [e.alert.account for e in group.events]  # all, once, in order
-    for post, body in zip(posts, bodies, strict=True):
+    for sent_post, body in zip(posts, bodies, strict=True):
         assert body["groupKey"] == "{}:{}" and body["groupLabels"] == {}
         # What every alert of the POST shares: not the account, nor the severity.
         assert body["commonLabels"] == {"alertname": "PixverseTokenExpiringSoon", "source": "main"}
-        assert verify_signature("k3y", post.headers[SIGNATURE_HEADER], post.body, T0)
+        signed = sent_post.headers[SIGNATURE_HEADER]
+        assert verify_signature("k3y", signed, sent_post.body, T0)
     assert [b["status"] for b in bodies] == ["firing", "firing", "firing"]
     assert {a["status"] for a in bodies[2]["alerts"][-10:]} == {"resolved"}
 
@@ -412,3 +416,44 @@ def test_ntfy_titles_that_are_not_ascii_are_rfc_2047_words() -> None:
         assert encoded.isascii()
         assert str(make_header(decode_header(encoded))) == title
         assert all(len(word) <= 75 for word in encoded.split(" ") if word.startswith("=?"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "headers", "seconds", "ignored"),
+    [
+        (b'{"ok":false,"parameters":{"retry_after":7}}', {}, 7.0, None),  # Telegram's
+        (b'{"parameters":{"retry_after":2.5}}', {"Retry-After": "30"}, 2.5, None),
+        (b'{"description":"Too Many Requests"}', {"Retry-After": "30"}, 30.0, None),
+        (b"not json", {"Retry-After": "4"}, 4.0, None),
+        (b'{"parameters":{"retry_after":-1}}', {}, None, "-1"),
+        (b'{"parameters":{"retry_after":"7"}}', {}, None, None),  # not a number: the header
+    ],
+)
+async def test_a_channel_may_read_its_rate_limit_answer_from_the_body(
+    body: bytes, headers: dict[str, str], seconds: float | None, ignored: str | None
+) -> None:
+    """What a type whose channel answers 429 in JSON (Telegram, Discord) overrides; the
+    rest of the attempt is the one every HTTP type shares."""
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers=headers, stream=httpx.ByteStream(body))
+
+    def read(answer: Answer, now: float) -> RetryAfter:
+        found = body_retry_after(answer, now, "parameters", "retry_after")
+        assert found.ignored == ignored
+        return found
+
+    client = RenewingClient(lambda: httpx.AsyncClient(transport=httpx.MockTransport(limited)))
+    target = sink_config("ops", "https://hooks.test/x")
+    try:
+        result = await post(
+            Transport(client, FakeClock(T0)),
+            target,
+            SinkRequest("https://hooks.test/x", b"{}", {}),
+            read,
+        )
+    finally:
+        await client.aclose()
+    assert (result.ok, result.retryable, result.reason) == (False, True, DeliveryFailure.HTTP_429)
+    assert result.retry_after_seconds == seconds

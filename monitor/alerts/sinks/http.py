@@ -5,10 +5,12 @@ how a refusal asks for a later retry, and how a request is shown with its secret
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 import structlog
 
 from monitor.alerts.sinks.channel import Channel, SendResult, Transport
@@ -16,6 +18,7 @@ from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure
 from monitor.retry import RetryAfter, read_retry_after, retryable_status
 from monitor.secret import MASK, scrub
+from monitor.timefmt import MAX_DURATION
 
 log = structlog.get_logger("monitor.delivery")
 
@@ -58,10 +61,28 @@ def header_retry_after(answer: Answer, now: float) -> RetryAfter:
     return read_retry_after(answer.headers.get("retry-after"), now)
 
 
+def body_retry_after(answer: Answer, now: float, *path: str) -> RetryAfter:
+    """A rate-limit answer given in a JSON body (Discord's `retry_after`, Telegram's
+    `parameters.retry_after`: seconds, a number) at `path`, or else the `Retry-After`
+    header. A number that is not finite and >= 0 is ignored, as an unreadable header is."""
+    try:
+        found: object = orjson.loads(answer.body)
+        for key in path:
+            found = found.get(key) if isinstance(found, dict) else None
+    except orjson.JSONDecodeError:
+        found = None
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        seconds = float(found)
+        if math.isfinite(seconds) and seconds >= 0:
+            return RetryAfter(min(seconds, MAX_DURATION.total_seconds()))
+        return RetryAfter(None, repr(found)[:64])
+    return header_retry_after(answer, now)
+
+
 class HttpChannel(Channel[SinkRequest]):
     """The part of the protocol every HTTP sink type shares: one POST per request, and the
     `Retry-After` header as the rate-limit answer. A type whose channel answers differently
-    (a JSON body's `retry_after`) overrides `retry_after`."""
+    overrides `retry_after`, with `body_retry_after` for a JSON body's `retry_after`."""
 
     def retry_after(self, answer: Answer, now: float) -> RetryAfter:
         return header_retry_after(answer, now)
