@@ -109,6 +109,21 @@ def format_ttl(seconds: float) -> str:
     return sign + text
 
 
+def format_time_left(ttl_seconds: float | None) -> str:
+    """The time left before an expiry, for people: "2d 3h", "expired 3h 5m ago", "unknown"."""
+    if ttl_seconds is None:
+        return "unknown"
+    if ttl_seconds <= 0:
+        return f"expired {format_ttl(-ttl_seconds)} ago"
+    return format_ttl(ttl_seconds)
+
+
+def readable_utc(unix: float, *, seconds: bool = False) -> str:
+    """Unix seconds as people read a UTC time: "2026-11-28 05:32 UTC" (or "05:32:24 UTC")."""
+    when = datetime.fromtimestamp(unix, UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
 def iso_utc(unix: float) -> str:
     """Unix seconds as ISO 8601 UTC to the second: "2026-11-28T05:32:24Z"."""
     return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,5 +1,6 @@
-"""The wheel holds every module of the package. (.ci/wheel-smoke goes further in CI: it
-installs the wheel in a fresh venv and runs `--version` and `demo` from it.)"""
+"""The wheel holds every module of the package, and the status page's template.
+(.ci/wheel-smoke goes further in CI: it installs the wheel in a fresh venv and runs
+`--version` and `demo` from it, and loads the status page.)"""
 
 from __future__ import annotations
 
@@ -50,4 +51,11 @@ def test_the_wheel_holds_every_module(tmp_path: Path) -> None:
         if "__pycache__" not in path.parts
     }
     assert modules - in_wheel == set()
+    templates = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "monitor").rglob("templates/*")
+        if path.is_file()
+    }
+    assert templates, "the status page's template is found"
+    assert templates - in_wheel == set()
     assert "pixverse-monitor = monitor.cli:main" in entry_points

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from monitor.timefmt import (
     MAX_DURATION,
     format_duration,
+    format_time_left,
     format_ttl,
     http_date_unix,
     parse_duration,
+    readable_utc,
 )
 
 
@@ -152,3 +154,23 @@ def test_a_leap_second_is_the_last_of_its_minute() -> None:
 @given(st.integers(min_value=0, max_value=253_402_300_799))
 def test_an_http_date_reads_back_as_written(unix: int) -> None:
     assert http_date_unix(email.utils.formatdate(unix, usegmt=True), unix) == unix
+
+
+@pytest.mark.parametrize(
+    ("ttl", "words"),
+    [
+        (None, "unknown"),
+        (2 * 86400 + 3 * 3600 + 59, "2d 3h"),
+        (5 * 3600 + 12 * 60, "5h 12m"),
+        (42.9, "42s"),
+        (0.0, "expired 0s ago"),
+        (-(3 * 3600 + 5 * 60), "expired 3h 5m ago"),
+    ],
+)
+def test_time_left_in_words(ttl: float | None, words: str) -> None:
+    assert format_time_left(ttl) == words
+
+
+def test_a_readable_utc_time() -> None:
+    assert readable_utc(1_800_000_005.9) == "2027-01-15 08:00 UTC"
+    assert readable_utc(1_800_000_005.9, seconds=True) == "2027-01-15 08:00:05 UTC"

@@ -1,11 +1,11 @@
 """Alerts: the pure engine, the book of firing alerts kept on disk, the durable outbox and its
-delivery to the sinks."""
+delivery to the sinks, and the record of recent deliveries."""
 
 from __future__ import annotations
 
 from monitor.alerts.alert import Alert
 from monitor.alerts.book import Alerting
-from monitor.alerts.engine import AlertEvent, notify_test_event
+from monitor.alerts.engine import AlertEvent, FiringAlert, notify_test_event
 from monitor.alerts.outbox import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
@@ -13,6 +13,7 @@ from monitor.alerts.outbox import (
     new_notification,
 )
 from monitor.alerts.plans import plan_conditions
+from monitor.alerts.recent import DeliveryRecord, RecentDeliveries, Subject
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 
 __all__ = [
@@ -22,9 +23,13 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "Alerting",
+    "DeliveryRecord",
+    "FiringAlert",
     "Notification",
+    "RecentDeliveries",
     "SendResult",
     "Sender",
+    "Subject",
     "new_notification",
     "notify_test_event",
     "plan_conditions",

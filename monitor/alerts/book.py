@@ -26,6 +26,7 @@ from monitor.alerts.engine import (
     step,
 )
 from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Notification
+from monitor.alerts.recent import RecentDeliveries
 from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
 from monitor.alerts.statelock import StateLock
@@ -191,6 +192,16 @@ class Alerting:
     def pending(self) -> list[Notification]:
         """The outbox: what is still owed to the sinks."""
         return self._delivery.pending()
+
+    @property
+    def external_url(self) -> str:
+        """Where people reach the monitor, as the notifications link to it."""
+        return self._sender.external_url
+
+    @property
+    def recent(self) -> RecentDeliveries:
+        """The last deliveries to each sink, for the status page."""
+        return self._delivery.recent
 
     def persist(self) -> None:
         """Save the book and the outbox: now, or within SAVE_INTERVAL_SECONDS during a burst.

@@ -22,6 +22,7 @@ from monitor.alerts.outbox import (
     split,
     supersede,
 )
+from monitor.alerts.recent import RecentDeliveries, Subject
 from monitor.alerts.sinks import Sender, SendResult
 from monitor.clock import Clock
 from monitor.config import SinkConfig
@@ -40,7 +41,8 @@ MAX_INTERNAL_ERRORS = 3
 class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
     of the outbox, so the state file always holds what is still owed; every outcome is
-    counted in `metrics` and logged with the same reason code (`_outcome`)."""
+    counted in `metrics`, kept in `recent` (for the status page) and logged, with the same
+    reason code, in one place (`_outcome`)."""
 
     def __init__(
         self,
@@ -54,8 +56,10 @@ class Delivery:
         backoff_base: float = BACKOFF_BASE_SECONDS,
         backoff_cap: float = BACKOFF_CAP_SECONDS,
         errors: TaskErrors | None = None,
+        recent: RecentDeliveries | None = None,
     ) -> None:
         self._sender = sender
+        self.recent = recent or RecentDeliveries(clock)
         self._errors = errors or TaskErrors()
         self._internal_errors: dict[tuple[str, str], int] = {}  # (sink, id) -> in a row
         self._clock = clock
@@ -127,6 +131,7 @@ class Delivery:
                 self._sinks.pop(name)
                 self._wake.pop(name)
                 self._metrics.remove_sink(name)
+                self.recent.forget(name)
                 if dropped:
                     log.warning("sink.removed", sink=name, discarded=len(dropped))
         for name, sink in wanted.items():
@@ -321,31 +326,35 @@ class Delivery:
         outcome: DeliveryOutcome,
         reason: DeliveryFailure | None,
         error: str | None,
-        notification: Notification | None,
+        about: Notification | Sequence[FiringAlert],
         **fields: object,
     ) -> None:
-        """Where every delivery outcome is known, a notification's or a re-send's (None):
-        counted and logged here, once."""
+        """Where every delivery outcome is known, of a notification or of a re-send (`about`
+        is then the firing alerts it posted): counted, kept for the status page and logged,
+        here, once."""
         self._metrics.count(sink, outcome, reason)
-        if notification is None:
-            about: dict[str, object] = {"sink": sink, "kind": "resend", **fields}
-        else:
-            about = {
+        if isinstance(about, Notification):
+            self.recent.record(sink, outcome, reason, Subject.of(about.events), error)
+            line: dict[str, object] = {
                 "sink": sink,
-                "id": notification.id,
-                "alerts": len(notification.events),
-                "attempt": notification.attempts + 1,
+                "id": about.id,
+                "alerts": len(about.events),
+                "attempt": about.attempts + 1,
                 **fields,
             }
+        else:
+            self.recent.record(sink, outcome, reason, Subject.resend(about), error)
+            line = {"sink": sink, "kind": "resend", **fields}
+        resend = not isinstance(about, Notification)
         if outcome is DeliveryOutcome.DELIVERED:
             # A re-send every minute is routine: not worth a line each at info.
-            (log.info if notification is not None else log.debug)("notification.delivered", **about)
+            (log.debug if resend else log.info)("notification.delivered", **line)
             return
         failed = {"reason": _reason(reason), "error": error}
-        if outcome is DeliveryOutcome.RETRIED or notification is None:
-            log.warning("notification.failed", **about, **failed, will_retry=True)
+        if outcome is DeliveryOutcome.RETRIED or resend:
+            log.warning("notification.failed", **line, **failed, will_retry=True)
         else:
-            log.error("notification.failed", **about, **failed, will_retry=False)
+            log.error("notification.failed", **line, **failed, will_retry=False)
 
     async def _resend(self, name: str) -> None:
         """A type that re-sends (Alertmanager forgets an alert that is not re-sent) posts
@@ -362,7 +371,7 @@ class Delivery:
                 result = await self._sender.send(sink, request)
                 outcome = DeliveryOutcome.DELIVERED if result.ok else DeliveryOutcome.FAILED
                 fields = {"alerts": len(firing), "http_status": result.status}
-                self._outcome(name, outcome, result.reason, result.error, None, **fields)
+                self._outcome(name, outcome, result.reason, result.error, firing, **fields)
             await asyncio.sleep(period)
 
 

@@ -17,7 +17,7 @@ from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
 from monitor.commands.check_plans import (
     SourceExtras,
     account_cells,
-    account_json,
+    account_plan,
     plan_alerts,
     subscription_json,
     subscription_line,
@@ -26,6 +26,7 @@ from monitor.commands.check_plans import (
 from monitor.commands.printable import json_text, plain
 from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
+from monitor.exposition import account_fields
 from monitor.timefmt import format_ttl, iso_utc
 from monitor.upstream import PollResult
 
@@ -131,23 +132,13 @@ def _sorted(evaluation: Evaluation) -> list[AccountStatus]:
 def render_json(report: CheckReport) -> str:
     sources: list[dict[str, Any]] = []
     for source in report.sources:
-        accounts = []
+        accounts: list[dict[str, Any]] = []
         if source.evaluation is not None:
             at = source.evaluation.at_unix
-            for s in _sorted(source.evaluation):
-                expiry = s.account.expiry_unix
-                accounts.append(
-                    {
-                        "account": s.label,
-                        "state": s.state.value,
-                        "expires_at": iso_utc(expiry) if expiry is not None else None,
-                        "ttl_seconds": round(expiry - at, 3) if expiry is not None else None,
-                        "max_jobs": s.account.max_jobs,
-                        "executing": s.executing,
-                        "available": s.available,
-                        **account_json(source.extras, s),
-                    }
-                )
+            accounts = [
+                account_fields(s, at, *account_plan(source.extras, s))
+                for s in _sorted(source.evaluation)
+            ]
         sources.append(
             {
                 "name": source.result.source,

@@ -17,9 +17,11 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome
 from monitor.evaluate import AccountStatus, Evaluation
+from monitor.exposition import subscription_fields
 from monitor.snapshot import SourcePlans, SourceSnapshot
 from monitor.timefmt import iso_utc
 from monitor.upstream import (
+    Plan,
     PlanResult,
     PollResult,
     SubscriptionResult,
@@ -156,38 +158,19 @@ def subscription_json(extras: SourceExtras) -> dict[str, Any] | None:
         return None
     if got.subscription is None:
         return {"outcome": got.outcome.value, "error": got.error}
-    sub = got.subscription
-    return {
-        "outcome": got.outcome.value,
-        "active": sub.active,
-        "renewed_at": iso_utc(sub.renewed_unix) if sub.renewed_unix is not None else None,
-        "subscriptions": sub.subscriptions,
-        "max_accounts_per_api": sub.max_accounts_per_api,
-        "accounts": {
-            service: {"total": c.total, "active": c.active, "error": c.error}
-            for service, c in sub.services.items()
-        },
-    }
+    return {"outcome": got.outcome.value, **subscription_fields(got.subscription)}
 
 
-def account_json(extras: SourceExtras, status: AccountStatus) -> dict[str, Any]:
+def account_plan(extras: SourceExtras, status: AccountStatus) -> tuple[Plan | None, str | None]:
+    """The account's plan, or None and why (None when it was not asked)."""
     got = extras.plans.get(status.account.email)
-    plan = got.plan if got is not None else None
-    if plan is None:
-        error = None
-        if got is not None:
-            error = (
-                "unknown account" if got.unknown_account else f"{got.outcome.value}: {got.error}"
-            )
-        return {"plan": None, "plan_expires_at": None, "credits": None, "plan_error": error}
-    return {
-        "plan": plan.name,
-        "plan_expires_at": iso_utc(plan.expires_unix) if plan.expires_unix is not None else None,
-        "credits": {kind.value: left for kind, left in plan.credits.items()},
-        "plan_concurrency": plan.concurrency,
-        "plan_lapsed": plan.lapsed,
-        "plan_error": None,
-    }
+    if got is None:
+        return None, None
+    if got.plan is None:
+        return None, (
+            "unknown account" if got.unknown_account else f"{got.outcome.value}: {got.error}"
+        )
+    return got.plan, None
 
 
 def account_cells(extras: SourceExtras, status: AccountStatus) -> tuple[str, str, str]:

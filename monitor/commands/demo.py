@@ -144,6 +144,7 @@ async def run_demo(host: str, port: int) -> int:
             f"  fake useapi.net API : {fake.base_url} (token {fake.token}; on its own: "
             f"pixverse-monitor fake-upstream)\n"
             f"  webhook receiver    : {receiver.url}/hook (prints what it gets below)\n"
+            f"  status page         : http://{shown}:{daemon.metrics_port}/\n"
             f"  metrics             : http://{shown}:{daemon.metrics_port}/metrics\n"
             f"  health              : http://{shown}:{daemon.metrics_port}/readyz\n"
             f"  try                 : curl -s http://{shown}:{daemon.metrics_port}/metrics "

@@ -41,6 +41,19 @@ def check_http_url(key: str, url: str) -> None:
         raise ConfigError(key, "must be an http:// or https:// URL with a host")
 
 
+def check_external_url(key: str, url: str) -> str:
+    """Where people reach the monitor: an http(s) URL with no credential in it (it is shown on
+    the page and sent with every notification), no query and no fragment (paths are added to
+    it); returned without a trailing slash."""
+    check_http_url(key, url)
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, "must not carry a user or password: it is shown to everyone")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigError(key, "must not have a query or fragment: paths are added to it")
+    return url.rstrip("/")
+
+
 def _without(url: str, text: str) -> str:
     return text.replace(url, "the URL")
 

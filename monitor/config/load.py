@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config.addresses import check_http_url, parse_listen
+from monitor.config.addresses import check_external_url, check_http_url, parse_listen
 from monitor.config.model import (
     DEFAULT_ACCOUNT_INTERVAL,
     DEFAULT_FEATURES_INTERVAL,
@@ -262,8 +262,11 @@ class _Loader:
         # Read by whoever serves it (the daemon, `config check`), not here: `check` never needs
         # it, and its TLS key may be readable by the service alone.
         web_config = table.optional_path("web_config_file", self._base_dir)
+        external = table.string("external_url", "")
+        if external:
+            external = check_external_url(table.key("external_url"), external)
         table.finish()
-        return MetricsConfig(host, port, label, web_config)
+        return MetricsConfig(host, port, label, web_config, external or None)
 
     def alerts(self, table: Table) -> AlertsConfig:
         # Shorter would flood the sinks with repeats.

@@ -97,6 +97,9 @@ class MetricsConfig:
     port: int
     account_label: AccountLabel
     web_config_file: Path | None
+    # Where people reach the monitor (a proxy, say): the links of notifications and of the
+    # status page. None: derived from `listen` when the daemon starts.
+    external_url: str | None = None
 
     @property
     def listen(self) -> str:

@@ -86,6 +86,9 @@ def render_config(config: Config) -> str:
         f"listen = {_value(m.listen)}",
         f"account_label = {_value(m.account_label.value)}",
         f"web_config_file = {_value(m.web_config_file)}",
+        f"external_url = {_value(m.external_url)}"
+        if m.external_url is not None
+        else _comment("external_url: derived from listen when the daemon starts"),
     ]
     a = config.alerts
     out += ["", "[alerts]"]

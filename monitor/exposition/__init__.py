@@ -1,4 +1,5 @@
-"""/metrics: every metric family the daemon exports, defined once. The per-account and
+"""/metrics: every metric family the daemon exports, defined once; and the JSON fields of an
+account and a subscription that `check --json` and /api/v1/status share. The per-account and
 per-source families are rendered by hand and cached per snapshot (accounts.py); the daemon's
 own metrics are prometheus_client objects in a private registry (internal.py)."""
 
@@ -8,6 +9,7 @@ from types import MappingProxyType
 
 from monitor.exposition.accounts import SNAPSHOT_FAMILIES, STATE
 from monitor.exposition.internal import INTERNAL_FAMILIES, InternalMetrics
+from monitor.exposition.jsonfields import ACCOUNT_KEYS, account_fields, subscription_fields
 from monitor.exposition.plans import PLAN_FAMILIES
 from monitor.exposition.renderer import CONTENT_TYPE, MetricsRenderer
 from monitor.exposition.text import Family
@@ -20,10 +22,13 @@ HELP = MappingProxyType(
 ACCOUNT_STATE = STATE
 
 __all__ = [
+    "ACCOUNT_KEYS",
     "ACCOUNT_STATE",
     "CONTENT_TYPE",
     "HELP",
     "Family",
     "InternalMetrics",
     "MetricsRenderer",
+    "account_fields",
+    "subscription_fields",
 ]

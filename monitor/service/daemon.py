@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -24,6 +23,7 @@ from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
 from monitor.service.reload import ReloadPlan, plan_reload
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
 from monitor.service.status import status_line
+from monitor.service.statusfeed import external_url, page_inputs
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
 from monitor.service.timekeeping import Timekeeping
 from monitor.snapshot import Limits, Snapshot
@@ -35,6 +35,7 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
+    PageInputs,
     WebGuard,
     as_config_error,
     load_web_config,
@@ -88,6 +89,7 @@ class Daemon:
             self._stale_after_seconds,
             MetricsRenderer(self._metrics),
             self._clock,
+            page=self._page,
         )
         self._alerting = Alerting(
             config,
@@ -214,14 +216,12 @@ class Daemon:
         )
 
     def _external_url(self) -> str:
-        """Where people reach this monitor: the externalURL of notifications."""
-        host = self._config.metrics.host
-        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
-            host = socket.getfqdn()
-        if ":" in host:
-            host = f"[{host}]"
-        scheme = "https" if self._web.ssl_context() is not None else "http"
-        return f"{scheme}://{host}:{self.metrics_port}"
+        """Where people reach this monitor: the links of notifications and of the page."""
+        tls = self._web.ssl_context() is not None
+        return external_url(self._config, tls=tls, port=self.metrics_port)
+
+    def _page(self) -> PageInputs:
+        return page_inputs(self._config, self._alerting)
 
     # -- reload ----------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The HTTP endpoints: the server, what each path answers, and the exporter-toolkit web config
-(TLS and basic auth)."""
+"""The HTTP endpoints: the server, what each path answers (the status page among them), and the
+exporter-toolkit web config (TLS and basic auth)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from monitor.web.endpoints import OPEN_PATHS, Endpoints
 from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
 from monitor.web.limits import ServerLimits, descriptor_reserve, fitted
 from monitor.web.server import HttpServer
+from monitor.web.statuspage import PageFacts, PageInputs
 
 __all__ = [
     "CHALLENGE",
@@ -15,6 +16,8 @@ __all__ = [
     "Endpoints",
     "HttpServer",
     "LoadedWebConfig",
+    "PageFacts",
+    "PageInputs",
     "ServerLimits",
     "WebGuard",
     "as_config_error",

@@ -257,7 +257,12 @@ class Connection:
         close: bool = False,
     ) -> None:
         body = response.body if isinstance(response.body, Payload) else Payload(response.body)
-        headers = [("Content-Type", response.content_type), *response.headers.items()]
+        # nosniff: a browser takes every answer as the type it says, never as HTML it guessed.
+        headers = [
+            ("Content-Type", response.content_type),
+            ("X-Content-Type-Options", "nosniff"),
+            *response.headers.items(),
+        ]
         data = body.data
         if len(body) >= GZIP_MIN_BYTES:
             token = gzip_coding(coding)

@@ -1,30 +1,47 @@
-"""The answers of the HTTP endpoints: /metrics, /healthz, /readyz and a landing page.
+"""The answers of the HTTP endpoints: /metrics, /healthz, /readyz, the status page at / and
+its JSON twin at /api/v1/status.
 
-/metrics is rendered once per snapshot and whole second, and that one body (and its one gzip
-form) is what every scrape of that second is sent: a hundred concurrent scrapes cost one body.
+/metrics, the page and its JSON are each rendered once per snapshot and whole second, and that
+one body (and its one gzip form) is what every request of that second is sent: a hundred
+concurrent scrapes or page loads cost one body.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
+from monitor import __version__
 from monitor.clock import Clock
 from monitor.exposition import CONTENT_TYPE, MetricsRenderer
 from monitor.snapshot import Snapshot
+from monitor.web.bodies import SecondBody
 from monitor.web.messages import Payload, Request, Response
+from monitor.web.statuspage import (
+    PAGE_CONTENT_TYPE,
+    PAGE_HEADERS,
+    STATUS_JSON_PATH,
+    AccountTables,
+    PageFacts,
+    PageInputs,
+    PageRenderer,
+    StatusView,
+    build_view,
+    status_document,
+)
 
 # Reachable without credentials when basic auth is on: it only says the event loop runs.
 OPEN_PATHS = frozenset({"/healthz"})
+JSON_CONTENT_TYPE = "application/json"
 
-_LANDING = b"""<!doctype html><html><head><title>pixverse-monitor</title></head><body>
-<h1>pixverse-monitor</h1><ul><li><a href="/metrics">/metrics</a></li>
-<li><a href="/healthz">/healthz</a></li><li><a href="/readyz">/readyz</a></li></ul></body></html>
-"""
+
+def _nothing_more() -> PageInputs:
+    """The page of a monitor that has no alerting: the snapshot alone."""
+    return PageInputs((), {}, PageFacts(__version__, ""))
 
 
 class Endpoints:
-    """Answers from whatever snapshot is current when a request comes in."""
+    """Answers from whatever snapshot is current when a request comes in; `page` gives what
+    the status page shows beyond it (firing alerts, recent deliveries, configuration facts)."""
 
     def __init__(
         self,
@@ -32,12 +49,22 @@ class Endpoints:
         stale_after_seconds: Callable[[], float],
         renderer: MetricsRenderer,
         clock: Clock,
+        page: Callable[[], PageInputs] = _nothing_more,
     ) -> None:
         self._snapshot = snapshot
         self._stale_after = stale_after_seconds
-        self._renderer = renderer
         self._clock = clock
-        self._metrics: tuple[Snapshot, int, Payload] | None = None
+        self._page_inputs = page
+        self._pages = PageRenderer()
+        self._tables = AccountTables()  # what the page and its JSON share of a snapshot
+        # The TTLs in a /metrics body are those of the first scrape of its second, as are the
+        # daemon's own counters: the resolution a scrape interval never notices. The page and
+        # its JSON are as old, at most, and so are their firing alerts and deliveries.
+        self.bodies = {
+            "/metrics": SecondBody(renderer.render),
+            "/": SecondBody(self._render_page),
+            STATUS_JSON_PATH: SecondBody(self._render_document),
+        }
 
     async def handle(self, request: Request) -> Response:
         if request.path == "/metrics":
@@ -47,22 +74,26 @@ class Endpoints:
         if request.path == "/readyz":
             return self._readyz()
         if request.path == "/":
-            return Response(200, _LANDING, "text/html; charset=utf-8")
+            return Response(200, self.body("/"), PAGE_CONTENT_TYPE, PAGE_HEADERS)
+        if request.path == STATUS_JSON_PATH:
+            return Response(200, self.body(STATUS_JSON_PATH), JSON_CONTENT_TYPE)
         return Response(404, b"not found\n")
 
     def metrics_body(self) -> Payload:
-        """The body of the current snapshot and second, rendered by the first scrape that
-        asks. The TTLs in it are those of that scrape's moment, at most a second old, as are
-        the daemon's own counters: the resolution a scrape interval never notices."""
-        snapshot = self._snapshot()
-        now = self._clock.time()
-        second = math.floor(now)
-        cached = self._metrics
-        if cached is not None and cached[0] is snapshot and cached[1] == second:
-            return cached[2]
-        body = Payload(self._renderer.render(snapshot, now))
-        self._metrics = (snapshot, second, body)
-        return body
+        return self.body("/metrics")
+
+    def body(self, path: str) -> Payload:
+        """The body of `path` for the current snapshot and second."""
+        return self.bodies[path].get(self._snapshot(), self._clock.time())
+
+    def _render_page(self, snapshot: Snapshot, now: float) -> bytes:
+        return self._pages.render(self._view(snapshot, now))
+
+    def _render_document(self, snapshot: Snapshot, now: float) -> bytes:
+        return status_document(self._view(snapshot, now), now)
+
+    def _view(self, snapshot: Snapshot, now: float) -> StatusView:
+        return build_view(snapshot, self._page_inputs(), now, self._tables.of(snapshot))
 
     def _readyz(self) -> Response:
         now = self._clock.monotonic()  # staleness is measured on the monotonic clock

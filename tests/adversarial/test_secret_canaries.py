@@ -1,6 +1,6 @@
 """Secret canaries: distinct values for every kind of credential, a run of the daemon at debug
-level through faults, then every log line, /metrics, the state file and the output of every
-command are searched for them."""
+level through faults, then every log line, /metrics, the status page and its JSON, the state
+file and the output of every command are searched for them."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from tests.helpers.processes import cli
 TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
 HMAC_KEY = "canary-webhook-HMAC-77aa12"
 SLACK_PATH = "/services/T0CANARY/B0CANARY/canarySlackPathSecret9f"
+# A Slack sink nothing listens at: its connection errors reach the status page's deliveries.
+DEAD_SLACK_PATH = "/services/T0DEAD/B0DEAD/canaryDeadSlackSecret4e"
 AM_PASSWORD = "canary-am-PASSWORD-51c"
 BASIC_PASSWORD = "canary-basic-PASSWORD-c0de"
 NTFY_TOKEN = "tk_canaryNtfyTOKEN7d41e0"
@@ -134,6 +136,11 @@ name = "push"
 type = "ntfy"
 url = "{receiver.url}{NTFY_TOPIC}"
 token_file = "{ntfy_token}"
+
+[[sinks]]
+name = "dead"
+type = "slack"
+url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
 """
         )
         daemon = Process(["run", "--config", str(config), "--log-level", "debug"])
@@ -178,6 +185,13 @@ token_file = "{ntfy_token}"
             scraped = httpx.get(metrics_url, auth=("prometheus", BASIC_PASSWORD))
             assert scraped.status_code == 200
             outputs.append(scraped.text)
+            # The status page and its JSON: every sink's recent deliveries, failures with why.
+            for path in ("/", "/api/v1/status"):
+                url = f"http://127.0.0.1:{port}{path}"
+                shown = httpx.get(url, auth=("prometheus", BASIC_PASSWORD))
+                assert shown.status_code == 200
+                outputs.append(shown.text)
+            page = outputs[-2]
         finally:
             code = daemon.stop()
         served = fake.secrets_served()
@@ -191,12 +205,15 @@ token_file = "{ntfy_token}"
     assert "PixverseTokenExpired" in state
     pushed = [r for r in receiver.accepted() if r.path == NTFY_TOPIC]
     assert pushed and pushed[0].headers["authorization"] == f"Bearer {NTFY_TOKEN}"
+    assert "connection_error: ConnectError" in page and "http_5xx: HTTP 500" in page
 
     canaries = {
         "useapi token": TOKEN,
         "webhook secret": HMAC_KEY,
         "slack url path": SLACK_PATH,
         "slack url": receiver.url + SLACK_PATH,
+        "dead slack url path": DEAD_SLACK_PATH,
+        "dead slack url": f"http://127.0.0.1:1{DEAD_SLACK_PATH}",
         "alertmanager password": AM_PASSWORD,
         "ntfy token": NTFY_TOKEN,
         "ntfy topic": NTFY_TOPIC,

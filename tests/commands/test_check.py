@@ -6,6 +6,7 @@ import pytest
 from orjson import loads
 
 from monitor.cli import main
+from monitor.exposition import ACCOUNT_KEYS
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from tests.helpers import DAY, HOUR, ConfigWriter
 
@@ -39,22 +40,10 @@ def test_exit_code_per_state(
     assert source["name"] == "main"
     assert source["outcome"] == "success"
     (account,) = source["accounts"]
-    assert set(account) == {
-        "account",
-        "state",
-        "expires_at",
-        "ttl_seconds",
-        "max_jobs",
-        "executing",
-        "available",
-        # The account's plan (tests/commands/test_check_plans.py).
-        "plan",
-        "plan_expires_at",
-        "credits",
-        "plan_concurrency",
-        "plan_lapsed",
-        "plan_error",
-    }
+    # The fields of docs/operations.md, in order, shared with /api/v1/status; the plan's are
+    # in tests/commands/test_check_plans.py.
+    assert tuple(account) == ACCOUNT_KEYS
+    assert account["labels"] == {}
     assert account["account"] == "a@x.io"
     assert account["max_jobs"] == 4
     assert (account["executing"], account["available"]) == (0, 4)
@@ -63,6 +52,18 @@ def test_exit_code_per_state(
     else:
         assert account["expires_at"].endswith("Z")
         assert abs(account["ttl_seconds"] - ttl) < 10
+
+
+def test_json_carries_the_policy_labels_of_each_account(
+    fake: FakeUpstream, configs: ConfigWriter, capsys: pytest.CaptureFixture[str], now: float
+) -> None:
+    fake.set_accounts([FakeAccount("a@studio.io", now + 10 * DAY), FakeAccount("b@x.io", None)])
+    rule = '[[accounts]]\nmatch = "*@studio.io"\nlabels = { team = "studio", tier = "gold" }\n'
+    path = configs.for_upstream(fake.base_url, rule)
+    main(["check", "--config", str(path), "--json"])
+    (source,) = loads(capsys.readouterr().out)["sources"]
+    labels = {a["account"]: a["labels"] for a in source["accounts"]}
+    assert labels == {"a@studio.io": {"team": "studio", "tier": "gold"}, "b@x.io": {}}
 
 
 def test_worst_state_wins(

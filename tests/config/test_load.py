@@ -162,6 +162,13 @@ BAD = [
         "not both",
     ),
     ("sources = [1]", "sources[0]", "expected a table"),
+    ("[metrics]\nexternal_url = 'ops.example'", "metrics.external_url", "http"),
+    ("[metrics]\nexternal_url = 'https://u:pw@ops.example'", "metrics.external_url", "password"),
+    ("[metrics]\nexternal_url = 'https://u@ops.example'", "metrics.external_url", "user"),
+    ("[metrics]\nexternal_url = 'https://ops.example/?a=1'", "metrics.external_url", "query"),
+    ("[metrics]\nexternal_url = 'https://ops.example/#top'", "metrics.external_url", "fragment"),
+    ("[metrics]\nexternal_url = 'https://ops.example:0'", "metrics.external_url", "port"),
+    ("[metrics]\nexternal_url = 1", "metrics.external_url", "string"),
     ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
     ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
     ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
@@ -235,6 +242,21 @@ def test_errors_name_the_key(text: str, key: str, problem: str, env: dict[str, s
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(key)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("https://ops.example/pixverse/", "https://ops.example/pixverse"),
+        ("http://[::1]:9877", "http://[::1]:9877"),
+        ("https://ops.example", "https://ops.example"),
+        ("", None),  # derived from listen when the daemon starts
+    ],
+)
+def test_the_external_url(written: str, kept: str | None, env: dict[str, str]) -> None:
+    config = parse_config({"metrics": {"external_url": written}}, env=env)
+    assert config.metrics.external_url == kept
+    assert parse_config({}, env=env).metrics.external_url is None
 
 
 def test_missing_token_names_the_key() -> None:

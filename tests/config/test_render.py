@@ -193,6 +193,8 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     maybe(draw, metrics, "listen", f"{host}:{draw(st.integers(0, 65535))}")
     maybe(draw, metrics, "account_label", draw(st.sampled_from(["email", "username", "hash"])))
     maybe(draw, metrics, "web_config_file", draw(paths()))
+    external = draw(http_urls()).split("?")[0].split("#")[0].rstrip("/")
+    maybe(draw, metrics, "external_url", external)
     doc["metrics"] = metrics
 
     alerts: dict[str, Any] = {}
