@@ -88,7 +88,8 @@ def notify_test_command(
     if not sinks:
         print("pixverse-monitor: no [[sinks]] configured: nothing to test", file=sys.stderr)
         return 1
-    external = f"http://{socket.getfqdn()}:{config.metrics.port}"
+    # Where the links in the messages point: [metrics] external_url, else this host.
+    external = config.metrics.external_url or f"http://{socket.getfqdn()}:{config.metrics.port}"
     level = Severity(severity)
     if dry_run:
         described = asyncio.run(describe_test_notifications(sinks, SystemClock(), external, level))

@@ -72,6 +72,9 @@ def _config(tmp_path: Path, receiver: WebhookReceiver) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
+[metrics]
+external_url = "https://monitor.example.com/"
+
 [alerts]
 state_dir = "{tmp_path / "state"}"
 
@@ -148,5 +151,8 @@ def test_a_dry_run_prints_each_request_with_secrets_masked_and_sends_nothing(
     # Alertmanager's URL carries a password: shown without it, the API path kept.
     assert f"POST {receiver.url}/api/v2/alerts" in out
     assert '"alertname":"PixverseMonitorTest"' in out
+    # Links point where people reach the monitor: [metrics] external_url.
+    assert '"externalURL":"https://monitor.example.com"' in out
+    assert "<https://monitor.example.com/|status page>" in out
     for secret in (SLACK_PATH, AM_PASSWORD, HMAC_KEY, "notifyTestSlackSecret"):
         assert secret not in out + done.stderr
