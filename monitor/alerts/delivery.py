@@ -165,6 +165,18 @@ class Delivery:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.aclose()
 
+    def _record(
+        self,
+        sink: str,
+        outcome: DeliveryOutcome,
+        reason: DeliveryFailure | None,
+        subject: Subject,
+        error: str | None = None,
+    ) -> None:
+        """Every outcome is counted in the metrics and kept for the status page alike."""
+        self._metrics.count(sink, outcome, reason)
+        self.recent.record(sink, outcome, reason, subject, error)
+
     def _wake_all(self) -> None:
         for event in self._wake.values():
             event.set()
@@ -283,7 +295,9 @@ class Delivery:
                 log.warning(
                     "notification.split", sink=sink.name, id=head.id, into=len(alone), error=error
                 )
-                self._metrics.count(sink.name, DeliveryOutcome.RETRIED, reason)
+                self._record(
+                    sink.name, DeliveryOutcome.RETRIED, reason, Subject.of(head.events), error
+                )
                 return
             self._outcome(sink.name, DeliveryOutcome.FAILED, reason, error, head)
             return
@@ -332,9 +346,8 @@ class Delivery:
         """Where every delivery outcome is known, of a notification or of a re-send (`about`
         is then the firing alerts it posted): counted, kept for the status page and logged,
         here, once."""
-        self._metrics.count(sink, outcome, reason)
         if isinstance(about, Notification):
-            self.recent.record(sink, outcome, reason, Subject.of(about.events), error)
+            self._record(sink, outcome, reason, Subject.of(about.events), error)
             line: dict[str, object] = {
                 "sink": sink,
                 "id": about.id,
@@ -343,7 +356,7 @@ class Delivery:
                 **fields,
             }
         else:
-            self.recent.record(sink, outcome, reason, Subject.resend(about), error)
+            self._record(sink, outcome, reason, Subject.resend(about), error)
             line = {"sink": sink, "kind": "resend", **fields}
         resend = not isinstance(about, Notification)
         if outcome is DeliveryOutcome.DELIVERED:
