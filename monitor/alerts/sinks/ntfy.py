@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest
-from monitor.alerts.sinks.message import AlertLines, Digest, digest
+from monitor.alerts.sinks.wording import AlertLines, Digest, digest
 from monitor.config import SinkConfig, SinkType
 
 MAX_MESSAGE_BYTES = 4096  # ntfy's limit for a message; a longer one becomes an attachment

@@ -13,7 +13,7 @@ import orjson
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
-from monitor.alerts.sinks.message import AlertLines, Digest, digest
+from monitor.alerts.sinks.wording import AlertLines, Digest, digest
 from monitor.config import SinkConfig, SinkType
 
 MAX_BLOCKS = 50  # Slack's limit for one message
