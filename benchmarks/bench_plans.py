@@ -32,7 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.testing.fakeapi import FEATURES, FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakefeatures import FakePlan
 from tests.helpers import API_TOKEN, ConfigWriter
 
 # The daemon as `pixverse-monitor run` runs it, with the pacing of plan evaluations set from

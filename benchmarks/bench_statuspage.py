@@ -31,7 +31,7 @@ from monitor.config import AccountLabel, AccountRule, Policy, Severity, Threshol
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import CreditKind, Plan
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
@@ -83,9 +83,9 @@ def snapshot_of(count: int) -> Snapshot:
         NOW - 5,
         0.5,
         {Outcome.SUCCESS: 1},
-        plans=SourcePlans(plans=plans),
+        plans=PlanSnapshot(plans=plans),
     )
-    return Snapshot((source,), NOW, Limits(0, 900.0))
+    return Snapshot((source,), NOW, Criteria(0, 900.0))
 
 
 def firing(count: int) -> list[FiringAlert]:
@@ -136,7 +136,7 @@ def main() -> None:
 
     def fresh() -> Snapshot:
         # Identity is what every cache keys on: a distinct object stands for a new snapshot.
-        return Snapshot(current[0].sources, current[0].taken_at_unix, current[0].limits)
+        return Snapshot(current[0].sources, current[0].taken_at_unix, current[0].criteria)
 
     def metrics_first() -> bytes:
         return MetricsRenderer(internal).render(fresh(), NOW + 1)

@@ -56,6 +56,8 @@ class Evaluation(NamedTuple):
 def classify(
     expiry_unix: float | None, now_unix: float, warning_seconds: float, critical_seconds: float
 ) -> AccountState:
+    """The state of a token expiring at `expiry_unix` (None: unknown), judged at `now_unix`;
+    each bound belongs to the more urgent state. `evaluate` judges every account by it."""
     if expiry_unix is None:
         return AccountState.UNKNOWN
     ttl = expiry_unix - now_unix
@@ -94,20 +96,9 @@ def evaluate(
     for account, label in zip(accounts, labels, strict=True):
         if per_account:
             settings = policy.settings(account.email)
-        # classify(), inlined: this loop runs for every account at every poll and crossing.
-        expiry = account.expiry_unix
-        if expiry is None:
-            state = AccountState.UNKNOWN
-        else:
-            ttl = expiry - now_unix
-            if ttl <= 0:
-                state = AccountState.EXPIRED
-            elif ttl <= settings.critical_seconds:
-                state = AccountState.CRITICAL
-            elif ttl <= settings.warning_seconds:
-                state = AccountState.WARNING
-            else:
-                state = AccountState.OK
+        state = classify(
+            account.expiry_unix, now_unix, settings.warning_seconds, settings.critical_seconds
+        )
         accounts_by_state[state] += 1
         capacity_by_state[state] += account.max_jobs
         live = capacity_of(capacity, account.email) if capacity is not None else None

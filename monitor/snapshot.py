@@ -12,10 +12,11 @@ from monitor.upstream import Endpoint, Plan, Subscription
 
 
 @dataclass(frozen=True, slots=True)
-class SourcePlans:
-    """What a source adds beyond token expiry (docs/plans.md): its useapi.net subscription,
-    each account's plan (last good data, kept across failed requests), token refreshes seen,
-    and every upstream request counted by endpoint and outcome. Accounts are by email."""
+class PlanSnapshot:
+    """The plan side of a source's snapshot, beyond token expiry (docs/plans.md): its
+    useapi.net subscription, each account's plan (last good data, kept across failed
+    requests), token refreshes seen, and every upstream request counted by endpoint and
+    outcome. Accounts are by email."""
 
     subscription: Subscription | None = None  # None until read in this run
     plans: Mapping[str, Plan] = field(default_factory=dict)
@@ -49,7 +50,7 @@ class SourceSnapshot:
     polls_total: Mapping[Outcome, int] = field(default_factory=dict)
     # When this run started watching the source, or a reload changed its schedule.
     monitored_since_unix: float = 0.0
-    plans: SourcePlans = field(default_factory=SourcePlans)
+    plans: PlanSnapshot = field(default_factory=PlanSnapshot)
     # The last success and the watch start on the monotonic clock, which staleness is
     # measured on: a step of the wall clock neither makes a source stale nor hides that it is.
     last_success_mono: float | None = None
@@ -88,7 +89,7 @@ class SourceSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class Criteria:
     """What every source is judged against: thresholds.min_usable_capacity and
     poll.stale_after, and how often /v2/account and each account's /features are read;
     exported per source so that Prometheus rules judge as the daemon does."""
@@ -99,7 +100,7 @@ class Limits:
     features_interval_seconds: float = 3600.0
 
     @classmethod
-    def of(cls, config: Config) -> Limits:
+    def of(cls, config: Config) -> Criteria:
         return cls(
             min_usable_capacity=config.thresholds.min_usable_capacity,
             stale_after_seconds=config.poll.stale_after.total_seconds(),
@@ -114,5 +115,5 @@ class Snapshot:
 
     sources: tuple[SourceSnapshot, ...]
     taken_at_unix: float
-    limits: Limits | None = None  # None: not exported (a snapshot made outside the daemon)
+    criteria: Criteria | None = None  # None: not exported (a snapshot made outside the daemon)
     taken_at_mono: float = 0.0  # the same moment on the monotonic clock

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.clock import ClockCheck, Instant, SystemClock
-from monitor.testing.clock import MONOTONIC_START, FakeClock
+from monitor.testing.fakeclock import MONOTONIC_START, FakeClock
 
 T0 = 1_900_000_000.0
 

@@ -115,7 +115,7 @@ def test_every_relative_link_and_anchor_resolves(doc: Path) -> None:
 
 def _named_file(text: str) -> tuple[Path, str] | None:
     """The file (and test) a code span names, when it names one of the tree: `tests/x.py`,
-    `tests/x.py::test_y`, or a path relative to a folder of it, such as `service/plans.py`
+    `tests/x.py::test_y`, or a path relative to a folder of it, such as `service/plan_watch.py`
     (in `monitor/`) or `provisioning/datasources/prometheus.yml` (in `grafana/`)."""
     path, _, test = text.partition("::")
     if " " in path or not re.fullmatch(

@@ -19,7 +19,7 @@ MAX_MODULE_LINES = 400
 
 @dataclass(frozen=True)
 class Module:
-    name: str  # dotted: monitor.alerts.book
+    name: str  # dotted: monitor.alerts.alerting
     path: Path
     tree: ast.Module
 
@@ -168,6 +168,22 @@ def test_the_checks_find_a_cycle_and_an_import_past_a_face(tmp_path: Path) -> No
     assert past_faces(found) == ["monitor.b.y:2 imports monitor.a.x"]
 
 
+def test_the_checks_find_a_shared_name(tmp_path: Path) -> None:
+    found = fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a/__init__.py": "from monitor.a.y import plans\n__all__ = ['plans']\n",
+            "a/plans.py": "",
+            "a/y.py": "def plans(): ...\n",
+            "b/__init__.py": "__all__ = []\n",
+            "b/plans.py": "",
+        },
+    )
+    assert shared_file_names(found) == {"plans.py": ["monitor.a.plans", "monitor.b.plans"]}
+    assert modules_named_like_their_face(found) == ["monitor.a.plans"]
+
+
 # -- the package ----------------------------------------------------------------------------
 
 
@@ -223,6 +239,32 @@ def past_faces(found: Mapping[str, Module]) -> list[str]:
                 if missing:
                     wrong.append(f"{module.name}:{imp.line} takes {missing} from {imp.target}")
     return sorted(wrong)
+
+
+def shared_file_names(found: Mapping[str, Module]) -> dict[str, list[str]]:
+    """File names that more than one module has (faces aside): `plans.py` in four folders was
+    four ideas under one name."""
+    by_name: dict[str, list[str]] = {}
+    for module in found.values():
+        if not module.is_package:
+            by_name.setdefault(module.path.name, []).append(module.name)
+    return {name: sorted(names) for name, names in by_name.items() if len(names) > 1}
+
+
+def modules_named_like_their_face(found: Mapping[str, Module]) -> list[str]:
+    """Modules named like something their package's face offers, so that `from pkg import x`
+    could mean either."""
+    return sorted(
+        module.name
+        for module in found.values()
+        if not module.is_package
+        and module.name.rpartition(".")[2] in set(all_of(found[module.package]) or [])
+    )
+
+
+def test_no_two_modules_share_a_name() -> None:
+    assert shared_file_names(FOUND) == {}
+    assert modules_named_like_their_face(FOUND) == []
 
 
 def test_other_packages_are_used_through_their_face() -> None:

@@ -4,7 +4,7 @@ delivery to the sinks, and the record of recent deliveries."""
 from __future__ import annotations
 
 from monitor.alerts.alert import Alert
-from monitor.alerts.book import Alerting
+from monitor.alerts.alerting import Alerting
 from monitor.alerts.engine import AlertEvent, FiringAlert, notify_test_event
 from monitor.alerts.outbox import (
     BACKOFF_BASE_SECONDS,
@@ -12,7 +12,7 @@ from monitor.alerts.outbox import (
     Notification,
     new_notification,
 )
-from monitor.alerts.plans import plan_conditions
+from monitor.alerts.plan_alerts import plan_conditions
 from monitor.alerts.recent import DeliveryRecord, RecentDeliveries, Subject
 from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
 

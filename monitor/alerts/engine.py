@@ -10,24 +10,24 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from monitor.alerts import texts
+from monitor.alerts import token_texts
 from monitor.alerts.alert import CLOCK_SCOPE as _CLOCK
 from monitor.alerts.alert import DATA_SCOPE as _DATA
 from monitor.alerts.alert import HEALTH_SCOPE as _HEALTH
 from monitor.alerts.alert import PLAN_ALERTS, SUBSCRIPTION_ALERTS, Alert, AlertName, fingerprint
-from monitor.alerts.plans import next_plan_crossing, plan_conditions, plan_resolution
+from monitor.alerts.plan_alerts import next_plan_crossing, plan_conditions, plan_resolution
 from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.config import Severity
 from monitor.errors import Outcome
 from monitor.evaluate import AccountState, AccountStatus
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
 # How long the alert `notify-test` sends fires before it ends by itself.
 TEST_ALERT_SECONDS = 10.0
 
 
-class Status(StrEnum):
+class AlertStatus(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
 
@@ -62,7 +62,7 @@ class AlertEvent:
     """Something to tell people about; `id` is its stable id."""
 
     id: str
-    status: Status
+    status: AlertStatus
     reason: Reason
     alert: Alert
     starts_at_unix: float
@@ -77,11 +77,11 @@ class AlertEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertPolicy:
-    """What alerts are judged against: the same Limits the snapshot exports, and how often
+class EngineSettings:
+    """What alerts are judged against: the same Criteria the snapshot exports, and how often
     a firing alert is notified again."""
 
-    limits: Limits
+    criteria: Criteria
     repeat_interval_seconds: float
 
 
@@ -100,12 +100,14 @@ class Conditions(NamedTuple):
     kept: frozenset[tuple[str, str]] = frozenset()
 
 
-def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: float) -> Conditions:
+def conditions(
+    snapshot: Snapshot, book: AlertBook, settings: EngineSettings, now: float
+) -> Conditions:
     active: list[Alert] = []
     judged: set[tuple[str, str]] = set()
     accounts: dict[tuple[str, str], AccountStatus] = {}
     for source in snapshot.sources:
-        down = _source_down(source, policy, snapshot.taken_at_mono)
+        down = _source_down(source, settings, snapshot.taken_at_mono)
         if down is not None:
             judged.add((source.name, _HEALTH))
             if down:
@@ -114,7 +116,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         if skew is not None:
             judged.add((source.name, _CLOCK))
             if abs(skew) > SKEW_LIMIT_SECONDS:
-                words = texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
+                words = token_texts.clock_skew(source.name, skew, SKEW_LIMIT_SECONDS)
                 details = {"skew_seconds": str(round(skew))}
                 active.append(
                     Alert(AlertName.CLOCK_SKEW, Severity.WARNING, source.name, "", *words, details)
@@ -134,7 +136,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
                 alerts = [dataclasses.replace(a, extra_labels=labels) for a in alerts]
             active.extend(alerts)
         usable = evaluation.totals.usable_capacity
-        minimum = policy.limits.min_usable_capacity
+        minimum = settings.criteria.min_usable_capacity
         if usable < minimum:
             active.append(_capacity_alert(source.name, usable, minimum))
     snapshots = {s.name: s for s in snapshot.sources}
@@ -144,7 +146,7 @@ def conditions(snapshot: Snapshot, book: AlertBook, policy: AlertPolicy, now: fl
         frozenset(snapshots),
         accounts,
         snapshots,
-        policy.limits.min_usable_capacity,
+        settings.criteria.min_usable_capacity,
         _kept(book, snapshots, accounts),
     )
 
@@ -168,13 +170,13 @@ def _kept(
     return frozenset(kept)
 
 
-def _source_down(source: SourceSnapshot, policy: AlertPolicy, now_mono: float) -> bool | None:
+def _source_down(source: SourceSnapshot, settings: EngineSettings, now_mono: float) -> bool | None:
     """True/False once judgeable; None before the first poll of this run has ended and before
     the source could have gone stale, so a restart never resolves what it has not checked.
     Staleness is measured on the monotonic clock."""
     if source.last_outcome is Outcome.UNAUTHORIZED:
         return True
-    stale = now_mono - source.stale_reference_mono >= policy.limits.stale_after_seconds
+    stale = now_mono - source.stale_reference_mono >= settings.criteria.stale_after_seconds
     if source.last_outcome is None and not stale:
         return None
     return stale
@@ -201,13 +203,13 @@ def _account_alerts(source: str, status: AccountStatus, book: AlertBook, now: fl
             severity = soon.alert.severity
         else:
             severity = Severity.CRITICAL
-        words = texts.expiring_soon(label, source, expiry, now, account.max_jobs)
+        words = token_texts.expiring_soon(label, source, expiry, now, account.max_jobs)
         alerts.append(Alert(AlertName.EXPIRING_SOON, severity, source, label, *words, details))
     if state is AccountState.EXPIRED and expiry is not None:
-        words = texts.expired(label, source, expiry, now, account.max_jobs)
+        words = token_texts.expired(label, source, expiry, now, account.max_jobs)
         alerts.append(Alert(AlertName.EXPIRED, Severity.CRITICAL, source, label, *words, details))
     if state is AccountState.UNKNOWN:
-        words = texts.expiry_unknown(label, source)
+        words = token_texts.expiry_unknown(label, source)
         alerts.append(
             Alert(AlertName.EXPIRY_UNKNOWN, Severity.WARNING, source, label, *words, details)
         )
@@ -229,7 +231,7 @@ def _capacity_alert(source: str, usable: int, minimum: int) -> Alert:
         Severity.WARNING,
         source,
         "",
-        *texts.capacity_low(source, usable, minimum),
+        *token_texts.capacity_low(source, usable, minimum),
         {"usable_capacity": str(usable), "min_usable_capacity": str(minimum)},
     )
 
@@ -242,7 +244,7 @@ def _source_down_alert(source: SourceSnapshot, now: float) -> Alert:
         Severity.CRITICAL,
         source.name,
         "",
-        *texts.source_down(source.name, outcome, source.last_success_unix, now),
+        *token_texts.source_down(source.name, outcome, source.last_success_unix, now),
         {"last_outcome": outcome or "no poll yet", "last_success": last},
     )
 
@@ -251,36 +253,36 @@ def resolution(alert: Alert, held: Conditions, now: float) -> Alert:
     """The alert as its resolution is sent: saying what happened, with current details."""
     source = held.snapshots.get(alert.source)
     if source is None:
-        words = texts.source_unwatched(alert.source)
+        words = token_texts.source_unwatched(alert.source)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     if alert.name in PLAN_ALERTS or alert.name in SUBSCRIPTION_ALERTS:
         return plan_resolution(alert, source, held.accounts.get((alert.source, alert.account)), now)
     if alert.name is AlertName.SOURCE_DOWN:
         outcome = source.last_outcome.value if source.last_outcome else "success"
-        words = texts.source_up(alert.source, outcome, source.last_success_unix or now)
+        words = token_texts.source_up(alert.source, outcome, source.last_success_unix or now)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     if alert.name is AlertName.CLOCK_SKEW:
-        words = texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
+        words = token_texts.clock_agrees(alert.source, source.clock_skew_seconds or 0.0)
         details = {"skew_seconds": str(round(source.clock_skew_seconds or 0.0))}
         return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     if alert.name is AlertName.CAPACITY_LOW:
         usable = source.evaluation.totals.usable_capacity if source.evaluation else 0
-        words = texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
+        words = token_texts.capacity_restored(alert.source, usable, held.min_usable_capacity)
         details = {**alert.details, "usable_capacity": str(usable)}
         return dataclasses.replace(alert, summary=words[0], description=words[1], details=details)
     status = held.accounts.get((alert.source, alert.account))
     if status is None:
-        words = texts.removed(alert.account, alert.source)
+        words = token_texts.removed(alert.account, alert.source)
         return dataclasses.replace(alert, summary=words[0], description=words[1])
     expiry = status.account.expiry_unix
     if expiry is None:
-        words = texts.expiry_lost(alert.account, alert.source)
+        words = token_texts.expiry_lost(alert.account, alert.source)
     elif alert.name is AlertName.EXPIRY_UNKNOWN:
-        words = texts.expiry_known(alert.account, alert.source, expiry)
+        words = token_texts.expiry_known(alert.account, alert.source, expiry)
     elif alert.details.get("expires_at") != iso_utc(expiry):
-        words = texts.renewed(alert.account, alert.source, expiry, now)
+        words = token_texts.renewed(alert.account, alert.source, expiry, now)
     else:
-        words = texts.no_longer_expiring(alert.account, alert.source, expiry, now)
+        words = token_texts.no_longer_expiring(alert.account, alert.source, expiry, now)
     return dataclasses.replace(
         alert, summary=words[0], description=words[1], details=_account_details(status, now)
     )
@@ -299,7 +301,7 @@ def step(
         previous = book.get(key)
         if previous is None:
             new_book[key] = FiringAlert(alert, now, now, alert.severity)
-            events.append(_event(Status.FIRING, Reason.STARTED, new_book[key], now))
+            events.append(_event(AlertStatus.FIRING, Reason.STARTED, new_book[key], now))
             continue
         peak = max(previous.peak_severity, alert.severity, key=_rank)
         relabelled = alert.labels != previous.alert.labels
@@ -314,7 +316,7 @@ def step(
         notified = now if reason not in (None, Reason.LABELS_CHANGED) else previous.notified_unix
         new_book[key] = FiringAlert(alert, previous.starts_at_unix, notified, peak)
         if reason is not None:
-            event = _event(Status.FIRING, reason, new_book[key], now)
+            event = _event(AlertStatus.FIRING, reason, new_book[key], now)
             if relabelled:
                 event = dataclasses.replace(event, replaces=previous.alert)
             events.append(event)
@@ -327,7 +329,7 @@ def step(
             new_book[key] = firing  # not judged this time: keep it as it was
             continue
         ended = dataclasses.replace(firing, alert=resolution(alert, held, now))
-        events.append(_event(Status.RESOLVED, Reason.RESOLVED, ended, now))
+        events.append(_event(AlertStatus.RESOLVED, Reason.RESOLVED, ended, now))
     return new_book, events
 
 
@@ -335,7 +337,7 @@ def _rank(severity: Severity) -> int:
     return severity.rank
 
 
-def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> AlertEvent:
+def _event(status: AlertStatus, reason: Reason, firing: FiringAlert, now: float) -> AlertEvent:
     key = f"{firing.alert.fingerprint}|{status.value}|{reason.value}|{now!r}"
     return AlertEvent(
         id=hashlib.sha256(key.encode()).hexdigest()[:32],
@@ -343,7 +345,7 @@ def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> A
         reason=reason,
         alert=firing.alert,
         starts_at_unix=firing.starts_at_unix,
-        ends_at_unix=now if status is Status.RESOLVED else None,
+        ends_at_unix=now if status is AlertStatus.RESOLVED else None,
         at_unix=now,
         peak_severity=firing.peak_severity,
     )
@@ -352,7 +354,7 @@ def _event(status: Status, reason: Reason, firing: FiringAlert, now: float) -> A
 def next_wake(
     snapshot: Snapshot,
     book: AlertBook,
-    policy: AlertPolicy,
+    settings: EngineSettings,
     threshold_crossing: float | None,
     now: float,
 ) -> float | None:
@@ -361,8 +363,8 @@ def next_wake(
     stale (measured on the monotonic clock, told here as the wall time it will be then)."""
     crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
     moments = [m for m in crossings if m is not None]
-    moments.extend(f.notified_unix + policy.repeat_interval_seconds for f in book.values())
-    stale_after = policy.limits.stale_after_seconds
+    moments.extend(f.notified_unix + settings.repeat_interval_seconds for f in book.values())
+    stale_after = settings.criteria.stale_after_seconds
     mono = snapshot.taken_at_mono
     moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
     future = [m for m in moments if m > now]
@@ -386,7 +388,8 @@ def notify_test_event(
     )
     firing = FiringAlert(alert, now, now, severity)
     return dataclasses.replace(
-        _event(Status.FIRING, Reason.STARTED, firing, now), ends_at_unix=now + TEST_ALERT_SECONDS
+        _event(AlertStatus.FIRING, Reason.STARTED, firing, now),
+        ends_at_unix=now + TEST_ALERT_SECONDS,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.alerts.alert import Alert
-from monitor.alerts.engine import AlertEvent, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus
 from monitor.config import SinkConfig, matches_all
 
 BACKOFF_BASE_SECONDS = 1.0
@@ -62,7 +62,7 @@ def routes(event: AlertEvent, sink: SinkConfig) -> bool:
     """Whether the sink is told about the event: `min_severity` and `matchers`, and
     `send_resolved` for a resolution, which goes where its alert went at some point (at its
     last severity, or at its peak)."""
-    if event.status is Status.RESOLVED:
+    if event.status is AlertStatus.RESOLVED:
         peak = dataclasses.replace(event.alert, severity=event.peak_severity)
         return sink.send_resolved and (routes_alert(peak, sink) or routes_alert(event.alert, sink))
     return routes_alert(event.alert, sink)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.alerts.alert import Alert, AlertName
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Notification
 from monitor.config import Severity
 from monitor.timefmt import MAX_UNIX
 
-# Attempts of one notification: backoff caps at 5 min, so this is years of retrying.
-MAX_ATTEMPTS = 1_000_000
+# The most attempts a saved notification may say it has had: backoff caps at 5 min, so this
+# is years of retrying; a larger count is a damaged entry.
+MAX_SAVED_ATTEMPTS = 1_000_000
 # Longest text of an entry, saved or loaded. Names (source, account, sink, labels) are capped
 # far below it where they enter (the config, the upstream parser); the texts made of them
 # (summary, description, details) are cut to it on saving: they are made again from the data
@@ -86,7 +87,7 @@ def notification_to(notification: Notification) -> dict[str, Any]:
 
 def notification_from(item: dict[str, Any], version: int) -> Notification:
     """A notification as saved by this version of the file, or by version 1 (one event)."""
-    attempts = _count(item["attempts"], "attempts", MAX_ATTEMPTS)
+    attempts = _count(item["attempts"], "attempts", MAX_SAVED_ATTEMPTS)
     if version == 1:
         event = _event_from(item["event"])
         return Notification(
@@ -130,7 +131,7 @@ def _event_from(event: dict[str, Any]) -> AlertEvent:
     ends = event["ends_at_unix"]
     return AlertEvent(
         id=_id(event["id"]),
-        status=Status(event["status"]),
+        status=AlertStatus(event["status"]),
         reason=Reason(event["reason"]),
         alert=_alert_from(event["alert"]),
         starts_at_unix=_unix(event["starts_at_unix"]),

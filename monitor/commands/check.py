@@ -12,13 +12,13 @@ import httpx
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.check_output import (
-    Status,
+    PluginStatus,
     build_report,
     render_json,
     render_table,
     unknown_line,
 )
-from monitor.commands.check_plans import fetch_extras
+from monitor.commands.check_plan_report import fetch_plan_answers
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.commands.printable import json_text
 from monitor.commands.started import process_started_monotonic
@@ -113,8 +113,8 @@ def check_command(
     # The subscription and plans get what is left, less a moment to print: what has not
     # answered by then is shown as a timeout, and the expiry verdict stands.
     left = timeout_seconds - (time.monotonic() - began) - PRINT_SECONDS
-    extras = asyncio.run(fetch_extras(config, results, clock, max(0.0, left)))
-    report = build_report(results, config, clock.time(), extras)
+    answers = asyncio.run(fetch_plan_answers(config, results, clock, max(0.0, left)))
+    report = build_report(results, config, clock.time(), answers)
     write_stdout((render_json(report) if as_json else render_table(report)) + "\n")
     return int(report.status)
 
@@ -126,4 +126,4 @@ def unknown(problem: str, *, as_json: bool = False) -> int:
         write_stdout(json_text(document, indent=False) + "\n")
     else:
         write_stdout(unknown_line(problem) + "\n")
-    return int(Status.UNKNOWN)
+    return int(PluginStatus.UNKNOWN)

@@ -14,8 +14,8 @@ from typing import Any
 
 from monitor.alerts import Alert
 from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
-from monitor.commands.check_plans import (
-    SourceExtras,
+from monitor.commands.check_plan_report import (
+    PlanAnswers,
     account_cells,
     account_plan,
     plan_alerts,
@@ -31,7 +31,7 @@ from monitor.timefmt import format_ttl, iso_utc
 from monitor.upstream import PollResult
 
 
-class Status(IntEnum):
+class PluginStatus(IntEnum):
     """Nagios plugin exit codes."""
 
     OK = 0
@@ -40,15 +40,18 @@ class Status(IntEnum):
     UNKNOWN = 3
 
 
-_SEVERITY_STATUS = {Severity.WARNING: Status.WARNING, Severity.CRITICAL: Status.CRITICAL}
+_SEVERITY_STATUS = {
+    Severity.WARNING: PluginStatus.WARNING,
+    Severity.CRITICAL: PluginStatus.CRITICAL,
+}
 # Worst first: a critical hides a warning, a warning hides an unknown.
-_PRECEDENCE = (Status.CRITICAL, Status.WARNING, Status.UNKNOWN, Status.OK)
+_PRECEDENCE = (PluginStatus.CRITICAL, PluginStatus.WARNING, PluginStatus.UNKNOWN, PluginStatus.OK)
 _STATE_STATUS = {
-    AccountState.OK: Status.OK,
-    AccountState.WARNING: Status.WARNING,
-    AccountState.CRITICAL: Status.CRITICAL,
-    AccountState.EXPIRED: Status.CRITICAL,
-    AccountState.UNKNOWN: Status.UNKNOWN,
+    AccountState.OK: PluginStatus.OK,
+    AccountState.WARNING: PluginStatus.WARNING,
+    AccountState.CRITICAL: PluginStatus.CRITICAL,
+    AccountState.EXPIRED: PluginStatus.CRITICAL,
+    AccountState.UNKNOWN: PluginStatus.UNKNOWN,
 }
 
 
@@ -57,14 +60,14 @@ class SourceReport:
     result: PollResult
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
-    extras: SourceExtras = field(default_factory=SourceExtras)  # subscription and plans
+    plan_answers: PlanAnswers = field(default_factory=PlanAnswers)  # subscription and plans
     plan_alerts: tuple[Alert, ...] = ()  # what the daemon's subscription and plan alerts say now
 
 
 @dataclass(frozen=True, slots=True)
 class CheckReport:
     sources: tuple[SourceReport, ...]
-    status: Status
+    status: PluginStatus
     warning_seconds: float = 0.0  # thresholds.warning, for the TTL perfdata
     critical_seconds: float = 0.0
     min_usable_capacity: int = 0
@@ -78,20 +81,20 @@ def build_report(
     results: list[PollResult],
     config: Config,
     now_unix: float,
-    extras: list[SourceExtras] | None = None,
+    plan_answers: list[PlanAnswers] | None = None,
 ) -> CheckReport:
-    """The verdict on every source. With `extras` (the subscription and plans), the
+    """The verdict on every source. With `plan_answers` (the subscription and plans), the
     subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
-    statuses = {Status.OK}
+    statuses = {PluginStatus.OK}
     minimum = config.thresholds.min_usable_capacity
     policy = Policy(config.accounts, config.thresholds)
     for index, result in enumerate(results):
-        more = extras[index] if extras is not None else SourceExtras()
+        answers = plan_answers[index] if plan_answers is not None else PlanAnswers()
         if result.accounts is None:
-            alerts = tuple(plan_alerts(result.source, None, more, now_unix))
-            reports.append(SourceReport(result, None, False, more, alerts))
-            statuses.add(Status.CRITICAL)
+            alerts = tuple(plan_alerts(result.source, None, answers, now_unix))
+            reports.append(SourceReport(result, None, False, answers, alerts))
+            statuses.add(PluginStatus.CRITICAL)
             continue
         capacity = result.capacity.by_email if result.capacity is not None else None
         evaluation = evaluate(
@@ -104,11 +107,11 @@ def build_report(
         )
         low = evaluation.totals.usable_capacity < minimum
         if low:
-            statuses.add(Status.WARNING)
+            statuses.add(PluginStatus.WARNING)
         statuses.update(_STATE_STATUS[s.state] for s in evaluation.accounts)
-        alerts = tuple(plan_alerts(result.source, evaluation, more, now_unix))
+        alerts = tuple(plan_alerts(result.source, evaluation, answers, now_unix))
         statuses.update(_SEVERITY_STATUS[a.severity] for a in alerts)
-        reports.append(SourceReport(result, evaluation, low, more, alerts))
+        reports.append(SourceReport(result, evaluation, low, answers, alerts))
     status = next(s for s in _PRECEDENCE if s in statuses)
     return CheckReport(
         tuple(reports),
@@ -136,7 +139,7 @@ def render_json(report: CheckReport) -> str:
         if source.evaluation is not None:
             at = source.evaluation.at_unix
             accounts = [
-                account_fields(s, at, *account_plan(source.extras, s))
+                account_fields(s, at, *account_plan(source.plan_answers, s))
                 for s in _sorted(source.evaluation)
             ]
         sources.append(
@@ -144,7 +147,7 @@ def render_json(report: CheckReport) -> str:
                 "name": source.result.source,
                 "outcome": source.result.outcome.value,
                 "error": source.result.error,
-                "subscription": subscription_json(source.extras),
+                "subscription": subscription_json(source.plan_answers),
                 "alerts": [
                     {
                         "alertname": a.name.value,
@@ -167,7 +170,7 @@ def render_json(report: CheckReport) -> str:
 
 
 def render_table(report: CheckReport) -> str:
-    lines = [status_line(report)]
+    lines = [plugin_line(report)]
     for source in report.sources:
         result = source.result
         lines.append("")
@@ -187,7 +190,7 @@ def render_table(report: CheckReport) -> str:
         if result.error:
             head += f" [{result.error}]"
         lines.append(head)
-        subscription = subscription_line(source.extras)
+        subscription = subscription_line(source.plan_answers)
         if subscription is not None:
             lines.append(subscription)
         rows = [
@@ -214,7 +217,7 @@ def render_table(report: CheckReport) -> str:
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
-                    *account_cells(source.extras, s),
+                    *account_cells(source.plan_answers, s),
                 )
             )
         shown = [[plain(cell) for cell in row] for row in rows]
@@ -234,7 +237,7 @@ def render_table(report: CheckReport) -> str:
 _NAMED = 3
 
 
-def status_line(report: CheckReport) -> str:
+def plugin_line(report: CheckReport) -> str:
     """`PIXVERSE <STATUS> - <summary naming the worst accounts> | <perfdata>`."""
     perf = perfdata(
         ((s.result.source, s.evaluation) for s in report.sources),
@@ -256,13 +259,15 @@ def summary(report: CheckReport) -> str:
     counts = dict.fromkeys(AccountState, 0)
     # (status it causes, text) for every source failure, capacity shortfall and account not
     # ok; a source that cannot be read hides all its accounts, so failures come first.
-    failures: list[tuple[Status, str]] = []
-    causes: list[tuple[Status, str]] = []
+    failures: list[tuple[PluginStatus, str]] = []
+    causes: list[tuple[PluginStatus, str]] = []
     soonest: AccountStatus | None = None
     for source in report.sources:
         result = source.result
         if source.evaluation is None:
-            failures.append((Status.CRITICAL, f"source {result.source}: {result.outcome.value}"))
+            failures.append(
+                (PluginStatus.CRITICAL, f"source {result.source}: {result.outcome.value}")
+            )
             continue
         at = source.evaluation.at_unix
         for state, n in source.evaluation.totals.accounts_by_state.items():
@@ -271,7 +276,7 @@ def summary(report: CheckReport) -> str:
             usable = source.evaluation.totals.usable_capacity
             causes.append(
                 (
-                    Status.WARNING,
+                    PluginStatus.WARNING,
                     f"source {result.source}: usable capacity {usable} < "
                     f"{report.min_usable_capacity}",
                 )

@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.config import Severity
 from monitor.errors import DeliveryFailure, DeliveryOutcome, SaveFailure, Task
-from monitor.exposition.text import Family
+from monitor.exposition.textformat import Family
 
 ALERTS_FIRING = Family(
     "pixverse_monitor_alerts_firing", "gauge", "Alerts firing, by severity.", ("severity",)

@@ -3,7 +3,7 @@ daemon's own metrics."""
 
 from __future__ import annotations
 
-from monitor.exposition.accounts import RenderedSnapshot
+from monitor.exposition.account_families import RenderedSnapshot
 from monitor.exposition.internal import InternalMetrics
 from monitor.snapshot import Snapshot
 

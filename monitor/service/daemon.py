@@ -18,15 +18,15 @@ from monitor.clock import Clock, Instant, SystemClock
 from monitor.config import Config, Policy, load_config
 from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.service.plans import PlanWatch
-from monitor.service.pollers import Pollers, SourceState, every_polled, log_poll
-from monitor.service.reload import ReloadPlan, plan_reload
+from monitor.service.page_inputs import external_url, page_inputs
+from monitor.service.plan_watch import PlanWatch
+from monitor.service.poll_watch import PolledSource, PollWatch, every_polled, log_poll
+from monitor.service.reload import ReloadDiff, diff_configs
 from monitor.service.startup import bind, connection_limits, handle_signals, release_signals
-from monitor.service.status import status_line
-from monitor.service.statusfeed import external_url, page_inputs
 from monitor.service.systemd import Lifecycle, Notifier, watchdog_interval
+from monitor.service.systemd_status import systemd_status
 from monitor.service.timekeeping import Timekeeping
-from monitor.snapshot import Limits, Snapshot
+from monitor.snapshot import Criteria, Snapshot
 from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import PollResult
 from monitor.web import (
@@ -79,7 +79,7 @@ class Daemon:
         self._clock = self._time.clock
         self._environ = os.environ if environ is None else environ
         started = Instant.of(self._clock)
-        self._snapshot = Snapshot((), started.unix, Limits.of(config), started.mono)
+        self._snapshot = Snapshot((), started.unix, Criteria.of(config), started.mono)
         self._metrics = InternalMetrics()
         self._errors = TaskErrors(self._metrics.task_error)
         self._evaluate_failures = 0
@@ -112,9 +112,9 @@ class Daemon:
         self._reload_problem: str | None = None
         self._record_reload(True)
         self._background: set[asyncio.Task[object]] = set()
-        self._pollers = Pollers(
+        self._polls = PollWatch(
             config,
-            self._time.schedule,
+            self._time.timers,
             self._clock,
             self._polled,
             transport=transport,
@@ -157,7 +157,7 @@ class Daemon:
             "daemon.started",
             listen=f"{self._config.metrics.host or '*'}:{self.metrics_port}",
             tls=self._web.ssl_context() is not None,
-            sources=list(self._pollers.sources),
+            sources=list(self._polls.sources),
             interval_seconds=self._config.poll.interval.total_seconds(),
         )
         self._systemd.start(self._status)
@@ -181,16 +181,16 @@ class Daemon:
             handle_signals(self.stop, self._on_sighup)
             self._signals_handled = True
         self._time.start(self._errors)
-        self._pollers.start()
+        self._polls.start()
         self._plans.start(self._policy)
         self._plans.run()
         self._evaluate()
 
     async def _abandon_start(self) -> None:
         """Close what a failed start-up opened; save the state file only if it was read."""
-        self._time.schedule.shutdown()
+        self._time.timers.shutdown()
         await self._time.stop()
-        await self._pollers.finish(0)
+        await self._polls.finish(0)
         await self._plans.stop()
         if self._alerting_started:
             await self._alerting.stop()
@@ -249,7 +249,7 @@ class Daemon:
                     web = await asyncio.to_thread(load_web_config, web_path) if web_path else None
                 except WebConfigError as exc:
                     raise as_config_error(exc) from None
-                plan = await self._apply_config(new, web)
+                diff = await self._apply_config(new, web)
             except ConfigError as exc:
                 self._record_reload(False, str(exc))
                 log.error(
@@ -267,19 +267,19 @@ class Daemon:
                 ok = False
             else:
                 self._record_reload(True)
-                log.info("config.reloaded", path=str(path), changed=list(plan.changed))
+                log.info("config.reloaded", path=str(path), changed=list(diff.changed))
                 ok = True
             self._systemd.reloaded(self._status())
             return ok
 
-    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadPlan:
+    async def _apply_config(self, new: Config, web: LoadedWebConfig | None) -> ReloadDiff:
         """Swap in `new`. Sources whose name persists keep their last good data and counters;
         their clients are rebuilt only when what they are built from changed; removed sources
         vanish; added ones are polled at once. Raises ConfigError, having changed nothing, if
         the new listen address cannot be bound."""
-        plan = plan_reload(self._config, new)
+        diff = diff_configs(self._config, new)
         statedir = self._alerting.check(new)  # may fail: before anything changes
-        if plan.rebind:  # the other step that can fail, so it goes first too
+        if diff.rebind:  # the other step that can fail, so it goes first too
             server = self._new_server(new)
             try:
                 await server.start()
@@ -295,15 +295,15 @@ class Daemon:
         self._web.replace(web)
         self._config = new
         self._clock.hold_limit_seconds = self._stale_after_seconds()
-        for name in plan.removed:
+        for name in diff.removed:
             self._clock.forget(name)
         self._policy = Policy(new.accounts, new.thresholds)
-        self._pollers.apply(new, plan)
-        self._plans.apply(new, plan, self._policy)
+        self._polls.apply(new, diff)
+        self._plans.apply(new, diff, self._policy)
         self._alerting.reconfigure(new, statedir, self._external_url())
         # New thresholds and account labels apply to the data already held, right now.
         self._evaluate()
-        return plan
+        return diff
 
     def _record_reload(self, ok: bool, problem: str | None = None) -> None:
         """Every reload's outcome (SIGHUP, or the web config re-read as it changes); a failed
@@ -317,7 +317,7 @@ class Daemon:
             self._systemd.status(self._status())
 
     def _status(self) -> str:
-        return status_line(self._snapshot, self._reload_problem)
+        return systemd_status(self._snapshot, self._reload_problem)
 
     async def _shutdown(self) -> None:
         log.info("daemon.stopping")
@@ -325,11 +325,11 @@ class Daemon:
         await self._reload_lock.acquire()
         self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
-        self._time.schedule.pause()
+        self._time.timers.pause()
         await self._time.stop()
-        await self._pollers.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
+        await self._polls.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
         await self._plans.stop()
-        self._time.schedule.shutdown()
+        self._time.timers.shutdown()
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
         await self._server.close()
@@ -341,9 +341,9 @@ class Daemon:
 
     async def poll(self, name: str) -> PollResult | None:
         """Poll one source now, unless a poll of it is already running."""
-        return await self._pollers.poll(name)
+        return await self._polls.poll(name)
 
-    def _polled(self, source: SourceState, result: PollResult, forgotten: list[str]) -> None:
+    def _polled(self, source: PolledSource, result: PollResult, forgotten: list[str]) -> None:
         """A poll ended: check the clock, re-evaluate at once, log it, tell systemd."""
         name = source.config.name
         if result.clock is not None:
@@ -362,7 +362,7 @@ class Daemon:
         )
         self._systemd.polled(
             self._status(),
-            every_source_polled=every_polled(self._pollers.sources.values()),
+            every_source_polled=every_polled(self._polls.sources.values()),
         )
 
     def _evaluate(self) -> None:
@@ -374,17 +374,17 @@ class Daemon:
             now = Instant.of(self._clock)
             sources = []
             soonest: float | None = None
-            for source in self._pollers.sources.values():
+            for source in self._polls.sources.values():
                 snapshot, crossing = source.snapshot(
                     self._policy, self._config.metrics.account_label, now.unix
                 )
-                plans = self._plans.view(snapshot.name)
+                plans = self._plans.snapshot(snapshot.name)
                 skew = self._clock.skew(snapshot.name)
                 sources.append(replace(snapshot, plans=plans, clock_skew_seconds=skew))
                 if crossing is not None and (soonest is None or crossing < soonest):
                     soonest = crossing
-            # Limits go with the snapshot so that rules can judge as the alerts do.
-            self._snapshot = Snapshot(tuple(sources), now.unix, Limits.of(self._config), now.mono)
+            # Criteria go with the snapshot so that rules can judge as the alerts do.
+            self._snapshot = Snapshot(tuple(sources), now.unix, Criteria.of(self._config), now.mono)
             wake = self._alerting.evaluate(self._snapshot, soonest)
             # Re-evaluate when something changes by itself (a threshold crossing, a repeat
             # due, a source going stale), so states and alerts are on time, not at the next

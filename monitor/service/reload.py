@@ -1,6 +1,6 @@
 """What a configuration reload changes, worked out from the old and the new config. Pure.
 
-The daemon applies the plan; sources whose name persists keep their data and counters.
+The daemon applies the diff; sources whose name persists keep their data and counters.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ _SCHEDULE_FIELDS = ("interval", "jitter", "timeout", "stale_after")
 
 
 @dataclass(frozen=True, slots=True)
-class ReloadPlan:
+class ReloadDiff:
+    """What differs between the old config and the new, as the daemon acts on it."""
+
     added: tuple[str, ...]  # new sources: create, and poll at once
     removed: tuple[str, ...]  # gone sources: drop, with their series
     new_clients: tuple[str, ...]  # kept sources whose HTTP client must be rebuilt
@@ -30,7 +32,7 @@ class ReloadPlan:
     changed: tuple[str, ...]  # the keys that differ, for the log (names only, never values)
 
 
-def plan_reload(old: Config, new: Config) -> ReloadPlan:
+def diff_configs(old: Config, new: Config) -> ReloadDiff:
     old_sources = {s.name: s for s in old.sources}
     new_sources = {s.name: s for s in new.sources}
     added = tuple(name for name in new_sources if name not in old_sources)
@@ -54,7 +56,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         changed.append("sinks")
     if old.accounts != new.accounts:
         changed.append("accounts")
-    return ReloadPlan(
+    return ReloadDiff(
         added=added,
         removed=removed,
         new_clients=tuple(new_clients),

@@ -1,5 +1,5 @@
 """The daemon's sense of time: its clock (the host's, watched: see ClockWatch), its timers (see
-Schedule), the tick that notices a step of the wall clock when nothing else reads it, and the
+Timers), the tick that notices a step of the wall clock when nothing else reads it, and the
 pacing of the evaluations that plan answers ask for. A step re-arms every timer and has the
 alerts judged again at once; a jump of the daemon's own time is passed on to what keeps wall
 times (the alert book and the outbox)."""
@@ -13,7 +13,7 @@ from monitor.clock import Clock
 from monitor.errors import Task
 from monitor.service.clockwatch import ClockWatch
 from monitor.service.pacing import Paced
-from monitor.service.schedule import Schedule
+from monitor.service.timers import Timers
 from monitor.tasks import TaskErrors, supervise
 
 # Plan answers arrive by the hundred a second at 10,000 accounts, and each evaluation covers
@@ -39,7 +39,7 @@ class Timekeeping:
         hold_limit_seconds: float,
     ) -> None:
         self.clock = ClockWatch(local, hold_limit_seconds=hold_limit_seconds)
-        self.schedule = Schedule(self.clock)
+        self.timers = Timers(self.clock)
         self.plan_news = Paced(evaluate, self.clock, PLAN_EVALUATION_SECONDS)
         self._evaluate = evaluate
         self._jumped = jumped
@@ -52,11 +52,11 @@ class Timekeeping:
         self.clock.on_jump = self._jumped
         loop = asyncio.get_running_loop()
         self._tick = loop.create_task(supervise(Task.EVALUATE, self._watch, errors), name="clock")
-        self.schedule.start()
+        self.timers.start()
         self.plan_news.start(Task.EVALUATE, errors)
 
     async def stop(self) -> None:
-        """Stop the tick and the pacing; the schedule is paused and shut down by the owner,
+        """Stop the tick and the pacing; the timers are paused and shut down by the owner,
         around the polls it lets finish."""
         self.clock.on_step = self.clock.on_jump = None
         tick, self._tick = self._tick, None
@@ -67,12 +67,12 @@ class Timekeeping:
 
     def evaluate_after(self, delay_seconds: float | None) -> None:
         """Evaluate again in `delay_seconds` (None: no need), whatever the wall clock does."""
-        if not self.schedule.running:
+        if not self.timers.running:
             return
         if delay_seconds is None:
-            self.schedule.cancel(_EVALUATE_JOB)
+            self.timers.cancel(_EVALUATE_JOB)
         else:
-            self.schedule.after(_EVALUATE_JOB, self._evaluate_job, delay_seconds)
+            self.timers.after(_EVALUATE_JOB, self._evaluate_job, delay_seconds)
 
     async def _evaluate_job(self) -> None:
         # A coroutine on purpose: APScheduler's asyncio executor runs plain functions in a
@@ -94,6 +94,6 @@ class Timekeeping:
         """Every timer re-armed (the polls run at once, which checks the clock against
         upstream), and the alerts judged again at once."""
         self._step_pending = False
-        if self.schedule.running:
-            self.schedule.clock_stepped()
+        if self.timers.running:
+            self.timers.clock_stepped()
         self._evaluate()

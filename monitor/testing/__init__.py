@@ -4,9 +4,9 @@ only when told."""
 
 from __future__ import annotations
 
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan, FakeSubscription
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import Received, WebhookReceiver
 from monitor.testing.scenarios import (
     DEMO_DOMAIN,

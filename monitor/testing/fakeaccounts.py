@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakefeatures import FakePlan
 
 ALL_EXPIRY_FIELDS = ("expire_time", "expire_time_utc", "jwt")
 

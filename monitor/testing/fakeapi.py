@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from monitor.testing.fakeaccounts import ALL_EXPIRY_FIELDS, FakeAccount, make_jwt
-from monitor.testing.fakeplans import FakePlan, FakeSubscription, features_answer
+from monitor.testing.fakefeatures import FakePlan, FakeSubscription, features_answer
 
 # The accounts are defined beside; the tests take them from here, with the server.
 __all__ = [

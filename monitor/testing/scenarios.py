@@ -9,7 +9,7 @@ import time
 from typing import NamedTuple
 
 from monitor.testing.fakeapi import ENDPOINTS, FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakefeatures import FakePlan
 
 DEMO_TOKEN = "demo-token-not-a-secret"  # noqa: S105 - the fake upstream's, by design
 DEMO_DOMAIN = "demo.pixverse.test"

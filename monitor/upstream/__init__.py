@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
     Endpoint,
@@ -21,7 +22,6 @@ from monitor.upstream.parse import (
     ParsedCapacity,
     capacity_of,
 )
-from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.poll import PollResult, poll_source
 from monitor.upstream.subscription import PIXVERSE_SERVICE, ServiceAccounts, Subscription
 

@@ -27,7 +27,8 @@ ACCOUNTS_PATH = "/v2/pixverse/accounts"
 CAPACITY_PATH = "/v2/pixverse/scheduler/available"
 ACCOUNT_PATH = "/v2/account"
 FEATURES_PATH = "/v2/pixverse/features"
-MAX_ATTEMPTS = 3
+# Attempts of one request (the first and its retries), for the daemon's polls and plan reads.
+REQUEST_ATTEMPTS = 3
 # A one-shot check (`check`) has no next poll to wait for, only what is left of --timeout:
 # it retries once, and only with at least this much of it left for the new attempt.
 ONE_SHOT_ATTEMPTS = 2
@@ -79,7 +80,7 @@ class UpstreamClient:
         a server asking for longer is asked again by the next poll anyway)."""
         self._source = source
         self._one_shot = one_shot
-        self._attempts = ONE_SHOT_ATTEMPTS if one_shot else MAX_ATTEMPTS
+        self._attempts = ONE_SHOT_ATTEMPTS if one_shot else REQUEST_ATTEMPTS
         self._timeout = timeout.total_seconds()
         self._retry_after_cap = (
             float("inf") if retry_after_cap is None else retry_after_cap.total_seconds()

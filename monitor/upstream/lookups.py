@@ -9,7 +9,7 @@ from typing import NamedTuple
 from monitor.clock import Clock
 from monitor.errors import Outcome, UpstreamError
 from monitor.upstream.client import Sleep, UpstreamClient
-from monitor.upstream.plans import Plan, parse_plan
+from monitor.upstream.features import Plan, parse_plan
 from monitor.upstream.subscription import Subscription, parse_subscription
 
 

@@ -232,7 +232,7 @@ def test_an_unexpected_start_up_failure_is_one_line(
     async def broken(self: object, external_url: str) -> None:
         raise RuntimeError("the disk caught fire")
 
-    monkeypatch.setattr("monitor.alerts.book.Alerting.start", broken)
+    monkeypatch.setattr("monitor.alerts.alerting.Alerting.start", broken)
     code = main(["run", "--config", str(path)])
     assert code != 0
     err = capsys.readouterr().err

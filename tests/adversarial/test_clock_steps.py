@@ -12,8 +12,8 @@ import pytest
 
 from monitor.config.model import Config
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeclock import FakeClock
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, HOUR, ConfigWriter, async_eventually
 from tests.helpers.daemons import get, running, scrape, series

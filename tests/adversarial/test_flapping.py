@@ -14,9 +14,9 @@ import pytest
 
 from monitor.config.load import load_config
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNT, ACCOUNTS, FEATURES, FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, async_eventually
 from tests.helpers.daemons import get, running, series

@@ -14,7 +14,7 @@ from monitor.config.load import load_config
 from monitor.errors import Outcome
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import AVAILABLE, FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan, FakeSubscription
+from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from monitor.upstream.subscription import MAX_SERVICES
 from tests.adversarial.test_upstream_faults import first_poll

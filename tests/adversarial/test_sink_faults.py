@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from monitor.alerts.delivery import Delivery
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.alertmanager import Alertmanager
 from monitor.clock import SystemClock
@@ -28,7 +28,7 @@ T0 = time.time()
 def event(ident: str, starts_at: float = T0) -> AlertEvent:
     alert = Alert(AlertName.EXPIRED, Severity.CRITICAL, "main", f"{ident}@x.io", "s", "d", {})
     return AlertEvent(
-        ident, Status.FIRING, Reason.STARTED, alert, starts_at, None, T0, Severity.CRITICAL
+        ident, AlertStatus.FIRING, Reason.STARTED, alert, starts_at, None, T0, Severity.CRITICAL
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Notification
 from monitor.alerts.statefile import FILE_NAME, StateFile
 from monitor.alerts.statelock import LOCK_NAME
@@ -40,7 +40,7 @@ def firing(account: str, starts: float = NOW) -> FiringAlert:
 def pending(ident: str, sink: str = "ops", starts: float = NOW) -> Notification:
     alert = Alert(AlertName.EXPIRED, Severity.CRITICAL, "main", f"{ident}@x.io", "s", "d", {})
     event = AlertEvent(
-        ident, Status.FIRING, Reason.STARTED, alert, starts, None, starts, Severity.CRITICAL
+        ident, AlertStatus.FIRING, Reason.STARTED, alert, starts, None, starts, Severity.CRITICAL
     )
     return Notification(ident, sink, (event,), 0, starts)
 

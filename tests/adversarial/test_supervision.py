@@ -57,10 +57,10 @@ async def test_a_poll_that_raises_is_counted_and_polling_goes_on(
     logs: LogCapture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from monitor.service import pollers
+    from monitor.service import poll_watch
 
     monkeypatch.setattr(
-        pollers, "poll_source", fail_once(pollers.poll_source, KeyError("surprise"))
+        poll_watch, "poll_source", fail_once(poll_watch.poll_source, KeyError("surprise"))
     )
     async with running(Daemon(configs.load(fake.base_url))) as daemon:
 
@@ -85,7 +85,7 @@ async def test_an_evaluation_that_raises_is_retried(
     monkeypatch: pytest.MonkeyPatch,
     now: float,
 ) -> None:
-    from monitor.alerts.book import Alerting
+    from monitor.alerts.alerting import Alerting
 
     fake.put(FakeAccount("gone@x.io", now - DAY))
     original = Alerting.evaluate

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from monitor.alerts.delivery import Delivery
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import notification_id
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
@@ -43,13 +43,13 @@ def alert(severity: Severity = Severity.CRITICAL, account: str = "a@x.io") -> Al
 
 
 def event(
-    status: Status = Status.FIRING,
+    status: AlertStatus = AlertStatus.FIRING,
     severity: Severity = Severity.CRITICAL,
     ident: str = "n1",
     account: str = "a@x.io",
 ) -> AlertEvent:
-    ended = T0 + 120 if status is Status.RESOLVED else None
-    reason = Reason.RESOLVED if status is Status.RESOLVED else Reason.STARTED
+    ended = T0 + 120 if status is AlertStatus.RESOLVED else None
+    reason = Reason.RESOLVED if status is AlertStatus.RESOLVED else Reason.STARTED
     return AlertEvent(ident, status, reason, alert(severity, account), T0, ended, T0 + 5, severity)
 
 
@@ -195,7 +195,9 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
 @pytest.mark.anyio
 async def test_webhook_without_secret_is_unsigned(receiver: WebhookReceiver) -> None:
     await run(
-        [sink_config("ops", receiver.url)], [event(Status.RESOLVED)], lambda h: receiver.accepted()
+        [sink_config("ops", receiver.url)],
+        [event(AlertStatus.RESOLVED)],
+        lambda h: receiver.accepted(),
     )
     (got,) = receiver.accepted()
     assert SIGNATURE_HEADER.lower() not in got.headers
@@ -233,7 +235,7 @@ async def test_alertmanager_payload(receiver: WebhookReceiver) -> None:
     firing = [FiringAlert(alert(account="b@x.io"), T0 - 60, T0, Severity.CRITICAL)]
     await run(
         [sink_config("am", receiver.url, SinkType.ALERTMANAGER)],
-        [event(Status.RESOLVED)],
+        [event(AlertStatus.RESOLVED)],
         lambda h: len(receiver.accepted()) >= 2,
         firing=firing,
     )
@@ -408,7 +410,7 @@ async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None
         ]
         warning = event(severity=Severity.WARNING, ident="w", account="w@x.io")
         critical = event(ident="c", account="c@x.io")
-        resolved = event(Status.RESOLVED, ident="r", account="r@x.io")
+        resolved = event(AlertStatus.RESOLVED, ident="r", account="r@x.io")
         await run(
             sinks,
             [[warning, critical, resolved]],
@@ -450,7 +452,7 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
 ) -> None:
     changed = AlertEvent(
         "s1",
-        Status.FIRING,
+        AlertStatus.FIRING,
         Reason.SEVERITY_CHANGED,
         alert(Severity.CRITICAL),
         T0,
@@ -483,7 +485,7 @@ async def test_alertmanager_ends_an_alert_under_the_labels_it_had_before_a_reloa
     after = replace(alert(), extra_labels=(("team", "ops"),))
     relabelled = AlertEvent(
         "l1",
-        Status.FIRING,
+        AlertStatus.FIRING,
         Reason.LABELS_CHANGED,
         after,
         T0,
@@ -520,7 +522,7 @@ async def test_a_relabelled_alert_reaches_a_sink_whose_matchers_it_now_meets(
     after = replace(alert(), extra_labels=(("team", "ops"),))
     relabelled = AlertEvent(
         "l2",
-        Status.FIRING,
+        AlertStatus.FIRING,
         Reason.LABELS_CHANGED,
         after,
         T0,
@@ -548,7 +550,7 @@ async def test_alertmanager_ends_are_held_back_without_holding_up_others(
     it as firing until then, do not make Alertmanager show it resolved and firing again."""
     target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=1.0)
     started = time.time()
-    ended, other = event(Status.RESOLVED, ident="end"), event(ident="new", account="b@x.io")
+    ended, other = event(AlertStatus.RESOLVED, ident="end"), event(ident="new", account="b@x.io")
     harness = await run([target], [ended, other], lambda h: len(receiver.accepted()) >= 2)
     first, second = receiver.accepted()
     assert first.json()[0]["labels"]["account"] == "b@x.io"  # not held up by the end
@@ -568,7 +570,7 @@ async def test_an_alert_back_within_the_grace_goes_on_in_alertmanager(
     harness = Harness([target])
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event(Status.RESOLVED, ident="end")])
+        harness.delivery.enqueue([event(AlertStatus.RESOLVED, ident="end")])
         assert [n.id for n in harness.delivery.pending()] == [key("end", "am")]
         harness.delivery.enqueue([event(ident="again")])
         # The held-back end is gone at once: superseded, it will never be sent.

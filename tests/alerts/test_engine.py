@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.alerts import texts
+from monitor.alerts import token_texts
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
     AlertName,
-    AlertPolicy,
+    AlertStatus,
+    EngineSettings,
     Reason,
-    Status,
     conditions,
     fingerprint,
     next_wake,
@@ -22,15 +22,15 @@ from monitor.alerts.engine import (
 from monitor.config.model import AccountLabel, Severity, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate, next_crossing
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
+from monitor.testing.fakeclock import FakeClock
 from monitor.timefmt import iso_utc
 from monitor.upstream.parse import Account, ExpirySource
 
 H = 3600.0
 START = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
-POLICY = AlertPolicy(Limits(0, 900), 4 * H)
+SETTINGS = EngineSettings(Criteria(0, 900), 4 * H)
 
 
 def account(email: str, expiry: float | None, max_jobs: int = 4) -> Account:
@@ -41,10 +41,10 @@ def account(email: str, expiry: float | None, max_jobs: int = 4) -> Account:
 class World:
     """A source whose accounts and poll history the test controls, and the engine's book."""
 
-    def __init__(self, accounts: list[Account], policy: AlertPolicy = POLICY) -> None:
+    def __init__(self, accounts: list[Account], settings: EngineSettings = SETTINGS) -> None:
         self.clock = FakeClock(START)
         self.accounts = accounts
-        self.policy = policy
+        self.settings = settings
         self.book: AlertBook = {}
         self.outcome: Outcome | None = Outcome.SUCCESS
         self.last_success: float | None = START
@@ -91,8 +91,8 @@ class World:
         now = self.clock.time()
         if self.outcome is Outcome.SUCCESS:
             self.last_success = now
-        held = conditions(self.snapshot(), self.book, self.policy, now)
-        self.book, events = step(self.book, held, now, self.policy.repeat_interval_seconds)
+        held = conditions(self.snapshot(), self.book, self.settings, now)
+        self.book, events = step(self.book, held, now, self.settings.repeat_interval_seconds)
         return events
 
     def firing(self) -> dict[tuple[str, str], Severity]:
@@ -207,7 +207,7 @@ def test_repeat_interval() -> None:
     assert world.step() == []
     world.clock.advance(1)
     (repeat,) = world.step()
-    assert (repeat.status, repeat.reason) == (Status.FIRING, Reason.REPEAT)
+    assert (repeat.status, repeat.reason) == (AlertStatus.FIRING, Reason.REPEAT)
     assert repeat.starts_at_unix == first.starts_at_unix == START
     assert repeat.id != first.id
     world.clock.advance(4 * H - 1)
@@ -215,8 +215,8 @@ def test_repeat_interval() -> None:
 
 
 def test_capacity_low() -> None:
-    policy = AlertPolicy(Limits(5, 900), 4 * H)
-    world = World([account("a@x", START + 500 * H, max_jobs=4)], policy)
+    settings = EngineSettings(Criteria(5, 900), 4 * H)
+    world = World([account("a@x", START + 500 * H, max_jobs=4)], settings)
     (event,) = world.step()
     assert (event.alert.name, event.alert.account, event.alert.severity) == (
         AlertName.CAPACITY_LOW,
@@ -329,7 +329,7 @@ def test_crossings_are_notified_on_time(offset: float) -> None:
             break
         snapshot = world.snapshot()
         crossing = next_crossing(world.accounts, THRESHOLDS, now)
-        wake = next_wake(snapshot, world.book, POLICY, crossing, now)
+        wake = next_wake(snapshot, world.book, SETTINGS, crossing, now)
         world.clock.set(min(w for w in (wake, next_poll) if w is not None))
     assert notified_at is not None
     assert 0 <= notified_at - crossing_at < 1.0
@@ -341,10 +341,10 @@ def test_next_wake_covers_repeats_and_staleness() -> None:
     world.outcome = Outcome.TIMEOUT  # no more successful polls
     snapshot = world.snapshot()
     # No crossing given: the repeat (4h) vs the source going stale (15 min after success).
-    assert next_wake(snapshot, world.book, POLICY, None, START) == START + 900
+    assert next_wake(snapshot, world.book, SETTINGS, None, START) == START + 900
     world.last_success = START + 4 * H
     snapshot = world.snapshot()
-    assert next_wake(snapshot, world.book, POLICY, None, START + 1) == START + 4 * H
+    assert next_wake(snapshot, world.book, SETTINGS, None, START + 1) == START + 4 * H
 
 
 def test_a_resolution_says_what_happened() -> None:
@@ -357,7 +357,7 @@ def test_a_resolution_says_what_happened() -> None:
     renewed_until = START + 100 * H + 30 * 24 * H
     world.accounts = [account("a@x", renewed_until)]
     resolved = world.step()
-    assert {e.status for e in resolved} == {Status.RESOLVED}
+    assert {e.status for e in resolved} == {AlertStatus.RESOLVED}
     for event in resolved:
         alert = event.alert
         assert alert.summary == f"PixVerse token of a@x renewed until {iso_utc(renewed_until)}"
@@ -368,8 +368,8 @@ def test_a_resolution_says_what_happened() -> None:
 
 
 def test_other_resolutions_say_what_happened() -> None:
-    policy = AlertPolicy(Limits(5, 900), 4 * H)
-    world = World([account("a@x", None, max_jobs=4), account("b@x", START + 48 * H)], policy)
+    settings = EngineSettings(Criteria(5, 900), 4 * H)
+    world = World([account("a@x", None, max_jobs=4), account("b@x", START + 48 * H)], settings)
     world.step()
     world.accounts = [account("a@x", START + 500 * H, max_jobs=8), account("b@x", START + 48 * H)]
     by_name = {e.alert.name: e.alert.summary for e in world.step()}
@@ -390,9 +390,9 @@ def test_other_resolutions_say_what_happened() -> None:
     world.accounts = [account("b@x", START + 48 * H)]
     world.book = {key: firing for key, firing in world.book.items() if key == soon}
     world.clock.set(START)
-    held = conditions(world.snapshot(), world.book, world.policy, START)
+    held = conditions(world.snapshot(), world.book, world.settings, START)
     held = held._replace(active=())  # as if thresholds.warning had become 24h
-    _, events = step(world.book, held, START, world.policy.repeat_interval_seconds)
+    _, events = step(world.book, held, START, world.settings.repeat_interval_seconds)
     (ended,) = events
     assert ended.alert.summary.startswith("PixVerse token of b@x no longer expiring soon")
 
@@ -403,7 +403,7 @@ def test_a_stuck_poller_is_not_called_a_failed_read() -> None:
     world.outcome = None  # polls stopped ending
     world.last_success = START
     world.clock.advance(900)
-    held = conditions(world.snapshot(), world.book, world.policy, world.clock.time())
+    held = conditions(world.snapshot(), world.book, world.settings, world.clock.time())
     (alert,) = held.active
     assert alert.summary == "No poll of source main has read useapi.net for 15m 0s"
 
@@ -419,8 +419,8 @@ def test_an_account_missing_for_less_than_the_grace_keeps_its_alerts() -> None:
     assert world.firing() == {("PixverseTokenExpiringSoon", "a@x"): Severity.CRITICAL}
     world.missing = frozenset()  # missing for the grace: removed
     (ended,) = world.step()
-    assert (ended.status, ended.alert.account) == (Status.RESOLVED, "a@x")
-    assert ended.alert.summary == texts.removed("a@x", "main")[0]
+    assert (ended.status, ended.alert.account) == (AlertStatus.RESOLVED, "a@x")
+    assert ended.alert.summary == token_texts.removed("a@x", "main")[0]
 
 
 def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit() -> None:
@@ -430,7 +430,7 @@ def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit
     world.skew = 30 * 24 * H
     (skewed,) = world.step()
     assert (skewed.status, skewed.alert.name, skewed.alert.severity) == (
-        Status.FIRING,
+        AlertStatus.FIRING,
         AlertName.CLOCK_SKEW,
         Severity.WARNING,
     )
@@ -442,5 +442,5 @@ def test_one_clock_skew_warning_while_the_clocks_disagree_by_more_than_the_limit
     assert world.step() == []
     world.skew = 2.0
     (agreed,) = world.step()
-    assert agreed.status is Status.RESOLVED
+    assert agreed.status is AlertStatus.RESOLVED
     assert agreed.alert.summary.startswith("The clock of pixverse-monitor agrees")

@@ -19,9 +19,9 @@ from monitor.config import AccountLabel, Config
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.fakeclock import FakeClock
 from monitor.testing.receiver import WebhookReceiver
 from monitor.upstream.parse import Account, ExpirySource
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, async_eventually, eventually
@@ -45,9 +45,9 @@ def receivers() -> Iterator[dict[str, WebhookReceiver]]:
 def snapshot(config: Config, accounts: list[Account], now: float) -> Snapshot:
     evaluation = evaluate(accounts, None, config.thresholds, AccountLabel.EMAIL, now)
     source = SourceSnapshot(
-        "main", evaluation, True, Outcome.SUCCESS, now, 0.1, {}, START, SourcePlans()
+        "main", evaluation, True, Outcome.SUCCESS, now, 0.1, {}, START, PlanSnapshot()
     )
-    return Snapshot((source,), now, Limits.of(config))
+    return Snapshot((source,), now, Criteria.of(config))
 
 
 @pytest.mark.anyio

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, Reason
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
@@ -36,7 +36,7 @@ def alerts(count: int, *, account: str = "u{i:03d}@x.io") -> list[AlertEvent]:
             (("team", "studio"),),
         )
         out.append(
-            AlertEvent(f"e{i}", Status.FIRING, Reason.STARTED, alert, T0, None, T0, severity)
+            AlertEvent(f"e{i}", AlertStatus.FIRING, Reason.STARTED, alert, T0, None, T0, severity)
         )
     return out
 
@@ -102,7 +102,9 @@ async def test_a_burst_of_200_is_one_push_within_4096_bytes(ntfy: FakeNtfy) -> N
 @pytest.mark.anyio
 async def test_warnings_are_high_and_resolutions_default_priority(ntfy: FakeNtfy) -> None:
     warning, resolved = alerts(2)[1], alerts(1)[0]
-    resolved = replace(resolved, status=Status.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0)
+    resolved = replace(
+        resolved, status=AlertStatus.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0
+    )
     await run(
         [ntfy_sink(ntfy.url("t"))],
         [[warning], [resolved]],

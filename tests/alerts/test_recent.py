@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.alerts.engine import FiringAlert, Status
+from monitor.alerts.engine import AlertStatus, FiringAlert
 from monitor.alerts.recent import (
     MAX_WHY_LENGTH,
     RECENT_PER_SINK,
@@ -18,7 +18,7 @@ from monitor.alerts.recent import (
 from monitor.config.model import Severity, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.secret import Secret
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.testing.receiver import WebhookReceiver
 from tests.alerts.test_delivery import Harness, alert, event, run
 from tests.helpers import async_eventually
@@ -90,7 +90,7 @@ def test_a_subject_names_one_alert_or_counts_several() -> None:
     assert Subject.of(two) == Subject(
         "firing", "PixverseTokenExpired", "critical", "main", "", alerts=2
     )
-    resolved = event(Status.RESOLVED)
+    resolved = event(AlertStatus.RESOLVED)
     assert Subject.of([resolved]).status == "resolved"
     firing = [
         FiringAlert(alert(account="a@x.io"), T0, T0, Severity.CRITICAL),

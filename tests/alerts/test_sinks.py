@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks import Context, Sender, SendResult, Transport
 from monitor.alerts.sinks.http import Answer, SinkRequest, body_retry_after, post
@@ -29,7 +29,7 @@ from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure
 from monitor.retry import RetryAfter
 from monitor.secret import Secret
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream import RenewingClient
 from tests.helpers import LogCapture
 from tests.helpers.sinks import sink_config
@@ -48,12 +48,14 @@ ALERT = Alert(
     "Renew it.",
     {"expires_at": "2027-01-15T13:00:00Z", "ttl_seconds": "18000", "max_jobs": "4"},
 )
-STARTED = AlertEvent("n1", Status.FIRING, Reason.STARTED, ALERT, T0 - 60, None, T0, ALERT.severity)
+STARTED = AlertEvent(
+    "n1", AlertStatus.FIRING, Reason.STARTED, ALERT, T0 - 60, None, T0, ALERT.severity
+)
 CHANGED = AlertEvent(
-    "n2", Status.FIRING, Reason.SEVERITY_CHANGED, ALERT, T0 - 60, None, T0, ALERT.severity
+    "n2", AlertStatus.FIRING, Reason.SEVERITY_CHANGED, ALERT, T0 - 60, None, T0, ALERT.severity
 )
 RESOLVED = AlertEvent(
-    "n3", Status.RESOLVED, Reason.RESOLVED, ALERT, T0 - 60, T0, T0, ALERT.severity
+    "n3", AlertStatus.RESOLVED, Reason.RESOLVED, ALERT, T0 - 60, T0, T0, ALERT.severity
 )
 FIRING = [FiringAlert(ALERT, T0 - 60, T0 - 60, Severity.CRITICAL)]
 
@@ -282,9 +284,9 @@ def burst(count: int, *, resolved: int = 0) -> tuple[AlertEvent, ...]:
             details={**ALERT.details, "expires_at": f"2027-01-{15 + i % 10}T13:00:00Z"},
             extra_labels=(("team", "studio"),) if i % 2 == 0 else (),
         )
-        status = Status.RESOLVED if i >= count - resolved else Status.FIRING
-        reason = Reason.RESOLVED if status is Status.RESOLVED else Reason.STARTED
-        ends = T0 if status is Status.RESOLVED else None
+        status = AlertStatus.RESOLVED if i >= count - resolved else AlertStatus.FIRING
+        reason = Reason.RESOLVED if status is AlertStatus.RESOLVED else Reason.STARTED
+        ends = T0 if status is AlertStatus.RESOLVED else None
         events.append(AlertEvent(f"e{i}", status, reason, alert, T0 - 60, ends, T0, severity))
     return tuple(events)
 

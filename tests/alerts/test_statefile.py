@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.alerts import statefile
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, FiringAlert, Reason, Status
+from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Notification
 from monitor.alerts.statefile import FILE_NAME, MAX_TEXT, StateFile
 from monitor.config.model import Severity
@@ -31,7 +31,7 @@ ALERT = Alert(
 )
 FIRING = FiringAlert(ALERT, 100.0, 150.5, Severity.CRITICAL)
 EVENT = AlertEvent(
-    "abc", Status.RESOLVED, Reason.RESOLVED, ALERT, 100.0, 200.0, 200.0, Severity.CRITICAL
+    "abc", AlertStatus.RESOLVED, Reason.RESOLVED, ALERT, 100.0, 200.0, 200.0, Severity.CRITICAL
 )
 PENDING = Notification("n-abc", "ops", (EVENT,), attempts=3, next_attempt_unix=210.0)
 
@@ -212,7 +212,7 @@ def test_whatever_is_saved_loads_back(
     )
     firing = FiringAlert(alert, 100.0, 150.5, Severity.WARNING)
     event = AlertEvent(
-        "n1", Status.FIRING, Reason.STARTED, alert, 100.0, None, 100.0, alert.severity
+        "n1", AlertStatus.FIRING, Reason.STARTED, alert, 100.0, None, 100.0, alert.severity
     )
     pending = Notification("n1", sink, (event,))
     encoded = StateFile(directory).save({alert.fingerprint: firing}, [pending])

@@ -41,7 +41,7 @@ def test_exit_code_per_state(
     assert source["outcome"] == "success"
     (account,) = source["accounts"]
     # The fields of docs/operations.md, in order, shared with /api/v1/status; the plan's are
-    # in tests/commands/test_check_plans.py.
+    # in tests/commands/test_check_plan_report.py.
     assert tuple(account) == ACCOUNT_KEYS
     assert account["labels"] == {}
     assert account["account"] == "a@x.io"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan, FakeSubscription
+from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.alertmanager import RECEIVER_NAME, Alertmanager
 from tests.e2e.conftest import StartDaemon

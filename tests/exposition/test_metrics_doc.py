@@ -16,13 +16,13 @@ from monitor.config.model import Severity
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome, SaveFailure, Task
 from monitor.evaluate import STATES
 from monitor.exposition import HELP, Family
-from monitor.exposition.accounts import SNAPSHOT_FAMILIES
+from monitor.exposition.account_families import SNAPSHOT_FAMILIES
 from monitor.exposition.internal import INTERNAL_FAMILIES
-from monitor.exposition.plans import PLAN_FAMILIES
+from monitor.exposition.plan_families import PLAN_FAMILIES
 from monitor.testing.fakeapi import FakeUpstream
 from monitor.upstream import Endpoint
+from monitor.upstream.features import CreditKind
 from monitor.upstream.parse import ExpirySource
-from monitor.upstream.plans import CreditKind
 from tests.exposition.test_promtool import live_body
 from tests.helpers import ConfigWriter
 

@@ -50,7 +50,7 @@ def test_every_metric_name_is_written_once_in_the_package() -> None:
     # ... and each is the name of a family /metrics shows, defined where families are.
     assert set(where) == set(HELP)
     assert {f for files in where.values() for f in files} == {
-        "exposition/accounts.py",
+        "exposition/account_families.py",
         "exposition/internal.py",
-        "exposition/plans.py",
+        "exposition/plan_families.py",
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from monitor.clock import SKEW_LIMIT_SECONDS, ClockCheck, Instant
 from monitor.service.clockwatch import ClockWatch
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 
 T0 = 1_900_000_000.0
 DAY = 86400.0

@@ -11,8 +11,8 @@ import pytest
 from monitor.config.load import load_config
 from monitor.evaluate import email_hash
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import Series, get, running, scrape, series
 
@@ -271,7 +271,7 @@ async def test_stop_waits_for_the_poll_in_flight(
     async with running(daemon):
         await async_eventually(lambda: _polled(daemon))
         fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.8, body=b"{}"))
-        poll = asyncio.create_task(daemon._pollers._job("main"))
+        poll = asyncio.create_task(daemon._polls._job("main"))
         await async_eventually(
             lambda: _true(sum(r.path == ACCOUNTS for r in fake.requests) == 2),
             what="second poll to reach the upstream",

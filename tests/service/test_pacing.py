@@ -12,7 +12,7 @@ import pytest
 from monitor.errors import Task
 from monitor.service.pacing import Paced
 from monitor.tasks import TaskErrors
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import async_eventually
 
 T0 = 1_900_000_000.0

@@ -1,5 +1,5 @@
 """Absence is not removal at once: which accounts a source still knows across the lists it
-reads (Presence), and what a poller keeps in force when upstream answers 404."""
+reads (Presence), and what the poll watch keeps in force when upstream answers 404."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from monitor.clock import Instant
 from monitor.config.model import SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
-from monitor.service.pollers import SourceState
+from monitor.service.poll_watch import PolledSource
 from monitor.service.presence import ABSENCE_GRACE_READS, Presence
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream import Account, ExpirySource, ParsedAccounts, PollResult, UpstreamClient
 
 T0 = 1_900_000_000.0
@@ -48,23 +48,23 @@ def test_a_404_is_a_list_of_none() -> None:
     assert presence.absences_judged
 
 
-def source() -> SourceState:
-    """A poller's state of one source; its client is never used here."""
+def source() -> PolledSource:
+    """What the poll watch keeps of one source; its client is never used here."""
     config = SourceConfig("main", "http://127.0.0.1:9", Secret("t"), "test", None, None, True)
     clock = FakeClock(T0)
     client = UpstreamClient(
         config, timeout=timedelta(seconds=1), max_response_bytes=1024, clock=clock
     )
-    return SourceState(config, client, since=Instant.of(clock))
+    return PolledSource(config, client, since=Instant.of(clock))
 
 
-def polled(state: SourceState, outcome: Outcome, *accounts: Account) -> list[str]:
+def polled(state: PolledSource, outcome: Outcome, *accounts: Account) -> list[str]:
     listed = ParsedAccounts(tuple(accounts), {})
     result = PollResult("main", outcome, listed, None, None, T0, 0.1)
     return state.record(result, 1000.0)
 
 
-def held(state: SourceState) -> list[str] | None:
+def held(state: PolledSource) -> list[str] | None:
     good = state.last_good
     if good is None or good.accounts is None:
         return None

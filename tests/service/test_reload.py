@@ -1,4 +1,4 @@
-"""Configuration reload: the plan (pure) and the daemon applying it without losing state."""
+"""Configuration reload: the diff (pure) and the daemon applying it without losing state."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.config.policy import FirstMatch
 from monitor.service.daemon import Daemon
-from monitor.service.reload import plan_reload
-from monitor.testing.clock import FakeClock
+from monitor.service.reload import diff_configs
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import get, running, scrape, series
 
@@ -59,17 +59,17 @@ def load(path: Path) -> Config:
     return load_config(path, env={})
 
 
-# -- the plan -------------------------------------------------------------------------------
+# -- the diff -------------------------------------------------------------------------------
 
 
-def test_plan_for_an_unchanged_config_is_empty(configs: ConfigWriter) -> None:
+def test_the_diff_of_an_unchanged_config_is_empty(configs: ConfigWriter) -> None:
     config = load(write_config(configs, [("main", "http://a.test")]))
-    plan = plan_reload(config, load(configs.dir / "config.toml"))
-    assert plan.added == plan.removed == plan.new_clients == plan.changed == ()
-    assert not plan.reschedule and not plan.rebind
+    diff = diff_configs(config, load(configs.dir / "config.toml"))
+    assert diff.added == diff.removed == diff.new_clients == diff.changed == ()
+    assert not diff.reschedule and not diff.rebind
 
 
-def test_plan_names_what_changed(configs: ConfigWriter) -> None:
+def test_the_diff_names_what_changed(configs: ConfigWriter) -> None:
     old = load(
         write_config(
             configs,
@@ -85,12 +85,12 @@ def test_plan_names_what_changed(configs: ConfigWriter) -> None:
             listen="127.0.0.1:9999",
         )
     )
-    plan = plan_reload(old, new)
-    assert plan.added == ("fresh",)
-    assert plan.removed == ("gone",)
-    assert plan.new_clients == ("moved",)
-    assert plan.reschedule and plan.rebind
-    assert set(plan.changed) == {
+    diff = diff_configs(old, new)
+    assert diff.added == ("fresh",)
+    assert diff.removed == ("gone",)
+    assert diff.new_clients == ("moved",)
+    assert diff.reschedule and diff.rebind
+    assert set(diff.changed) == {
         "sources.fresh",
         "sources.gone",
         "sources.moved.base_url",
@@ -105,12 +105,12 @@ def test_a_new_token_or_timeout_means_new_clients(configs: ConfigWriter) -> None
     old = load(write_config(configs, [("main", "http://a.test")]))
     configs.token_file.write_text("a-rotated-token\n")
     rotated = load(configs.dir / "config.toml")
-    plan = plan_reload(old, rotated)
-    assert plan.new_clients == ("main",)
-    assert plan.changed == ("sources.main.token",)
-    assert "a-rotated-token" not in repr(plan)
+    diff = diff_configs(old, rotated)
+    assert diff.new_clients == ("main",)
+    assert diff.changed == ("sources.main.token",)
+    assert "a-rotated-token" not in repr(diff)
     slower = load(write_config(configs, [("main", "http://a.test")], timeout="9s"))
-    assert plan_reload(rotated, slower).new_clients == ("main",)
+    assert diff_configs(rotated, slower).new_clients == ("main",)
 
 
 # -- the daemon -----------------------------------------------------------------------------
@@ -245,10 +245,10 @@ async def test_sources_added_removed_and_moved(
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
             await async_eventually(lambda: _polled(daemon, "old"))
-            main_client = daemon._pollers.sources["main"].client
+            main_client = daemon._polls.sources["main"].client
             write_config(configs, [("main", fake.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._pollers.sources["main"].client is main_client
+            assert daemon._polls.sources["main"].client is main_client
             await async_eventually(lambda: _polled(daemon, "new"), what="new source polled")
             text = (await scrape(daemon)).text
             assert 'source="old"' not in text
@@ -257,7 +257,7 @@ async def test_sources_added_removed_and_moved(
             # "main" moves to the other upstream: a new client, and the old one is closed.
             write_config(configs, [("main", other.base_url), ("new", other.base_url)])
             assert await daemon.reload()
-            assert daemon._pollers.sources["main"].client is not main_client
+            assert daemon._polls.sources["main"].client is not main_client
             await async_eventually(
                 lambda: _true(main_client._http.is_closed), what="old client closed"
             )
@@ -283,7 +283,7 @@ async def test_a_client_in_use_is_closed_only_after_its_poll(
         daemon = Daemon(load(path), environ={})
         async with running(daemon):
             await async_eventually(lambda: _polled(daemon, "main"))
-            old_client = daemon._pollers.sources["main"].client
+            old_client = daemon._polls.sources["main"].client
             fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.5, body=b"{}"))
             poll = asyncio.create_task(daemon.poll("main"))
             await async_eventually(
@@ -304,17 +304,17 @@ async def test_interval_change_reschedules_polls(fake: FakeUpstream, configs: Co
     daemon = Daemon(load(path), environ={})
     async with running(daemon):
         await async_eventually(lambda: _polled(daemon, "main"))
-        schedule = daemon._time.schedule
-        assert schedule.interval("poll:main") == timedelta(hours=1)
-        next_run = schedule.next_run("poll:main")
+        timers = daemon._time.timers
+        assert timers.interval("poll:main") == timedelta(hours=1)
+        next_run = timers.next_run("poll:main")
         assert next_run is not None
         write_config(configs, [("main", fake.base_url)], thresholds='warning = "48h"')
         assert await daemon.reload()
-        assert schedule.next_run("poll:main") == next_run
+        assert timers.next_run("poll:main") == next_run
         write_config(configs, [("main", fake.base_url)], poll='interval = "2m"\njitter = 0')
         assert await daemon.reload()
-        assert schedule.interval("poll:main") == timedelta(minutes=2)
-        later = schedule.next_run("poll:main")
+        assert timers.interval("poll:main") == timedelta(minutes=2)
+        later = timers.next_run("poll:main")
         assert later is not None and later < next_run
 
 

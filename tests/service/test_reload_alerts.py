@@ -13,8 +13,8 @@ import pytest
 
 from monitor.config.load import load_config
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import ACCOUNTS, FakeUpstream
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import running
 

@@ -17,7 +17,6 @@ from monitor.clock import Instant
 from monitor.config.model import PollConfig, SourceConfig
 from monitor.errors import Outcome
 from monitor.secret import Secret
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import (
     ACCOUNTS,
     AVAILABLE,
@@ -26,6 +25,7 @@ from monitor.testing.fakeapi import (
     FakeUpstream,
     Fault,
 )
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream.client import UpstreamClient
 from monitor.upstream.poll import PollResult, poll_source
 from tests.helpers import API_TOKEN, DAY, LogCapture

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import monitor.web.messages
 from monitor.exposition import MetricsRenderer
 from monitor.snapshot import Snapshot
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.web import Endpoints
 from monitor.web.messages import GZIP_THREAD_MIN_BYTES, Payload, gzip_coding
 from monitor.web.throttle import Throttle

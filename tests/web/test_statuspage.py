@@ -16,9 +16,9 @@ import pytest
 from monitor.config.load import load_config
 from monitor.exposition import ACCOUNT_KEYS
 from monitor.service.daemon import Daemon
-from monitor.testing.clock import FakeClock
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.testing.receiver import WebhookReceiver
 from tests.adversarial.test_upstream_faults import first_poll
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, async_eventually

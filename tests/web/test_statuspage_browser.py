@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakefeatures import FakePlan
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, eventually
 from tests.helpers.browser import ARTIFACTS, DESKTOP, PHONE, Chromium
 from tests.helpers.daemonprocess import DaemonProcess

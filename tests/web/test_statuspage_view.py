@@ -14,7 +14,7 @@ from monitor.alerts.alert import Alert, AlertName
 from monitor.config import AccountLabel, AccountRule, Policy, Severity, Thresholds
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import CreditKind, Plan, ServiceAccounts, Subscription
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
@@ -45,7 +45,7 @@ def source(
     accounts: Sequence[Account] = (),
     *,
     capacity: dict[str, AccountCapacity] | None = None,
-    plans: SourcePlans | None = None,
+    plans: PlanSnapshot | None = None,
     rules: tuple[AccountRule, ...] = (),
     last_outcome: Outcome | None = Outcome.SUCCESS,
     up: bool = True,
@@ -64,7 +64,7 @@ def source(
         last_outcome,
         NOW - success_age if success_age is not None else None,
         0.2,
-        plans=plans or SourcePlans(),
+        plans=plans or PlanSnapshot(),
         # The snapshots below are taken at NOW and monotonic 0.
         last_success_mono=-success_age if success_age is not None else None,
     )
@@ -76,7 +76,7 @@ def view(
     deliveries: dict[str, tuple[DeliveryRecord, ...]] | None = None,
     min_usable_capacity: int = 0,
 ) -> StatusView:
-    snapshot = Snapshot(tuple(sources), NOW, Limits(min_usable_capacity, STALE_AFTER))
+    snapshot = Snapshot(tuple(sources), NOW, Criteria(min_usable_capacity, STALE_AFTER))
     return build_view(snapshot, PageInputs(firing, deliveries or {}, FACTS), NOW)
 
 
@@ -194,13 +194,13 @@ LAPSED = Plan(None, {}, NOW - DAY, None, True)
 @pytest.mark.parametrize(
     ("plans", "plan", "plan_ends", "credits"),
     [
-        (SourcePlans(), "-", "-", "-"),  # not read yet (or /features is off)
-        (SourcePlans(unknown_plans=frozenset({"a@x.io"})), "unknown account", "-", "-"),
-        (SourcePlans(plans={"a@x.io": PREMIUM}), "Premium", "2027-02-04", "12.5"),
-        (SourcePlans(plans={"a@x.io": LAPSED}), "?", "2027-01-14 (lapsed)", "-"),
+        (PlanSnapshot(), "-", "-", "-"),  # not read yet (or /features is off)
+        (PlanSnapshot(unknown_plans=frozenset({"a@x.io"})), "unknown account", "-", "-"),
+        (PlanSnapshot(plans={"a@x.io": PREMIUM}), "Premium", "2027-02-04", "12.5"),
+        (PlanSnapshot(plans={"a@x.io": LAPSED}), "?", "2027-01-14 (lapsed)", "-"),
     ],
 )
-def test_the_plan_columns(plans: SourcePlans, plan: str, plan_ends: str, credits: str) -> None:
+def test_the_plan_columns(plans: PlanSnapshot, plan: str, plan_ends: str, credits: str) -> None:
     (row,) = view(source("main", [account("a@x.io", 10 * DAY)], plans=plans)).accounts
     assert (row.plan, row.plan_ends, row.credits) == (plan, plan_ends, credits)
 
@@ -239,7 +239,7 @@ def test_the_subscription_header_puts_pixverse_first() -> None:
         },
         {},
     )
-    got = view(source("main", [], plans=SourcePlans(subscription=subscription)))
+    got = view(source("main", [], plans=PlanSnapshot(subscription=subscription)))
     (shown,) = got.sources
     assert shown.subscription_text == "active, renewed 2027-01-05"
     assert [tuple(s) for s in shown.services] == [

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from monitor.alerts.alert import Alert
-from monitor.alerts.engine import AlertEvent, FiringAlert, Reason, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus, FiringAlert, Reason
 from monitor.alerts.outbox import Batch, Notification, routes, routes_alert
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
@@ -50,7 +50,7 @@ class Alertmanager(HttpChannel):
         ends: list[AlertEvent] = []  # held back the grace
         for event in events:
             if routes(event, sink):
-                (ends if event.status is Status.RESOLVED else firing).append(event)
+                (ends if event.status is AlertStatus.RESOLVED else firing).append(event)
             old = event.replaces
             if old is not None and routes_alert(old, sink):  # it was posted under the old
                 # The shipped rules raise alerts under alertname, severity, source and
@@ -71,7 +71,7 @@ class Alertmanager(HttpChannel):
         """An alert that ends and starts again within the grace: its held-back end is dropped,
         so Alertmanager, which still holds it firing, sees it go on rather than end and start
         again."""
-        starting = {_identity(e.alert) for e in new if e.status is Status.FIRING}
+        starting = {_identity(e.alert) for e in new if e.status is AlertStatus.FIRING}
         return tuple(e for e in held if _identity(e.alert) not in starting)
 
     def requests(
@@ -104,7 +104,7 @@ def _ended(event: AlertEvent, old: Alert) -> AlertEvent:
     key = f"{event.id}|{sorted(old.labels.items())}|ended"
     return AlertEvent(
         id=hashlib.sha256(key.encode()).hexdigest()[:32],
-        status=Status.RESOLVED,
+        status=AlertStatus.RESOLVED,
         reason=Reason.RESOLVED,
         alert=old,
         starts_at_unix=event.starts_at_unix,

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from monitor.alerts.engine import AlertEvent, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest, json_headers
@@ -71,12 +71,12 @@ def webhook_body(
     it for a route with the sink's matchers and `group_by: []`: every alert of the burst in
     one group, so no group labels, and common labels and annotations those all share."""
     alerts = [_alert(event, external_url) for event in events]
-    firing = any(event.status is Status.FIRING for event in events)
+    firing = any(event.status is AlertStatus.FIRING for event in events)
     document = {
         "version": "4",
         "groupKey": group_key,
         "truncatedAlerts": 0,
-        "status": Status.FIRING.value if firing else Status.RESOLVED.value,
+        "status": AlertStatus.FIRING.value if firing else AlertStatus.RESOLVED.value,
         "receiver": receiver,
         "groupLabels": {},
         "commonLabels": _common(a["labels"] for a in alerts),
@@ -89,7 +89,7 @@ def webhook_body(
 
 def _alert(event: AlertEvent, external_url: str) -> dict[str, Any]:
     alert = event.alert
-    ends = event.ends_at_unix if event.status is Status.RESOLVED else None
+    ends = event.ends_at_unix if event.status is AlertStatus.RESOLVED else None
     return {
         "status": event.status.value,
         "labels": alert.labels,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.alerts.alert import AlertName
-from monitor.alerts.engine import AlertEvent, Status
+from monitor.alerts.engine import AlertEvent, AlertStatus
 from monitor.config import Severity
 from monitor.timefmt import format_ttl, human_utc
 
@@ -44,7 +44,7 @@ _TOKEN_ALERTS = frozenset({AlertName.EXPIRING_SOON, AlertName.EXPIRED})
 class AlertLines:
     """One alert as a message details it. Plain text: the channel escapes it."""
 
-    status: Status
+    status: AlertStatus
     severity: Severity
     alertname: str
     account: str  # "" for an alert about a whole source
@@ -67,7 +67,7 @@ class AlertLines:
     @property
     def state(self) -> str:
         """ "CRITICAL", "WARNING", or "RESOLVED"."""
-        return "RESOLVED" if self.status is Status.RESOLVED else self.severity.value.upper()
+        return "RESOLVED" if self.status is AlertStatus.RESOLVED else self.severity.value.upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,7 @@ def headline(event: AlertEvent, now: float) -> str:
     23h 59m, at 2026-12-07 06:00 UTC". A resolution says what happened in its summary."""
     alert = event.alert
     details = alert.details
-    if event.status is Status.RESOLVED:
+    if event.status is AlertStatus.RESOLVED:
         return alert.summary
     name = alert.name
     if name in _TOKEN_ALERTS and (expiry := _time(details.get("expires_at"))) is not None:
@@ -201,7 +201,7 @@ def _urgency(event: AlertEvent, now: float) -> tuple[int, int, float, str, str]:
     alert = event.alert
     deadline = _time(alert.details.get("expires_at")) or _time(alert.details.get("plan_expires_at"))
     return (
-        0 if event.status is Status.FIRING else 1,
+        0 if event.status is AlertStatus.FIRING else 1,
         -alert.severity.rank,
         now if deadline is None else deadline,
         alert.account,
@@ -210,7 +210,7 @@ def _urgency(event: AlertEvent, now: float) -> tuple[int, int, float, str, str]:
 
 
 def _kind(event: AlertEvent) -> str:
-    return "resolved" if event.status is Status.RESOLVED else event.alert.severity.value
+    return "resolved" if event.status is AlertStatus.RESOLVED else event.alert.severity.value
 
 
 def _loudest(events: Sequence[AlertEvent]) -> str:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from monitor.alerts import DeliveryRecord, FiringAlert, Subject
 from monitor.evaluate import STATES, AccountState
-from monitor.snapshot import Limits, SourceSnapshot
+from monitor.snapshot import Criteria, SourceSnapshot
 from monitor.timefmt import format_ttl, readable_utc
 from monitor.upstream import PIXVERSE_SERVICE, Subscription
 
@@ -69,19 +69,19 @@ def label_pairs(labels: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{name}={value}" for name, value in labels)
 
 
-# A snapshot made outside the daemon carries no limits: nothing is stale, no minimum.
-_NO_LIMITS = Limits(min_usable_capacity=0, stale_after_seconds=float("inf"))
+# A snapshot made outside the daemon carries no criteria: nothing is stale, no minimum.
+_NO_CRITERIA = Criteria(min_usable_capacity=0, stale_after_seconds=float("inf"))
 
 
 def source_view(
-    source: SourceSnapshot, limits: Limits | None, now: float, now_mono: float
+    source: SourceSnapshot, criteria: Criteria | None, now: float, now_mono: float
 ) -> SourceView:
-    """`limits`: what the daemon judged the snapshot by (poll.stale_after and
+    """`criteria`: what the daemon judged the snapshot by (poll.stale_after and
     thresholds.min_usable_capacity). Staleness is judged on the monotonic clock (`now_mono`),
     as /readyz and SourceDown judge it; the age shown is wall time."""
-    limits = limits or _NO_LIMITS
-    stale_after = limits.stale_after_seconds
-    minimum = limits.min_usable_capacity
+    criteria = criteria or _NO_CRITERIA
+    stale_after = criteria.stale_after_seconds
+    minimum = criteria.min_usable_capacity
     polled = source.last_outcome is not None
     success = source.last_success_unix
     age = now - success if success is not None else None

@@ -176,7 +176,7 @@ def build_view(
     table = table or account_table(snapshot)
     # The monotonic clock at `now`: the snapshot's reading of it, moved on as much as `now`.
     now_mono = snapshot.taken_at_mono + (now - snapshot.taken_at_unix)
-    sources = tuple(source_view(s, snapshot.limits, now, now_mono) for s in snapshot.sources)
+    sources = tuple(source_view(s, snapshot.criteria, now, now_mono) for s in snapshot.sources)
     alerts = tuple(alert_row(f, now) for f in firing_order(firing))
     status = _worst(sources, table.states, alerts)
     return StatusView(

@@ -17,8 +17,8 @@ from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
 from monitor.service.presence import Presence
-from monitor.service.reload import ReloadPlan
-from monitor.service.schedule import Schedule
+from monitor.service.reload import ReloadDiff
+from monitor.service.timers import Timers
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
@@ -27,8 +27,9 @@ log = structlog.get_logger("monitor.daemon")
 
 
 @dataclass
-class SourceState:
-    """Mutable bookkeeping of one source, owned by the daemon's event loop."""
+class PolledSource:
+    """What the poll watch keeps of one source between polls: mutable, owned by the daemon's
+    event loop."""
 
     config: SourceConfig
     client: UpstreamClient
@@ -194,16 +195,16 @@ def _log_mismatches(
     return seen
 
 
-OnPolled = Callable[[SourceState, PollResult, list[str]], None]
+OnPolled = Callable[[PolledSource, PollResult, list[str]], None]
 
 
-class Pollers:
+class PollWatch:
     """The sources being watched. Lives on the event loop; jobs run as coroutines on it."""
 
     def __init__(
         self,
         config: Config,
-        schedule: Schedule,
+        timers: Timers,
         clock: Clock,
         on_polled: OnPolled,
         *,
@@ -216,17 +217,17 @@ class Pollers:
         upstream's `Date` is compared with."""
         self._config = config
         self._errors = errors or TaskErrors()
-        self._schedule = schedule
+        self._timers = timers
         self._clock = clock
         self._upstream_clock = upstream_clock or clock
         self._on_polled = on_polled
         self._transport = transport
-        self._sources: dict[str, SourceState] = {}
+        self._sources: dict[str, PolledSource] = {}
         self._inflight: set[asyncio.Task[object]] = set()
         self._background: set[asyncio.Task[object]] = set()
 
     @property
-    def sources(self) -> Mapping[str, SourceState]:
+    def sources(self) -> Mapping[str, PolledSource]:
         return self._sources
 
     def start(self) -> None:
@@ -262,36 +263,36 @@ class Pollers:
                 return result
         return None
 
-    def apply(self, new: Config, plan: ReloadPlan) -> None:
+    def apply(self, new: Config, diff: ReloadDiff) -> None:
         """Put a reloaded config in force. Sources whose name persists keep their last good
         data and counters; their clients are rebuilt only when what they are built from
         changed; removed sources vanish; added ones are polled at once. A new schedule
-        restarts the staleness count of every source not stale yet (see ReloadPlan.retimed)."""
-        if plan.retimed:
+        restarts the staleness count of every source not stale yet (see ReloadDiff.retimed)."""
+        if diff.retimed:
             now = Instant.of(self._clock)
             stale_after = self._config.poll.stale_after.total_seconds()
             for source in self._sources.values():
                 if source.name_kept(new) and not source.stale(now.mono, stale_after):
                     source.since = now
         self._config = new
-        for name in plan.removed:
+        for name in diff.removed:
             source = self._sources.pop(name)
-            self._schedule.cancel(_job_id(name))
+            self._timers.cancel(_job_id(name))
             self._retire(source.client, source.lock)
         for config in new.sources:
             source = self._sources.get(config.name) or self._new_source(config)
             self._sources[config.name] = source
-            if config.name in plan.new_clients:
+            if config.name in diff.new_clients:
                 old_client, source.client = source.client, self._new_client(config)
                 self._retire(old_client, source.lock)
             source.config = config
         self._sources = {s.name: self._sources[s.name] for s in new.sources}
-        if plan.reschedule:
+        if diff.reschedule:
             poll = new.poll
             for name in self._sources:
-                if name not in plan.added:
-                    self._schedule.retime(_job_id(name), poll.interval, poll.jitter)
-        for name in plan.added:
+                if name not in diff.added:
+                    self._timers.retime(_job_id(name), poll.interval, poll.jitter)
+        for name in diff.added:
             self._start_polling(name)
 
     async def finish(self, grace_seconds: float) -> None:
@@ -309,13 +310,13 @@ class Pollers:
         poll = self._config.poll
         return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
-    def _new_source(self, source: SourceConfig) -> SourceState:
-        return SourceState(source, self._new_client(source), since=Instant.of(self._clock))
+    def _new_source(self, source: SourceConfig) -> PolledSource:
+        return PolledSource(source, self._new_client(source), since=Instant.of(self._clock))
 
     def _start_polling(self, name: str) -> None:
         """Poll `name` now, then every poll.interval."""
         poll = self._config.poll
-        self._schedule.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
+        self._timers.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
 
     async def _job(self, name: str) -> None:
         # A coroutine: APScheduler's asyncio executor runs it on the loop, not in a thread.
@@ -347,5 +348,5 @@ def _job_id(name: str) -> str:
     return f"poll:{name}"
 
 
-def every_polled(sources: Iterable[SourceState]) -> bool:
+def every_polled(sources: Iterable[PolledSource]) -> bool:
     return all(s.last is not None for s in sources)

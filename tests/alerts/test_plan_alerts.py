@@ -13,9 +13,9 @@ import pytest
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
-    AlertPolicy,
+    AlertStatus,
+    EngineSettings,
     Reason,
-    Status,
     conditions,
     next_wake,
     step,
@@ -26,17 +26,17 @@ from monitor.config.model import AccountLabel, AccountRule, Severity, Thresholds
 from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
+from monitor.testing.fakeclock import FakeClock
+from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
-from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.subscription import ServiceAccounts, Subscription
 
 H = 3600.0
 DAY = 24 * H
 START = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0, timedelta(days=7), 0)
-POLICY = AlertPolicy(Limits(0, 900), 4 * H)
+SETTINGS = EngineSettings(Criteria(0, 900), 4 * H)
 
 
 def account(email: str, max_jobs: int = 4) -> Account:
@@ -71,7 +71,7 @@ class World:
         self.accounts = accounts
         self.thresholds = THRESHOLDS
         self.rules = rules or []
-        self.plans = SourcePlans(subscription())
+        self.plans = PlanSnapshot(subscription())
         self.book: AlertBook = {}
         self.has_data = True
 
@@ -96,8 +96,8 @@ class World:
 
     def step(self) -> list[AlertEvent]:
         now = self.clock.time()
-        held = conditions(self.snapshot(), self.book, POLICY, now)
-        self.book, events = step(self.book, held, now, POLICY.repeat_interval_seconds)
+        held = conditions(self.snapshot(), self.book, SETTINGS, now)
+        self.book, events = step(self.book, held, now, SETTINGS.repeat_interval_seconds)
         return events
 
     def firing(self) -> dict[tuple[str, str], Severity]:
@@ -119,7 +119,7 @@ def test_a_healthy_source_raises_nothing() -> None:
 
 def test_subscription_inactive_fires_critical_and_resolves() -> None:
     world = World([account("a@x.io")])
-    world.plans = SourcePlans(subscription(active=False))
+    world.plans = PlanSnapshot(subscription(active=False))
     (event,) = world.step()
     alert = event.alert
     assert (alert.name.value, alert.severity, alert.account) == (
@@ -135,7 +135,7 @@ def test_subscription_inactive_fires_critical_and_resolves() -> None:
     assert "inactive" in alert.summary
     assert alert.annotations["renewed_at"] == "2027-01-05T08:00:00Z"
     # Unknown (field absent) is not inactive.
-    world.plans = SourcePlans(subscription(active=None))
+    world.plans = PlanSnapshot(subscription(active=None))
     assert summary(world.step()) == [
         ("resolved", "PixverseUseapiSubscriptionInactive", "critical", "")
     ]
@@ -143,7 +143,7 @@ def test_subscription_inactive_fires_critical_and_resolves() -> None:
 
 def test_accounts_in_error_counts_only_pixverse() -> None:
     world = World([account("a@x.io")])
-    world.plans = SourcePlans(subscription(error=2))
+    world.plans = PlanSnapshot(subscription(error=2))
     (event,) = world.step()
     assert (event.alert.name.value, event.alert.severity) == (
         "PixverseUseapiAccountsInError",
@@ -151,16 +151,16 @@ def test_accounts_in_error_counts_only_pixverse() -> None:
     )
     assert event.alert.annotations["error"] == "2"
     assert "2 PixVerse account(s)" in event.alert.summary
-    world.plans = SourcePlans(subscription(error=0))
+    world.plans = PlanSnapshot(subscription(error=0))
     assert summary(world.step()) == [("resolved", "PixverseUseapiAccountsInError", "warning", "")]
-    world.plans = SourcePlans(subscription(error=None))  # unusable count: no verdict of error
+    world.plans = PlanSnapshot(subscription(error=None))  # unusable count: no verdict of error
     assert world.step() == []
 
 
 def test_subscription_alerts_hold_without_account_data() -> None:
     world = World([account("a@x.io")])
     world.has_data = False
-    world.plans = SourcePlans(subscription(active=False))
+    world.plans = PlanSnapshot(subscription(active=False))
     assert summary(world.step()) == [
         ("firing", "PixverseUseapiSubscriptionInactive", "critical", "")
     ]
@@ -263,7 +263,7 @@ def test_policy_overrides_thresholds_and_labels_every_alert_of_the_account() -> 
     ]
     studio = Account("s@studio.io", "", "", START + 150 * H, ExpirySource.EXPIRE_TIME, 9)
     world = World([studio, account("bot@x.io"), account("a@x.io")], rules)
-    world.plans = SourcePlans(
+    world.plans = PlanSnapshot(
         subscription(active=False),
         {e: plan() for e in ("s@studio.io", "bot@x.io", "a@x.io")},
     )
@@ -307,7 +307,7 @@ def test_an_unknown_email_at_features_resolves_its_plan_alerts_and_raises_none()
 
 def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
     world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
-    world.plans = SourcePlans(subscription(active=False, error=1))
+    world.plans = PlanSnapshot(subscription(active=False, error=1))
     world.with_plans(a=plan(), b=plan())
     world.step()
     assert len(world.book) == 4
@@ -315,12 +315,12 @@ def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
     # A restart: the book comes back from the state file, no plan or subscription read yet.
     restarted = World(world.accounts)
     restarted.book = book
-    restarted.plans = SourcePlans()
+    restarted.plans = PlanSnapshot()
     assert restarted.step() == []
     assert restarted.book == book  # carried over, not resolved
     # a@x.io's plan is read (fixed), b@x.io's not yet; the subscription is fine again.
     restarted.accounts = [account("a@x.io", max_jobs=2), account("b@x.io", max_jobs=9)]
-    restarted.plans = SourcePlans(subscription(), {"a@x.io": plan()})
+    restarted.plans = PlanSnapshot(subscription(), {"a@x.io": plan()})
     assert summary(restarted.step()) == [
         ("resolved", "PixverseMaxJobsAbovePlan", "warning", "a@x.io"),
         ("resolved", "PixverseUseapiAccountsInError", "warning", ""),
@@ -336,10 +336,10 @@ def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
 
 def test_endpoints_turned_off_resolve_what_they_fed() -> None:
     world = World([account("a@x.io", max_jobs=9)])
-    world.plans = SourcePlans(subscription(active=False), {"a@x.io": plan()})
+    world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     world.step()
     assert len(world.book) == 2
-    world.plans = SourcePlans(account_endpoint=False, features_endpoint=False)
+    world.plans = PlanSnapshot(account_endpoint=False, features_endpoint=False)
     assert len(world.step()) == 2
     assert world.book == {}
 
@@ -365,7 +365,7 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
         if any(e.at_unix >= crossing_at for e in world.step()):
             notified_at = now
             break
-        wake = next_wake(world.snapshot(), world.book, POLICY, None, now)
+        wake = next_wake(world.snapshot(), world.book, SETTINGS, None, now)
         world.clock.set(min(w for w in (wake, next_poll) if w is not None))
     assert notified_at is not None
     assert 0 <= notified_at - crossing_at < 1.0
@@ -381,7 +381,7 @@ def test_a_change_of_labels_alone_is_an_event_naming_the_alert_as_it_was() -> No
     world.clock.advance(60)
     world.rules = [replace(studio[0], labels=(("team", "ops"),))]
     (moved,) = world.step()
-    assert (moved.status, moved.reason) == (Status.FIRING, Reason.LABELS_CHANGED)
+    assert (moved.status, moved.reason) == (AlertStatus.FIRING, Reason.LABELS_CHANGED)
     assert moved.alert.labels["team"] == "ops"
     assert moved.replaces is not None and moved.replaces.labels["team"] == "studio"
     (firing,) = world.book.values()
@@ -394,7 +394,7 @@ def test_a_change_of_labels_alone_is_an_event_naming_the_alert_as_it_was() -> No
 
 def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
     world = World([account("a@x.io", max_jobs=9)], [AccountRule("*", labels=(("team", "studio"),))])
-    world.plans = SourcePlans(subscription(active=False), {"a@x.io": plan()})
+    world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     events = world.step()
     state = StateFile(tmp_path)
     state.prepare()
@@ -424,13 +424,13 @@ def test_a_state_file_from_before_policy_labels_loads(tmp_path: Path) -> None:
 def test_each_resolution_says_what_happened() -> None:
     world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
     world.thresholds = replace(THRESHOLDS, min_credits=5000)
-    world.plans = SourcePlans(subscription(active=False, error=2))
+    world.plans = PlanSnapshot(subscription(active=False, error=2))
     world.with_plans(a=plan(START + 3 * DAY), b=plan(lapsed=True))
     world.step()
     assert len(world.book) == 8
     # The subscription is renewed and fixed; a@x.io's plan renewed, topped up, maxJobs
     # lowered; b@x.io's plan is no longer known to /features.
-    world.plans = SourcePlans(subscription())
+    world.plans = PlanSnapshot(subscription())
     world.accounts = [account("a@x.io", max_jobs=4), account("b@x.io", max_jobs=9)]
     a_plan = plan(START + 60 * DAY, credits={CreditKind.MONTHLY: 9000})
     world.with_plans(a=a_plan, b=None)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.service.schedule import Schedule, _every
-from monitor.testing.clock import FakeClock
+from monitor.service.timers import Timers, _every
+from monitor.testing.fakeclock import FakeClock
 from tests.helpers import async_eventually
 
 HOUR = timedelta(hours=1)
@@ -32,43 +32,43 @@ async def counted(runs: Runs, count: int) -> bool:
 
 @pytest.mark.anyio
 async def test_a_step_runs_every_repeating_job_at_once() -> None:
-    schedule = Schedule(FakeClock(datetime.now(UTC)))
+    timers = Timers(FakeClock(datetime.now(UTC)))
     polls = Runs()
-    schedule.start()
+    timers.start()
     try:
-        schedule.every("poll:main", polls.run, HOUR, timedelta(0))
+        timers.every("poll:main", polls.run, HOUR, timedelta(0))
         await async_eventually(lambda: counted(polls, 1), what="the first run, at once")
-        following = schedule.next_run("poll:main")
+        following = timers.next_run("poll:main")
         assert following is not None and following - datetime.now(UTC) > HOUR * 0.99
-        schedule.clock_stepped()
+        timers.clock_stepped()
         await async_eventually(lambda: counted(polls, 2), what="a run at once after the step")
         # ... and then every interval from there.
-        again = schedule.next_run("poll:main")
+        again = timers.next_run("poll:main")
         assert again is not None and again - datetime.now(UTC) > HOUR * 0.99
     finally:
-        schedule.shutdown()
+        timers.shutdown()
 
 
 @pytest.mark.anyio
 async def test_a_step_keeps_what_is_left_of_a_timers_monotonic_delay() -> None:
     clock = FakeClock(datetime.now(UTC))
-    schedule = Schedule(clock)
-    schedule.start()
+    timers = Timers(clock)
+    timers.start()
     try:
-        schedule.after("evaluate", Runs().run, 100)
+        timers.after("evaluate", Runs().run, 100)
         clock.advance(40)  # the daemon's clocks went on 40 s
         clock.step(-86400)
-        schedule.clock_stepped()
-        when = schedule.next_run("evaluate")
+        timers.clock_stepped()
+        when = timers.next_run("evaluate")
         assert when is not None
         left = (when - datetime.now(UTC)).total_seconds()
         assert 59 <= left <= 60
-        schedule.cancel("evaluate")
-        assert schedule.next_run("evaluate") is None
-        schedule.clock_stepped()  # a cancelled timer stays cancelled
-        assert schedule.next_run("evaluate") is None
+        timers.cancel("evaluate")
+        assert timers.next_run("evaluate") is None
+        timers.clock_stepped()  # a cancelled timer stays cancelled
+        assert timers.next_run("evaluate") is None
     finally:
-        schedule.shutdown()
+        timers.shutdown()
 
 
 def test_runs_missed_while_the_wall_clock_jumped_ahead_are_skipped_at_once() -> None:

@@ -12,7 +12,7 @@ from orjson import loads
 
 from monitor.cli import main
 from monitor.testing.fakeapi import ACCOUNT, FEATURES, FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakefeatures import FakePlan
 from tests.helpers import DAY, ConfigWriter
 
 

@@ -18,7 +18,7 @@ from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome
 from monitor.evaluate import AccountStatus, Evaluation
 from monitor.exposition import subscription_fields
-from monitor.snapshot import SourcePlans, SourceSnapshot
+from monitor.snapshot import PlanSnapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 from monitor.upstream import (
     Plan,
@@ -34,18 +34,19 @@ MAX_IN_FLIGHT = 2  # per source, as the daemon
 
 
 @dataclass(frozen=True, slots=True)
-class SourceExtras:
-    """What one source's subscription and plan requests brought; empty when they were not made."""
+class PlanAnswers:
+    """What `check`'s subscription and plan requests brought for one source; empty when they
+    were not made."""
 
     subscription: SubscriptionResult | None = None  # None: off, or the poll failed
     plans: dict[str, PlanResult] = field(default_factory=dict)  # by email
     account_endpoint: bool = True
     features_endpoint: bool = True
 
-    def view(self) -> SourcePlans:
+    def snapshot(self) -> PlanSnapshot:
         """As the daemon's snapshot holds it, for the alert conditions."""
         subscription = self.subscription.subscription if self.subscription else None
-        return SourcePlans(
+        return PlanSnapshot(
             subscription=subscription,
             plans={e: r.plan for e, r in self.plans.items() if r.plan is not None},
             unknown_plans=frozenset(e for e, r in self.plans.items() if r.unknown_account),
@@ -54,21 +55,21 @@ class SourceExtras:
         )
 
 
-async def fetch_extras(
+async def fetch_plan_answers(
     config: Config,
     results: Sequence[PollResult],
     clock: Clock,
     budget_seconds: float,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> list[SourceExtras]:
+) -> list[PlanAnswers]:
     """The subscription and plans of every source whose accounts were read, concurrently;
     what has not answered within `budget_seconds` counts as a timeout."""
     policy = Policy(config.accounts, config.thresholds)
     deadline = clock.monotonic() + budget_seconds
 
-    async def one(source: SourceConfig, result: PollResult) -> SourceExtras:
+    async def one(source: SourceConfig, result: PollResult) -> PlanAnswers:
         if result.accounts is None:
-            return SourceExtras()
+            return PlanAnswers()
         emails = [a.email for a in result.accounts.accounts if not policy.settings(a.email).ignore]
         client = UpstreamClient.of(source, config.poll, clock, transport, one_shot=True)
         slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -98,7 +99,7 @@ async def fetch_extras(
         finally:
             await client.aclose()
         late = "no answer within --timeout"
-        return SourceExtras(
+        return PlanAnswers(
             subscription=(
                 None
                 if asked is None
@@ -128,11 +129,11 @@ def _result(task: asyncio.Task[_T], late: _T) -> _T:
 
 
 def plan_alerts(
-    name: str, evaluation: Evaluation | None, extras: SourceExtras, now: float
+    name: str, evaluation: Evaluation | None, answers: PlanAnswers, now: float
 ) -> list[Alert]:
     """The subscription and plan alerts the daemon would raise for this source now."""
     snapshot = SourceSnapshot(
-        name, evaluation, evaluation is not None, None, None, None, plans=extras.view()
+        name, evaluation, evaluation is not None, None, None, None, plans=answers.snapshot()
     )
     return plan_conditions(snapshot, (), now).active
 
@@ -152,8 +153,8 @@ def unmatched_rules(policy: Policy, results: Sequence[PollResult]) -> list[str]:
 # -- shown ---------------------------------------------------------------------------------
 
 
-def subscription_json(extras: SourceExtras) -> dict[str, Any] | None:
-    got = extras.subscription
+def subscription_json(answers: PlanAnswers) -> dict[str, Any] | None:
+    got = answers.subscription
     if got is None:
         return None
     if got.subscription is None:
@@ -161,9 +162,9 @@ def subscription_json(extras: SourceExtras) -> dict[str, Any] | None:
     return {"outcome": got.outcome.value, **subscription_fields(got.subscription)}
 
 
-def account_plan(extras: SourceExtras, status: AccountStatus) -> tuple[Plan | None, str | None]:
+def account_plan(answers: PlanAnswers, status: AccountStatus) -> tuple[Plan | None, str | None]:
     """The account's plan, or None and why (None when it was not asked)."""
-    got = extras.plans.get(status.account.email)
+    got = answers.plans.get(status.account.email)
     if got is None:
         return None, None
     if got.plan is None:
@@ -173,9 +174,9 @@ def account_plan(extras: SourceExtras, status: AccountStatus) -> tuple[Plan | No
     return got.plan, None
 
 
-def account_cells(extras: SourceExtras, status: AccountStatus) -> tuple[str, str, str]:
+def account_cells(answers: PlanAnswers, status: AccountStatus) -> tuple[str, str, str]:
     """PLAN, PLAN ENDS (UTC) and CREDITS of the table."""
-    got = extras.plans.get(status.account.email)
+    got = answers.plans.get(status.account.email)
     if got is None:
         return ("-", "-", "-")
     plan = got.plan
@@ -190,8 +191,8 @@ def account_cells(extras: SourceExtras, status: AccountStatus) -> tuple[str, str
     return (plan.name or "?", shown_end, credits)
 
 
-def subscription_line(extras: SourceExtras) -> str | None:
-    got = extras.subscription
+def subscription_line(answers: PlanAnswers) -> str | None:
+    got = answers.subscription
     if got is None:
         return None
     if got.subscription is None:

@@ -11,7 +11,7 @@ from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 
 NOW = 1_800_000_000.0
@@ -137,7 +137,7 @@ def test_what_the_rules_judge_by_is_exported_per_source() -> None:
     rejected = SourceSnapshot(
         "s2", None, False, Outcome.UNAUTHORIZED, None, 0.1, {Outcome.UNAUTHORIZED: 1}, NOW - 60
     )
-    snap = Snapshot((source("s1", one, None), rejected), NOW, Limits(3, 1200.0))
+    snap = Snapshot((source("s1", one, None), rejected), NOW, Criteria(3, 1200.0))
     got = samples(MetricsRenderer().render(snap, NOW))
     for name, since in (("s1", NOW - 3600), ("s2", NOW - 60)):
         s = (("source", name),)
@@ -156,7 +156,7 @@ def test_what_the_rules_judge_by_is_exported_per_source() -> None:
 
 def test_no_last_poll_outcome_before_the_first_poll_ends() -> None:
     waiting = SourceSnapshot("s1", None, False, None, None, None, {}, NOW - 5)
-    snap = Snapshot((waiting,), NOW, Limits(0, 900.0))
+    snap = Snapshot((waiting,), NOW, Criteria(0, 900.0))
     body = MetricsRenderer().render(snap, NOW)
     got = samples(body)
     assert "pixverse_monitor_last_poll_outcome" not in body.decode()  # no HELP/TYPE either

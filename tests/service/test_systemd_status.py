@@ -7,9 +7,9 @@ from datetime import timedelta
 from monitor.config.model import AccountLabel, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
-from monitor.service.status import status_line
+from monitor.service.systemd_status import systemd_status
 from monitor.snapshot import Snapshot, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.testing.fakeclock import FakeClock
 from monitor.upstream.parse import parse_accounts
 from tests.helpers import DAY, HOUR
 
@@ -26,7 +26,7 @@ def test_status_line_counts_states_and_sources() -> None:
     evaluation = evaluate(parsed.accounts, None, thresholds, AccountLabel.EMAIL, now)
     up = SourceSnapshot("main", evaluation, True, Outcome.SUCCESS, now, 0.1)
     down = SourceSnapshot("spare", None, False, Outcome.TIMEOUT, None, 2.0)
-    line = status_line(Snapshot((up, down), now))
+    line = systemd_status(Snapshot((up, down), now))
     assert line == (
         "1/2 sources up; 3 accounts: 1 ok, 1 warning, 0 critical, 1 expired, 0 unknown; "
         "usable capacity 11 jobs"

@@ -17,9 +17,9 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
-from monitor.service.plan_state import PlanState, request_slot
-from monitor.service.reload import ReloadPlan
-from monitor.snapshot import SourcePlans
+from monitor.service.plan_schedule import PlanSchedule, request_slot
+from monitor.service.reload import ReloadDiff
+from monitor.snapshot import PlanSnapshot
 from monitor.tasks import TaskErrors, supervise, wait_event
 from monitor.upstream import (
     Endpoint,
@@ -59,7 +59,7 @@ class PlanWatch:
         self._upstream_clock = upstream_clock or clock
         self._on_update = on_update
         self._transport = transport
-        self._sources: dict[str, PlanState] = {}
+        self._sources: dict[str, PlanSchedule] = {}
         self._retired: set[asyncio.Task[object]] = set()
         self._update_pending = False
         self._unmatched_logged = False
@@ -72,7 +72,7 @@ class PlanWatch:
         if policy is not None:
             self._policy = policy
         for source in self._config.sources:
-            self._sources[source.name] = PlanState(source, self._new_client(source))
+            self._sources[source.name] = PlanSchedule(source, self._new_client(source))
 
     def run(self) -> None:
         """Start every source's schedule as a task on the running loop."""
@@ -87,21 +87,21 @@ class PlanWatch:
         if self._retired:
             await asyncio.wait(self._retired, timeout=5)
 
-    def apply(self, new: Config, plan: ReloadPlan, policy: Policy | None = None) -> None:
+    def apply(self, new: Config, diff: ReloadDiff, policy: Policy | None = None) -> None:
         """Put a reloaded config in force, with the daemon's `policy` made from it; kept
         sources keep their data and counters."""
         self._config = new
         self._policy = policy or Policy(new.accounts, new.thresholds)
         self._unmatched_logged = False
-        for name in plan.removed:
+        for name in diff.removed:
             self._retire(self._sources.pop(name))
         for config in new.sources:
             source = self._sources.get(config.name)
             if source is None:
-                self._sources[config.name] = PlanState(config, self._new_client(config))
+                self._sources[config.name] = PlanSchedule(config, self._new_client(config))
                 self._launch(config.name)
                 continue
-            if config.name in plan.new_clients:
+            if config.name in diff.new_clients:
                 self._retire(source)
                 source.client = self._new_client(config)
                 source.task = None
@@ -160,12 +160,12 @@ class PlanWatch:
         self._log_unmatched()
         source.wake.set()
 
-    def view(self, name: str) -> SourcePlans:
+    def snapshot(self, name: str) -> PlanSnapshot:
         """What the snapshot of this source shows of its subscription and plans."""
         source = self._sources.get(name)
         if source is None:
-            return SourcePlans()
-        return source.view()
+            return PlanSnapshot()
+        return source.snapshot()
 
     # -- the schedule ------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class PlanWatch:
             await asyncio.gather(*jobs)
         return len(jobs)
 
-    async def _subscription(self, source: PlanState, every: float) -> None:
+    async def _subscription(self, source: PlanSchedule, every: float) -> None:
         async with request_slot(source.slots, self._sleep) as pause:
             started = self._clock.monotonic()
             source.subscription_due = started + every
@@ -241,7 +241,7 @@ class PlanWatch:
                 )
         self._changed(source)
 
-    async def _plan(self, source: PlanState, email: str, every: float) -> None:
+    async def _plan(self, source: PlanSchedule, email: str, every: float) -> None:
         try:
             async with request_slot(source.slots, self._sleep) as pause:
                 if email not in source.kept_set:
@@ -318,7 +318,7 @@ class PlanWatch:
         work = supervise(Task.PLANS, lambda: self._loop(name), self._errors, source=name)
         source.task = asyncio.get_running_loop().create_task(work, name=f"plans:{name}")
 
-    def _retire(self, source: PlanState) -> None:
+    def _retire(self, source: PlanSchedule) -> None:
         """Stop a source's schedule now and close its client in the background."""
         task, client = source.task, source.client
         if task is not None:
@@ -336,7 +336,7 @@ class PlanWatch:
         poll = self._config.poll
         return UpstreamClient.of(source, poll, self._upstream_clock, self._transport)
 
-    def _changed(self, source: PlanState) -> None:
+    def _changed(self, source: PlanSchedule) -> None:
         source.changed()
         if self._update_pending:
             return

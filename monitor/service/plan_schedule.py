@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from monitor.config import Policy, PollConfig, SourceConfig
 from monitor.errors import Outcome
-from monitor.snapshot import SourcePlans
+from monitor.snapshot import PlanSnapshot
 from monitor.upstream import Account, Endpoint, Plan, Sleep, Subscription, UpstreamClient
 
 MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
@@ -60,8 +60,9 @@ def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> 
 
 
 @dataclass
-class PlanState:
-    """Mutable state of one source, owned by the event loop. Accounts are by email."""
+class PlanSchedule:
+    """What the plan watch keeps of one source: when each read is due and what the reads
+    found. Mutable, owned by the event loop. Accounts are by email."""
 
     config: SourceConfig
     client: UpstreamClient
@@ -91,20 +92,20 @@ class PlanState:
     requests: dict[tuple[Endpoint, Outcome], int] = field(default_factory=dict)
     last_success: dict[Endpoint, float] = field(default_factory=dict)
     expiries: dict[str, tuple[float, int]] = field(default_factory=dict)  # last expiry, refreshes
-    _view: SourcePlans | None = None  # cached until something changes
+    _snapshot: PlanSnapshot | None = None  # cached until something changes
 
     def count(self, endpoint: Endpoint, outcome: Outcome) -> None:
         key = (endpoint, outcome)
         self.requests[key] = self.requests.get(key, 0) + 1
-        self._view = None
+        self._snapshot = None
 
     def changed(self) -> None:
-        self._view = None
+        self._snapshot = None
 
-    def view(self) -> SourcePlans:
+    def snapshot(self) -> PlanSnapshot:
         """What the snapshot shows of this source beyond token expiry."""
-        if self._view is None:
-            self._view = SourcePlans(
+        if self._snapshot is None:
+            self._snapshot = PlanSnapshot(
                 subscription=self.subscription,
                 plans=dict(self.plans),
                 unknown_plans=frozenset(self.unknown),
@@ -114,7 +115,7 @@ class PlanState:
                 last_success_unix=dict(self.last_success),
                 refreshes={email: n for email, (_, n) in self.expiries.items()},
             )
-        return self._view
+        return self._snapshot
 
     def refilter(self, policy: Policy) -> set[str]:
         """Apply the policy to the accounts known; forget what is gone or ignored, noting
@@ -132,7 +133,7 @@ class PlanState:
         self.unknown &= kept
         self.doubted &= kept
         self.absent &= kept
-        self._view = None
+        self._snapshot = None
         return set(kept)
 
     def schedule_new(self, poll: PollConfig, now: float) -> None:
@@ -176,4 +177,4 @@ class PlanState:
                 count += 1
             seen[email] = (expiry, count)
         self.expiries = seen
-        self._view = None
+        self._snapshot = None

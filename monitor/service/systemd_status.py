@@ -9,7 +9,7 @@ from monitor.snapshot import Snapshot
 MAX_PROBLEM_CHARS = 100
 
 
-def status_line(snapshot: Snapshot, reload_problem: str | None = None) -> str:
+def systemd_status(snapshot: Snapshot, reload_problem: str | None = None) -> str:
     """E.g. "2/2 sources up; 5 accounts: 3 ok, 1 warning, 0 critical, 1 expired, 0 unknown;
     usable capacity 14 jobs". After a failed reload, and until a good one, it starts with
     "RELOAD FAILED (<key: problem>), running the previous configuration; "."""

@@ -19,7 +19,7 @@ from monitor.alerts.alert import (
 )
 from monitor.config import Severity
 from monitor.evaluate import AccountStatus
-from monitor.snapshot import Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription
 
@@ -174,7 +174,7 @@ def next_plan_crossing(snapshot: Snapshot, now: float) -> float | None:
     for source in snapshot.sources:
         if source.evaluation is None:
             continue
-        plans: SourcePlans = source.plans
+        plans: PlanSnapshot = source.plans
         for status in source.evaluation.accounts:
             plan = plans.plans.get(status.account.email)
             if plan is None or plan.expires_unix is None:

@@ -21,7 +21,7 @@ Job = Callable[..., Awaitable[None]]  # a coroutine function: run on the loop, n
 MAX_TIMER_SECONDS = 86_400.0
 
 
-class Schedule:
+class Timers:
     """Lives on the event loop. Jobs are coroutine functions, one run of each at a time; a run
     missed (a poll still running, the loop busy) is skipped, not made up."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
-from monitor.exposition.plans import plans_text
-from monitor.exposition.text import Family, escape_label, family_text, format_value
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.exposition.plan_families import plans_text
+from monitor.exposition.textformat import Family, escape_label, family_text, format_value
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 
 EXPIRY = Family(
     "pixverse_account_token_expiry_timestamp_seconds",
@@ -140,8 +140,8 @@ class RenderedSnapshot:
         for source in snapshot.sources:
             src = f'source="{escape_label(source.name)}"'
             _source_lines(source, src, per_source)
-            if snapshot.limits is not None:
-                _limit_lines(snapshot.limits, src, per_source)
+            if snapshot.criteria is not None:
+                _criteria_lines(snapshot.criteria, src, per_source)
             if source.evaluation is None:
                 continue
             for status in source.evaluation.accounts:
@@ -234,9 +234,9 @@ def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]
         )
 
 
-def _limit_lines(limits: Limits, src: str, out: dict[Family, list[str]]) -> None:
+def _criteria_lines(criteria: Criteria, src: str, out: dict[Family, list[str]]) -> None:
     # Per source, although the values are global, so that rules can join on `source`.
-    out[MIN_USABLE].append(f"{MIN_USABLE.name}{{{src}}} {limits.min_usable_capacity}\n")
+    out[MIN_USABLE].append(f"{MIN_USABLE.name}{{{src}}} {criteria.min_usable_capacity}\n")
     out[STALE_AFTER].append(
-        f"{STALE_AFTER.name}{{{src}}} {format_value(limits.stale_after_seconds)}\n"
+        f"{STALE_AFTER.name}{{{src}}} {format_value(criteria.stale_after_seconds)}\n"
     )

@@ -20,10 +20,10 @@ from monitor.config.load import load_config
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
 from monitor.service.daemon import Daemon
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
-from monitor.testing.clock import FakeClock
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.upstream import Plan
 from monitor.upstream.parse import Account, ExpirySource
 from monitor.web.statuspage import (
@@ -107,7 +107,7 @@ def hostile_snapshot() -> tuple[Snapshot, PageInputs]:
             Outcome.SUCCESS,
             NOW - 5,
             0.1,
-            plans=SourcePlans(plans=plans),
+            plans=PlanSnapshot(plans=plans),
         )
         for name in HOSTILE[:2]
     )
@@ -136,7 +136,7 @@ def hostile_snapshot() -> tuple[Snapshot, PageInputs]:
         for sink in HOSTILE
     }
     facts = PageFacts("1.0", 'https://ops.example/"><script>x</script>', HOSTILE, "email")
-    return Snapshot(sources, NOW, Limits(0, 900.0)), PageInputs(alerts, deliveries, facts)
+    return Snapshot(sources, NOW, Criteria(0, 900.0)), PageInputs(alerts, deliveries, facts)
 
 
 def test_hostile_text_in_every_field_stays_text() -> None:
@@ -227,7 +227,7 @@ def many_accounts(count: int) -> Snapshot:
     ]
     evaluation = evaluate(accounts, None, thresholds, AccountLabel.EMAIL, NOW)
     source = SourceSnapshot("main", evaluation, True, Outcome.SUCCESS, NOW - 5, 0.5)
-    return Snapshot((source,), NOW, Limits(0, 900.0))
+    return Snapshot((source,), NOW, Criteria(0, 900.0))
 
 
 def test_ten_thousand_accounts_cut_the_page_not_the_json() -> None:

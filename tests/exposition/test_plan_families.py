@@ -13,10 +13,10 @@ from monitor.config.policy import Policy
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Limits, Snapshot, SourcePlans, SourceSnapshot
+from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import Endpoint
+from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
-from monitor.upstream.plans import CreditKind, Plan
 from monitor.upstream.subscription import ServiceAccounts, Subscription
 from tests.helpers import require_binary
 
@@ -53,7 +53,7 @@ def body() -> bytes:
     ]
     policy = Policy(RULES, TH)
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW, policy=policy)
-    plans = SourcePlans(
+    plans = PlanSnapshot(
         subscription=Subscription(
             False,
             datetime(2025, 4, 5, tzinfo=UTC).timestamp(),
@@ -163,14 +163,16 @@ def test_every_subscription_and_plan_family() -> None:
 
 def test_the_interval_of_each_endpoint_that_is_on() -> None:
     """What PixverseMonitorEndpointFailing compares the age of the last success with: the
-    configured intervals, for the endpoints a source has on, and nothing without limits."""
+    configured intervals, for the endpoints a source has on, and nothing without criteria."""
     accounts = [Account("a@x.io", "", "", NOW + 3600, ExpirySource.EXPIRE_TIME, 4)]
     evaluation = evaluate(accounts, None, TH, AccountLabel.EMAIL, NOW)
     both = SourceSnapshot("both", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW)
-    off = SourcePlans(features_endpoint=False)
+    off = PlanSnapshot(features_endpoint=False)
     account_only = SourceSnapshot("acct", evaluation, True, Outcome.SUCCESS, NOW, 0.1, {}, NOW, off)
-    limits = Limits(0, 900.0, account_interval_seconds=7200.0, features_interval_seconds=21600.0)
-    got = samples(MetricsRenderer().render(Snapshot((both, account_only), NOW, limits), NOW))
+    criteria = Criteria(
+        0, 900.0, account_interval_seconds=7200.0, features_interval_seconds=21600.0
+    )
+    got = samples(MetricsRenderer().render(Snapshot((both, account_only), NOW, criteria), NOW))
     name = "pixverse_monitor_endpoint_interval_seconds"
     intervals = {k[1]: v for k, v in got.items() if k[0] == name}
     assert intervals == {

@@ -16,10 +16,10 @@ from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
-    AlertPolicy,
+    AlertStatus,
+    EngineSettings,
     FiringAlert,
     Reason,
-    Status,
     conditions,
     firing_counts,
     next_wake,
@@ -34,7 +34,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import SaveFailure, Task
 from monitor.exposition import InternalMetrics
-from monitor.snapshot import Limits, Snapshot
+from monitor.snapshot import Criteria, Snapshot
 from monitor.tasks import TaskErrors, wait_event
 
 log = structlog.get_logger("monitor.alerting")
@@ -44,8 +44,8 @@ log = structlog.get_logger("monitor.alerting")
 SAVE_INTERVAL_SECONDS = 0.2
 
 
-def policy_of(config: Config) -> AlertPolicy:
-    return AlertPolicy(Limits.of(config), config.alerts.repeat_interval.total_seconds())
+def engine_settings(config: Config) -> EngineSettings:
+    return EngineSettings(Criteria.of(config), config.alerts.repeat_interval.total_seconds())
 
 
 class StateDir(NamedTuple):
@@ -81,7 +81,7 @@ class Alerting:
         self._clock = clock
         self._errors = errors or TaskErrors()
         self._metrics = metrics
-        self._policy = policy_of(config)
+        self._settings = engine_settings(config)
         self._statefile = StateFile(config.alerts.state_dir)
         self._lock: StateLock | None = None  # taken at start
         self._book: AlertBook = {}
@@ -144,7 +144,7 @@ class Alerting:
 
     def reconfigure(self, config: Config, prepared: StateDir | None, external_url: str) -> None:
         """Apply a reloaded config: the book survives; sinks that stay keep their outbox."""
-        self._policy = policy_of(config)
+        self._settings = engine_settings(config)
         self._sender.external_url = external_url
         self._delivery.set_sinks(config.sinks)
         if prepared is not None:
@@ -167,14 +167,14 @@ class Alerting:
         """Step the book on a new snapshot, send what is due, and return the next moment the
         alerts may change by themselves (`crossing` is the next threshold crossing)."""
         now = snapshot.taken_at_unix
-        held = conditions(snapshot, self._book, self._policy, now)
-        self._book, events = step(self._book, held, now, self._policy.repeat_interval_seconds)
+        held = conditions(snapshot, self._book, self._settings, now)
+        self._book, events = step(self._book, held, now, self._settings.repeat_interval_seconds)
         self._count_firing()
         if events:
             _announce(events)
             self._delivery.enqueue(events, now)  # no second reading of a clock that may jump
             self.persist()
-        return next_wake(snapshot, self._book, self._policy, crossing, now)
+        return next_wake(snapshot, self._book, self._settings, crossing, now)
 
     def clock_jumped(self, seconds: float) -> None:
         """The daemon's time jumped by `seconds`: what is due at a wall time (repeats, retries,
@@ -262,7 +262,7 @@ def _announce(events: list[AlertEvent]) -> None:
         if event.reason is Reason.LABELS_CHANGED:
             name = "alert.relabelled"  # it goes on firing: not a start
         else:
-            name = "alert.firing" if event.status is Status.FIRING else "alert.resolved"
+            name = "alert.firing" if event.status is AlertStatus.FIRING else "alert.resolved"
         log.info(
             name,
             alertname=alert.name.value,

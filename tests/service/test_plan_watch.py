@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
-from monitor.service.plan_state import requests_per_hour
-from monitor.service.plans import PlanWatch
+from monitor.service.plan_schedule import requests_per_hour
+from monitor.service.plan_watch import PlanWatch
 from monitor.service.presence import Presence
-from monitor.service.reload import plan_reload
-from monitor.testing.clock import FakeClock
+from monitor.service.reload import diff_configs
 from monitor.testing.fakeapi import (
     ACCOUNT,
     ACCOUNTS,
@@ -35,7 +34,8 @@ from monitor.testing.fakeapi import (
     FakeUpstream,
     Fault,
 )
-from monitor.testing.fakeplans import FakePlan
+from monitor.testing.fakeclock import FakeClock
+from monitor.testing.fakefeatures import FakePlan
 from monitor.upstream import Endpoint, UpstreamClient, poll_source
 from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
 
@@ -87,7 +87,7 @@ class Harness:
         self.client = UpstreamClient.of(source, config.poll, self.clock)
         self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
-        self.presence = Presence()  # as the daemon's poller keeps it
+        self.presence = Presence()  # as the daemon's poll watch keeps it
 
     def mono(self, unix: float) -> float:
         """A wall time on the monotonic clock, as the clocks stand now."""
@@ -168,7 +168,7 @@ async def test_the_request_budget_of_the_default_config(configs: ConfigWriter) -
         assert len(fake.requests) == 28
         assert requests_per_hour(config.poll, config.sources[0], 3) == 28
         # Counted per endpoint and outcome.
-        assert harness.watch.view("main").requests_total == {
+        assert harness.watch.snapshot("main").requests_total == {
             (Endpoint.ACCOUNTS, Outcome.SUCCESS): 12,
             (Endpoint.CAPACITY, Outcome.SUCCESS): 12,
             (Endpoint.ACCOUNT, Outcome.SUCCESS): 1,
@@ -261,7 +261,7 @@ async def test_a_read_waiting_out_a_retry_after_frees_its_slot(configs: ConfigWr
         reads = asyncio.ensure_future(harness.watch.run_due("main"))
 
         async def the_others_read() -> bool:
-            return len(harness.watch.view("main").plans) == 2
+            return len(harness.watch.snapshot("main").plans) == 2
 
         # Three requests wait (capped at the poll interval), and the two others are made.
         await async_eventually(the_others_read, what="the reads not told to wait")
@@ -269,8 +269,10 @@ async def test_a_read_waiting_out_a_retry_after_frees_its_slot(configs: ConfigWr
         fake.fail_always(ACCOUNT, None)
         go_on.set()
         assert await asyncio.wait_for(reads, 10) == 5
-        assert len(harness.watch.view("main").plans) == 4
-        assert harness.watch.view("main").requests_total[(Endpoint.FEATURES, Outcome.SUCCESS)] == 4
+        assert len(harness.watch.snapshot("main").plans) == 4
+        assert (
+            harness.watch.snapshot("main").requests_total[(Endpoint.FEATURES, Outcome.SUCCESS)] == 4
+        )
 
 
 @pytest.mark.anyio
@@ -279,7 +281,7 @@ async def test_each_failure_degrades_only_its_own_series(
 ) -> None:
     async with watching(configs, three(T0)) as (fake, harness):
         await harness.run_until(fake, T0 + FIRST_ROUND)
-        good = harness.watch.view("main")
+        good = harness.watch.snapshot("main")
         assert set(good.plans) == {"a@x.io", "b@x.io", "c@x.io"}
         assert good.subscription is not None and good.subscription.active is True
         first_success = dict(good.last_success_unix)
@@ -290,7 +292,7 @@ async def test_each_failure_degrades_only_its_own_series(
         fake.set_plan("b@x.io", credit_monthly=7)
         fake.set_subscription(active=False)
         await harness.run_until(fake, T0 + 2 * HOUR)
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert view.plans["a@x.io"] == good.plans["a@x.io"]
         assert view.plans["b@x.io"].credits_left == 7
         assert view.subscription == good.subscription  # last good, still active
@@ -306,7 +308,7 @@ async def test_each_failure_degrades_only_its_own_series(
         # Back to normal: the subscription's news arrives.
         fake.serve_raw(ACCOUNT, None)
         await harness.run_until(fake, T0 + 3 * HOUR)
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert view.subscription is not None and view.subscription.active is False
 
 
@@ -318,7 +320,7 @@ async def test_an_unknown_email_makes_only_that_plan_unknown(
         await harness.run_until(fake, T0 + FIRST_ROUND)
         fake.update("b@x.io", plan=None)  # /features now answers 400 for it
         await harness.run_until(fake, T0 + 3 * HOUR)
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert set(view.plans) == {"a@x.io", "c@x.io"}
         assert view.unknown_plans == {"b@x.io"}
         assert view.plan_judged("b@x.io")
@@ -329,7 +331,7 @@ async def test_an_unknown_email_makes_only_that_plan_unknown(
         assert logs.events("plan.failed") == []
         fake.update("b@x.io", plan=FakePlan())
         await harness.run_until(fake, T0 + 4 * HOUR)
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert "b@x.io" in view.plans and view.unknown_plans == frozenset()
 
 
@@ -353,7 +355,7 @@ async def test_token_refreshes_are_counted_per_account(configs: ConfigWriter) ->
 
         async def poll() -> dict[str, int]:
             await harness.poll()
-            return dict(harness.watch.view("main").refreshes)
+            return dict(harness.watch.snapshot("main").refreshes)
 
         assert await poll() == {"a@x.io": 0, "b@x.io": 0, "c@x.io": 0}
         fake.update("a@x.io", expires_at=T0 + 20 * DAY)  # refreshed
@@ -392,7 +394,7 @@ async def test_ignored_accounts_are_not_fetched_and_unmatched_rules_are_logged(
         await harness.run_until(fake, T0 + 2 * HOUR)
         emails = {asked(q) for _, p, q in harness.log if p == FEATURES}
         assert emails == {"a@x.io", "c@x.io"}
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert set(view.plans) == {"a@x.io", "c@x.io"}
         assert "b@x.io" not in view.refreshes
         (unmatched,) = logs.events("policy.unmatched")
@@ -407,16 +409,16 @@ async def test_a_reload_keeps_counters_and_turns_endpoints_off(
     async with watching(configs, three(T0)) as (fake, harness):
         config = harness.config
         await harness.run_until(fake, T0 + 1)
-        counted = dict(harness.watch.view("main").requests_total)
+        counted = dict(harness.watch.snapshot("main").requests_total)
         text = configs.dir.joinpath("config.toml").read_text()
         off = text.replace(
             f'token_file = "{configs.token_file}"',
             f'token_file = "{configs.token_file}"\nfeatures_endpoint = false',
         ).replace('timeout = "2s"', 'timeout = "2s"\naccount_interval = "10m"')
         new = load_config(configs.write(off, "off.toml"), env={})
-        harness.watch.apply(new, plan_reload(config, new))
+        harness.watch.apply(new, diff_configs(config, new))
         harness.config = new
-        view = harness.watch.view("main")
+        view = harness.watch.snapshot("main")
         assert view.requests_total == counted
         assert view.plans == {} and not view.features_endpoint
         assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve

@@ -12,7 +12,7 @@ import pytest
 from monitor.config.load import load_config
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNT, FEATURES, FakeAccount, FakeUpstream, Fault
-from monitor.testing.fakeplans import FakePlan, FakeSubscription
+from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
 from tests.helpers.daemons import get, running, series

@@ -4,8 +4,8 @@ settings the Prometheus rules judge plans by. Defined here, rendered once per sn
 
 from __future__ import annotations
 
-from monitor.exposition.text import Family, escape_label, family_text, format_value
-from monitor.snapshot import Limits, Snapshot, SourceSnapshot
+from monitor.exposition.textformat import Family, escape_label, family_text, format_value
+from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.upstream import REQUEST_OUTCOMES, Endpoint
 
 SUBSCRIPTION_ACTIVE = Family(
@@ -111,8 +111,8 @@ def plans_text(snapshot: Snapshot) -> str:
         src = f'source="{escape_label(source.name)}"'
         _source_lines(source, src, out)
         _account_lines(source, src, out)
-        if snapshot.limits is not None:
-            _interval_lines(source, src, snapshot.limits, out)
+        if snapshot.criteria is not None:
+            _interval_lines(source, src, snapshot.criteria, out)
     return "".join(family_text(family, lines) for family, lines in out.items())
 
 
@@ -149,13 +149,13 @@ def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]
 
 
 def _interval_lines(
-    source: SourceSnapshot, src: str, limits: Limits, out: dict[Family, list[str]]
+    source: SourceSnapshot, src: str, criteria: Criteria, out: dict[Family, list[str]]
 ) -> None:
     """The intervals of the endpoints that are on: what PixverseMonitorEndpointFailing
     compares the age of their last success with."""
     for endpoint, on, seconds in (
-        (Endpoint.ACCOUNT, source.plans.account_endpoint, limits.account_interval_seconds),
-        (Endpoint.FEATURES, source.plans.features_endpoint, limits.features_interval_seconds),
+        (Endpoint.ACCOUNT, source.plans.account_endpoint, criteria.account_interval_seconds),
+        (Endpoint.FEATURES, source.plans.features_endpoint, criteria.features_interval_seconds),
     ):
         if on:
             out[ENDPOINT_INTERVAL].append(

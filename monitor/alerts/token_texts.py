@@ -1,6 +1,6 @@
-"""What alerts say to people: the summary and description of each alert while it fires, and
-of its resolution, which says what happened (renewed until ..., removed, read again). Pure:
-plain values in, text out."""
+"""What the alerts of the polls (token expiry, capacity, a source down, the clock) say to
+people: the summary and description of each while it fires, and of its resolution, which says
+what happened (renewed until ..., removed, read again). Pure: plain values in, text out."""
 
 from __future__ import annotations
 
