@@ -21,7 +21,8 @@ from monitor.config.model import (
     Thresholds,
 )
 from monitor.config.policy import AccountSettings, Policy, matches, static_warnings
-from monitor.config.render import render_config
+from monitor.config.render import render_config, toml_string
+from monitor.config.table import FileFormat, Table
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -30,6 +31,7 @@ __all__ = [
     "AccountSettings",
     "AlertsConfig",
     "Config",
+    "FileFormat",
     "Matcher",
     "MetricsConfig",
     "Policy",
@@ -38,6 +40,7 @@ __all__ = [
     "SinkConfig",
     "SinkType",
     "SourceConfig",
+    "Table",
     "Thresholds",
     "default_config_path",
     "load_config",
@@ -50,4 +53,5 @@ __all__ = [
     "render_config",
     "route_key",
     "static_warnings",
+    "toml_string",
 ]

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from monitor.config.matchers import Matcher
 from monitor.secret import Secret
+
+if TYPE_CHECKING:  # the model's own dataclasses are its tables; a matcher is a value
+    from monitor.config.matchers import Matcher
 
 DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
