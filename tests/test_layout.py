@@ -329,6 +329,7 @@ SUBJECTS = {
     "test_docs.py": "the docs: links, anchors and every path they name",
     "test_layout.py": "the shape of the package and of the tests",
     "test_packaging.py": "the wheel built from the package",
+    "alerts/test_grouping.py": "one message per burst, from Alerting through each sink type",
     "alerts/test_signature_doc.py": "the signature check docs/notifications.md gives receivers",
     "exposition/test_metrics_doc.py": "docs/metrics.md against the metric families",
     "exposition/test_names.py": "one home per metric name, across monitor/",

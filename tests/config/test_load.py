@@ -198,6 +198,38 @@ BAD = [
         "only webhook",
     ),
     (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['team=\"a\"', 'team~\"b\"']",
+        "sinks[0].matchers[1]",
+        "'team~\"b\"': expected =, !=, =~ or !~ after the label name 'team'",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = 'team=\"a\"'",
+        "sinks[0].matchers",
+        "expected an array",
+    ),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = [1]", "sinks[0].matchers[0]", "string"),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['x=~\"(\"']",
+        "sinks[0].matchers[0]",
+        "not a valid regex",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ntoken_file = 'k'",
+        "sinks[0].token_file",
+        "only ntfy",
+    ),
+    ("[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/'", "sinks[0].url", "topic"),
+    (
+        "[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/t'\ntoken = 'tk_x'",
+        "sinks[0].token",
+        "not accepted inline",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ngroup_wait = '11m'",
+        "sinks[0].group_wait",
+        "at most 10m",
+    ),
+    (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
         "sinks[1].name",
         "duplicate",
@@ -235,6 +267,9 @@ BAD = [
     (SINK.replace("http://127.0.0.1:9/hook", NOT_IDNA), "sinks[0].url", "not a valid URL"),
     (SINK.replace("127.0.0.1:9", "\u2603.example"), "sinks[0].url", "Invalid IDNA hostname"),
     ("[metrics]\nlisten = '127.0.0.1:99999'", "metrics.listen", "0..65535"),
+    # A sink's matchers: an operator, and a regex that compiles.
+    (f"{SINK}matchers = ['team:studio']", "sinks[0].matchers[0]", "expected =, !=, =~ or !~"),
+    (f"{SINK}matchers = ['team=~\"(x\"']", "sinks[0].matchers[0]", "not a valid regex"),
     # Names and labels go into every alert the state file keeps: one it could not load back
     # made the next start drop every alert and pending notification it was on.
     (SINK.replace("'ops'", f"'{'o' * 129}'"), "sinks[0].name", "at most 128"),
@@ -567,11 +602,17 @@ token_env = "TOKEN"
 name = "hook"
 url_file = "url"
 secret_file = "key"
+matchers = ['team="studio"']
 [[sinks]]
 name = "am"
 type = "alertmanager"
 url = "http://am:9093"
 resolve_grace = "1m"
+[[sinks]]
+name = "push"
+type = "ntfy"
+url = "https://ntfy.example.com/topic"
+token_file = "key"
 [[accounts]]
 match = "*@x.io"
 ignore = false

@@ -420,6 +420,8 @@ async def test_new_policy_labels_start_nothing_a_new_account_label_starts_again(
         configs.for_sources([("main", fake.base_url)], extra=team)
         assert await daemon.reload()
         assert alert_events(logs) == started
+        (relabelled,) = logs.events("alert.relabelled")  # for Alertmanager to end the old
+        assert relabelled["alertname"] == "PixverseTokenExpiringSoon"
         (after,) = await firing(daemon)
         assert after["labels"] == {**before["labels"], "team": "studio"}
         assert after["starts_at"] == before["starts_at"]
