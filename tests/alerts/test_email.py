@@ -23,6 +23,7 @@ from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
 from tests.alerts.test_delivery import EXTERNAL, T0, run
 from tests.alerts.test_ntfy import alerts
+from tests.helpers.processes import cli
 from tests.helpers.sinks import sink_config
 from tests.helpers.smtp import FakeSmtp, Received, self_signed
 
@@ -245,3 +246,29 @@ def test_a_plan_alert_is_listed_with_its_figures() -> None:
     assert "Plan: Pro · Credits left: 120 · Minimum credits: 500" in text
     assert "Credits left: 120<br>Minimum credits: 500" in html
     assert "120 credits left, below the minimum of 500" in text
+
+
+def test_notify_test_sends_one_and_dry_run_shows_it_without_the_password(
+    tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    (tmp_path / "pw").write_text(PASSWORD)
+    with FakeSmtp("starttls", cert=cert, users={"alerts": PASSWORD}) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[[sinks]]\nname = "mail"\ntype = "email"\nsmtp_host = "127.0.0.1"\n'
+            f'smtp_port = {server.port}\nusername = "alerts"\npassword_file = "pw"\n'
+            f'ca_file = "{cert[0]}"\nfrom = "alerts@example.com"\nto = ["ops@example.com"]\n'
+        )
+        dry = cli("notify-test", "--config", str(config), "--dry-run")
+        assert server.received == []
+        sent = cli("notify-test", "--config", str(config))
+    assert dry.returncode == 0, dry.stderr
+    assert "MAIL FROM:<alerts@example.com>\nRCPT TO:<ops@example.com>\n" in dry.stdout
+    assert "Subject: [WARNING] source notify-test: " in dry.stdout
+    assert sent.returncode == 0, sent.stderr
+    where = f"mail (email smtp://127.0.0.1:{server.port} (starttls))"
+    assert sent.stdout == f"{where}: delivered\n"
+    (received,) = server.received
+    assert received.message["Subject"].startswith("[WARNING] source notify-test: ")
+    for output in (dry.stdout, dry.stderr, sent.stdout, sent.stderr):
+        assert PASSWORD not in output

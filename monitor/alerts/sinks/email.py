@@ -20,8 +20,7 @@ from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
 from monitor.alerts.sinks.plaintext import digest_text
 from monitor.alerts.sinks.wording import AlertLines, Digest, digest
-from monitor.config import SinkConfig, SinkType
-from monitor.config.model import EmailSettings, SmtpTls
+from monitor.config import EmailSettings, SinkConfig, SinkType, SmtpTls
 from monitor.errors import DeliveryFailure
 from monitor.secret import scrub
 
