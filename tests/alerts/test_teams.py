@@ -5,6 +5,7 @@ limit, and answers 429 as Teams does."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from monitor.config.model import SinkConfig, SinkType
 from monitor.errors import DeliveryOutcome
 from tests.alerts.test_delivery import run
 from tests.helpers import LogCapture
-from tests.helpers.bursts import HOSTILE, burst, hostile_plan
+from tests.helpers.bursts import HOSTILE, HUGE, burst, hostile_plan
 from tests.helpers.chatapis import TEAMS_MARKUP, FakeTeams, render_markdown, teams_texts
 from tests.helpers.sinks import sink_config
 
@@ -112,3 +113,17 @@ async def test_a_wrong_signature_is_dropped_saying_why(teams: FakeTeams, logs: L
     assert harness.failures("office") == {"http_4xx": 1}
     (failed,) = logs.events("notification.failed")
     assert failed["error"] == "HTTP 401: unauthorized"
+
+
+@pytest.mark.anyio
+async def test_long_names_fill_the_card_up_to_28_kb_and_count_the_rest(teams: FakeTeams) -> None:
+    await run(
+        [teams_sink(teams)],
+        [replace(hostile_plan(f"{i} {HUGE}"), id=f"h{i}") for i in range(30)],
+        lambda h: h.count("office", DeliveryOutcome.DELIVERED),
+    )
+    (message,) = teams.messages  # the fake refuses a message over 28 KB
+    texts = teams_texts(message)
+    shown = sum(1 for text in texts if text.startswith("🚨 **CRITICAL**"))
+    assert 1 <= shown < 20
+    assert texts[-1].startswith(f"…and {30 - shown} more: ")
