@@ -83,6 +83,7 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
         chat_id=telegram.chat_id if telegram is not None else None,
         message_thread_id=telegram.message_thread_id if telegram is not None else None,
         bot_token_file=telegram.bot_token_file if telegram is not None else None,
+        api_url=telegram.api_url if telegram is not None else None,
     )
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from monitor.config.addresses import check_http_url, redact_url
 from monitor.config.table import Table
@@ -34,6 +35,7 @@ class TelegramTarget:
     bot_token_file: Path
     chat_id: str
     message_thread_id: int | None
+    api_url: str
 
 
 def read_telegram(
@@ -55,12 +57,15 @@ def read_telegram(
         raise ConfigError(table.key("bot_token_file"), problem)
     api_url = table.string("api_url", DEFAULT_API_URL).rstrip("/")
     check_http_url(table.key("api_url"), api_url)
+    if "@" in urlsplit(api_url).netloc:
+        raise ConfigError(table.key("api_url"), "must carry no credentials (user:password@)")
     return TelegramTarget(
         url=Secret(f"{api_url}/bot{token.reveal()}/sendMessage"),
         url_display=f"{redact_url(api_url)}/bot{MASK}/sendMessage",
         bot_token_file=path,
         chat_id=_chat_id(table),
         message_thread_id=_thread_id(table),
+        api_url=api_url,
     )
 
 
