@@ -3,15 +3,16 @@ Action.OpenUrl to the status page) POSTed to a Teams Workflows webhook, under Te
 message limit, every upstream text escaped for the markdown a TextBlock reads. Pure but for
 the HTTP attempt it shares.
 
-Microsoft's docs: "Create incoming webhooks with Workflows for Microsoft Teams" (the payload:
-`{"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
-"content": <AdaptiveCard>}]}`), https://support.microsoft.com/office/d15eb65b-3d4a-4e0a-b5d5-bd1c0c4e69ab;
-"Format cards in Teams", https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-format
+Microsoft's docs: "Create Incoming Webhooks",
+https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
+(an Adaptive Card is sent as `{"type": "message", "attachments": [{"contentType":
+"application/vnd.microsoft.card.adaptive", "content": <AdaptiveCard>}]}`; a Workflows
+webhook takes the same); "Format cards in Teams",
+https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-format
 (markdown in TextBlock and Fact: `**bold**`, `_italic_`, lists, `[title](url)`; HTML is not
-read); the Adaptive Cards schema, https://adaptivecards.io/explorer/; "Rate limiting for
-connectors" and the 28 KB limit of a message,
-https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
-(a 429 is answered with `Retry-After`)."""
+read); "Text features", https://learn.microsoft.com/adaptive-cards/create/textfeatures (the
+CommonMark subset, `{{DATE()}}` and `{{TIME()}}` functions). Teams refuses a message over
+28 KB and answers a rate limit with 429 and `Retry-After`."""
 
 from __future__ import annotations
 
