@@ -20,6 +20,7 @@ from monitor.config.model import (
 )
 from monitor.config.smtp import ReadSecret, read_email, refuse_email_keys, smtp_display
 from monitor.config.table import Table
+from monitor.config.telegram_sink import read_telegram
 from monitor.errors import ConfigError
 from monitor.secret import Secret
 from monitor.timefmt import format_duration
@@ -35,7 +36,8 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
     table.reject_inline_secret("token", "token_file")
     name = table.name("name", longest=MAX_NAME_LENGTH)
     kind = table.choice("type", SinkType, SinkType.WEBHOOK)
-    url_file = table.optional_path("url_file", base_dir)
+    telegram = read_telegram(table, read_secret, base_dir) if kind is SinkType.TELEGRAM else None
+    url_file = None if telegram is not None else table.optional_path("url_file", base_dir)
     email: EmailSettings | None = None
     apprise_urls: tuple[Secret, ...] = ()
     if kind is SinkType.EMAIL:
@@ -46,7 +48,9 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
         url, display = "", smtp_display(email)
     else:
         refuse_email_keys(table)
-    if kind is SinkType.APPRISE:
+    if telegram is not None:
+        url, display = telegram.url.reveal(), telegram.url_display
+    elif kind is SinkType.APPRISE:
         apprise_urls = read_apprise_urls(table, read_secret, url_file)
         url, display = "", apprise_display(apprise_urls)
     elif email is None:
@@ -80,6 +84,10 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
         group_wait=group_wait,
         token=read_secret(table.key("token_file"), token_file) if token_file else None,
         token_file=token_file,
+        chat_id=telegram.chat_id if telegram is not None else None,
+        message_thread_id=telegram.message_thread_id if telegram is not None else None,
+        bot_token_file=telegram.bot_token_file if telegram is not None else None,
+        api_url=telegram.api_url if telegram is not None else None,
         email=email,
         apprise_urls=apprise_urls,
     )

@@ -34,6 +34,10 @@ NTFY_TOPIC = "/canaryNtfyTopicSecret42"  # the topic is as good as a password
 SMTP_PASSWORD = "canary-smtp-PASSWORD-8e2d"
 APPRISE_PATH = "/canaryApprisePathSecret31"  # an Apprise URL's path: its service's credential
 APPRISE_PASSWORD = "canary-apprise-PASSWORD-6b"
+TELEGRAM_TOKEN = "7654321098:AAcanaryTelegramBotTOKEN1234567"  # in the URL path it is sent to
+DISCORD_PATH = "/api/webhooks/112233/canaryDiscordWebhookTOKEN77"
+TEAMS_SIG = "canaryTeamsWorkflowSIG9c3"
+TEAMS_PATH = "/workflows/abc/triggers/manual/paths/invoke"
 
 
 class Process:
@@ -110,6 +114,12 @@ def test_no_secret_anywhere_after_a_run_through_the_faults(
         apprise_host = receiver.url.removeprefix("http://")
         apprise_url = f"json://user:{APPRISE_PASSWORD}@{apprise_host}{APPRISE_PATH}"
         apprise_urls.write_text(apprise_url + "\n")
+        bot_token = tmp_path / "telegram-token"
+        bot_token.write_text(TELEGRAM_TOKEN + "\n")
+        discord_url = tmp_path / "discord-url"
+        discord_url.write_text(receiver.url + DISCORD_PATH + "\n")
+        teams_url = tmp_path / "teams-url"
+        teams_url.write_text(f"{receiver.url}{TEAMS_PATH}?api-version=1&sig={TEAMS_SIG}\n")
         web_config = tmp_path / "web.yml"
         hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
         web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
@@ -155,6 +165,23 @@ url = "{receiver.url}{NTFY_TOPIC}"
 token_file = "{ntfy_token}"
 
 [[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "{bot_token}"
+chat_id = -1001234567890
+api_url = "{receiver.url}"
+
+[[sinks]]
+name = "discord"
+type = "discord"
+url_file = "{discord_url}"
+
+[[sinks]]
+name = "office"
+type = "teams"
+url_file = "{teams_url}"
+
+[[sinks]]
 name = "dead"
 type = "slack"
 url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
@@ -185,7 +212,8 @@ url_file = "{apprise_urls}"
                 lambda: (
                     (
                         {r.path.split("?")[0] for r in receiver.accepted()}
-                        >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC, APPRISE_PATH}
+                        >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC, DISCORD_PATH}
+                        | {f"/bot{TELEGRAM_TOKEN}/sendMessage", TEAMS_PATH, APPRISE_PATH}
                     )
                     and smtp.accepted()
                 ),
@@ -259,6 +287,10 @@ url_file = "{apprise_urls}"
         "apprise url": apprise_url,
         "apprise url path": APPRISE_PATH,
         "apprise url password": APPRISE_PASSWORD,
+        "telegram bot token": TELEGRAM_TOKEN,
+        "telegram bot token's key": TELEGRAM_TOKEN.split(":")[1],
+        "discord url path": DISCORD_PATH,
+        "teams url signature": TEAMS_SIG,
         "basic-auth password": BASIC_PASSWORD,
         **{f"upstream secret {i}": value for i, value in enumerate(served)},
     }

@@ -514,6 +514,7 @@ def test_every_key_the_loader_reads_is_documented_and_no_other(
     (tmp_path / "url").write_text("https://hooks.example.com/x\n")
     (tmp_path / "key").write_text("k\n")
     (tmp_path / "ca.pem").write_text(self_signed(tmp_path)[0].read_text())
+    (tmp_path / "bot").write_text("123456:AAbotTOKENabcdefghijkl\n")
     for text in (
         reference_block(),
         """
@@ -546,6 +547,13 @@ password_file = "key"
 ca_file = "ca.pem"
 from = "alerts@example.com"
 to = ["a@example.com"]
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = "-1001234567890"
+message_thread_id = 42
+api_url = "https://telegram.example"
 [[accounts]]
 match = "*@x.io"
 ignore = false
