@@ -49,6 +49,16 @@ class SinkType(StrEnum):
     TELEGRAM = "telegram"
     DISCORD = "discord"
     TEAMS = "teams"
+    EMAIL = "email"
+    APPRISE = "apprise"
+
+
+class SmtpTls(StrEnum):
+    """How an email sink's SMTP connection is encrypted."""
+
+    STARTTLS = "starttls"  # plain, then upgraded by STARTTLS before anything is sent
+    TLS = "tls"  # TLS from the first byte (implicit TLS, "SMTPS")
+    NONE = "none"  # never encrypted: only where the network itself is trusted
 
 
 class Severity(StrEnum):
@@ -149,6 +159,24 @@ class SinkConfig:
     message_thread_id: int | None = None
     bot_token_file: Path | None = None
     api_url: str | None = None
+    # email sinks: the SMTP server and the addresses; apprise sinks: the URLs of `url_file`.
+    email: EmailSettings | None = None
+    apprise_urls: tuple[Secret, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Where and how an email sink sends its messages (docs/notifications.md#email)."""
+
+    smtp_host: str
+    smtp_port: int
+    tls: SmtpTls
+    sender: str  # the `from` key: "pixverse-monitor <alerts@example.com>"
+    recipients: tuple[str, ...]  # the `to` key: one address or more
+    username: str | None = None
+    password: Secret | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None  # trusted instead of the system's CAs (a private server)
 
 
 @dataclass(frozen=True)

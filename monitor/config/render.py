@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config.model import AccountRule, Config, SinkType
+from monitor.config.model import AccountRule, Config, EmailSettings, SinkType, SmtpTls
 from monitor.secret import MASK
 from monitor.timefmt import format_duration
 
@@ -100,7 +100,12 @@ def render_config(config: Config) -> str:
         out.append(f"type = {_value(sink.type.value)}")
         if sink.url_file is not None:
             out.append(f"url_file = {_value(sink.url_file)}")
-        out.append(_comment(f"url: {sink.url_display} (path and query masked)"))
+        if sink.email is not None:
+            out += _email(sink.email)
+        elif sink.apprise_urls:
+            out.append(_comment(f"urls: {sink.url_display} ({len(sink.apprise_urls)}, masked)"))
+        else:
+            out.append(_comment(f"url: {sink.url_display} (path and query masked)"))
         if sink.secret_file is not None:
             out.append(f"secret_file = {_value(sink.secret_file)}")
             out.append(_comment(f"secret: {MASK}"))
@@ -126,6 +131,25 @@ def render_config(config: Config) -> str:
             out.append(f"matchers = [{', '.join(toml_string(str(m)) for m in sink.matchers)}]")
     out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _email(email: EmailSettings) -> list[str]:
+    out = [
+        f"smtp_host = {_value(email.smtp_host)}",
+        f"smtp_port = {email.smtp_port}",
+        f"tls = {_value(email.tls.value)}",
+    ]
+    if email.username is not None:
+        out.append(f"username = {_value(email.username)}")
+        out.append(f"password_file = {_value(email.password_file)}")
+        out.append(_comment(f"password: {MASK}"))
+        if email.tls is SmtpTls.NONE:
+            out.append(_comment('login and password sent unencrypted, as tls = "none" asks'))
+    if email.ca_file is not None:
+        out.append(f"ca_file = {_value(email.ca_file)}")
+    out.append(f"from = {_value(email.sender)}")
+    out.append(f"to = [{', '.join(toml_string(address) for address in email.recipients)}]")
+    return out
 
 
 def _account_rules(rules: tuple[AccountRule, ...]) -> list[str]:

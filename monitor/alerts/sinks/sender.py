@@ -12,8 +12,10 @@ from monitor import __version__
 from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.outbox import Batch, Notification
 from monitor.alerts.sinks.alertmanager import Alertmanager
+from monitor.alerts.sinks.apprise import Apprise
 from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
 from monitor.alerts.sinks.discord import Discord
+from monitor.alerts.sinks.email import Email
 from monitor.alerts.sinks.ntfy import Ntfy
 from monitor.alerts.sinks.slack import Slack
 from monitor.alerts.sinks.teams import Teams
@@ -26,7 +28,17 @@ from monitor.upstream import RenewingClient, borrowed
 # One module per type, one channel each.
 CHANNELS: dict[SinkType, Channel[Any]] = {
     channel.type: channel
-    for channel in (Webhook(), Slack(), Alertmanager(), Ntfy(), Telegram(), Discord(), Teams())
+    for channel in (
+        Webhook(),
+        Slack(),
+        Alertmanager(),
+        Ntfy(),
+        Telegram(),
+        Discord(),
+        Teams(),
+        Email(),
+        Apprise(),
+    )
 }
 
 
