@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.upstream.client import Sleep, UpstreamClient
-from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.connections import RenewingClient, borrowed, verified_tls
 from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
@@ -50,4 +50,5 @@ __all__ = [
     "fetch_plan",
     "fetch_subscription",
     "poll_source",
+    "verified_tls",
 ]

@@ -13,7 +13,7 @@ from monitor.alerts.sinks import alertmanager, slack, webhook
 from monitor.alerts.sinks.http import SendResult, SinkRequest, post
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.upstream import RenewingClient, borrowed
+from monitor.upstream import RenewingClient, borrowed, verified_tls
 
 Shape = Callable[[SinkConfig, AlertEvent, str, float], SinkRequest]
 
@@ -37,13 +37,12 @@ class Sender:
     ) -> None:
         self._clock = clock
         self.external_url = external_url
-        tls = httpx.create_ssl_context()  # shared by the clients it renews
         shared = borrowed(transport) if transport is not None else None
 
         def new_client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 transport=shared,
-                verify=tls,
+                verify=verified_tls(),
                 headers={"User-Agent": f"pixverse-monitor/{__version__}"},
             )
 
