@@ -4,15 +4,18 @@ every module it imported when it exits."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
 from tests.helpers import ConfigWriter
+from tests.helpers.processes import port_from_log
 
 # Runs the command line after `-c WRAPPER OUT`, then writes sys.modules to OUT at exit.
 WRAPPER = (
@@ -88,3 +91,36 @@ def test_check_loads_no_web_tier_scheduler_or_sink(
     assert "monitor.upstream.poll" in modules  # it did poll
     assert matching(modules, (*DAEMON, "monitor.web", "jinja2", *SINKS, *TEST_DOUBLES)) == []
     assert matching(modules, ("prometheus_client",)) == []
+
+
+def test_the_daemon_loads_neither_other_commands_nor_what_it_does_not_use(
+    tmp_path: Path, configs: ConfigWriter, fake: FakeUpstream
+) -> None:
+    """No other command, no test double; no template engine before a page is asked for, no
+    YAML or bcrypt without a web config file."""
+    out = tmp_path / "modules.txt"
+    path = configs.for_upstream(fake.base_url)
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, str(out), "run", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = port_from_log(process)
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    modules = set(out.read_text().split())
+    assert "monitor.service.daemon" in modules
+    commands = [m for m in matching(modules, ("monitor.commands",)) if m != "monitor.commands"]
+    assert commands == [
+        "monitor.commands.defaults",
+        "monitor.commands.exits",
+        "monitor.commands.run",
+    ]
+    assert matching(modules, (*TEST_DOUBLES, "jinja2", "yaml", "bcrypt")) == []
