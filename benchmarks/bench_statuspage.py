@@ -31,14 +31,15 @@ from monitor.config import AccountLabel, AccountRule, Policy, Severity, Threshol
 from monitor.errors import Outcome
 from monitor.evaluate import evaluate
 from monitor.exposition import InternalMetrics, MetricsRenderer
-from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
+from monitor.snapshot import Criteria, PerSnapshot, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import CreditKind, Plan
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
-    AccountTables,
+    AccountTable,
     PageFacts,
     PageInputs,
     PageRenderer,
+    account_table,
     build_view,
     status_document,
 )
@@ -143,12 +144,12 @@ def main() -> None:
 
     # As the daemon's endpoints keep them, per snapshot: one for the new snapshots (each
     # makes its table anew), one for the warm snapshot (its table made once).
-    fresh_tables, warm_tables = AccountTables(), AccountTables()
+    fresh_tables, warm_tables = PerSnapshot(account_table), PerSnapshot(account_table)
 
-    def page(snapshot: Snapshot, tables: AccountTables) -> bytes:
+    def page(snapshot: Snapshot, tables: PerSnapshot[AccountTable]) -> bytes:
         return pages.render(build_view(snapshot, inputs, NOW + 1, tables.of(snapshot)))
 
-    def document(snapshot: Snapshot, tables: AccountTables) -> bytes:
+    def document(snapshot: Snapshot, tables: PerSnapshot[AccountTable]) -> bytes:
         view = build_view(snapshot, inputs, NOW + 1, tables.of(snapshot))
         return status_document(view, NOW + 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -126,16 +126,27 @@ def next_crossing(
 ) -> float | None:
     """The earliest moment after `now_unix` at which some account changes state."""
     policy = policy or Policy((), thresholds)
+    settings = policy.settings
+    return first_crossing(
+        (
+            (expiry - s.warning_seconds, expiry - s.critical_seconds, expiry)
+            for account in accounts
+            if (expiry := account.expiry_unix) is not None
+            and not (s := settings(account.email)).ignore
+        ),
+        now_unix,
+    )
+
+
+def first_crossing(crossings: Iterable[Sequence[float]], now_unix: float) -> float | None:
+    """The earliest moment after `now_unix` at which something crosses a threshold: the
+    loop behind every next crossing (token states, plan ends). Each item holds one thing's
+    crossings in time order (its warning, then critical, then the end itself), so only its
+    first one still ahead is looked at; None when none is ahead."""
     soonest: float | None = None
-    for account in accounts:
-        if account.expiry_unix is None:
-            continue
-        settings = policy.settings(account.email)
-        if settings.ignore:
-            continue
-        for offset in (settings.warning_seconds, settings.critical_seconds, 0.0):
-            moment = account.expiry_unix - offset
-            if moment > now_unix:  # offsets are in time order: the first future one is next
+    for moments in crossings:
+        for moment in moments:
+            if moment > now_unix:
                 if soonest is None or moment < soonest:
                     soonest = moment
                 break

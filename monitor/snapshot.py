@@ -1,9 +1,11 @@
-"""The immutable picture of every source that /metrics, /readyz and alerts read."""
+"""The immutable picture of every source that /metrics, /readyz and alerts read, and what its
+readers derive from it once per snapshot."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from monitor.config import Config
 from monitor.errors import Outcome
@@ -117,3 +119,25 @@ class Snapshot:
     taken_at_unix: float
     criteria: Criteria | None = None  # None: not exported (a snapshot made outside the daemon)
     taken_at_mono: float = 0.0  # the same moment on the monotonic clock
+
+
+_T = TypeVar("_T")
+
+
+class PerSnapshot(Generic[_T]):
+    """What `make` derives from a snapshot (the text of /metrics that does not depend on the
+    scrape time, the status page's account table), made once for the last snapshot asked
+    about and handed to every reader until a poll or a crossing makes a new one. Snapshots are
+    told apart by identity: they are never changed in place."""
+
+    __slots__ = ("_last", "_make")
+
+    def __init__(self, make: Callable[[Snapshot], _T]) -> None:
+        self._make = make
+        self._last: tuple[Snapshot, _T] | None = None
+
+    def of(self, snapshot: Snapshot) -> _T:
+        last = self._last
+        if last is None or last[0] is not snapshot:
+            last = self._last = (snapshot, self._make(snapshot))
+        return last[1]

@@ -118,10 +118,12 @@ def format_time_left(ttl_seconds: float | None) -> str:
     return format_ttl(ttl_seconds)
 
 
-def readable_utc(unix: float, *, seconds: bool = False) -> str:
-    """Unix seconds as people read a UTC time: "2026-11-28 05:32 UTC" (or "05:32:24 UTC")."""
+def readable_utc(unix: float, *, seconds: bool = False, zone: bool = True) -> str:
+    """Unix seconds as people read a UTC time: "2026-11-28 05:32 UTC" (or "05:32:24 UTC");
+    without `zone`, "2026-11-28 05:32", for a column whose heading says UTC."""
     when = datetime.fromtimestamp(unix, UTC)
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    text = when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} UTC" if zone else text
 
 
 def iso_utc(unix: float) -> str:

@@ -87,6 +87,17 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
     )
     try:
         port = port_from_log(process)
+        # The banner names the config file the demo wrote and loaded: config check takes it.
+        assert process.stderr is not None
+        banner = []
+        for line in process.stderr:
+            banner.append(line)
+            if line.startswith("  config "):
+                break
+        path = banner[-1].split(": ", 1)[1].split(" (", 1)[0]
+        checked = cli("config", "check", path)
+        assert checked.returncode == 0, checked.stderr
+        assert 'name = "demo-receiver"' in checked.stdout
         body = eventually(lambda: _metrics(port), what="demo metrics")
         for state in ("ok", "warning", "critical", "expired", "unknown"):
             assert f'state="{state}"}} 1' in body, state
@@ -100,7 +111,7 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
         assert process.stderr is not None
-        printed = process.stderr.read()
+        printed = "".join(banner) + process.stderr.read()
         assert "/metrics" in printed
         for line in (
             "[warning] PixversePlanExpiringSoon demo/soon@demo.pixverse.test: PixVerse plan of "

@@ -26,7 +26,7 @@ WRAPPER = (
     "raise SystemExit(main())\n"
 )
 
-DAEMON = ("monitor.service", "apscheduler")
+DAEMON = ("monitor.service.daemon", "monitor.service.timers", "apscheduler")
 WEB_TIER = (
     "monitor.web.server",
     "monitor.web.connection",

@@ -15,6 +15,7 @@ from monitor.evaluate import (
     classify,
     email_hash,
     evaluate,
+    first_crossing,
     next_crossing,
 )
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource, parse_capacity
@@ -165,6 +166,21 @@ def test_next_crossing(ttls: list[float | None], expected_offset: float | None) 
     accounts = [acct(f"{i}@x", ttl) for i, ttl in enumerate(ttls)]
     crossing = next_crossing(accounts, TH, NOW)
     assert crossing == (None if expected_offset is None else NOW + expected_offset)
+
+
+@pytest.mark.parametrize(
+    ("crossings", "expected"),
+    [
+        ([], None),
+        ([(NOW - 2, NOW - 1)], None),  # all behind
+        ([(NOW, NOW + 5)], NOW + 5),  # now itself is no longer ahead
+        ([(NOW + 9, NOW + 1)], NOW + 9),  # only the first ahead of each thing counts
+        ([(NOW - 1, NOW + 7), (NOW + 3,), (NOW + 4, NOW + 5)], NOW + 3),  # the soonest of all
+    ],
+)
+def test_first_crossing(crossings: list[tuple[float, ...]], expected: float | None) -> None:
+    """The one loop behind the token and the plan crossings."""
+    assert first_crossing(crossings, NOW) == expected
 
 
 def test_state_changes_exactly_at_the_crossing() -> None:

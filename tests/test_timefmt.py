@@ -174,3 +174,5 @@ def test_time_left_in_words(ttl: float | None, words: str) -> None:
 def test_a_readable_utc_time() -> None:
     assert readable_utc(1_800_000_005.9) == "2027-01-15 08:00 UTC"
     assert readable_utc(1_800_000_005.9, seconds=True) == "2027-01-15 08:00:05 UTC"
+    # For a column whose heading says UTC (check's table).
+    assert readable_utc(1_800_000_005.9, seconds=True, zone=False) == "2027-01-15 08:00:05"

@@ -18,10 +18,10 @@ from monitor.alerts.alert import (
     plan_scope,
 )
 from monitor.config import Severity
-from monitor.evaluate import AccountStatus
-from monitor.snapshot import PlanSnapshot, Snapshot, SourceSnapshot
+from monitor.evaluate import AccountStatus, first_crossing
+from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
-from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription
+from monitor.upstream import PIXVERSE_SERVICE, Plan, Subscription, format_credits
 
 
 class PlanConditions(NamedTuple):
@@ -115,9 +115,9 @@ def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> 
     left = plan.credits_left
     minimum = settings.min_credits
     if minimum > 0 and left is not None and left < minimum:
-        kinds = ", ".join(f"{kind.value} {_number(n)}" for kind, n in plan.credits.items())
+        kinds = ", ".join(f"{kind.value} {format_credits(n)}" for kind, n in plan.credits.items())
         words = texts.credits_low(label, source, name, left, kinds=kinds, minimum=minimum)
-        details = {"credits": _number(left), "min_credits": str(minimum)}
+        details = {"credits": format_credits(left), "min_credits": str(minimum)}
         alert = Alert(AlertName.CREDITS_LOW, Severity.WARNING, source, label, *words, details)
         alerts.append(dataclasses.replace(alert, extra_labels=labels))
     allowed = plan.concurrency
@@ -129,10 +129,6 @@ def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> 
         )
         alerts.append(dataclasses.replace(alert, extra_labels=labels))
     return alerts
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def plan_resolution(
@@ -170,21 +166,14 @@ def plan_resolution(
 
 def next_plan_crossing(snapshot: Snapshot, now: float) -> float | None:
     """The earliest moment after `now` at which a plan enters its warning window or ends."""
-    soonest: float | None = None
-    for source in snapshot.sources:
-        if source.evaluation is None:
-            continue
-        plans: PlanSnapshot = source.plans
-        for status in source.evaluation.accounts:
-            plan = plans.plans.get(status.account.email)
-            if plan is None or plan.expires_unix is None:
-                continue
-            for moment in (
-                plan.expires_unix - status.settings.plan_warning_seconds,
-                plan.expires_unix,
-            ):
-                if moment > now:
-                    if soonest is None or moment < soonest:
-                        soonest = moment
-                    break
-    return soonest
+    return first_crossing(
+        (
+            (ends - status.settings.plan_warning_seconds, ends)
+            for source in snapshot.sources
+            if source.evaluation is not None
+            for status in source.evaluation.accounts
+            if (plan := source.plans.plans.get(status.account.email)) is not None
+            and (ends := plan.expires_unix) is not None
+        ),
+        now,
+    )

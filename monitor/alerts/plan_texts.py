@@ -5,12 +5,9 @@ text out."""
 from __future__ import annotations
 
 from monitor.timefmt import format_ttl, iso_utc
+from monitor.upstream import format_credits
 
 Texts = tuple[str, str]  # (summary, description)
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def subscription_inactive(source: str, renewed: float | None) -> Texts:
@@ -54,9 +51,10 @@ def plan_lapsed(label: str, source: str, plan: str, ends: float | None, jobs: in
 def credits_low(
     label: str, source: str, plan: str, left: float, *, kinds: str, minimum: int
 ) -> Texts:
+    shown = format_credits(left)
     return (
-        f"PixVerse account {label} has {_number(left)} credits left",
-        f"Account {label} (source {source}, plan {plan}) has {_number(left)} credits left "
+        f"PixVerse account {label} has {shown} credits left",
+        f"Account {label} (source {source}, plan {plan}) has {shown} credits left "
         f"({kinds}), below the minimum of {minimum}. Top up, or its jobs start failing.",
     )
 
@@ -112,10 +110,11 @@ def plan_renewed(label: str, source: str, ends: float | None, now: float) -> Tex
 def credits_restored(label: str, source: str, left: float | None, minimum: int) -> Texts:
     if left is None:
         return plan_unknown(label, source)
+    shown = format_credits(left)
     return (
-        f"PixVerse account {label} has {_number(left)} credits left again",
-        f"Account {label} (source {source}) has {_number(left)} credits left, at or above the "
-        f"minimum in force ({minimum}).",
+        f"PixVerse account {label} has {shown} credits left again",
+        f"Account {label} (source {source}) has {shown} credits left, at or above the minimum "
+        f"in force ({minimum}).",
     )
 
 

@@ -18,13 +18,13 @@ from monitor.commands.check_output import (
     render_table,
     unknown_line,
 )
-from monitor.commands.check_plan_report import fetch_plan_answers
 from monitor.commands.defaults import DEFAULT_CHECK_TIMEOUT_SECONDS
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.commands.printable import json_text
 from monitor.commands.started import process_started_monotonic
 from monitor.config import Config
 from monitor.errors import CheckTimeout, ConfigError
+from monitor.service import PlanRound, read_plan_rounds
 from monitor.upstream import PollResult, UpstreamClient, poll_source
 
 PRINT_SECONDS = 0.2
@@ -73,6 +73,12 @@ async def poll_all(
     return [task.result() for task in tasks]
 
 
+async def _read_plans(
+    config: Config, results: list[PollResult], clock: Clock, budget_seconds: float
+) -> list[PlanRound]:
+    return await read_plan_rounds(config, results, clock, clock.monotonic() + budget_seconds)
+
+
 def check_command(
     config_path: Path | None,
     *,
@@ -111,7 +117,7 @@ def check_command(
     # The subscription and plans get what is left, less a moment to print: what has not
     # answered by then is shown as a timeout, and the expiry verdict stands.
     left = timeout_seconds - (time.monotonic() - began) - PRINT_SECONDS
-    answers = asyncio.run(fetch_plan_answers(config, results, clock, max(0.0, left)))
+    answers = asyncio.run(_read_plans(config, results, clock, max(0.0, left)))
     report = build_report(results, config, clock.time(), answers)
     write_stdout((render_json(report) if as_json else render_table(report)) + "\n")
     return int(report.status)

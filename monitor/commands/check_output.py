@@ -15,7 +15,6 @@ from typing import Any
 from monitor.alerts import Alert
 from monitor.commands.check_perfdata import TtlRange, perfdata, ttl_ranges
 from monitor.commands.check_plan_report import (
-    PlanAnswers,
     account_cells,
     account_plan,
     plan_alerts,
@@ -27,7 +26,8 @@ from monitor.commands.printable import json_text, plain
 from monitor.config import Config, Policy, Severity
 from monitor.evaluate import AccountState, AccountStatus, Evaluation, evaluate
 from monitor.exposition import account_fields
-from monitor.timefmt import format_ttl, iso_utc
+from monitor.service import PlanRound
+from monitor.timefmt import format_ttl, readable_utc
 from monitor.upstream import PollResult
 
 
@@ -60,7 +60,7 @@ class SourceReport:
     result: PollResult
     evaluation: Evaluation | None  # None when the poll failed
     capacity_low: bool
-    plan_answers: PlanAnswers = field(default_factory=PlanAnswers)  # subscription and plans
+    plan_round: PlanRound = field(default_factory=PlanRound)  # subscription and plans
     plan_alerts: tuple[Alert, ...] = ()  # what the daemon's subscription and plan alerts say now
 
 
@@ -81,16 +81,16 @@ def build_report(
     results: list[PollResult],
     config: Config,
     now_unix: float,
-    plan_answers: list[PlanAnswers] | None = None,
+    plan_rounds: list[PlanRound] | None = None,
 ) -> CheckReport:
-    """The verdict on every source. With `plan_answers` (the subscription and plans), the
+    """The verdict on every source. With `plan_rounds` (the subscription and plans), the
     subscription and plan alerts count as the daemon's do: a warning or a critical each."""
     reports = []
     statuses = {PluginStatus.OK}
     minimum = config.thresholds.min_usable_capacity
     policy = Policy(config.accounts, config.thresholds)
     for index, result in enumerate(results):
-        answers = plan_answers[index] if plan_answers is not None else PlanAnswers()
+        answers = plan_rounds[index] if plan_rounds is not None else PlanRound()
         if result.accounts is None:
             alerts = tuple(plan_alerts(result.source, None, answers, now_unix))
             reports.append(SourceReport(result, None, False, answers, alerts))
@@ -139,7 +139,7 @@ def render_json(report: CheckReport) -> str:
         if source.evaluation is not None:
             at = source.evaluation.at_unix
             accounts = [
-                account_fields(s, at, *account_plan(source.plan_answers, s))
+                account_fields(s, at, *account_plan(source.plan_round, s))
                 for s in _sorted(source.evaluation)
             ]
         sources.append(
@@ -147,7 +147,7 @@ def render_json(report: CheckReport) -> str:
                 "name": source.result.source,
                 "outcome": source.result.outcome.value,
                 "error": source.result.error,
-                "subscription": subscription_json(source.plan_answers),
+                "subscription": subscription_json(source.plan_round),
                 "alerts": [
                     {
                         "alertname": a.name.value,
@@ -190,7 +190,7 @@ def render_table(report: CheckReport) -> str:
         if result.error:
             head += f" [{result.error}]"
         lines.append(head)
-        subscription = subscription_line(source.plan_answers)
+        subscription = subscription_line(source.plan_round)
         if subscription is not None:
             lines.append(subscription)
         rows = [
@@ -213,11 +213,11 @@ def render_table(report: CheckReport) -> str:
                 (
                     s.label,
                     s.state.value,
-                    iso_utc(expiry).replace("T", " ").removesuffix("Z") if expiry else "-",
+                    readable_utc(expiry, seconds=True, zone=False) if expiry is not None else "-",
                     format_ttl(expiry - at) if expiry is not None else "-",
                     str(s.account.max_jobs),
                     f"{s.executing}/{s.available}" if s.executing is not None else "-",
-                    *account_cells(source.plan_answers, s),
+                    *account_cells(source.plan_round, s),
                 )
             )
         shown = [[plain(cell) for cell in row] for row in rows]

@@ -9,30 +9,13 @@ import socket
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from monitor.alerts import SIGNATURE_HEADER, verify_signature
 from monitor.commands.exits import EXIT_CONFIG
-from monitor.config import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    AccountLabel,
-    AccountRule,
-    AlertsConfig,
-    Config,
-    MetricsConfig,
-    PollConfig,
-    Severity,
-    SinkConfig,
-    SinkType,
-    SourceConfig,
-    Thresholds,
-    parse_listen,
-    redact_url,
-)
+from monitor.config import load_config, parse_listen, toml_string
 from monitor.errors import ConfigError
 from monitor.exposition import ACCOUNT_STATE
-from monitor.secret import Secret
 from monitor.service import Daemon
 from monitor.testing import (
     DEMO_DOMAIN,
@@ -47,55 +30,63 @@ _OWN_LABELS = frozenset({"alertname", "severity", "source", "account"})
 DEMO_SECRET = "demo-signing-key"  # noqa: S105 - the built-in receiver's, by design
 
 
-def demo_config(base_url: str, host: str, port: int, state_dir: Path, receiver_url: str) -> Config:
-    return Config(
-        sources=(
-            SourceConfig(
-                name="demo",
-                base_url=base_url,
-                token=Secret(DEMO_TOKEN),
-                token_origin="the built-in demo",  # noqa: S106
-                token_file=None,
-                token_env=None,
-                capacity_endpoint=True,
-            ),
-        ),
-        poll=PollConfig(
-            interval=timedelta(seconds=15),
-            timeout=timedelta(seconds=5),
-            jitter=timedelta(0),
-            stale_after=timedelta(minutes=1),
-            max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
-            # The fake has no rate limit: read the subscription and plans every minute.
-            account_interval=timedelta(minutes=1),
-            features_interval=timedelta(minutes=1),
-        ),
-        thresholds=Thresholds(
-            timedelta(hours=72),
-            timedelta(hours=24),
-            min_usable_capacity=22,
-            plan_warning=timedelta(days=7),
-            min_credits=100,
-        ),
-        metrics=MetricsConfig(host, port, AccountLabel.EMAIL, None),
-        alerts=AlertsConfig(timedelta(hours=4), state_dir),
-        sinks=(
-            SinkConfig(
-                name="demo-receiver",
-                type=SinkType.WEBHOOK,
-                url=Secret(receiver_url),
-                url_display=redact_url(receiver_url),
-                url_file=None,
-                secret=Secret(DEMO_SECRET),
-                secret_file=None,
-                min_severity=Severity.WARNING,
-                send_resolved=True,
-                timeout=timedelta(seconds=5),
-            ),
-        ),
-        # Policy: the studio's accounts carry a team label on their alerts and metrics.
-        accounts=(AccountRule(f"urgent@{DEMO_DOMAIN}", labels=(("team", "studio"),)),),
+def write_demo_config(directory: Path, base_url: str, listen: str, receiver_url: str) -> Path:
+    """Write the demo's config file in `directory` (its state directory too), with the fake's
+    token and the receiver's signing key in files beside it, as a deployment keeps them; the
+    demo loads it as the daemon loads any, and `config check` takes it."""
+    token = directory / "useapi-token"
+    token.write_text(DEMO_TOKEN + "\n")
+    secret = directory / "webhook-secret"
+    secret.write_text(DEMO_SECRET + "\n")
+    path = directory / "config.toml"
+    path.write_text(
+        f"""# pixverse-monitor demo: the daemon against the built-in fake useapi.net.
+
+[[sources]]
+name = "demo"
+base_url = {toml_string(base_url)}
+token_file = {toml_string(str(token))}
+
+[poll]
+interval = "15s"
+timeout = "5s"
+jitter = "0s"
+stale_after = "1m"
+# The fake has no rate limit: read the subscription and plans every minute.
+account_interval = "1m"
+features_interval = "1m"
+
+[thresholds]
+warning = "72h"
+critical = "24h"
+min_usable_capacity = 22
+plan_warning = "7d"
+min_credits = 100
+
+[metrics]
+listen = {toml_string(listen)}
+
+[alerts]
+repeat_interval = "4h"
+state_dir = {toml_string(str(directory))}
+
+[[sinks]]
+name = "demo-receiver"
+type = "webhook"
+url = {toml_string(receiver_url)}
+secret_file = {toml_string(str(secret))}
+min_severity = "warning"
+send_resolved = true
+timeout = "5s"
+
+# Policy: the studio's accounts carry a team label on their alerts and metrics.
+[[accounts]]
+match = {toml_string(f"urgent@{DEMO_DOMAIN}")}
+labels = {{ team = "studio" }}
+""",
+        encoding="utf-8",
     )
+    return path
 
 
 def print_notification(received: Received) -> None:
@@ -123,14 +114,16 @@ def print_notification(received: Received) -> None:
         )
 
 
-async def run_demo(host: str, port: int) -> int:
+async def run_demo(listen: str) -> int:
+    """`listen`: where the endpoints listen, as `[metrics] listen` takes it."""
     started = time.time()
     with (
         scenario_upstream("demo", DEMO_TOKEN, started) as fake,
         WebhookReceiver(on_receive=print_notification) as receiver,
         tempfile.TemporaryDirectory(prefix="pixverse-monitor-demo-") as state_dir,
     ):
-        config = demo_config(fake.base_url, host, port, Path(state_dir), receiver.url + "/hook")
+        path = write_demo_config(Path(state_dir), fake.base_url, listen, receiver.url + "/hook")
+        config = load_config(path)
         daemon = Daemon(config)
         runner = asyncio.create_task(daemon.run())
         started_wait = asyncio.create_task(daemon.started.wait())
@@ -138,9 +131,10 @@ async def run_demo(host: str, port: int) -> int:
         if runner.done():
             started_wait.cancel()
             return runner.result()
-        shown = host or "127.0.0.1"
+        shown = config.metrics.host or "127.0.0.1"
         print(
             f"\npixverse-monitor demo\n"
+            f"  config              : {path} (pixverse-monitor config check {path})\n"
             f"  fake useapi.net API : {fake.base_url} (token {fake.token}; on its own: "
             f"pixverse-monitor fake-upstream)\n"
             f"  webhook receiver    : {receiver.url}/hook (prints what it gets below)\n"
@@ -174,7 +168,7 @@ def demo_command(listen: str) -> int:
         if taken is not None:
             # Someone at a terminal, not a restart racing the old process: no use waiting.
             raise ConfigError("--listen", f"cannot listen on {listen}: {taken}")
-        return asyncio.run(run_demo(host, port))
+        return asyncio.run(run_demo(listen))
     except ConfigError as exc:
         print(f"pixverse-monitor: demo: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -20,7 +20,8 @@ from monitor.config.model import (
     Thresholds,
 )
 from monitor.config.policy import AccountSettings, Policy, matches, static_warnings
-from monitor.config.render import render_config
+from monitor.config.render import render_config, toml_string
+from monitor.config.table import FileFormat, Table
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -29,6 +30,7 @@ __all__ = [
     "AccountSettings",
     "AlertsConfig",
     "Config",
+    "FileFormat",
     "MetricsConfig",
     "Policy",
     "PollConfig",
@@ -36,6 +38,7 @@ __all__ = [
     "SinkConfig",
     "SinkType",
     "SourceConfig",
+    "Table",
     "Thresholds",
     "default_config_path",
     "load_config",
@@ -45,4 +48,5 @@ __all__ = [
     "redact_url",
     "render_config",
     "static_warnings",
+    "toml_string",
 ]

@@ -16,12 +16,12 @@ def _value(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, timedelta):
-        return _quote(format_duration(value))
+        return toml_string(format_duration(value))
     if isinstance(value, Path):
-        return _quote(str(value))
+        return toml_string(str(value))
     if value is None:
         return '""'
-    return _quote(str(value))
+    return toml_string(str(value))
 
 
 # TOML basic strings: these have short escapes, every other control character (U+0000 to
@@ -34,7 +34,8 @@ _BASIC_STRING = str.maketrans({**_CONTROLS, '"': '\\"', "\\": "\\\\"})
 _COMMENT = str.maketrans({k: v for k, v in _CONTROLS.items() if k != "\t"})
 
 
-def _quote(text: str) -> str:
+def toml_string(text: str) -> str:
+    """`text` as a TOML basic string, which loads back to the very same text."""
     return '"' + text.translate(_BASIC_STRING) + '"'
 
 

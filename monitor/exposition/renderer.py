@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor.exposition.account_families import RenderedSnapshot
 from monitor.exposition.internal import InternalMetrics
-from monitor.snapshot import Snapshot
+from monitor.snapshot import PerSnapshot, Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -16,14 +16,10 @@ class MetricsRenderer:
 
     def __init__(self, internal: InternalMetrics | None = None) -> None:
         self._internal = internal
-        self._cached: tuple[Snapshot, RenderedSnapshot] | None = None
+        self._rendered = PerSnapshot(RenderedSnapshot)
 
     def render(self, snapshot: Snapshot, now_unix: float) -> bytes:
-        cached = self._cached
-        if cached is None or cached[0] is not snapshot:
-            cached = (snapshot, RenderedSnapshot(snapshot))
-            self._cached = cached
-        body = cached[1].body(now_unix)
+        body = self._rendered.of(snapshot).body(now_unix)
         if self._internal is None:
             return body
         return body + self._internal.render()

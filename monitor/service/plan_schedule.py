@@ -1,7 +1,8 @@
 """What PlanWatch keeps of one source between requests: the last good subscription and plans,
 when each account's next /features is due (on the monotonic clock), the token refreshes the
-polls saw, and every request counted by endpoint and outcome; and the request budget these
-schedules add up to, which an account that comes and goes never gets around."""
+polls saw, and every request counted by endpoint and outcome; what one read is (at most
+MAX_IN_FLIGHT of a source's at once, its answer recorded in the plan view); and the request
+budget these schedules add up to, which an account that comes and goes never gets around."""
 
 from __future__ import annotations
 
@@ -9,11 +10,24 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 
+from monitor.clock import Clock
 from monitor.config import Policy, PollConfig, SourceConfig
 from monitor.errors import Outcome
 from monitor.snapshot import PlanSnapshot
-from monitor.upstream import Account, Endpoint, Plan, Sleep, Subscription, UpstreamClient
+from monitor.upstream import (
+    Account,
+    Endpoint,
+    Plan,
+    PlanResult,
+    Sleep,
+    Subscription,
+    SubscriptionResult,
+    UpstreamClient,
+    fetch_plan,
+    fetch_subscription,
+)
 
 MAX_IN_FLIGHT = 2  # per source, /v2/account and /features together
 # An expiry that moves later by more than this is a token refresh, not upstream jitter.
@@ -45,6 +59,16 @@ async def request_slot(slots: asyncio.Semaphore, sleep: Sleep) -> AsyncIterator[
     finally:
         if held:
             slots.release()
+
+
+class PlanNews(Enum):
+    """What a /features answer did to the account's plan in the view."""
+
+    READ = "read"  # a plan: it replaces the last one
+    UNKNOWN_ONCE = "unknown_once"  # upstream does not know the account, said once: plan kept
+    NEWLY_UNKNOWN = "newly_unknown"  # ... said again, or of an account without a plan
+    STILL_UNKNOWN = "still_unknown"
+    FAILED = "failed"  # no answer to go by: the last plan is kept
 
 
 def requests_per_hour(poll: PollConfig, source: SourceConfig, accounts: int) -> float:
@@ -136,11 +160,12 @@ class PlanSchedule:
         self._snapshot = None
         return set(kept)
 
-    def schedule_new(self, poll: PollConfig, now: float) -> None:
+    def schedule_new(self, poll: PollConfig, now: float, *, at_once: bool = False) -> None:
         """Plan the first reads of accounts not seen before. They are spread over a poll
-        interval (so that plans are known soon after a start) and their later reads evenly
-        over features_interval, each account once per interval. An account forgotten and
-        back is read when its next read was due, not before. `now` is monotonic."""
+        interval (so that plans are known soon after a start; `at_once`: all due `now`, for a
+        one-shot read) and their later reads evenly over features_interval, each account once
+        per interval. An account forgotten and back is read when its next read was due, not
+        before. `now` is monotonic."""
         if not self.config.features_endpoint:
             return
         for email in [e for e, when in self.forgotten.items() if when <= now]:
@@ -155,7 +180,7 @@ class PlanSchedule:
             if noted is not None:
                 self.due[email] = noted
                 continue
-            self.due[email] = now + k * first / len(new)
+            self.due[email] = now if at_once else now + k * first / len(new)
             self.next_round[email] = now + every + k * every / len(new)
 
     def note_refreshes(self, accounts: Sequence[Account]) -> None:
@@ -178,3 +203,108 @@ class PlanSchedule:
             seen[email] = (expiry, count)
         self.expiries = seen
         self._snapshot = None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def next_due(self) -> float | None:
+        """When (on the monotonic clock) a read is next due; None when nothing is scheduled."""
+        moments = []
+        if self.config.account_endpoint:
+            moments.append(self.subscription_due)
+        if self.config.features_endpoint:
+            absent = self.absent
+            moments.extend(when for email, when in self.due.items() if email not in absent)
+        return min(moments) if moments else None
+
+    def take_due(self, now: float) -> tuple[bool, list[str]]:
+        """Mark what is due at `now` (monotonic) as on its way: whether the subscription is,
+        and the accounts whose plan is. An absent account keeps its turn until it is back."""
+        subscription = self.config.account_endpoint and self.subscription_due <= now
+        if subscription:
+            self.subscription_due = float("inf")  # in progress
+        emails: list[str] = []
+        if self.config.features_endpoint:
+            absent = self.absent
+            for email in [e for e, when in self.due.items() if when <= now]:
+                if email in absent:
+                    continue
+                self.due[email] = float("inf")  # in progress
+                self.reading.add(email)
+                emails.append(email)
+        return subscription, emails
+
+    async def read_subscription(
+        self, clock: Clock, sleep: Sleep, every: float, deadline: float | None = None
+    ) -> SubscriptionResult:
+        """Read /v2/account in one of the source's request slots and record its answer. The
+        next read is due `every` seconds after this one starts; its attempts end by then, or
+        by `deadline` (monotonic) when given. `sleep` waits out a `Retry-After`."""
+        async with request_slot(self.slots, sleep) as pause:
+            started = clock.monotonic()
+            self.subscription_due = started + every
+            until = started + every if deadline is None else deadline
+            try:
+                result = await fetch_subscription(self.client, clock, until, pause)
+            except BaseException:
+                self.subscription_due = clock.monotonic()  # not made: due again
+                raise
+        self.record_subscription(result)
+        return result
+
+    async def read_plan(
+        self, email: str, clock: Clock, sleep: Sleep, every: float, deadline: float | None = None
+    ) -> tuple[PlanResult, PlanNews | None] | None:
+        """Read one account's /features in one of the source's request slots (taken by
+        `take_due`) and record its answer; as `read_subscription`. None when the account was
+        forgotten (or ignored) while it waited for a slot; no news when while it was asked."""
+        try:
+            async with request_slot(self.slots, sleep) as pause:
+                if email not in self.kept_set:
+                    return None
+                started = clock.monotonic()
+                # Never sooner than an interval after this read, whatever the spread planned.
+                after = max(started + every, self.next_round.pop(email, float("-inf")))
+                self.due[email] = after
+                until = after if deadline is None else deadline
+                try:
+                    result = await fetch_plan(self.client, email, clock, until, pause)
+                except BaseException:
+                    if email in self.due:
+                        self.due[email] = clock.monotonic()
+                    raise
+        finally:
+            self.reading.discard(email)
+        return result, self.record_plan(email, result)
+
+    def record_subscription(self, result: SubscriptionResult) -> None:
+        """Count a /v2/account answer; a subscription replaces the last one."""
+        self.count(Endpoint.ACCOUNT, result.outcome)
+        if result.subscription is not None:
+            self.subscription = result.subscription
+            self.last_success[Endpoint.ACCOUNT] = result.finished_unix
+
+    def record_plan(self, email: str, result: PlanResult) -> PlanNews | None:
+        """Count a /features answer and put it in the view; None (counted only) for an
+        account no longer read."""
+        self.count(Endpoint.FEATURES, result.outcome)
+        if email not in self.due:
+            return None  # gone (or ignored) while it was asked about
+        if result.plan is not None:
+            self.plans[email] = result.plan
+            self.unknown.discard(email)
+            self.doubted.discard(email)
+            self.last_success[Endpoint.FEATURES] = result.finished_unix
+            return PlanNews.READ
+        if not result.unknown_account:
+            return PlanNews.FAILED
+        if email in self.plans and email not in self.doubted:
+            # Once may be an account that flaps out of upstream's list: its plan is kept (as
+            # after any failed read) until the next read says so again.
+            self.doubted.add(email)
+            return PlanNews.UNKNOWN_ONCE
+        self.plans.pop(email, None)
+        self.doubted.discard(email)
+        if email in self.unknown:
+            return PlanNews.STILL_UNKNOWN
+        self.unknown.add(email)
+        return PlanNews.NEWLY_UNKNOWN

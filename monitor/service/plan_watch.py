@@ -17,18 +17,11 @@ from monitor.clock import Clock
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
-from monitor.service.plan_schedule import PlanSchedule, request_slot
+from monitor.service.plan_schedule import PlanNews, PlanSchedule
 from monitor.service.reload import ReloadDiff
 from monitor.snapshot import PlanSnapshot
 from monitor.tasks import TaskErrors, supervise, wait_event
-from monitor.upstream import (
-    Endpoint,
-    PollResult,
-    Sleep,
-    UpstreamClient,
-    fetch_plan,
-    fetch_subscription,
-)
+from monitor.upstream import Endpoint, PollResult, Sleep, UpstreamClient
 
 log = structlog.get_logger("monitor.plans")
 
@@ -172,123 +165,69 @@ class PlanWatch:
     def next_due(self, name: str) -> float | None:
         """When (on the monotonic clock) the source next has a request due; None when nothing
         is scheduled."""
-        source = self._sources[name]
-        moments = []
-        if source.config.account_endpoint:
-            moments.append(source.subscription_due)
-        if source.config.features_endpoint:
-            absent = source.absent
-            moments.extend(when for email, when in source.due.items() if email not in absent)
-        return min(moments) if moments else None
+        return self._sources[name].next_due()
 
     async def run_due(self, name: str) -> int:
         """Make every request of this source that is due now, at most MAX_IN_FLIGHT at once;
         return how many were made."""
         source = self._sources[name]
-        now = self._clock.monotonic()
         poll = self._config.poll
+        subscription, emails = source.take_due(self._clock.monotonic())
         jobs = []
-        if source.config.account_endpoint and source.subscription_due <= now:
-            source.subscription_due = float("inf")  # in progress
+        if subscription:
             jobs.append(self._subscription(source, poll.account_interval.total_seconds()))
-        if source.config.features_endpoint:
-            every = poll.features_interval.total_seconds()
-            absent = source.absent
-            for email in [e for e, when in source.due.items() if when <= now]:
-                if email in absent:
-                    continue  # not asked about until it is back, its turn kept
-                source.due[email] = float("inf")  # in progress
-                source.reading.add(email)
-                jobs.append(self._plan(source, email, every))
+        every = poll.features_interval.total_seconds()
+        jobs.extend(self._plan(source, email, every) for email in emails)
         if jobs:
             await asyncio.gather(*jobs)
         return len(jobs)
 
     async def _subscription(self, source: PlanSchedule, every: float) -> None:
-        async with request_slot(source.slots, self._sleep) as pause:
-            started = self._clock.monotonic()
-            source.subscription_due = started + every
-            try:
-                result = await fetch_subscription(
-                    source.client, self._clock, started + every, pause
-                )
-            except BaseException:
-                source.subscription_due = self._clock.monotonic()  # not made: due again
-                raise
-        source.count(Endpoint.ACCOUNT, result.outcome)
-        if result.subscription is None:
+        result = await source.read_subscription(self._clock, self._sleep, every)
+        name = source.config.name
+        subscription = result.subscription
+        if subscription is None:
             log.warning(
-                "subscription.failed",
-                source=source.config.name,
-                outcome=result.outcome.value,
-                error=result.error,
+                "subscription.failed", source=name, outcome=result.outcome.value, error=result.error
             )
         else:
-            source.subscription = result.subscription
-            source.last_success[Endpoint.ACCOUNT] = result.finished_unix
-            if result.subscription.invalid:
+            if subscription.invalid:
                 log.warning(
-                    "subscription.invalid_values",
-                    source=source.config.name,
-                    counts=dict(result.subscription.invalid),
+                    "subscription.invalid_values", source=name, counts=dict(subscription.invalid)
                 )
-            if result.subscription.services_dropped:
+            if subscription.services_dropped:
                 log.warning(
                     "subscription.services_dropped",
-                    source=source.config.name,
-                    kept=len(result.subscription.services),
-                    dropped=result.subscription.services_dropped,
+                    source=name,
+                    kept=len(subscription.services),
+                    dropped=subscription.services_dropped,
                 )
         self._changed(source)
 
     async def _plan(self, source: PlanSchedule, email: str, every: float) -> None:
-        try:
-            async with request_slot(source.slots, self._sleep) as pause:
-                if email not in source.kept_set:
-                    return  # forgotten (or ignored) while it waited for a slot
-                started = self._clock.monotonic()
-                # Never sooner than an interval after this read, whatever the spread planned.
-                after = max(started + every, source.next_round.pop(email, float("-inf")))
-                source.due[email] = after
-                try:
-                    result = await fetch_plan(source.client, email, self._clock, after, pause)
-                except BaseException:
-                    if email in source.due:
-                        source.due[email] = self._clock.monotonic()
-                    raise
-        finally:
-            source.reading.discard(email)
-        source.count(Endpoint.FEATURES, result.outcome)
-        if email not in source.due:
-            return  # gone (or ignored) while it was asked about
+        read = await source.read_plan(email, self._clock, self._sleep, every)
+        if read is None or read[1] is None:
+            return  # forgotten (or ignored) before or while it was asked about
+        result, news = read
+        name = source.config.name
         label = source.labels.get(email, "?")
-        if result.plan is not None:
-            source.plans[email] = result.plan
-            source.unknown.discard(email)
-            source.doubted.discard(email)
-            source.last_success[Endpoint.FEATURES] = result.finished_unix
+        if news is PlanNews.READ:
+            assert result.plan is not None
             if result.plan.invalid:
                 log.warning(
                     "plan.invalid_values",
-                    source=source.config.name,
+                    source=name,
                     account=label,
                     fields=list(result.plan.invalid),
                 )
-        elif result.unknown_account and email in source.plans and email not in source.doubted:
-            # Once may be an account that flaps out of upstream's list: its plan is kept (as
-            # after any failed read) until the next read says so again.
-            source.doubted.add(email)
-            log.info("plan.unknown_once", source=source.config.name, account=label)
-        elif result.unknown_account:
-            source.plans.pop(email, None)
-            source.doubted.discard(email)
-            if email not in source.unknown:
-                source.unknown.add(email)
-                log.warning("plan.unknown_account", source=source.config.name, account=label)
-        else:
+        elif news is PlanNews.UNKNOWN_ONCE:
+            log.info("plan.unknown_once", source=name, account=label)
+        elif news is PlanNews.NEWLY_UNKNOWN:
+            log.warning("plan.unknown_account", source=name, account=label)
+        elif news is PlanNews.FAILED:
             log.warning(
                 "plan.failed",
-                source=source.config.name,
+                source=name,
                 account=label,
                 outcome=result.outcome.value,
                 # The error text is upstream's and may quote the email.

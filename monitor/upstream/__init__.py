@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitor.upstream.client import Sleep, UpstreamClient
 from monitor.upstream.connections import RenewingClient, borrowed, verified_tls
-from monitor.upstream.features import CreditKind, Plan
+from monitor.upstream.features import CreditKind, Plan, format_credits
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
     Endpoint,
@@ -23,7 +23,12 @@ from monitor.upstream.parse import (
     capacity_of,
 )
 from monitor.upstream.poll import PollResult, poll_source
-from monitor.upstream.subscription import PIXVERSE_SERVICE, ServiceAccounts, Subscription
+from monitor.upstream.subscription import (
+    PIXVERSE_SERVICE,
+    ServiceAccounts,
+    Subscription,
+    subscription_state,
+)
 
 __all__ = [
     "PIXVERSE_SERVICE",
@@ -49,6 +54,8 @@ __all__ = [
     "capacity_of",
     "fetch_plan",
     "fetch_subscription",
+    "format_credits",
     "poll_source",
+    "subscription_state",
     "verified_tls",
 ]

@@ -1,6 +1,6 @@
-"""The PixVerse plan of one account (GET /v2/pixverse/features?email=) as plain values. Pure:
-tolerant of any shape, never raises; a field absent or of the wrong type is left out and
-counted."""
+"""The PixVerse plan of one account (GET /v2/pixverse/features?email=) as plain values, and its
+credits as people read them. Pure: tolerant of any shape, never raises; a field absent or of
+the wrong type is left out and counted."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ class Plan(NamedTuple):
     def credits_left(self) -> float | None:
         """Credits left over every kind upstream reported; None when it reported none."""
         return sum(self.credits.values()) if self.credits else None
+
+
+def format_credits(value: float) -> str:
+    """Credits as alerts, `check` and the status page write them: a whole number without a
+    decimal point ("12450"), any other as short as it goes ("2.5")."""
+    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def parse_plan(payload: object) -> Plan:

@@ -1,6 +1,6 @@
-"""The useapi.net subscription behind an API token (GET /v2/account) as plain values. Pure:
-tolerant of any shape, never raises; a field absent or of the wrong type is left out and
-counted."""
+"""The useapi.net subscription behind an API token (GET /v2/account) as plain values, and its
+state in words. Pure: tolerant of any shape, never raises; a field absent or of the wrong type
+is left out and counted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from monitor.timefmt import iso_utc
 from monitor.upstream.parse import bounded_name
 
 # The service whose accounts this monitor watches, as /v2/account names it.
@@ -43,6 +44,15 @@ class Subscription(NamedTuple):
     invalid: Mapping[str, int]  # field -> number of invalid values seen
     error: str | None = None
     services_dropped: int = 0  # services beyond MAX_SERVICES, left out
+
+
+def subscription_state(subscription: Subscription) -> str:
+    """Its state as `check` and the status page say it: "active, renewed 2026-11-03",
+    "INACTIVE", "state unknown"."""
+    state = {True: "active", False: "INACTIVE", None: "state unknown"}[subscription.active]
+    if subscription.renewed_unix is not None:
+        state += f", renewed {iso_utc(subscription.renewed_unix)[:10]}"
+    return state
 
 
 def parse_subscription(payload: object) -> Subscription:

@@ -13,18 +13,19 @@ from collections.abc import Callable
 from monitor import __version__
 from monitor.clock import Clock
 from monitor.exposition import CONTENT_TYPE, MetricsRenderer
-from monitor.snapshot import Snapshot
+from monitor.snapshot import PerSnapshot, Snapshot
 from monitor.web.bodies import SecondBody
 from monitor.web.messages import Payload, Request, Response
 from monitor.web.statuspage import (
     PAGE_CONTENT_TYPE,
     PAGE_HEADERS,
     STATUS_JSON_PATH,
-    AccountTables,
+    AccountTable,
     PageFacts,
     PageInputs,
     PageRenderer,
     StatusView,
+    account_table,
     build_view,
     status_document,
 )
@@ -56,7 +57,9 @@ class Endpoints:
         self._clock = clock
         self._page_inputs = page
         self._pages = PageRenderer()
-        self._tables = AccountTables()  # what the page and its JSON share of a snapshot
+        # What the page and its JSON share of a snapshot: only the time left changes between
+        # a poll (or a crossing) and the next.
+        self._tables: PerSnapshot[AccountTable] = PerSnapshot(account_table)
         # The TTLs in a /metrics body are those of the first scrape of its second, as are the
         # daemon's own counters: the resolution a scrape interval never notices. The page and
         # its JSON are as old, at most, and so are their firing alerts and deliveries.

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from monitor.config import FileFormat, Table
 from monitor.errors import WebConfigError
 from monitor.secret import Secret
 
@@ -124,58 +125,29 @@ def parse_web_config(text: str, path: Path) -> WebConfig:
         raise WebConfigError(path, "", f"not valid YAML: {exc}") from None
     if data is None:
         return WebConfig()
-    top = _Map(path, data, "")
-    tls = _tls(top.map("tls_server_config"), path.parent)
-    http = top.map("http_server_config")
+    if not isinstance(data, dict):
+        raise WebConfigError(path, "", f"expected a mapping, got {_kind(data)}")
+    top = Table(data, "", _yaml_format(path))
+    tls = _tls(top.table("tls_server_config"), path.parent)
+    http = top.table("http_server_config")
     http.get("http2", bool, True)  # we speak HTTP/1.1 only; allowing HTTP/2 changes nothing
     http.finish()
-    users = _users(top.map("basic_auth_users"))
+    users = _users(top.table("basic_auth_users"))
     top.finish()
     return WebConfig(tls, users)
 
 
-class _Map:
-    """One YAML mapping being validated; unknown keys are reported by `finish()`."""
+def _yaml_format(path: Path) -> FileFormat:
+    """The web config's errors name the file, and speak of YAML's mappings and lists."""
 
-    def __init__(self, path: Path, data: object, key: str) -> None:
-        if not isinstance(data, dict):
-            raise WebConfigError(path, key, f"expected a mapping, got {_kind(data)}")
-        self.path = path
-        self.data: dict[Any, Any] = data
-        self.key = key
-        self._seen: set[Any] = set()
+    def error(key: str, problem: str) -> WebConfigError:
+        return WebConfigError(path, key, problem)
 
-    def name(self, key: object) -> str:
-        return f"{self.key}.{key}" if self.key else str(key)
-
-    def error(self, key: object, problem: str) -> WebConfigError:
-        return WebConfigError(self.path, self.name(key), problem)
-
-    def get(self, key: str, kind: type, default: Any) -> Any:
-        self._seen.add(key)
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, kind) or (kind is str and isinstance(value, bool)):
-            raise self.error(key, f"expected {kind.__name__}, got {_kind(value)}")
-        return value
-
-    def map(self, key: str) -> _Map:
-        self._seen.add(key)
-        value = self.data.get(key)
-        return _Map(self.path, {} if value is None else value, self.name(key))
-
-    def file(self, key: str, base_dir: Path) -> Path | None:
-        text = self.get(key, str, "")
-        if not text:
-            return None
-        path = Path(text)
-        return path if path.is_absolute() else base_dir / path
-
-    def finish(self) -> None:
-        for key in self.data:
-            if key not in self._seen:
-                raise self.error(key, "unknown key")
+    return FileFormat(
+        expected=lambda kind: "a mapping" if kind is dict else kind.__name__,
+        found=_kind,
+        error=error,
+    )
 
 
 def _kind(value: object) -> str:
@@ -186,17 +158,16 @@ def _kind(value: object) -> str:
     )
 
 
-def _tls(table: _Map, base_dir: Path) -> TlsSettings | None:
+def _tls(table: Table, base_dir: Path) -> TlsSettings | None:
     for key in _UNSUPPORTED_TLS_KEYS:
-        if table.data.get(key) not in (None, "", [], False):
+        if table.get(key, object, None) not in (None, "", [], False):
             raise table.error(key, "is not supported by pixverse-monitor")
-        table.get(key, object, None)
-    cert_file = table.file("cert_file", base_dir)
-    key_file = table.file("key_file", base_dir)
-    client_auth_text = table.get("client_auth_type", str, "")
-    client_ca_file = table.file("client_ca_file", base_dir)
-    min_text = table.get("min_version", str, "")
-    max_text = table.get("max_version", str, "")
+    cert_file = table.optional_path("cert_file", base_dir)
+    key_file = table.optional_path("key_file", base_dir)
+    client_auth_text = table.string("client_auth_type", "")
+    client_ca_file = table.optional_path("client_ca_file", base_dir)
+    min_text = table.string("min_version", "")
+    max_text = table.string("max_version", "")
     table.finish()
     if not (cert_file or key_file or client_auth_text or client_ca_file):
         return None  # as in the toolkit: no certificate configured means plain HTTP
@@ -232,7 +203,7 @@ def _order(version: TlsVersion) -> int:
     return list(TlsVersion).index(version)
 
 
-def _choice(table: _Map, key: str, enum: type[_E], text: str) -> _E | None:
+def _choice(table: Table, key: str, enum: type[_E], text: str) -> _E | None:
     if not text:
         return None
     try:
@@ -242,11 +213,12 @@ def _choice(table: _Map, key: str, enum: type[_E], text: str) -> _E | None:
         raise table.error(key, f"must be one of {allowed}; got {text!r}") from None
 
 
-def _users(table: _Map) -> dict[str, Secret]:
+def _users(table: Table) -> dict[str, Secret]:
     users: dict[str, Secret] = {}
-    for user, hashed in table.data.items():
+    for user in table.names():
         if not isinstance(user, str) or not user or ":" in user:
             raise table.error(user, "a user name must be a non-empty string without ':'")
+        hashed = table.get(user, object, None)
         # Never echo the value: it is a password hash, or worse, a password pasted by mistake.
         if not isinstance(hashed, str) or not _BCRYPT.match(hashed):
             raise table.error(user, "expected a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)")

@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.commands.check_output import build_report, render_json, render_table
-from monitor.commands.check_plan_report import PlanAnswers
 from monitor.commands.printable import json_text, plain
 from monitor.config.load import load_config
 from monitor.config.model import Config
 from monitor.errors import Outcome
+from monitor.service import PlanRound
+from monitor.snapshot import PlanSnapshot
 from monitor.upstream import PlanResult, PollResult, SubscriptionResult
 from monitor.upstream.features import parse_plan
 from monitor.upstream.parse import parse_accounts, parse_capacity
@@ -69,14 +70,15 @@ def report_lines(config: Config, text: str, *, as_json: bool) -> str:
     failed = PollResult("other", Outcome.HTTP_ERROR, None, None, f"HTTP 500 ({text})", NOW, 0.1)
     plan = parse_plan({"plan_name": text, "expired_member": 1, "gen_simultaneously": 1})
     subscription = parse_subscription({"accounts": {text: {"total": 1, "error": 1}}})
-    answers = PlanAnswers(
+    answers = PlanRound(
+        PlanSnapshot(subscription, {email: plan}),
         SubscriptionResult(Outcome.SUCCESS, subscription, None, NOW),
         {
             email: PlanResult(email, Outcome.SUCCESS, plan, False, None, NOW),
             "ok@x.io": PlanResult("ok@x.io", Outcome.HTTP_ERROR, None, False, text, NOW),
         },
     )
-    report = build_report([read, failed], config, NOW, [answers, PlanAnswers()])
+    report = build_report([read, failed], config, NOW, [answers, PlanRound()])
     return render_json(report) if as_json else render_table(report)
 
 

@@ -8,6 +8,8 @@ first load read them from, which the test supplies again, as `config check` on a
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
@@ -18,10 +20,23 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from monitor.config import Config, parse_config, render_config
+from monitor.config import (
+    AccountRule,
+    AlertsConfig,
+    Config,
+    MetricsConfig,
+    PollConfig,
+    SinkConfig,
+    SourceConfig,
+    Thresholds,
+    model,
+    parse_config,
+    render_config,
+)
 from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
+from tests.config.test_load import documented_keys, reference_block
 
 BASE_DIR = Path("/etc/pixverse-monitor")
 CONFIG_PATH = BASE_DIR / "config.toml"
@@ -240,3 +255,124 @@ def test_a_value_in_a_comment_cannot_add_a_line() -> None:
     text = render_config(config)
     assert "\n[poll]\ninterval = 1\n" not in text
     assert tomllib.loads(text)["poll"]["interval"] == "5m"
+
+
+# -- every field of the model: a key that config check prints and the docs show --------------
+
+# The table of each dataclass of the model; a new one fails until it is placed here.
+TABLES: dict[type, str] = {
+    SourceConfig: "sources",
+    PollConfig: "poll",
+    Thresholds: "thresholds",
+    MetricsConfig: "metrics",
+    AlertsConfig: "alerts",
+    SinkConfig: "sinks",
+    AccountRule: "accounts",
+}
+# Fields held under another key's name, or that are no key at all (and why).
+KEY_OF: dict[tuple[type, str], str] = {
+    (MetricsConfig, "host"): "listen",
+    (MetricsConfig, "port"): "listen",
+}
+NOT_KEYS: dict[tuple[type, str], str] = {
+    (SourceConfig, "token"): "a secret: read from token_file, token_env or beside the config",
+    (SourceConfig, "token_origin"): "where the token was read from, for people",
+    (SinkConfig, "url_display"): "the url with its path and query masked, for people",
+    (SinkConfig, "secret"): "a secret: read from secret_file",
+}
+# Every key set, each table in every shape config check prints (a token from a file and from
+# the environment, a webhook with its files, an alertmanager sink, a rule with everything).
+FULL = """
+[[sources]]
+name = "a"
+token_file = "token"
+capacity_endpoint = false
+account_endpoint = false
+features_endpoint = false
+[[sources]]
+name = "b"
+token_env = "TOKEN"
+[poll]
+interval = "1m"
+timeout = "5s"
+jitter = "1s"
+stale_after = "10m"
+max_response_bytes = 4096
+account_interval = "2h"
+features_interval = "3h"
+[thresholds]
+warning = "48h"
+critical = "12h"
+min_usable_capacity = 3
+plan_warning = "3d"
+min_credits = 7
+[metrics]
+listen = "127.0.0.1:9000"
+account_label = "hash"
+web_config_file = "web.yml"
+external_url = "https://monitor.example"
+[alerts]
+repeat_interval = "1h"
+state_dir = "/var/lib/x"
+[[sinks]]
+name = "hook"
+url_file = "url"
+secret_file = "key"
+min_severity = "critical"
+send_resolved = false
+timeout = "3s"
+[[sinks]]
+name = "am"
+type = "alertmanager"
+url = "http://am:9093"
+resolve_grace = "1m"
+[[accounts]]
+match = "*@x.io"
+ignore = true
+warning = "12h"
+critical = "2h"
+plan_warning = "14d"
+min_credits = 5
+labels = { team = "a" }
+"""
+
+
+def model_keys() -> set[str]:
+    """`table.key` of every field of the model that is a key of the config file."""
+    tables = {f.name for f in dataclasses.fields(Config)} - {"path"}
+    assert tables == set(TABLES.values()), "a table of Config is missing from TABLES"
+    modelled = {cls for cls in vars(model).values() if dataclasses.is_dataclass(cls)}
+    assert modelled - {Config} == set(TABLES), "a dataclass of the model is missing from TABLES"
+    found: set[str] = set()
+    for cls, table in TABLES.items():
+        for f in dataclasses.fields(cls):
+            if (cls, f.name) not in NOT_KEYS:
+                found.add(f"{table}.{KEY_OF.get((cls, f.name), f.name)}")
+    return found
+
+
+def printed_keys(text: str) -> set[str]:
+    """`table.key` of every key config check prints, as a setting or as a masked comment."""
+    keys: set[str] = set()
+    table = ""
+    for line in text.splitlines():
+        if header := re.fullmatch(r"\[\[?(\w+)\]\]?", line):
+            table = header.group(1)
+        elif key := re.match(r"(?:# )?(\w+)(?: =|:)", line):
+            keys.add(f"{table}.{key.group(1)}")
+    return keys
+
+
+def test_every_key_of_the_model_is_printed_by_config_check_and_documented() -> None:
+    """Each key has three homes (the model, the loader, config check's rendering), and the
+    reference of docs/configuration.md: a field added to the model fails here until
+    config check prints it and the reference shows it (or it is said to be no key)."""
+    world = World()
+    world.files[BASE_DIR / "token"] = "SECRETtoken1"
+    world.files[BASE_DIR / "url"] = "https://hooks.example.com/SECRETurl123"
+    world.files[BASE_DIR / "key"] = "SECRETkey123"
+    world.env["TOKEN"] = "SECRETtoken2"
+    keys = model_keys()
+    printed = printed_keys(render_config(world.parse(tomllib.loads(FULL))))
+    assert keys - printed == set(), "config check does not print these"
+    assert keys - documented_keys(reference_block()) == set(), "the reference lacks these"

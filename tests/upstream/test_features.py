@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.upstream.features import CreditKind, Plan, parse_plan
+from monitor.upstream.features import CreditKind, Plan, format_credits, parse_plan
 from monitor.upstream.parse import MAX_NAME_LENGTH
 from tests.helpers.jsonvalues import JSON_VALUES
 
@@ -131,3 +131,19 @@ def test_any_json_parses_as_a_plan_without_raising(payload: object) -> None:
     plan = parse_plan(payload)
     assert plan.credits_left is None or plan.credits_left >= 0
     assert plan.concurrency is None or plan.concurrency >= 0
+
+
+@pytest.mark.parametrize(
+    ("credits", "shown"),
+    [
+        (0, "0"),
+        (12450, "12450"),
+        (12457.0, "12457"),
+        (2.5, "2.5"),
+        (0.125, "0.125"),
+        (1e12, "1000000000000"),
+    ],
+)
+def test_credits_read_as_people_write_them(credits: float, shown: str) -> None:
+    """The one way alerts, `check` and the status page write credits."""
+    assert format_credits(credits) == shown

@@ -16,6 +16,7 @@ from monitor.upstream.subscription import (
     ServiceAccounts,
     Subscription,
     parse_subscription,
+    subscription_state,
     yymmdd_unix,
 )
 from tests.helpers.jsonvalues import JSON_VALUES
@@ -138,3 +139,16 @@ def test_any_json_parses_as_a_subscription_without_raising(payload: object) -> N
     subscription = parse_subscription(payload)
     for counts in subscription.services.values():
         assert all(v is None or v >= 0 for v in counts)
+
+
+@pytest.mark.parametrize(
+    ("payload", "shown"),
+    [
+        ({"subscriptionIsActive": True, "sub": "251103"}, "active, renewed 2025-11-03"),
+        ({"subscriptionIsActive": False}, "INACTIVE"),
+        ({"sub": "250405"}, "state unknown, renewed 2025-04-05"),
+    ],
+)
+def test_the_state_in_words(payload: dict[str, Any], shown: str) -> None:
+    """The one way `check` and the status page say it."""
+    assert subscription_state(parse_subscription(payload)) == shown

@@ -14,15 +14,15 @@ from monitor.alerts.alert import Alert, AlertName
 from monitor.config import AccountLabel, AccountRule, Policy, Severity, Thresholds
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
-from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
+from monitor.snapshot import Criteria, PerSnapshot, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.upstream import CreditKind, Plan, ServiceAccounts, Subscription
 from monitor.upstream.parse import Account, AccountCapacity, ExpirySource
 from monitor.web.statuspage import (
     MAX_ROWS,
-    AccountTables,
     PageFacts,
     PageInputs,
     StatusView,
+    account_table,
     build_view,
 )
 
@@ -343,7 +343,7 @@ def test_the_status_word_is_the_worst_of_what_the_page_shows(
 
 def test_the_account_table_is_made_once_per_snapshot_and_the_time_left_at_each_render() -> None:
     snapshot = Snapshot((source("main", [account("a@x.io", HOUR + 30)]),), NOW, None)
-    tables = AccountTables()
+    tables = PerSnapshot(account_table)
     table = tables.of(snapshot)
     assert tables.of(snapshot) is table
     inputs = PageInputs((), {}, FACTS)

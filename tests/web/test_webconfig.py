@@ -130,6 +130,9 @@ def test_tls_section_without_certificate_is_plain_http() -> None:
         ("basic_auth_users:\n  alice: 12", "basic_auth_users.alice", "bcrypt"),
         (f"basic_auth_users:\n  'a:b': {HASH}", "basic_auth_users.a:b", "without ':'"),
         ("basic_auth_users: [alice]", "basic_auth_users", "expected a mapping"),
+        # YAML keys need not be strings, nor of one type: still an error naming the key.
+        ("1: a\nsurprise: b\n2.5: c", "1", "unknown key"),
+        ("http_server_config:\n  2: x\n  http2: true", "http_server_config.2", "unknown key"),
     ],
 )
 def test_errors_name_the_file_and_the_key(text: str, key: str, problem: str) -> None:
@@ -138,6 +141,12 @@ def test_errors_name_the_file_and_the_key(text: str, key: str, problem: str) -> 
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(f"{PATH}: {key}: ")
+
+
+def test_a_file_that_is_not_a_mapping_names_the_file() -> None:
+    with pytest.raises(WebConfigError) as caught:
+        parse_web_config("- a\n- b", PATH)
+    assert str(caught.value) == f"{PATH}: expected a mapping, got a list"
 
 
 @pytest.mark.parametrize(

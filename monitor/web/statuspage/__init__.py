@@ -12,10 +12,11 @@ from monitor.web.statuspage.html import (
 )
 from monitor.web.statuspage.view import (
     MAX_ROWS,
-    AccountTables,
+    AccountTable,
     PageFacts,
     PageInputs,
     StatusView,
+    account_table,
     build_view,
 )
 
@@ -24,11 +25,12 @@ __all__ = [
     "PAGE_CONTENT_TYPE",
     "PAGE_HEADERS",
     "STATUS_JSON_PATH",
-    "AccountTables",
+    "AccountTable",
     "PageFacts",
     "PageInputs",
     "PageRenderer",
     "StatusView",
+    "account_table",
     "build_view",
     "status_document",
 ]

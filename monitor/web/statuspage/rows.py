@@ -11,7 +11,7 @@ from monitor.alerts import DeliveryRecord, FiringAlert, Subject
 from monitor.evaluate import STATES, AccountState
 from monitor.snapshot import Criteria, SourceSnapshot
 from monitor.timefmt import format_ttl, readable_utc
-from monitor.upstream import PIXVERSE_SERVICE, Subscription
+from monitor.upstream import PIXVERSE_SERVICE, Subscription, subscription_state
 
 
 class ServiceRow(NamedTuple):
@@ -112,7 +112,7 @@ def source_view(
             else "never"
         ),
         subscription=subscription,
-        subscription_text=_subscription_text(subscription),
+        subscription_text=subscription_state(subscription) if subscription is not None else "",
         services=_services(subscription),
         by_state=totals.accounts_by_state if totals is not None else dict.fromkeys(STATES, 0),
         usable_capacity=totals.usable_capacity if totals is not None else None,
@@ -120,15 +120,6 @@ def source_view(
         min_usable_capacity=minimum,
         capacity_low=totals is not None and totals.usable_capacity < minimum,
     )
-
-
-def _subscription_text(subscription: Subscription | None) -> str:
-    if subscription is None:
-        return ""
-    state = {True: "active", False: "INACTIVE", None: "state unknown"}[subscription.active]
-    if subscription.renewed_unix is not None:
-        state += f", renewed {readable_utc(subscription.renewed_unix)[:10]}"
-    return state
 
 
 _COUNTS = ("total", "active", "error")

@@ -12,7 +12,7 @@ from monitor.config import Severity
 from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Snapshot, SourceSnapshot
 from monitor.timefmt import format_time_left, readable_utc
-from monitor.upstream import Plan
+from monitor.upstream import Plan, format_credits
 from monitor.web.statuspage.rows import (
     AlertRow,
     DeliveryRow,
@@ -154,20 +154,6 @@ def account_table(snapshot: Snapshot) -> AccountTable:
     )
 
 
-class AccountTables:
-    """The account table of the last snapshot asked about, made once per snapshot (a poll, a
-    threshold crossing) rather than at each render: only the time left changes in between."""
-
-    def __init__(self) -> None:
-        self._last: tuple[Snapshot, AccountTable] | None = None
-
-    def of(self, snapshot: Snapshot) -> AccountTable:
-        last = self._last
-        if last is None or last[0] is not snapshot:
-            last = self._last = (snapshot, account_table(snapshot))
-        return last[1]
-
-
 def build_view(
     snapshot: Snapshot, inputs: PageInputs, now: float, table: AccountTable | None = None
 ) -> StatusView:
@@ -242,7 +228,7 @@ def _credits(plan: Plan | None) -> str:
     left = plan.credits_left if plan is not None else None
     if left is None:
         return "-"
-    return str(int(left)) if left == int(left) else f"{left:g}"
+    return format_credits(left)
 
 
 def _worst(
