@@ -46,6 +46,7 @@ EXPECTED_ALERTS = {
     ("PixverseMonitorReloadFailed", "warning"),
     ("PixverseMonitorTaskErrors", "warning"),
     ("PixverseMonitorEndpointFailing", "warning"),
+    ("PixverseMonitorStateNotSaved", "warning"),
 }
 # Alerts about one monitor process, not about the accounts: they keep `job` and `instance`,
 # so that the alert says which replica is failing.
@@ -55,6 +56,7 @@ SELF_ALERTS = {
     "PixverseMonitorReloadFailed",
     "PixverseMonitorTaskErrors",
     "PixverseMonitorEndpointFailing",
+    "PixverseMonitorStateNotSaved",
 }
 ACCOUNT_ALERTS = {"PixverseTokenExpiringSoon", "PixverseTokenExpired", "PixverseTokenExpiryUnknown"}
 # The alerts that judge by daemon settings, which the daemon exports rather than the rules

@@ -168,7 +168,9 @@ async def test_a_flood_of_held_connections_stops_neither_polls_nor_scrapes(
         f"log {daemon.log_bytes()} bytes; SIGTERM exit {code} in {took:.2f} s"
     )
     assert code == 0
-    assert max(latencies) < 1.0
+    # Well within Prometheus's default scrape_timeout (10 s) however loaded the machine; a
+    # server the flood had stalled would answer only after the 10 s the scrape waits.
+    assert max(latencies) < 5.0
     assert len(latencies) >= 5
     assert after.get("success", 0) >= before.get("success", 0) + 3
     assert after.get("connection_error", 0) == 0
