@@ -210,18 +210,22 @@ def test_every_directory_of_modules_is_a_package_with_a_face() -> None:
             continue
         names = all_of(module)
         assert names is not None, f"{module.path} has no __all__"
-        defined = {
-            alias.asname or alias.name
-            for node in module.tree.body
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        } | set(lazy_imports(module)) | {
-            t.id
-            for node in module.tree.body
-            if isinstance(node, ast.Assign)
-            for t in node.targets
-            if isinstance(t, ast.Name)
-        }
+        defined = (
+            {
+                alias.asname or alias.name
+                for node in module.tree.body
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            }
+            | set(lazy_imports(module))
+            | {
+                t.id
+                for node in module.tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            }
+        )
         assert set(names) <= defined, (module.name, set(names) - defined)
 
 
