@@ -103,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     notify.add_argument("--config", type=Path, help=config_help)
     notify.add_argument("--sink", metavar="NAME", help="only this sink")
+    notify.add_argument(
+        "--severity",
+        choices=("warning", "critical"),
+        default="warning",
+        help="severity of the test alert (default: warning)",
+    )
+    notify.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the request each sink would get, secrets masked, and send nothing",
+    )
 
     config = subcommands.add_parser("config", parents=[common], help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -167,5 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from_process_start=own_process,
         )
     if args.command == "notify-test":
-        return commands.notify_test_command(args.config, args.sink)
+        return commands.notify_test_command(
+            args.config, args.sink, severity=args.severity, dry_run=args.dry_run
+        )
     return commands.config_check_command(args.file)

@@ -1,6 +1,6 @@
 """Retrying, shared by the upstream client and alert delivery: which HTTP statuses are worth
-another attempt, `Retry-After` as RFC 9110 defines it, and exponential backoff with jitter.
-Pure: `now` and randomness are passed in."""
+another attempt, `Retry-After` as RFC 9110 defines it, exponential backoff with jitter, and the
+one rule that combines the two. Pure: `now` and randomness are passed in."""
 
 from __future__ import annotations
 
@@ -55,3 +55,22 @@ def backoff_seconds(
     up to half so that many clients do not retry in step."""
     exponential = min(cap, base * 2.0 ** max(0, failures - 1))
     return exponential * (0.5 + (rng or random).random() / 2)
+
+
+def retry_delay(
+    failures: int,
+    asked_seconds: float | None,
+    *,
+    base: float,
+    cap: float,
+    asked_cap: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """How long to wait after `failures` failed attempts: the backoff, or what the server
+    asked for (its `Retry-After`, or a channel's own rate-limit answer) when that is longer,
+    up to `asked_cap` (default `cap`): a server asking for an hour must not stall its caller
+    for one. The upstream client and every sink wait by this rule."""
+    delay = backoff_seconds(failures, base=base, cap=cap, rng=rng)
+    if asked_seconds is None:
+        return delay
+    return max(delay, min(asked_seconds, cap if asked_cap is None else asked_cap))

@@ -131,6 +131,11 @@ def iso_utc(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def human_utc(unix: float) -> str:
+    """Unix seconds as people read a time in a message, to the minute: "2026-12-07 06:00 UTC"."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def rfc3339(unix: float) -> str:
     """Unix seconds as RFC 3339 UTC with milliseconds, as Alertmanager writes times."""
     return (

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.errors import DeliveryFailure
-from monitor.retry import backoff_seconds, read_retry_after, retryable_status
+from monitor.retry import backoff_seconds, read_retry_after, retry_delay, retryable_status
 from monitor.timefmt import MAX_DURATION
 
 NOW = 1_800_000_000.0  # Fri, 15 Jan 2027 08:00:00 GMT
@@ -134,3 +134,27 @@ def test_backoff_doubles_and_is_capped(failures: int, low: float, high: float) -
     rng = random.Random(1)
     for _ in range(200):
         assert low <= backoff_seconds(failures, base=1.0, cap=300.0, rng=rng) <= high
+
+
+@given(
+    failures=st.integers(1, 30),
+    asked=st.none() | st.floats(0, 1e9, allow_nan=False),
+    asked_cap=st.none() | st.floats(0, 1e6, allow_nan=False),
+)
+def test_one_rule_combines_backoff_and_what_the_server_asks(
+    failures: int, asked: float | None, asked_cap: float | None
+) -> None:
+    """The upstream client and every sink wait by it: the backoff, or what the server asked
+    for when longer, up to its own cap."""
+    base, cap = 1.0, 300.0
+    backoff = backoff_seconds(failures, base=base, cap=cap, rng=random.Random(7))
+    delay = retry_delay(
+        failures, asked, base=base, cap=cap, asked_cap=asked_cap, rng=random.Random(7)
+    )
+    if asked is None:
+        assert delay == backoff
+    else:
+        limit = cap if asked_cap is None else asked_cap
+        assert delay == max(backoff, min(asked, limit))
+        assert delay >= backoff
+        assert delay <= max(backoff, limit)

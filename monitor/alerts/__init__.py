@@ -10,8 +10,13 @@ from monitor import lazy_face
 if TYPE_CHECKING:
     from monitor.alerts.alert import Alert
     from monitor.alerts.alerting import Alerting
-    from monitor.alerts.engine import FiringAlert, notify_test_event
-    from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+    from monitor.alerts.engine import AlertEvent, FiringAlert, notify_test_event
+    from monitor.alerts.outbox import (
+        BACKOFF_BASE_SECONDS,
+        BACKOFF_CAP_SECONDS,
+        Notification,
+        new_notification,
+    )
     from monitor.alerts.plan_alerts import plan_conditions
     from monitor.alerts.recent import DeliveryRecord, RecentDeliveries, Subject
     from monitor.alerts.sinks import SIGNATURE_HEADER, Sender, SendResult, verify_signature
@@ -21,13 +26,16 @@ __all__ = [
     "BACKOFF_CAP_SECONDS",
     "SIGNATURE_HEADER",
     "Alert",
+    "AlertEvent",
     "Alerting",
     "DeliveryRecord",
     "FiringAlert",
+    "Notification",
     "RecentDeliveries",
     "SendResult",
     "Sender",
     "Subject",
+    "new_notification",
     "notify_test_event",
     "plan_conditions",
     "verify_signature",
@@ -38,8 +46,13 @@ __getattr__ = lazy_face(
     {
         "alert": ("Alert",),
         "alerting": ("Alerting",),
-        "engine": ("FiringAlert", "notify_test_event"),
-        "outbox": ("BACKOFF_BASE_SECONDS", "BACKOFF_CAP_SECONDS"),
+        "engine": ("AlertEvent", "FiringAlert", "notify_test_event"),
+        "outbox": (
+            "BACKOFF_BASE_SECONDS",
+            "BACKOFF_CAP_SECONDS",
+            "Notification",
+            "new_notification",
+        ),
         "plan_alerts": ("plan_conditions",),
         "recent": ("DeliveryRecord", "RecentDeliveries", "Subject"),
         "sinks": ("SIGNATURE_HEADER", "Sender", "SendResult", "verify_signature"),

@@ -19,12 +19,13 @@ from monitor.alerts.engine import (
     AlertStatus,
     EngineSettings,
     FiringAlert,
+    Reason,
     conditions,
     firing_counts,
     next_wake,
     step,
 )
-from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS
+from monitor.alerts.outbox import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Notification
 from monitor.alerts.recent import RecentDeliveries
 from monitor.alerts.sinks import Sender
 from monitor.alerts.statefile import StateFile
@@ -188,6 +189,10 @@ class Alerting:
     def firing(self) -> Sequence[FiringAlert]:
         return list(self._book.values())
 
+    def pending(self) -> list[Notification]:
+        """The outbox: what is still owed to the sinks."""
+        return self._delivery.pending()
+
     @property
     def external_url(self) -> str:
         """Where people reach the monitor, as the notifications link to it."""
@@ -254,8 +259,12 @@ class Alerting:
 def _announce(events: list[AlertEvent]) -> None:
     for event in events:
         alert = event.alert
+        if event.reason is Reason.LABELS_CHANGED:
+            name = "alert.relabelled"  # it goes on firing: not a start
+        else:
+            name = "alert.firing" if event.status is AlertStatus.FIRING else "alert.resolved"
         log.info(
-            "alert.firing" if event.status is AlertStatus.FIRING else "alert.resolved",
+            name,
             alertname=alert.name.value,
             severity=alert.severity.value,
             source=alert.source,

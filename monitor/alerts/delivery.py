@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import structlog
@@ -15,19 +15,20 @@ from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.outbox import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_CAP_SECONDS,
-    MAX_PENDING_PER_SINK,
     Notification,
-    alertmanager_identity,
-    held_back,
-    notifications_for,
-    retry_delay,
+    add,
+    next_to_send,
+    routes_alert,
+    split,
+    supersede,
 )
 from monitor.alerts.recent import RecentDeliveries, Subject
-from monitor.alerts.sinks import ALERTMANAGER_RESEND_SECONDS, Sender
+from monitor.alerts.sinks import Sender, SendResult
 from monitor.clock import Clock
-from monitor.config import SinkConfig, SinkType
+from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Task
 from monitor.exposition import InternalMetrics
+from monitor.retry import retry_delay
 from monitor.tasks import TaskErrors, supervise, wait_event
 
 log = structlog.get_logger("monitor.delivery")
@@ -41,7 +42,7 @@ class Delivery:
     """The outbox in memory and a worker per sink. `persist` is called after every change
     of the outbox, so the state file always holds what is still owed; every outcome is
     counted in `metrics`, kept in `recent` (for the status page) and logged, with the same
-    reason code."""
+    reason code, in one place (`_outcome`)."""
 
     def __init__(
         self,
@@ -87,38 +88,19 @@ class Delivery:
         self._wake_all()
 
     def enqueue(self, events: Sequence[AlertEvent], now: float | None = None) -> None:
-        """Queue what `events` owe each sink, due `now` (the moment they were judged at; the
-        clock's when not given)."""
+        """What each sink is due of one evaluation's events, as its channel groups them, due
+        from `now` (the moment they were judged at; the clock's when not given)."""
         now = self._clock.time() if now is None else now
-        for notification in notifications_for(events, self._sinks.values(), now):
-            queue = self._queues[notification.sink]
-            if self._sinks[notification.sink].type is SinkType.ALERTMANAGER:
-                self._supersede(queue, notification, now)
-            queue.append(notification)
-            if len(queue) > MAX_PENDING_PER_SINK:
-                evicted = queue.pop(1 if len(queue) > 1 else 0)  # the head may be in flight
+        for sink in self._sinks.values():
+            queue = self._queues[sink.name]
+            take_back = functools.partial(self._sender.supersede, sink, new=events)
+            for ident, left in supersede(queue, now, take_back):
+                log.info("notification.superseded", sink=sink.name, id=ident, left=left)
+            for evicted in add(queue, sink, self._sender.batches(sink, events, now), now):
                 error = "outbox full: oldest pending notification evicted"
                 failed, full = DeliveryOutcome.FAILED, DeliveryFailure.OUTBOX_FULL
-                self._outcome(notification.sink, failed, full, Subject.of([evicted.event]), error)
-                log.error(
-                    "notification.failed",
-                    sink=notification.sink,
-                    id=evicted.id,
-                    reason=DeliveryFailure.OUTBOX_FULL.value,
-                    error=error,
-                    will_retry=False,
-                )
-            self._wake[notification.sink].set()
-
-    def _supersede(self, queue: list[Notification], new: Notification, now: float) -> None:
-        """An alert that ends and starts again within an alertmanager sink's resolve_grace:
-        the held-back end is dropped, so Alertmanager, which still holds the alert firing,
-        sees it go on rather than end and start again."""
-        identity = alertmanager_identity(new)
-        for old in [n for n in queue if held_back(n, now)]:
-            if alertmanager_identity(old) == identity:
-                queue.remove(old)
-                log.info("notification.superseded", sink=old.sink, id=old.id, by=new.id)
+                self._outcome(sink.name, failed, full, error, evicted)
+            self._wake[sink.name].set()
 
     def shift(self, seconds: float) -> None:
         """Every pending notification due `seconds` later (the daemon's time jumped)."""
@@ -160,7 +142,7 @@ class Delivery:
             self._wake.setdefault(name, asyncio.Event())
             if self._running and name not in self._tasks:
                 tasks = [self._supervised(Task.DELIVERY, name, self._drain)]
-                if sink.type is SinkType.ALERTMANAGER:
+                if self._sender.resend_seconds(sink) is not None:
                     tasks.append(self._supervised(Task.RESEND, name, self._resend))
                 self._tasks[name] = tasks
         self._wake_all()
@@ -183,7 +165,7 @@ class Delivery:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._sender.aclose()
 
-    def _outcome(
+    def _record(
         self,
         sink: str,
         outcome: DeliveryOutcome,
@@ -205,11 +187,10 @@ class Delivery:
             wake = self._wake.get(name)
             if queue is None or wake is None:
                 return  # the sink was removed
-            sink = self._sinks[name]
             now = self._clock.time()
-            head = _next(sink, queue, now)
+            head = next_to_send(queue, now)
             if head is None:
-                # Nothing, or only ends held back: wait for the first to fall due.
+                # Nothing, or only entries held back: wait for the first to fall due.
                 due = min((n.next_attempt_unix for n in queue), default=None)
                 wake.clear()
                 await wait_event(wake, None if due is None else due - now)
@@ -219,168 +200,192 @@ class Delivery:
                 wake.clear()
                 await wait_event(wake, delay)
                 continue
-            await self._attempt(sink, queue, head)
+            await self._attempt(self._sinks[name], queue, head)
 
     async def _attempt(
         self, sink: SinkConfig, queue: list[Notification], head: Notification
     ) -> None:
+        """Send what is left of `head`, request by request, recording each that is accepted,
+        so that a restart goes on with the next; the first that fails ends the attempt."""
         try:
-            result = await self._sender.send(sink, head.event)
+            requests = self._sender.requests(sink, head)
         except Exception as exc:
-            self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
-            index = _position(queue, head)
-            if index is not None:
-                self._internal_error(sink, queue, index, exc)
-                self._persist()
+            self._raised(sink, queue, head, exc)
             return
-        self._internal_errors.pop((sink.name, head.id), None)
+        status = None
+        for part in range(head.parts_sent, len(requests)):
+            try:
+                result = await self._sender.send(sink, requests[part])
+            except Exception as exc:
+                self._raised(sink, queue, head, exc)
+                return
+            index = _position(queue, head)
+            if index is None:
+                return  # the sink was reloaded, or the notification superseded, meanwhile
+            self._internal_errors.pop((sink.name, head.id), None)
+            fields: dict[str, object] = {"http_status": result.status}
+            if len(requests) > 1:
+                fields.update(part=part + 1, parts=len(requests))
+            if not result.ok:
+                self._failed(sink, queue, index, result, fields)
+                self._persist()
+                return
+            status = result.status
+            if part + 1 < len(requests):
+                head = queue[index] = replace(queue[index], parts_sent=part + 1)
+                log.info("notification.part_delivered", sink=sink.name, id=head.id, **fields)
+                self._persist()
         index = _position(queue, head)
-        if index is None:
-            return  # the sink was reloaded, or the notification superseded, meanwhile
-        fields = {
-            "sink": sink.name,
-            "id": head.id,
-            "alertname": head.event.alert.name.value,
-            "status": head.event.status.value,
-            "attempt": head.attempts + 1,
-            "http_status": result.status,
-        }
-        if result.ok:
+        if index is not None:
             queue.pop(index)
-            self._outcome(sink.name, DeliveryOutcome.DELIVERED, None, Subject.of([head.event]))
-            log.info("notification.delivered", **fields)
-        elif result.retryable:
+            fields = {"http_status": status, "parts": len(requests)}
+            self._outcome(sink.name, DeliveryOutcome.DELIVERED, None, None, head, **fields)
+            self._persist()
+
+    def _raised(
+        self, sink: SinkConfig, queue: list[Notification], head: Notification, exc: Exception
+    ) -> None:
+        self._errors.report(Task.DELIVERY, exc, sink=sink.name, id=head.id)
+        index = _position(queue, head)
+        if index is not None:
+            self._internal_error(sink, queue, index, exc)
+            self._persist()
+
+    def _failed(
+        self,
+        sink: SinkConfig,
+        queue: list[Notification],
+        index: int,
+        result: SendResult,
+        fields: dict[str, object],
+    ) -> None:
+        """The receiver refused, or could not be reached: retry later, or drop."""
+        if result.retryable:
             self._retry_later(
                 sink,
                 queue,
                 index,
-                fields,
-                reason=result.reason,
-                error=result.error,
+                result.reason,
+                result.error,
                 retry_after_seconds=result.retry_after_seconds,
+                **fields,
             )
         else:
-            self._give_up(
-                sink,
-                queue,
-                index,
-                fields,
-                outcome=DeliveryOutcome.DROPPED,
-                reason=result.reason,
-                error=result.error,
-            )
-        self._persist()
+            head = queue.pop(index)
+            outcome = DeliveryOutcome.DROPPED
+            self._outcome(sink.name, outcome, result.reason, result.error, head, **fields)
 
     def _internal_error(
         self, sink: SinkConfig, queue: list[Notification], index: int, exc: Exception
     ) -> None:
         """Sending `queue[index]` raised: try again after a backoff, up to MAX_INTERNAL_ERRORS
-        times."""
+        times. Then a notification of several alerts, none of them sent yet, is split into
+        one per alert, so that an alert that cannot be rendered costs only itself."""
         head = queue[index]
         key = (sink.name, head.id)
         errors = self._internal_errors.get(key, 0) + 1
-        fields: dict[str, object] = {"sink": sink.name, "id": head.id, "attempt": head.attempts + 1}
         error = f"cannot be sent: {type(exc).__name__}: {exc}"
         reason = DeliveryFailure.INTERNAL_ERROR
         if errors >= MAX_INTERNAL_ERRORS:
             self._internal_errors.pop(key, None)
-            failed = DeliveryOutcome.FAILED
-            self._give_up(sink, queue, index, fields, outcome=failed, reason=reason, error=error)
+            queue.pop(index)
+            if len(head.events) > 1 and head.parts_sent == 0:
+                alone = split(head)
+                queue[index:index] = alone
+                log.warning(
+                    "notification.split", sink=sink.name, id=head.id, into=len(alone), error=error
+                )
+                self._record(
+                    sink.name, DeliveryOutcome.RETRIED, reason, Subject.of(head.events), error
+                )
+                return
+            self._outcome(sink.name, DeliveryOutcome.FAILED, reason, error, head)
             return
         self._internal_errors[key] = errors
-        self._retry_later(sink, queue, index, fields, reason=reason, error=error)
+        self._retry_later(sink, queue, index, reason, error)
 
     def _retry_later(
         self,
         sink: SinkConfig,
         queue: list[Notification],
         index: int,
-        fields: Mapping[str, object],
-        *,
         reason: DeliveryFailure | None,
         error: str | None,
+        *,
         retry_after_seconds: float | None = None,
+        **fields: object,
     ) -> None:
         """Keep `queue[index]` in the outbox, due again after the backoff (or the receiver's
-        Retry-After, when longer)."""
+        rate-limit answer, when longer: `retry.retry_delay`)."""
         head = queue[index]
         attempts = head.attempts + 1
-        delay = retry_delay(
-            attempts, retry_after_seconds, base=self._backoff[0], cap=self._backoff[1]
-        )
+        base, cap = self._backoff
+        delay = retry_delay(attempts, retry_after_seconds, base=base, cap=cap)
         queue[index] = replace(
             head, attempts=attempts, next_attempt_unix=self._clock.time() + delay
         )
-        self._outcome(sink.name, DeliveryOutcome.RETRIED, reason, Subject.of([head.event]), error)
-        log.warning(
-            "notification.failed",
-            **fields,
-            reason=_reason(reason),
-            error=error,
-            will_retry=True,
+        self._outcome(
+            sink.name,
+            DeliveryOutcome.RETRIED,
+            reason,
+            error,
+            head,
             retry_in_seconds=round(delay, 3),
+            **fields,
         )
 
-    def _give_up(
+    def _outcome(
         self,
-        sink: SinkConfig,
-        queue: list[Notification],
-        index: int,
-        fields: Mapping[str, object],
-        *,
+        sink: str,
         outcome: DeliveryOutcome,
         reason: DeliveryFailure | None,
         error: str | None,
+        about: Notification | Sequence[FiringAlert],
+        **fields: object,
     ) -> None:
-        """Take `queue[index]` out of the outbox unsent: dropped (the receiver said no) or
-        failed (it could not be sent at all)."""
-        head = queue.pop(index)
-        self._outcome(sink.name, outcome, reason, Subject.of([head.event]), error)
-        log.error(
-            "notification.failed", **fields, reason=_reason(reason), error=error, will_retry=False
-        )
+        """Where every delivery outcome is known, of a notification or of a re-send (`about`
+        is then the firing alerts it posted): counted, kept for the status page and logged,
+        here, once."""
+        if isinstance(about, Notification):
+            self._record(sink, outcome, reason, Subject.of(about.events), error)
+            line: dict[str, object] = {
+                "sink": sink,
+                "id": about.id,
+                "alerts": len(about.events),
+                "attempt": about.attempts + 1,
+                **fields,
+            }
+        else:
+            self._record(sink, outcome, reason, Subject.resend(about), error)
+            line = {"sink": sink, "kind": "resend", **fields}
+        resend = not isinstance(about, Notification)
+        if outcome is DeliveryOutcome.DELIVERED:
+            # A re-send every minute is routine: not worth a line each at info.
+            (log.debug if resend else log.info)("notification.delivered", **line)
+            return
+        failed = {"reason": _reason(reason), "error": error}
+        if outcome is DeliveryOutcome.RETRIED or resend:
+            log.warning("notification.failed", **line, **failed, will_retry=True)
+        else:
+            log.error("notification.failed", **line, **failed, will_retry=False)
 
     async def _resend(self, name: str) -> None:
-        """Alertmanager forgets an alert that is not re-sent: post all firing every minute."""
+        """A type that re-sends (Alertmanager forgets an alert that is not re-sent) posts
+        everything firing that routes to the sink, every `resend_seconds`."""
         while True:
             sink = self._sinks.get(name)
-            if sink is None:
+            period = None if sink is None else self._sender.resend_seconds(sink)
+            if sink is None or period is None:
                 return
-            firing = [f for f in self._firing() if f.alert.severity.rank >= sink.min_severity.rank]
-            if firing:
-                result = await self._sender.post_firing(sink, firing)
-                if result.ok:
-                    self._outcome(name, DeliveryOutcome.DELIVERED, None, Subject.resend(firing))
-                    log.debug(
-                        "notification.delivered",
-                        sink=name,
-                        kind="resend",
-                        alerts=len(firing),
-                        http_status=result.status,
-                    )
-                else:
-                    failed, subject = DeliveryOutcome.FAILED, Subject.resend(firing)
-                    self._outcome(name, failed, result.reason, subject, result.error)
-                    log.warning(
-                        "notification.failed",
-                        sink=name,
-                        kind="resend",
-                        alerts=len(firing),
-                        reason=_reason(result.reason),
-                        error=result.error,
-                        will_retry=True,
-                    )
-            await asyncio.sleep(ALERTMANAGER_RESEND_SECONDS)
-
-
-def _next(sink: SinkConfig, queue: list[Notification], now: float) -> Notification | None:
-    """The notification a sink's worker sends next: the oldest, so that a receiver sees
-    events in the order they happened. For an alertmanager sink, the oldest not held back:
-    the order across alerts means nothing to Alertmanager, and within one alert nothing
-    overtakes a held-back end, since a later event of that alert supersedes it."""
-    if sink.type is not SinkType.ALERTMANAGER:
-        return queue[0] if queue else None
-    return next((n for n in queue if not held_back(n, now)), None)
+            firing = [f for f in self._firing() if routes_alert(f.alert, sink)]
+            request = self._sender.resend(sink, firing)
+            if request is not None:
+                # The next re-send stands in for one that fails: counted as failed.
+                result = await self._sender.send(sink, request)
+                outcome = DeliveryOutcome.DELIVERED if result.ok else DeliveryOutcome.FAILED
+                fields = {"alerts": len(firing), "http_status": result.status}
+                self._outcome(name, outcome, result.reason, result.error, firing, **fields)
+            await asyncio.sleep(period)
 
 
 def _reason(reason: DeliveryFailure | None) -> str | None:

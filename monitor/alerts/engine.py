@@ -23,6 +23,9 @@ from monitor.evaluate import AccountState, AccountStatus
 from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 from monitor.timefmt import iso_utc
 
+# How long the alert `notify-test` sends fires before it ends by itself.
+TEST_ALERT_SECONDS = 10.0
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -36,6 +39,9 @@ class Reason(StrEnum):
     SEVERITY_CHANGED = "severity_changed"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    # Only its [[accounts]] labels changed (a reload): not a notification of its own, but a
+    # sink that tells alerts apart by their labels (Alertmanager) must end the old ones.
+    LABELS_CHANGED = "labels_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +59,21 @@ AlertBook = Mapping[str, FiringAlert]  # by fingerprint
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """Something to tell people about; `id` is the stable notification id."""
+    """Something to tell people about; `id` is its stable id."""
 
     id: str
     status: AlertStatus
     reason: Reason
     alert: Alert
     starts_at_unix: float
+    # When it ended; while firing None, or when it will end by itself (`notify-test`'s).
     ends_at_unix: float | None
     at_unix: float
     peak_severity: Severity
+    # The alert as it was before its labels changed (its severity or its [[accounts]]
+    # labels), for the sinks that tell alerts apart by labels. Not kept in the state file:
+    # the outbox holds what each sink made of it.
+    replaces: Alert | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +292,8 @@ def step(
     book: AlertBook, held: Conditions, now: float, repeat_interval_seconds: float
 ) -> tuple[dict[str, FiringAlert], list[AlertEvent]]:
     """The next alert book and the notifications due: on start, on a severity change, every
-    repeat interval while firing, and once on resolution."""
+    repeat interval while firing, and once on resolution; and an event when only an alert's
+    labels changed, which only the sinks that tell alerts apart by labels act on."""
     new_book: dict[str, FiringAlert] = {}
     events: list[AlertEvent] = []
     for alert in held.active:
@@ -292,16 +304,22 @@ def step(
             events.append(_event(AlertStatus.FIRING, Reason.STARTED, new_book[key], now))
             continue
         peak = max(previous.peak_severity, alert.severity, key=_rank)
+        relabelled = alert.labels != previous.alert.labels
         if alert.severity is not previous.alert.severity:
             reason: Reason | None = Reason.SEVERITY_CHANGED
         elif now - previous.notified_unix >= repeat_interval_seconds:
             reason = Reason.REPEAT
+        elif relabelled:
+            reason = Reason.LABELS_CHANGED
         else:
             reason = None
-        notified = now if reason else previous.notified_unix
+        notified = now if reason not in (None, Reason.LABELS_CHANGED) else previous.notified_unix
         new_book[key] = FiringAlert(alert, previous.starts_at_unix, notified, peak)
         if reason is not None:
-            events.append(_event(AlertStatus.FIRING, reason, new_book[key], now))
+            event = _event(AlertStatus.FIRING, reason, new_book[key], now)
+            if relabelled:
+                event = dataclasses.replace(event, replaces=previous.alert)
+            events.append(event)
     for key, firing in book.items():
         if key in new_book:
             continue
@@ -353,20 +371,26 @@ def next_wake(
     return min(future) if future else None
 
 
-def notify_test_event(now: float, source: str = "notify-test") -> AlertEvent:
-    """The notification `notify-test` sends: critical, so every sink's min_severity lets it
-    through; an id of its own each time."""
+def notify_test_event(
+    now: float, severity: Severity = Severity.WARNING, source: str = "notify-test"
+) -> AlertEvent:
+    """The alert `notify-test` sends: firing, and ending by itself TEST_ALERT_SECONDS later
+    (an Alertmanager sink posts it with that `endsAt`, so it can never page for minutes);
+    an id of its own each time."""
     alert = Alert(
         AlertName.MONITOR_TEST,
-        Severity.CRITICAL,
+        severity,
         source,
         "",
         "Test notification from pixverse-monitor",
         "Sent by `pixverse-monitor notify-test` to check that this sink receives alerts. "
         "Nothing is wrong.",
     )
-    firing = FiringAlert(alert, now, now, Severity.CRITICAL)
-    return _event(AlertStatus.FIRING, Reason.STARTED, firing, now)
+    firing = FiringAlert(alert, now, now, severity)
+    return dataclasses.replace(
+        _event(AlertStatus.FIRING, Reason.STARTED, firing, now),
+        ends_at_unix=now + TEST_ALERT_SECONDS,
+    )
 
 
 def firing_counts(book: AlertBook) -> dict[Severity, int]:

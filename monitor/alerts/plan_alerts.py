@@ -117,13 +117,13 @@ def _plan_alerts(source: str, status: AccountStatus, plan: Plan, now: float) -> 
     if minimum > 0 and left is not None and left < minimum:
         kinds = ", ".join(f"{kind.value} {format_credits(n)}" for kind, n in plan.credits.items())
         words = texts.credits_low(label, source, name, left, kinds=kinds, minimum=minimum)
-        details = {"credits": format_credits(left), "min_credits": str(minimum)}
+        details = {"plan": name, "credits": format_credits(left), "min_credits": str(minimum)}
         alert = Alert(AlertName.CREDITS_LOW, Severity.WARNING, source, label, *words, details)
         alerts.append(dataclasses.replace(alert, extra_labels=labels))
     allowed = plan.concurrency
     if allowed is not None and jobs > allowed:
         words = texts.max_jobs_above_plan(label, source, name, jobs, allowed)
-        details = {"max_jobs": str(jobs), "plan_concurrency": str(allowed)}
+        details = {"plan": name, "max_jobs": str(jobs), "plan_concurrency": str(allowed)}
         alert = Alert(
             AlertName.MAX_JOBS_ABOVE_PLAN, Severity.WARNING, source, label, *words, details
         )

@@ -12,35 +12,34 @@ import stat
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import orjson
 import structlog
 
-from monitor.alerts.alert import Alert, AlertName
-from monitor.alerts.engine import AlertEvent, AlertStatus, FiringAlert, Reason
+from monitor.alerts.engine import FiringAlert
 from monitor.alerts.outbox import Notification
-from monitor.config import Severity
+from monitor.alerts.stateentries import (
+    DAMAGE,
+    MAX_TEXT,
+    firing_from,
+    firing_to,
+    notification_from,
+    notification_to,
+)
 from monitor.errors import ConfigError
-from monitor.timefmt import MAX_UNIX
 
 log = structlog.get_logger("monitor.statefile")
 
 FILE_NAME = "state.json"
-VERSION = 1
+# 2: a notification is a group of events, with the parts of it already sent. Version 1 (one
+# event a notification) is still read.
+VERSION = 2
+_READABLE = (1, VERSION)
 # Far more than the outbox can hold (10,000 notifications a sink): anything larger is not a
 # state file this daemon wrote, and a save that would be larger is refused.
 MAX_FILE_BYTES = 256 * 1024 * 1024
-# The most attempts a saved notification may say it has had: backoff caps at 5 min, so this
-# is years of retrying; a larger count is a damaged entry.
-MAX_SAVED_ATTEMPTS = 1_000_000
-# Longest text of an entry, saved or loaded. Names (source, account, sink, labels) are capped
-# far below it where they enter (the config, the upstream parser); the texts made of them
-# (summary, description, details) are cut to it on saving: they are made again from the data
-# at the next evaluation.
-MAX_TEXT = 64 * 1024
-_ELLIPSIS = "…"
-_DAMAGE = (ValueError, KeyError, TypeError, AttributeError, OverflowError)
+__all__ = ["FILE_NAME", "MAX_FILE_BYTES", "MAX_TEXT", "VERSION", "Encoded", "StateFile"]
 
 
 class Encoded(NamedTuple):
@@ -94,13 +93,13 @@ class StateFile:
             ) from None
         try:
             document = orjson.loads(raw)
-            if not isinstance(document, dict) or document.get("version") != VERSION:
+            if not isinstance(document, dict) or document.get("version") not in _READABLE:
                 version = document.get("version") if isinstance(document, dict) else None
                 raise ValueError(f"unknown format version {version!r}")
             alerts, outbox = document["alerts"], document["outbox"]
             if type(alerts) is not list or type(outbox) is not list:
                 raise TypeError("alerts and outbox must be arrays")
-        except _DAMAGE as exc:
+        except DAMAGE as exc:
             self._set_aside(str(exc), move=True)
             return {}, []
         book: dict[str, FiringAlert] = {}
@@ -108,15 +107,15 @@ class StateFile:
         dropped: list[str] = []
         for item in alerts:
             try:
-                firing = _firing_from(item)
-            except _DAMAGE as exc:
+                firing = firing_from(item)
+            except DAMAGE as exc:
                 dropped.append(f"alert: {exc}")
                 continue
             book[firing.alert.fingerprint] = firing
         for item in outbox:
             try:
-                pending.append(_notification_from(item))
-            except _DAMAGE as exc:
+                pending.append(notification_from(item, document["version"]))
+            except DAMAGE as exc:
                 dropped.append(f"notification: {exc}")
         if dropped:
             aside = self._set_aside(dropped[0], move=False)
@@ -166,15 +165,15 @@ class StateFile:
         alerts = []
         for firing in book.values():
             try:
-                alerts.append(_firing_to(firing))
+                alerts.append(firing_to(firing))
             except ValueError as exc:
                 left_out.append(f"alert {firing.alert.name.value}: {exc}")
         notifications = []
         for notification in outbox:
             try:
-                notifications.append(_notification_to(notification))
+                notifications.append(notification_to(notification))
             except ValueError as exc:
-                left_out.append(f"notification {notification.event.id[:64]!r}: {exc}")
+                left_out.append(f"notification {notification.id[:64]!r}: {exc}")
         document = {
             "version": VERSION,
             "saved_at_unix": time.time(),
@@ -216,137 +215,3 @@ class StateFile:
             os.fsync(directory)
         finally:
             os.close(directory)
-
-
-def _alert_to(alert: Alert) -> dict[str, Any]:
-    return {
-        "name": alert.name.value,
-        "severity": alert.severity.value,
-        "source": _name_to(alert.source),
-        "account": _name_to(alert.account),
-        "summary": _text_to(alert.summary),
-        "description": _text_to(alert.description),
-        "details": {_name_to(k): _text_to(v) for k, v in alert.details.items()},
-        "labels": [[_name_to(name), _name_to(value)] for name, value in alert.extra_labels],
-    }
-
-
-def _alert_from(item: dict[str, Any]) -> Alert:
-    details = item["details"]
-    if not isinstance(details, dict):
-        raise ValueError("alert details must be an object of strings")
-    details = {_str(k): _str(v) for k, v in details.items()}
-    return Alert(
-        AlertName(item["name"]),
-        Severity(item["severity"]),
-        _str(item["source"]),
-        _str(item["account"]),
-        _str(item["summary"]),
-        _str(item["description"]),
-        details,
-        _labels(item.get("labels", [])),  # absent in files written before [[accounts]]
-    )
-
-
-def _firing_to(firing: FiringAlert) -> dict[str, Any]:
-    return {
-        "alert": _alert_to(firing.alert),
-        "starts_at_unix": firing.starts_at_unix,
-        "notified_unix": firing.notified_unix,
-        "peak_severity": firing.peak_severity.value,
-    }
-
-
-def _firing_from(item: dict[str, Any]) -> FiringAlert:
-    return FiringAlert(
-        _alert_from(item["alert"]),
-        _unix(item["starts_at_unix"]),
-        _unix(item["notified_unix"]),
-        Severity(item["peak_severity"]),
-    )
-
-
-def _notification_to(notification: Notification) -> dict[str, Any]:
-    event = notification.event
-    return {
-        "sink": _name_to(notification.sink),
-        "attempts": notification.attempts,
-        "next_attempt_unix": notification.next_attempt_unix,
-        "event": {
-            "id": _name_to(event.id),
-            "status": event.status.value,
-            "reason": event.reason.value,
-            "alert": _alert_to(event.alert),
-            "starts_at_unix": event.starts_at_unix,
-            "ends_at_unix": event.ends_at_unix,
-            "at_unix": event.at_unix,
-            "peak_severity": event.peak_severity.value,
-        },
-    }
-
-
-def _notification_from(item: dict[str, Any]) -> Notification:
-    event = item["event"]
-    ends = event["ends_at_unix"]
-    attempts = item["attempts"]
-    if type(attempts) is not int or not 0 <= attempts <= MAX_SAVED_ATTEMPTS:
-        raise ValueError(f"attempts must be an integer 0..{MAX_SAVED_ATTEMPTS}, got {attempts!r}")
-    ident = _str(event["id"])
-    if not ident:
-        raise ValueError("a notification needs an id")
-    return Notification(
-        AlertEvent(
-            id=ident,
-            status=AlertStatus(event["status"]),
-            reason=Reason(event["reason"]),
-            alert=_alert_from(event["alert"]),
-            starts_at_unix=_unix(event["starts_at_unix"]),
-            ends_at_unix=None if ends is None else _unix(ends),
-            at_unix=_unix(event["at_unix"]),
-            peak_severity=Severity(event["peak_severity"]),
-        ),
-        sink=_str(item["sink"]),
-        attempts=attempts,
-        next_attempt_unix=_unix(item["next_attempt_unix"]),
-    )
-
-
-def _labels(value: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, list):
-        raise TypeError("alert labels must be an array")
-    pairs = []
-    for pair in value:
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise TypeError("an alert label must be a [name, value] pair")
-        pairs.append((_str(pair[0]), _str(pair[1])))
-    return tuple(pairs)
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    if len(value) > MAX_TEXT:
-        raise ValueError(f"a string of {len(value)} characters is too long")
-    return value
-
-
-def _name_to(value: str) -> str:
-    """A name as saved: whole, or not at all (it is what tells an alert from another)."""
-    return _str(value)
-
-
-def _text_to(value: str) -> str:
-    """A text made from the data as saved: cut to MAX_TEXT when longer."""
-    if len(value) <= MAX_TEXT:
-        return value
-    return value[: MAX_TEXT - len(_ELLIPSIS)] + _ELLIPSIS
-
-
-def _unix(value: object) -> float:
-    """A time as the daemon writes it: Unix seconds between 1970 and the year 9999."""
-    if type(value) not in (int, float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    seconds = float(value)  # type: ignore[arg-type]
-    if not 0.0 <= seconds <= MAX_UNIX:  # NaN fails too
-        raise ValueError(f"time {seconds!r} is out of range")
-    return seconds

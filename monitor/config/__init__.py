@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from monitor.config.addresses import parse_listen, redact_url
 from monitor.config.load import default_config_path, load_config, parse_config
+from monitor.config.matchers import Matcher, matches_all, parse_matcher, route_key
 from monitor.config.model import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AccountLabel,
@@ -31,6 +32,7 @@ __all__ = [
     "AlertsConfig",
     "Config",
     "FileFormat",
+    "Matcher",
     "MetricsConfig",
     "Policy",
     "PollConfig",
@@ -43,10 +45,13 @@ __all__ = [
     "default_config_path",
     "load_config",
     "matches",
+    "matches_all",
     "parse_config",
     "parse_listen",
+    "parse_matcher",
     "redact_url",
     "render_config",
+    "route_key",
     "static_warnings",
     "toml_string",
 ]

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.config.addresses import check_external_url, check_http_url, parse_listen, redact_url
+from monitor.config.addresses import check_external_url, check_http_url, parse_listen
 from monitor.config.model import (
     DEFAULT_ACCOUNT_INTERVAL,
     DEFAULT_FEATURES_INTERVAL,
@@ -24,13 +24,12 @@ from monitor.config.model import (
     Config,
     MetricsConfig,
     PollConfig,
-    Severity,
     SinkConfig,
-    SinkType,
     SourceConfig,
     Thresholds,
 )
 from monitor.config.policy import read_rule
+from monitor.config.sinks import read_sink
 from monitor.config.table import MISSING, Table
 from monitor.errors import ConfigError
 from monitor.secret import Secret
@@ -282,59 +281,11 @@ class _Loader:
     def sinks(self, tables: list[Table]) -> tuple[SinkConfig, ...]:
         sinks: list[SinkConfig] = []
         for table in tables:
-            sink = self._sink(table)
+            sink = read_sink(table, self._read_secret, self._base_dir)
             if any(s.name == sink.name for s in sinks):
                 raise ConfigError(table.key("name"), f"duplicate sink name {sink.name!r}")
             sinks.append(sink)
         return tuple(sinks)
-
-    def _sink(self, table: Table) -> SinkConfig:
-        table.reject_inline_secret("secret", "secret_file")
-        name = table.name("name", longest=MAX_NAME_LENGTH)
-        kind = table.choice("type", SinkType, SinkType.WEBHOOK)
-        url_file = table.optional_path("url_file", self._base_dir)
-        if url_file is not None:
-            if table.has("url"):
-                raise ConfigError(table.key("url_file"), "set url or url_file, not both")
-            url = self._read_secret(table.key("url_file"), url_file).reveal()
-            check_http_url(table.key("url_file"), url)
-        else:
-            url = _http_url(table, "url")
-        secret_file = table.optional_path("secret_file", self._base_dir)
-        if secret_file is not None and kind is not SinkType.WEBHOOK:
-            raise ConfigError(table.key("secret_file"), "only webhook sinks sign their requests")
-        secret = self._read_secret(table.key("secret_file"), secret_file) if secret_file else None
-        min_severity = table.choice("min_severity", Severity, Severity.WARNING)
-        send_resolved = table.get("send_resolved", bool, True)
-        timeout = table.duration("timeout", "10s")
-        resolve_grace = _resolve_grace(table, kind)
-        table.finish()
-        return SinkConfig(
-            name=name,
-            type=kind,
-            url=Secret(url.rstrip("/") if kind is SinkType.ALERTMANAGER else url),
-            url_display=redact_url(url),
-            url_file=url_file,
-            secret=secret,
-            secret_file=secret_file,
-            min_severity=min_severity,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            resolve_grace=resolve_grace,
-        )
-
-
-# Covers Prometheus rules that see a resolution one scrape and one evaluation after the daemon,
-# at the 30s of the example scrape config or the 1m of Prometheus's defaults.
-DEFAULT_RESOLVE_GRACE = "2m"
-
-
-def _resolve_grace(table: Table, kind: SinkType) -> timedelta:
-    if kind is not SinkType.ALERTMANAGER:
-        if table.has("resolve_grace"):
-            raise ConfigError(table.key("resolve_grace"), "only alertmanager sinks take it")
-        return timedelta(0)
-    return table.duration("resolve_grace", DEFAULT_RESOLVE_GRACE, positive=False)
 
 
 def default_stale_after(interval: timedelta, jitter: timedelta, timeout: timedelta) -> timedelta:

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor.secret import Secret
+
+if TYPE_CHECKING:  # the model's own dataclasses are its tables; a matcher is a value
+    from monitor.config.matchers import Matcher
 
 DEFAULT_STATE_DIR = Path("/var/lib/pixverse-monitor")
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -18,6 +22,8 @@ DEFAULT_PLAN_WARNING = timedelta(days=7)
 # CPU); shorter repeats flood the sinks.
 MIN_POLL_INTERVAL = timedelta(seconds=1)
 MIN_REPEAT_INTERVAL = timedelta(minutes=1)
+# A sink's group_wait: longer holds every notification back for longer than a person waits.
+MAX_GROUP_WAIT = timedelta(minutes=10)
 # Names of sources and sinks, and [[accounts]] labels: they become label values and alert
 # texts, which the state file keeps, so they are bounded where they enter, far within what it
 # loads back (64 KiB a text): a longer one made the next start drop every alert it was on.
@@ -39,6 +45,7 @@ class SinkType(StrEnum):
     WEBHOOK = "webhook"
     SLACK = "slack"
     ALERTMANAGER = "alertmanager"
+    NTFY = "ntfy"
 
 
 class Severity(StrEnum):
@@ -126,6 +133,13 @@ class SinkConfig:
     # alertmanager sinks: how long each end is held back before it is posted
     # (docs/notifications.md).
     resolve_grace: timedelta = timedelta(0)
+    # Alertmanager matchers on the alert's labels, all of which must hold; none: every alert.
+    matchers: tuple[Matcher, ...] = ()
+    # What falls due within this of a first event is sent with it, as one notification.
+    group_wait: timedelta = timedelta(0)
+    # ntfy sinks: an access token, sent as `Authorization: Bearer`, and the file it is in.
+    token: Secret | None = None
+    token_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -104,11 +104,17 @@ def render_config(config: Config) -> str:
         if sink.secret_file is not None:
             out.append(f"secret_file = {_value(sink.secret_file)}")
             out.append(_comment(f"secret: {MASK}"))
+        if sink.token_file is not None:
+            out.append(f"token_file = {_value(sink.token_file)}")
+            out.append(_comment(f"token: {MASK}"))
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")
+        out.append(f"group_wait = {_value(sink.group_wait)}")
         if sink.type is SinkType.ALERTMANAGER:
             out.append(f"resolve_grace = {_value(sink.resolve_grace)}")
+        if sink.matchers:
+            out.append(f"matchers = [{', '.join(toml_string(str(m)) for m in sink.matchers)}]")
     out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
 

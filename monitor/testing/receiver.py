@@ -80,6 +80,11 @@ class WebhookReceiver:
         with self._lock:
             self._script.extend([(status, headers or {}, delay_seconds, reset)] * times)
 
+    def reset(self) -> None:
+        """Drop the answers still queued by `respond`: every request gets 200 from now on."""
+        with self._lock:
+            self._script.clear()
+
     def accepted(self, path: str | None = None) -> list[Received]:
         """What was answered 2xx, in order; only what was POSTed to `path` when given."""
         with self._lock:

@@ -17,7 +17,7 @@ from monitor import __version__
 from monitor.clock import Clock, ClockCheck, Instant
 from monitor.config import PollConfig, SourceConfig
 from monitor.errors import Outcome, UpstreamError
-from monitor.retry import backoff_seconds, read_retry_after, retryable_status
+from monitor.retry import read_retry_after, retry_delay, retryable_status
 from monitor.secret import scrub
 from monitor.timefmt import http_date_unix
 from monitor.upstream.connections import RenewingClient, borrowed, tls_for
@@ -306,11 +306,10 @@ class UpstreamClient:
         return b"".join(chunks)
 
     def _retry_wait(self, path: str, retry_after: str | None, attempt: int) -> float:
-        """Seconds to wait before the next attempt: Retry-After when readable (at most the
-        poll interval), else backoff. An unreadable one is logged, with the header quoted."""
+        """Seconds to wait before the next attempt, by the one rule of `retry_delay`: the
+        backoff, or a readable Retry-After when longer (at most the poll interval). An
+        unreadable one is logged, with the header quoted."""
         asked = read_retry_after(retry_after, self._clock.time())
-        if asked.seconds is not None:
-            return min(asked.seconds, self._retry_after_cap)
         if asked.ignored is not None:
             log.warning(
                 "upstream.retry_after_ignored",
@@ -318,7 +317,13 @@ class UpstreamClient:
                 path=path,
                 value=asked.ignored,
             )
-        return backoff_seconds(attempt, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS)
+        return retry_delay(
+            attempt,
+            asked.seconds,
+            base=BACKOFF_BASE_SECONDS,
+            cap=BACKOFF_CAP_SECONDS,
+            asked_cap=self._retry_after_cap,
+        )
 
 
 def _clock_check(headers: httpx.Headers, arrived: Instant) -> ClockCheck | None:

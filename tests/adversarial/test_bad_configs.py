@@ -67,6 +67,8 @@ BAD: list[tuple[str, str, str]] = [
     ("sink host not IDNA", SINK.replace("http://127.0.0.1:9/hook", NOT_IDNA), "sinks[0].url"),
     ("sink host snowman", SINK.replace("127.0.0.1:9", "\u2603.example"), "sinks[0].url"),
     ("listen port too large", '[metrics]\nlisten = "127.0.0.1:99999"', "metrics.listen"),
+    ("a matcher without an operator", f"{SINK}matchers = ['team:studio']", "sinks[0].matchers[0]"),
+    ("a matcher's regex unclosed", f"{SINK}matchers = ['team=~\"(x\"']", "sinks[0].matchers[0]"),
     # Names and labels go into every alert the state file keeps: one it could not load back
     # made the next start drop every alert and pending notification it was on.
     ("sink name too long", SINK.replace('"ops"', f'"{"o" * 129}"'), "sinks[0].name"),

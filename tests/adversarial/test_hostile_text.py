@@ -98,7 +98,11 @@ def _saved(state: Path) -> dict[str, Any]:
 
 
 def _plan_alerts(entries: list[dict[str, Any]], *, event: bool) -> list[dict[str, Any]]:
-    alerts = [(e["event"] if event else e)["alert"] for e in entries]
+    """The plan alerts of the saved book, or (`event`) of the saved outbox's notifications."""
+    if event:
+        alerts = [e["alert"] for notification in entries for e in notification["events"]]
+    else:
+        alerts = [e["alert"] for e in entries]
     return [a for a in alerts if a["name"] == "PixversePlanExpiringSoon"]
 
 
@@ -124,7 +128,7 @@ async def test_a_restart_after_long_plan_names_loses_nothing(
 
             await async_eventually(both_pending, timeout=15, what="two pending plan alerts")
         saved = _saved(state)
-        pending = {e["event"]["id"] for e in saved["outbox"]}
+        pending = {n["id"] for n in saved["outbox"]}
         first_run = len(logs.events("alert.firing"))
         receiver.start()
         try:

@@ -28,6 +28,8 @@ SLACK_PATH = "/services/T0CANARY/B0CANARY/canarySlackPathSecret9f"
 DEAD_SLACK_PATH = "/services/T0DEAD/B0DEAD/canaryDeadSlackSecret4e"
 AM_PASSWORD = "canary-am-PASSWORD-51c"
 BASIC_PASSWORD = "canary-basic-PASSWORD-c0de"
+NTFY_TOKEN = "tk_canaryNtfyTOKEN7d41e0"
+NTFY_TOPIC = "/canaryNtfyTopicSecret42"  # the topic is as good as a password
 
 
 class Process:
@@ -89,6 +91,8 @@ def test_no_secret_anywhere_after_a_run_through_the_faults(
         token_file.write_text(TOKEN + "\n")
         hmac_file = tmp_path / "hmac"
         hmac_file.write_text(HMAC_KEY)
+        ntfy_token = tmp_path / "ntfy-token"
+        ntfy_token.write_text(NTFY_TOKEN + "\n")
         web_config = tmp_path / "web.yml"
         hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
         web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
@@ -128,6 +132,12 @@ type = "alertmanager"
 url = "{am_url}"
 
 [[sinks]]
+name = "push"
+type = "ntfy"
+url = "{receiver.url}{NTFY_TOPIC}"
+token_file = "{ntfy_token}"
+
+[[sinks]]
 name = "dead"
 type = "slack"
 url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
@@ -141,7 +151,7 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
             eventually(
                 lambda: (
                     {r.path.split("?")[0] for r in receiver.accepted()}
-                    >= {"/hook", SLACK_PATH, "/api/v2/alerts"}
+                    >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC}
                 ),
                 timeout=15,
                 what="a notification to every sink",
@@ -154,7 +164,12 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
             receiver.respond(500, times=3)
             seen = len(fake.requests)
             eventually(lambda: len(fake.requests) >= seen + 3, timeout=10, what="failed polls")
-            for args in (["check"], ["check", "--json"], ["notify-test"]):
+            for args in (
+                ["check"],
+                ["check", "--json"],
+                ["notify-test"],
+                ["notify-test", "--dry-run"],
+            ):
                 done = cli(*args, "--config", str(config), "--log-level", "debug")
                 outputs += [done.stdout, done.stderr]
             done = cli("config", "check", str(config), "--log-level", "debug")
@@ -188,6 +203,8 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
     assert '"HTTP Request: POST' in logs, "httpx's own request lines are in the debug log"
     assert "is not valid" in logs and "is not valid" in "".join(outputs)
     assert "PixverseTokenExpired" in state
+    pushed = [r for r in receiver.accepted() if r.path == NTFY_TOPIC]
+    assert pushed and pushed[0].headers["authorization"] == f"Bearer {NTFY_TOKEN}"
     assert "connection_error: ConnectError" in page and "http_5xx: HTTP 500" in page
 
     canaries = {
@@ -198,6 +215,8 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
         "dead slack url path": DEAD_SLACK_PATH,
         "dead slack url": f"http://127.0.0.1:1{DEAD_SLACK_PATH}",
         "alertmanager password": AM_PASSWORD,
+        "ntfy token": NTFY_TOKEN,
+        "ntfy topic": NTFY_TOPIC,
         "basic-auth password": BASIC_PASSWORD,
         **{f"upstream secret {i}": value for i, value in enumerate(served)},
     }

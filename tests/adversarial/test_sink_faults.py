@@ -12,6 +12,7 @@ import pytest
 from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
 from monitor.alerts.sinks import Sender
+from monitor.alerts.sinks.alertmanager import Alertmanager
 from monitor.clock import SystemClock
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
@@ -72,7 +73,8 @@ class Harness:
 
 
 def accepted_ids(receiver: WebhookReceiver) -> list[str]:
-    return [r.headers["idempotency-key"] for r in receiver.accepted()]
+    """The events accepted, in order, by the `ident` of `event(ident)`."""
+    return [a["labels"]["account"].split("@")[0] for a in receiver.alerts()]
 
 
 @pytest.mark.anyio
@@ -84,7 +86,8 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
     harness = Harness(sink_config("ops", receiver.url, timeout=1.0))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("bad", starts_at=1e20), event("good")])
+        harness.delivery.enqueue([event("bad", starts_at=1e20)])  # two evaluations
+        harness.delivery.enqueue([event("good")])
 
         async def good_delivered() -> bool:
             return "good" in accepted_ids(receiver)
@@ -98,7 +101,7 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
         await async_eventually(later_delivered, what="a later notification")
 
         async def bad_given_up() -> bool:
-            return not any(n.id == "bad" for n in harness.delivery.pending())
+            return not any(e.id == "bad" for n in harness.delivery.pending() for e in n.events)
 
         await async_eventually(bad_given_up, what="the bad one to be given up")
     finally:
@@ -111,6 +114,32 @@ async def test_a_notification_that_cannot_be_rendered_costs_only_itself(
     assert failures and {f["task"] for f in failures} == {"delivery"}
     assert failures[0]["error_kind"] in ("ValueError", "OverflowError", "OSError")
     assert failures[0]["sink"] == "ops"
+
+
+@pytest.mark.anyio
+async def test_an_alert_that_cannot_be_rendered_costs_only_itself_in_a_burst(
+    receiver: WebhookReceiver, logs: LogCapture
+) -> None:
+    """One message per burst must not make one bad alert cost the whole burst: after three
+    failed attempts the notification is split into one per alert."""
+    harness = Harness(sink_config("ops", receiver.url, timeout=1.0))
+    await harness.delivery.start()
+    try:
+        harness.delivery.enqueue([event("good1"), event("bad", starts_at=1e20), event("good2")])
+
+        async def settled() -> bool:
+            return not harness.delivery.pending()
+
+        await async_eventually(settled, what="the good ones delivered, the bad one given up")
+    finally:
+        await harness.delivery.stop()
+    assert accepted_ids(receiver) == ["good1", "good2"]
+    (split,) = logs.events("notification.split")
+    assert split["into"] == 3
+    assert harness.count(DeliveryOutcome.DELIVERED) == 2
+    assert harness.count(DeliveryOutcome.FAILED) == 1
+    # Three attempts of the burst (the third splits it), three of the bad alert alone.
+    assert harness.failures(DeliveryFailure.INTERNAL_ERROR) == 3 + 3
 
 
 class Exploding(httpx.AsyncBaseTransport):
@@ -137,7 +166,8 @@ async def test_an_unexpected_error_while_sending_is_retried(
     harness = Harness(sink_config("ops", receiver.url, timeout=1.0), transport=Exploding(2))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("n1"), event("n2")])
+        harness.delivery.enqueue([event("n1")])  # two evaluations
+        harness.delivery.enqueue([event("n2")])
 
         # The sender's own count, not the receiver's record: the receiver records a request
         # before its answer reaches the sender, and stopping then would cancel that answer.
@@ -158,7 +188,7 @@ async def test_an_unexpected_error_while_sending_is_retried(
 async def test_the_alertmanager_resender_survives_a_bad_alert(
     receiver: WebhookReceiver, logs: LogCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("monitor.alerts.delivery.ALERTMANAGER_RESEND_SECONDS", 0.05)
+    monkeypatch.setattr(Alertmanager, "resend_seconds", 0.05)
     good = FiringAlert(event("good").alert, T0, T0, Severity.CRITICAL)
     bad = FiringAlert(event("bad").alert, 1e20, T0, Severity.CRITICAL)
     firing = [bad]
@@ -210,7 +240,8 @@ async def test_each_sink_fault_has_its_outcome(
     harness = Harness(sink_config("ops", receiver.url, timeout=0.3))
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event("first"), event("second")])
+        harness.delivery.enqueue([event("first")])  # two evaluations
+        harness.delivery.enqueue([event("second")])
 
         async def settled() -> bool:
             return not harness.delivery.pending()

@@ -42,7 +42,7 @@ def pending(ident: str, sink: str = "ops", starts: float = NOW) -> Notification:
     event = AlertEvent(
         ident, AlertStatus.FIRING, Reason.STARTED, alert, starts, None, starts, Severity.CRITICAL
     )
-    return Notification(event, sink, 0, starts)
+    return Notification(ident, sink, (event,), 0, starts)
 
 
 def saved(directory: Path, alerts: list[FiringAlert], outbox: list[Notification]) -> Any:
@@ -64,15 +64,21 @@ DAMAGE: list[tuple[str, str, Any]] = [
     ("alert detail not text", "alerts.alert.details", {"k": 5}),
     ("alert with unknown name", "alerts.alert.name", "PixverseEverythingFine"),
     ("notification due in year 3e12", "outbox.next_attempt_unix", 1e20),
-    ("notification ends out of range", "outbox.event.ends_at_unix", 1e300),
-    ("notification at out of range", "outbox.event.at_unix", -1e300),
+    ("notification ends out of range", "outbox.events.0.ends_at_unix", 1e300),
+    ("notification at out of range", "outbox.events.0.at_unix", -1e300),
     ("negative attempts", "outbox.attempts", -1),
     ("attempts a boolean", "outbox.attempts", True),
     ("attempts fractional", "outbox.attempts", 2.5),
     ("attempts absurd", "outbox.attempts", 10**15),
-    ("empty id", "outbox.event.id", ""),
+    ("empty id", "outbox.id", ""),
+    ("empty event id", "outbox.events.0.id", ""),
     ("sink not text", "outbox.sink", 7),
-    ("unknown status", "outbox.event.status", "exploded"),
+    ("unknown status", "outbox.events.0.status", "exploded"),
+    ("no events", "outbox.events", []),
+    ("events not a list", "outbox.events", {"0": {}}),
+    ("parts sent beyond the events", "outbox.parts_sent", 2),
+    ("parts sent negative", "outbox.parts_sent", -1),
+    ("held not a boolean", "outbox.held", 1),
 ]
 
 
@@ -80,7 +86,7 @@ def _set(document: Any, path: str, value: Any) -> None:
     section, *keys = path.split(".")
     target = document[section][1]
     for key in keys[:-1]:
-        target = target[key]
+        target = target[int(key) if key.isdigit() else key]
     target[keys[-1]] = value
 
 
@@ -236,7 +242,7 @@ def test_an_out_of_range_time_in_the_state_file_stops_nothing(
     state_dir = configs.dir / "state"
     state_dir.mkdir()
     document = saved(state_dir, [], [pending("bad"), pending("good")])
-    document["outbox"][0]["event"]["starts_at_unix"] = 1e20
+    document["outbox"][0]["events"][0]["starts_at_unix"] = 1e20
     write(state_dir, document)
     process = subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "--config", str(path)],

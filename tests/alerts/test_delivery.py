@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from monitor.alerts.delivery import Delivery
 from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, FiringAlert, Reason
+from monitor.alerts.outbox import notification_id
 from monitor.alerts.sinks import Sender
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 from monitor.clock import SystemClock
+from monitor.config import parse_matcher
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.errors import DeliveryFailure, DeliveryOutcome
 from monitor.exposition import InternalMetrics
@@ -48,6 +51,17 @@ def event(
     ended = T0 + 120 if status is AlertStatus.RESOLVED else None
     reason = Reason.RESOLVED if status is AlertStatus.RESOLVED else Reason.STARTED
     return AlertEvent(ident, status, reason, alert(severity, account), T0, ended, T0 + 5, severity)
+
+
+def key(ident: str, sink: str = "ops") -> str:
+    """The id, and Idempotency-Key, of the notification of the event `ident` alone."""
+    return notification_id(sink, [ident])
+
+
+def idents(keys: list[str], *events: str, sink: str = "ops") -> list[str]:
+    """`keys` as the ids of the events they are the notifications of."""
+    names = {key(e, sink): e for e in events}
+    return [names.get(k, k) for k in keys]
 
 
 @pytest.fixture
@@ -100,7 +114,7 @@ class Harness:
 
 async def run(
     sinks: list[SinkConfig],
-    events: list[AlertEvent],
+    events: list[AlertEvent] | list[list[AlertEvent]],
     until: Any,
     timeout: float = 10,
     firing: list[FiringAlert] | None = None,
@@ -109,7 +123,10 @@ async def run(
     harness = Harness(sinks, firing, backoff_cap)
 
     await harness.delivery.start()
-    harness.delivery.enqueue(events)
+    # A list of events is one evaluation; a list of lists, one evaluation each.
+    evaluations = events if events and isinstance(events[0], list) else [events]
+    for evaluation in evaluations:
+        harness.delivery.enqueue(evaluation)  # type: ignore[arg-type]
 
     async def done() -> bool:
         return bool(until(harness))
@@ -129,7 +146,7 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
     (got,) = receiver.accepted()
     assert got.path == "/hook?x=1"
     assert got.headers["content-type"] == "application/json"
-    assert got.headers["idempotency-key"] == "n1"
+    assert got.headers["idempotency-key"] == key("n1")
     assert got.headers["user-agent"].startswith("pixverse-monitor/")
     assert verify_signature(SECRET, got.headers[SIGNATURE_HEADER.lower()], got.body, time.time())
     assert not verify_signature(
@@ -153,12 +170,11 @@ async def test_webhook_payload_headers_and_signature(receiver: WebhookReceiver) 
     }
     assert got.json() == {
         "version": "4",
-        "groupKey": '{}:{account="a@x.io", alertname="PixverseTokenExpired", '
-        'severity="critical", source="main"}',
+        "groupKey": "{}:{}",
         "truncatedAlerts": 0,
         "status": "firing",
         "receiver": "ops",
-        "groupLabels": labels,
+        "groupLabels": {},
         "commonLabels": labels,
         "commonAnnotations": annotations,
         "externalURL": EXTERNAL,
@@ -200,16 +216,18 @@ async def test_slack_payload(receiver: WebhookReceiver) -> None:
     (got,) = receiver.accepted()
     body = got.json()
     assert set(body) == {"text", "blocks"}
-    assert body["text"] == (
-        ":rotating_light: [FIRING:critical] PixverseTokenExpired main/a@x.io: "
-        "PixVerse token of a@x.io has expired"
+    # The time in words is as of sending (the real clock here, the expiry a fixed date).
+    assert body["text"].startswith(
+        ":rotating_light: CRITICAL: PixverseTokenExpired a@x.io: Token expire"
     )
+    assert body["text"].endswith(", at 2027-01-15 08:00 UTC")
     kinds = [b["type"] for b in body["blocks"]]
-    assert kinds == ["header", "section", "section", "section", "context"]
-    fields = [f["text"] for f in body["blocks"][2]["fields"]]
-    assert "*Account*\na@x.io" in fields and "*maxJobs*\n4" in fields
-    assert "n1" in body["blocks"][4]["elements"][0]["text"]
-    assert got.headers["idempotency-key"] == "n1"
+    assert kinds == ["header", "section", "section", "context"]
+    text = body["blocks"][1]["text"]["text"]
+    assert "*a@x.io* · source main" in text and "Job slots at stake: *4*" in text
+    assert "status page" in body["blocks"][2]["text"]["text"]
+    assert key("n1", "chat") in body["blocks"][3]["elements"][0]["text"]
+    assert got.headers["idempotency-key"] == key("n1", "chat")
 
 
 @pytest.mark.anyio
@@ -264,7 +282,7 @@ async def test_retryable_statuses_are_retried(
         lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
     )
     assert [r.answered for r in receiver.received] == [status, status, 200]
-    assert {r.headers["idempotency-key"] for r in receiver.received} == {"n1"}
+    assert {r.headers["idempotency-key"] for r in receiver.received} == {key("n1")}
     assert harness.count("ops", DeliveryOutcome.RETRIED) == 2
     assert harness.count("ops", DeliveryOutcome.DELIVERED) == 1
     assert harness.failures("ops") == {f"http_{status}" if status < 500 else "http_5xx": 2}
@@ -319,16 +337,15 @@ async def test_other_4xx_is_dropped_and_counted(
     receiver.respond(status)
     harness = await run(
         [sink_config("ops", receiver.url)],
-        [event(ident="bad"), event(ident="good")],
+        [[event(ident="bad")], [event(ident="good")]],  # two evaluations
         lambda h: receiver.accepted(),
     )
-    assert [(r.headers["idempotency-key"], r.answered) for r in receiver.received] == [
-        ("bad", status),
-        ("good", 200),
-    ]
+    keys = [r.headers["idempotency-key"] for r in receiver.received]
+    assert idents(keys, "bad", "good") == ["bad", "good"]
+    assert [r.answered for r in receiver.received] == [status, 200]
     assert harness.count("ops", DeliveryOutcome.DROPPED) == 1
     assert harness.failures("ops") == {"http_4xx": 1}
-    failed = [e for e in logs.events("notification.failed") if e["id"] == "bad"]
+    failed = [e for e in logs.events("notification.failed") if e["id"] == key("bad")]
     assert (failed[0]["will_retry"], failed[0]["reason"]) == (False, "http_4xx")
 
 
@@ -342,7 +359,8 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
 
     try:
         await harness.delivery.start()
-        harness.delivery.enqueue(events)
+        for one in events:  # five evaluations
+            harness.delivery.enqueue([one])
 
         async def retried_a_few_times() -> bool:
             return harness.count("ops", DeliveryOutcome.RETRIED) >= 4
@@ -359,7 +377,7 @@ async def test_a_dead_receiver_that_comes_back_gets_everything_once(logs: LogCap
     finally:
         receiver.stop()
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
-    assert ids == [f"n{i}" for i in range(5)]  # once each, in order
+    assert ids == [key(f"n{i}") for i in range(5)]  # once each, in order
     assert harness.delivery.pending() == []
     assert harness.saves >= 5 + 4
     first_failure = logs.events("notification.failed")[0]
@@ -390,15 +408,21 @@ async def test_min_severity_and_send_resolved(receiver: WebhookReceiver) -> None
                 "crit", critical_only.url, min_severity=Severity.CRITICAL, send_resolved=False
             ),
         ]
-        warning = event(severity=Severity.WARNING, ident="w")
-        critical = event(ident="c")
-        resolved = event(AlertStatus.RESOLVED, ident="r")
+        warning = event(severity=Severity.WARNING, ident="w", account="w@x.io")
+        critical = event(ident="c", account="c@x.io")
+        resolved = event(AlertStatus.RESOLVED, ident="r", account="r@x.io")
         await run(
             sinks,
-            [warning, critical, resolved],
-            lambda h: len(receiver.accepted()) == 3 and len(critical_only.accepted()) == 1,
+            [[warning, critical, resolved]],
+            lambda h: receiver.accepted() and critical_only.accepted(),
         )
-        assert [r.headers["idempotency-key"] for r in critical_only.accepted()] == ["c"]
+        (everything,) = receiver.accepted()
+        assert everything.headers["idempotency-key"] == notification_id("all", ["w", "c", "r"])
+        accounts = [a["labels"]["account"] for a in everything.json()["alerts"]]
+        assert accounts == ["w@x.io", "c@x.io", "r@x.io"]
+        (critical_one,) = critical_only.accepted()
+        assert critical_one.headers["idempotency-key"] == key("c", "crit")
+        assert [a["labels"]["account"] for a in critical_one.json()["alerts"]] == ["c@x.io"]
 
 
 @pytest.mark.anyio
@@ -435,6 +459,7 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
         None,
         T0 + 5,
         Severity.CRITICAL,
+        replaces=alert(Severity.WARNING),
     )
     target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=0.5)
     started = time.time()
@@ -450,6 +475,74 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
 
 
 @pytest.mark.anyio
+async def test_alertmanager_ends_an_alert_under_the_labels_it_had_before_a_reload(
+    receiver: WebhookReceiver,
+) -> None:
+    """A reload moves an account to another team: Alertmanager, which tells alerts apart by
+    every label, would show the alert under both teams until the old one lapsed (minutes).
+    Other sinks are not told: nothing happened to the alert itself."""
+    before = replace(alert(), extra_labels=(("team", "studio"),))
+    after = replace(alert(), extra_labels=(("team", "ops"),))
+    relabelled = AlertEvent(
+        "l1",
+        AlertStatus.FIRING,
+        Reason.LABELS_CHANGED,
+        after,
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+        replaces=before,
+    )
+    with WebhookReceiver() as hook:
+        # A grace holds back what Prometheus rules may raise too; they never carry
+        # [[accounts]] labels, so this end goes at once, with the alert under its new labels.
+        am = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=60)
+        harness = await run(
+            [am, sink_config("hook", hook.url)],
+            [relabelled],
+            lambda h: h.count("am", DeliveryOutcome.DELIVERED),
+        )
+        assert hook.received == []
+    (post,) = receiver.accepted()
+    new, old = post.json()
+    assert (new["labels"]["team"], old["labels"]["team"]) == ("ops", "studio")
+    assert datetime.fromisoformat(new["endsAt"]).timestamp() > time.time() + 200
+    assert old["endsAt"] == "2027-01-15T08:00:05.000Z"  # ended when the labels changed
+    assert harness.count("hook", DeliveryOutcome.DELIVERED) == 0
+
+
+@pytest.mark.anyio
+async def test_a_relabelled_alert_reaches_a_sink_whose_matchers_it_now_meets(
+    receiver: WebhookReceiver,
+) -> None:
+    """The sink of team ops hears of the alert when it joins the team, as its start; the
+    sink of team studio, which knew it, is not told again."""
+    before = replace(alert(), extra_labels=(("team", "studio"),))
+    after = replace(alert(), extra_labels=(("team", "ops"),))
+    relabelled = AlertEvent(
+        "l2",
+        AlertStatus.FIRING,
+        Reason.LABELS_CHANGED,
+        after,
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+        replaces=before,
+    )
+    with WebhookReceiver() as studio:
+        sinks = [
+            replace(sink_config("ops", receiver.url), matchers=(parse_matcher("team=ops"),)),
+            replace(sink_config("studio", studio.url), matchers=(parse_matcher("team=studio"),)),
+        ]
+        await run(sinks, [relabelled], lambda h: h.count("ops", DeliveryOutcome.DELIVERED))
+        assert studio.received == []
+    (post,) = receiver.accepted()
+    assert post.json()["alerts"][0]["labels"]["team"] == "ops"
+
+
+@pytest.mark.anyio
 async def test_alertmanager_ends_are_held_back_without_holding_up_others(
     receiver: WebhookReceiver,
 ) -> None:
@@ -458,7 +551,10 @@ async def test_alertmanager_ends_are_held_back_without_holding_up_others(
     target = sink_config("am", receiver.url, SinkType.ALERTMANAGER, resolve_grace=1.0)
     started = time.time()
     ended, other = event(AlertStatus.RESOLVED, ident="end"), event(ident="new", account="b@x.io")
-    harness = await run([target], [ended, other], lambda h: len(receiver.accepted()) >= 2)
+    # Counted once the answer is read, a moment after the receiver has the request.
+    harness = await run(
+        [target], [ended, other], lambda h: h.count("am", DeliveryOutcome.DELIVERED) == 2
+    )
     first, second = receiver.accepted()
     assert first.json()[0]["labels"]["account"] == "b@x.io"  # not held up by the end
     assert first.at_unix - started < 0.9
@@ -478,12 +574,13 @@ async def test_an_alert_back_within_the_grace_goes_on_in_alertmanager(
     await harness.delivery.start()
     try:
         harness.delivery.enqueue([event(AlertStatus.RESOLVED, ident="end")])
-        assert [n.id for n in harness.delivery.pending()] == ["end"]
+        assert [n.id for n in harness.delivery.pending()] == [key("end", "am")]
         harness.delivery.enqueue([event(ident="again")])
         # The held-back end is gone at once: superseded, it will never be sent.
-        assert [n.id for n in harness.delivery.pending()] in (["again"], [])
+        assert [n.id for n in harness.delivery.pending()] in ([key("again", "am")], [])
         await async_eventually(lambda: _true(harness.delivery.pending() == []), what="sent")
-        assert [r.headers["idempotency-key"] for r in receiver.accepted()] == ["again"]
+        keys = [r.headers["idempotency-key"] for r in receiver.accepted()]
+        assert keys == [key("again", "am")]
     finally:
         await harness.delivery.stop()
 
@@ -496,19 +593,52 @@ async def _true(value: bool) -> bool:
 async def test_a_full_outbox_evicts_the_oldest_and_says_why(
     monkeypatch: pytest.MonkeyPatch, logs: LogCapture
 ) -> None:
-    monkeypatch.setattr("monitor.alerts.delivery.MAX_PENDING_PER_SINK", 3)
+    monkeypatch.setattr("monitor.alerts.outbox.MAX_PENDING_PER_SINK", 3)
     receiver = WebhookReceiver().start()
     url = receiver.url
     receiver.stop()  # nothing delivered: the outbox only grows
     harness = Harness([sink_config("ops", url)])
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(5)])
+        for i in range(5):  # five evaluations
+            harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io")])
         pending = [n.id for n in harness.delivery.pending()]
     finally:
         await harness.delivery.stop()
-    assert pending == ["n0", "n3", "n4"]  # the head may be in flight: the next oldest go
+    # The head may be in flight: the next oldest go.
+    assert pending == [key("n0"), key("n3"), key("n4")]
     assert harness.count("ops", DeliveryOutcome.FAILED) == 2
     assert harness.failures("ops")["outbox_full"] == 2
     evicted = [e for e in logs.events("notification.failed") if e["reason"] == "outbox_full"]
-    assert [e["id"] for e in evicted] == ["n1", "n2"]
+    assert [e["id"] for e in evicted] == [key("n1"), key("n2")]
+
+
+@pytest.mark.anyio
+async def test_what_falls_due_within_group_wait_is_one_notification(
+    receiver: WebhookReceiver,
+) -> None:
+    """Two evaluations within the sink's group_wait: one POST, sent when the wait is over;
+    an evaluation after it: a notification of its own."""
+    target = replace(sink_config("ops", receiver.url), group_wait=timedelta(seconds=1))
+    harness = Harness([target])
+    await harness.delivery.start()
+    try:
+        started = time.time()
+        harness.delivery.enqueue([event(ident="first", account="a@x.io")])
+        harness.delivery.enqueue([event(ident="second", account="b@x.io")])
+        (gathering,) = harness.delivery.pending()
+        assert gathering.id == key("first")  # the id it got when it began, kept
+
+        async def sent(count: int) -> bool:
+            return harness.count("ops", DeliveryOutcome.DELIVERED) == count
+
+        await async_eventually(lambda: sent(1), what="the gathered notification")
+        harness.delivery.enqueue([event(ident="third", account="c@x.io")])
+        await async_eventually(lambda: sent(2), what="the next one")
+    finally:
+        await harness.delivery.stop()
+    first, second = receiver.accepted()
+    assert [a["labels"]["account"] for a in first.json()["alerts"]] == ["a@x.io", "b@x.io"]
+    assert first.at_unix - started >= 1.0
+    assert [a["labels"]["account"] for a in second.json()["alerts"]] == ["c@x.io"]
+    assert first.headers["idempotency-key"] == key("first")

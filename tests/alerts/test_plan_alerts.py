@@ -13,7 +13,9 @@ import pytest
 from monitor.alerts.engine import (
     AlertBook,
     AlertEvent,
+    AlertStatus,
     EngineSettings,
+    Reason,
     conditions,
     next_wake,
     step,
@@ -239,6 +241,7 @@ def test_max_jobs_above_plan(max_jobs: int, concurrency: int | None, fires: bool
         assert event.alert.annotations == {
             "summary": "maxJobs of a@x.io (6) is above what its plan allows (4)",
             "description": event.alert.description,
+            "plan": event.alert.details["plan"],
             "max_jobs": "6",
             "plan_concurrency": "4",
         }
@@ -368,16 +371,37 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
     assert 0 <= notified_at - crossing_at < 1.0
 
 
+def test_a_change_of_labels_alone_is_an_event_naming_the_alert_as_it_was() -> None:
+    """A reload moves an account to another team: the engine says so, with the old alert,
+    so that Alertmanager can be told to end it; the repeat schedule does not move."""
+    studio = [AccountRule("*", plan_warning=timedelta(days=40), labels=(("team", "studio"),))]
+    world = World([account("a@x.io", max_jobs=4)], studio)
+    world.with_plans(a=plan())
+    (started,) = world.step()
+    world.clock.advance(60)
+    world.rules = [replace(studio[0], labels=(("team", "ops"),))]
+    (moved,) = world.step()
+    assert (moved.status, moved.reason) == (AlertStatus.FIRING, Reason.LABELS_CHANGED)
+    assert moved.alert.labels["team"] == "ops"
+    assert moved.replaces is not None and moved.replaces.labels["team"] == "studio"
+    (firing,) = world.book.values()
+    assert firing.notified_unix == started.at_unix  # not notified: the repeat stays due
+    world.clock.advance(60)
+    assert world.step() == []  # nothing changed since
+    world.rules = [replace(studio[0], labels=(("team", "ops"),), plan_warning=None)]
+    assert [e.reason for e in world.step()] == [Reason.RESOLVED]
+
+
 def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
     world = World([account("a@x.io", max_jobs=9)], [AccountRule("*", labels=(("team", "studio"),))])
     world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     events = world.step()
     state = StateFile(tmp_path)
     state.prepare()
-    state.save(world.book, [Notification(e, "ops") for e in events])
+    state.save(world.book, [Notification(e.id, "ops", (e,)) for e in events])
     book, outbox = StateFile(tmp_path).load()
     assert book == world.book
-    assert [n.event for n in outbox] == events
+    assert [n.events for n in outbox] == [(e,) for e in events]
     labelled = next(f.alert for f in book.values() if f.alert.account)
     assert labelled.labels["team"] == "studio"
 

@@ -116,7 +116,7 @@ async def test_delivery_records_each_outcome_it_counts_with_the_same_reason() ->
         receiver.respond(404)  # "gone" is dropped
         harness = await run(
             [sink_config("ops", receiver.url)],
-            [event(ident="bad"), event(ident="gone", account="b@x.io")],
+            [[event(ident="bad")], [event(ident="gone", account="b@x.io")]],  # two evaluations
             lambda h: h.count("ops", DeliveryOutcome.DROPPED),
         )
     records = harness.delivery.recent.of("ops")
@@ -168,14 +168,15 @@ async def test_the_alertmanager_resend_and_an_evicted_notification_are_recorded(
     assert resend.subject == Subject("resend", "PixverseTokenExpired", "critical", "main", "b@x.io")
     assert resend.outcome is DeliveryOutcome.DELIVERED
 
-    monkeypatch.setattr("monitor.alerts.delivery.MAX_PENDING_PER_SINK", 2)
+    monkeypatch.setattr("monitor.alerts.outbox.MAX_PENDING_PER_SINK", 2)
     receiver = WebhookReceiver().start()
     url = receiver.url
     receiver.stop()  # nothing delivered: the outbox only grows
     harness = Harness([sink_config("ops", url)])
     await harness.delivery.start()
     try:
-        harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(3)])
+        for i in range(3):  # three evaluations
+            harness.delivery.enqueue([event(ident=f"n{i}", account=f"u{i}@x.io")])
         evicted = [
             r for r in harness.delivery.recent.of("ops") if r.reason is DeliveryFailure.OUTBOX_FULL
         ]
@@ -184,6 +185,22 @@ async def test_the_alertmanager_resend_and_an_evicted_notification_are_recorded(
     assert [(r.outcome, r.subject.account) for r in evicted] == [
         (DeliveryOutcome.FAILED, "u1@x.io")
     ]
+
+
+@pytest.mark.anyio
+async def test_a_notification_of_a_burst_is_one_record_counting_its_alerts() -> None:
+    with WebhookReceiver() as receiver:
+        harness = await run(
+            [sink_config("ops", receiver.url)],
+            [event(ident=f"n{i}", account=f"u{i}@x.io") for i in range(3)],
+            lambda h: h.count("ops", DeliveryOutcome.DELIVERED),
+        )
+    (record,) = harness.delivery.recent.of("ops")
+    assert (record.subject.alertname, record.subject.account, record.subject.alerts) == (
+        "PixverseTokenExpired",
+        "",
+        3,
+    )
 
 
 @pytest.mark.anyio

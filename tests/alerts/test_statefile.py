@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ FIRING = FiringAlert(ALERT, 100.0, 150.5, Severity.CRITICAL)
 EVENT = AlertEvent(
     "abc", AlertStatus.RESOLVED, Reason.RESOLVED, ALERT, 100.0, 200.0, 200.0, Severity.CRITICAL
 )
-PENDING = Notification(EVENT, "ops", attempts=3, next_attempt_unix=210.0)
+PENDING = Notification("n-abc", "ops", (EVENT,), attempts=3, next_attempt_unix=210.0)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -131,11 +132,11 @@ def test_texts_longer_than_a_load_accepts_are_cut_on_saving(tmp_path: Path) -> N
     which dropped the alert (announced again) and its pending notification (lost)."""
     alert = replace(ALERT, summary=LONG, description=LONG, details={"plan": LONG})
     firing = replace(FIRING, alert=alert)
-    pending = replace(PENDING, event=replace(EVENT, alert=alert))
+    pending = replace(PENDING, events=(replace(EVENT, alert=alert),))
     encoded = StateFile(tmp_path).save({alert.fingerprint: firing}, [pending])
     assert encoded.left_out == ()
     book, outbox = StateFile(tmp_path).load()
-    assert list(book) == [alert.fingerprint] and [n.event.id for n in outbox] == ["abc"]
+    assert list(book) == [alert.fingerprint] and [n.events[0].id for n in outbox] == ["abc"]
     kept = book[alert.fingerprint].alert
     assert len(kept.summary) == len(kept.description) == len(kept.details["plan"]) == MAX_TEXT
     assert kept.summary.endswith("…") and LONG.startswith(kept.summary[:-1])
@@ -158,7 +159,7 @@ def test_an_entry_whose_name_a_load_refuses_is_left_out_and_said(
     its entry is left out of the file (and named) rather than spoil the next start."""
     bad = replace(replace(ALERT, account="b@x.io"), **change)  # type: ignore[arg-type]
     bad_firing = replace(FIRING, alert=bad)
-    bad_pending = replace(PENDING, event=replace(EVENT, id="bad", alert=bad))
+    bad_pending = replace(PENDING, id="bad", events=(replace(EVENT, id="bad", alert=bad),))
     book = {ALERT.fingerprint: FIRING, bad.fingerprint: bad_firing}
     encoded = StateFile(tmp_path).save(book, [bad_pending, PENDING])
     assert len(encoded.left_out) == 2
@@ -213,12 +214,42 @@ def test_whatever_is_saved_loads_back(
     event = AlertEvent(
         "n1", AlertStatus.FIRING, Reason.STARTED, alert, 100.0, None, 100.0, alert.severity
     )
-    encoded = StateFile(directory).save({alert.fingerprint: firing}, [Notification(event, sink)])
+    pending = Notification("n1", sink, (event,))
+    encoded = StateFile(directory).save({alert.fingerprint: firing}, [pending])
     book, outbox = StateFile(directory).load()  # never an entry dropped as damaged
     assert len(book) + len(outbox) + len(encoded.left_out) == 2
-    for kept in [*(f.alert for f in book.values()), *(n.event.alert for n in outbox)]:
+    for kept in [*(f.alert for f in book.values()), *(n.events[0].alert for n in outbox)]:
         assert (kept.source, kept.account, kept.extra_labels) == (
             source,
             account,
             alert.extra_labels,
         )
+
+
+def test_a_version_1_file_loads_its_notifications_one_event_each(tmp_path: Path) -> None:
+    """Version 1 kept one event a notification, under the event's id: an upgrade delivers
+    what it owed under the same id (the receiver's Idempotency-Key)."""
+    event = {
+        "id": "abc",
+        "status": "resolved",
+        "reason": "resolved",
+        "alert": {
+            "name": "PixverseTokenExpiringSoon",
+            "severity": "warning",
+            "source": "main",
+            "account": "a@x.io",
+            "summary": "soon",
+            "description": "desc",
+            "details": dict(ALERT.details),
+        },
+        "starts_at_unix": 100.0,
+        "ends_at_unix": 200.0,
+        "at_unix": 200.0,
+        "peak_severity": "critical",
+    }
+    outbox = [{"sink": "ops", "attempts": 3, "next_attempt_unix": 210.0, "event": event}]
+    document = {"version": 1, "saved_at_unix": 300.0, "alerts": [], "outbox": outbox}
+    (tmp_path / FILE_NAME).write_bytes(orjson.dumps(document))
+    assert StateFile(tmp_path).load() == ({}, [Notification("abc", "ops", (EVENT,), 3, 210.0)])
+    StateFile(tmp_path).save({}, [PENDING])  # and it is written back as the current version
+    assert orjson.loads((tmp_path / FILE_NAME).read_bytes())["version"] == 2

@@ -196,6 +196,38 @@ BAD = [
         "only webhook",
     ),
     (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['team=\"a\"', 'team~\"b\"']",
+        "sinks[0].matchers[1]",
+        "'team~\"b\"': expected =, !=, =~ or !~ after the label name 'team'",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = 'team=\"a\"'",
+        "sinks[0].matchers",
+        "expected an array",
+    ),
+    ("[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = [1]", "sinks[0].matchers[0]", "string"),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\nmatchers = ['x=~\"(\"']",
+        "sinks[0].matchers[0]",
+        "not a valid regex",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ntoken_file = 'k'",
+        "sinks[0].token_file",
+        "only ntfy",
+    ),
+    ("[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/'", "sinks[0].url", "topic"),
+    (
+        "[[sinks]]\nname = 'a'\ntype = 'ntfy'\nurl = 'https://ntfy.sh/t'\ntoken = 'tk_x'",
+        "sinks[0].token",
+        "not accepted inline",
+    ),
+    (
+        "[[sinks]]\nname = 'a'\nurl = 'https://x'\ngroup_wait = '11m'",
+        "sinks[0].group_wait",
+        "at most 10m",
+    ),
+    (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\n[[sinks]]\nname = 'a'\nurl = 'https://y'",
         "sinks[1].name",
         "duplicate",
@@ -490,11 +522,17 @@ token_env = "TOKEN"
 name = "hook"
 url_file = "url"
 secret_file = "key"
+matchers = ['team="studio"']
 [[sinks]]
 name = "am"
 type = "alertmanager"
 url = "http://am:9093"
 resolve_grace = "1m"
+[[sinks]]
+name = "push"
+type = "ntfy"
+url = "https://ntfy.example.com/topic"
+token_file = "key"
 [[accounts]]
 match = "*@x.io"
 ignore = false

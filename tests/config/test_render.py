@@ -31,6 +31,7 @@ from monitor.config import (
     Thresholds,
     model,
     parse_config,
+    parse_matcher,
     render_config,
 )
 from monitor.config.policy import RESERVED_LABELS
@@ -132,6 +133,29 @@ def account_rules(draw: st.DrawFn) -> dict[str, Any]:
     return rule
 
 
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _regex_ok(value: str) -> bool:
+    try:
+        parse_matcher(f'x=~"{_escaped(value)}"')
+    except ValueError:
+        return False
+    return True
+
+
+GROUP_WAITS = [timedelta(0), timedelta(seconds=30), timedelta(minutes=10)]
+
+# Matchers as people write them: quoted or bare, any value a quoted one may hold.
+matchers = st.builds(
+    lambda label, op, value: f'{label}{op}"{_escaped(value)}"',
+    st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
+    st.sampled_from(["=", "!=", "=~", "!~"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12).filter(_regex_ok),
+)
+
+
 @st.composite
 def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
     doc: dict[str, Any] = {}
@@ -198,18 +222,24 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
 
     sinks = []
     for sink_name in draw(st.lists(name, max_size=3, unique=True)):
-        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager"]))
+        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager", "ntfy"]))
         url_file = draw(paths())
-        world.files[BASE_DIR / url_file] = draw(http_urls()) + draw(secret)
+        world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
         sink: dict[str, Any] = {"name": sink_name, "url_file": url_file}
         maybe(draw, sink, "type", kind)
         if sink.get("type", "webhook") == "webhook" and draw(st.booleans()):
             secret_file = draw(paths())
             sink["secret_file"] = secret_file
             world.files[BASE_DIR / secret_file] = draw(secret)
+        if kind == "ntfy" and draw(st.booleans()):
+            token_file = draw(paths())
+            sink["token_file"] = token_file
+            world.files[BASE_DIR / token_file] = draw(secret)
+        maybe(draw, sink, "group_wait", spelled(draw, draw(st.sampled_from(GROUP_WAITS))))
         maybe(draw, sink, "min_severity", draw(st.sampled_from(["warning", "critical"])))
         maybe(draw, sink, "send_resolved", draw(st.booleans()))
         maybe(draw, sink, "timeout", spelled(draw, draw(durations)))
+        maybe(draw, sink, "matchers", draw(st.lists(matchers, max_size=3)))
         sinks.append(sink)
     doc["sinks"] = sinks
     return doc
@@ -279,6 +309,7 @@ NOT_KEYS: dict[tuple[type, str], str] = {
     (SourceConfig, "token_origin"): "where the token was read from, for people",
     (SinkConfig, "url_display"): "the url with its path and query masked, for people",
     (SinkConfig, "secret"): "a secret: read from secret_file",
+    (SinkConfig, "token"): "a secret: read from token_file",
 }
 # Every key set, each table in every shape config check prints (a token from a file and from
 # the environment, a webhook with its files, an alertmanager sink, a rule with everything).
@@ -321,11 +352,18 @@ secret_file = "key"
 min_severity = "critical"
 send_resolved = false
 timeout = "3s"
+group_wait = "30s"
+matchers = ['team="a"', 'alertname=~"PixversePlan.*"']
 [[sinks]]
 name = "am"
 type = "alertmanager"
 url = "http://am:9093"
 resolve_grace = "1m"
+[[sinks]]
+name = "push"
+type = "ntfy"
+url = "https://ntfy.example/topic"
+token_file = "key"
 [[accounts]]
 match = "*@x.io"
 ignore = true

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from monitor.config.load import redact_url
+from monitor.config import redact_url
 from monitor.config.model import Severity, SinkConfig, SinkType
 from monitor.secret import Secret
 

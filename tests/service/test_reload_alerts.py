@@ -87,6 +87,8 @@ async def test_new_policy_labels_start_nothing_a_new_account_label_starts_again(
         write(configs, fake.base_url, accounts=team)
         assert await daemon.reload()
         assert alert_events(logs) == started
+        (relabelled,) = logs.events("alert.relabelled")  # for Alertmanager to end the old
+        assert relabelled["alertname"] == "PixverseTokenExpiringSoon"
         (after,) = daemon._alerting.firing()
         assert after.alert.fingerprint == before.alert.fingerprint
         assert after.alert.labels["team"] == "studio"

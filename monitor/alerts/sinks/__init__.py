@@ -1,17 +1,21 @@
-"""One module per sink type (webhook, slack, alertmanager), each shaping the request it sends;
-the one HTTP attempt they share (http.py); and the sender that puts them together."""
+"""Sink types, one module each (webhook, slack, alertmanager, ntfy), each implementing the one
+`Channel` protocol (channel.py); what the HTTP types share (http.py); and the sender that
+puts them to work (sender.py). docs/design.md says how to add a type."""
 
 from __future__ import annotations
 
-from monitor.alerts.sinks.alertmanager import ALERTMANAGER_RESEND_SECONDS
-from monitor.alerts.sinks.http import SendResult
-from monitor.alerts.sinks.sender import Sender
+from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
+from monitor.alerts.sinks.sender import CHANNELS, Sender, channel_of
 from monitor.alerts.sinks.webhook import SIGNATURE_HEADER, verify_signature
 
 __all__ = [
-    "ALERTMANAGER_RESEND_SECONDS",
+    "CHANNELS",
     "SIGNATURE_HEADER",
+    "Channel",
+    "Context",
     "SendResult",
     "Sender",
+    "Transport",
+    "channel_of",
     "verify_signature",
 ]

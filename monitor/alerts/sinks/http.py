@@ -1,26 +1,31 @@
-"""The one HTTP attempt every sink type shares: POST what the type shaped, bounded in time and
-in what is read back. Never raises; says how it went and, when it failed, why."""
+"""What every sink type that speaks HTTP shares: the request it shapes, the one attempt that
+POSTs it (bounded in time and in what is read back; never raises, says how it went and why),
+how a refusal asks for a later retry, and how a request is shown with its secrets masked."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 import structlog
 
-from monitor.clock import Clock
+from monitor.alerts.sinks.channel import Channel, SendResult, Transport
 from monitor.config import SinkConfig
 from monitor.errors import DeliveryFailure
-from monitor.retry import read_retry_after, retryable_status
-from monitor.secret import scrub
-from monitor.upstream import RenewingClient
+from monitor.retry import RetryAfter, read_retry_after, retryable_status
+from monitor.secret import MASK, scrub
+from monitor.timefmt import MAX_DURATION
 
 log = structlog.get_logger("monitor.delivery")
 
 # Receivers answer with a line or two; a sink that streams more is not read further.
 _RESPONSE_BYTES = 64 * 1024
+# Headers whose value is a credential: shown masked by `describe`.
+_SECRET_HEADERS = frozenset({"authorization"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +34,17 @@ class SinkRequest:
 
     url: str = field(repr=False)  # may carry a credential (a Slack webhook URL does)
     body: bytes
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = field(repr=False)  # may carry one (Authorization)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a receiver answered, as far as it was read (the first 64 KiB, uncompressed: the
+    sender asks for `Accept-Encoding: identity`): enough to find a rate-limit answer."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
 
 
 def json_headers(idempotency_key: str | None) -> dict[str, str]:
@@ -41,38 +56,82 @@ def json_headers(idempotency_key: str | None) -> dict[str, str]:
     return headers
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """How one attempt went. `reason` is None exactly when `ok`."""
+def header_retry_after(answer: Answer, now: float) -> RetryAfter:
+    """The rate-limit answer of most HTTP receivers: a `Retry-After` header."""
+    return read_retry_after(answer.headers.get("retry-after"), now)
 
-    ok: bool
-    retryable: bool
-    status: int | None
-    retry_after_seconds: float | None
-    error: str | None
-    reason: DeliveryFailure | None = None
+
+def body_retry_after(answer: Answer, now: float, *path: str) -> RetryAfter:
+    """A rate-limit answer given in a JSON body (Discord's `retry_after`, Telegram's
+    `parameters.retry_after`: seconds, a number) at `path`, or else the `Retry-After`
+    header. A number that is not finite and >= 0 is ignored, as an unreadable header is."""
+    try:
+        found: object = orjson.loads(answer.body)
+        for key in path:
+            found = found.get(key) if isinstance(found, dict) else None
+    except orjson.JSONDecodeError:
+        found = None
+    if isinstance(found, int | float) and not isinstance(found, bool):
+        seconds = float(found)
+        if math.isfinite(seconds) and seconds >= 0:
+            return RetryAfter(min(seconds, MAX_DURATION.total_seconds()))
+        return RetryAfter(None, repr(found)[:64])
+    return header_retry_after(answer, now)
+
+
+class HttpChannel(Channel[SinkRequest]):
+    """The part of the protocol every HTTP sink type shares: one POST per request, and the
+    `Retry-After` header as the rate-limit answer. A type whose channel answers differently
+    overrides `retry_after`, with `body_retry_after` for a JSON body's `retry_after`."""
+
+    def retry_after(self, answer: Answer, now: float) -> RetryAfter:
+        return header_retry_after(answer, now)
+
+    async def send(
+        self, sink: SinkConfig, request: SinkRequest, transport: Transport
+    ) -> SendResult:
+        return await post(transport, sink, request, self.retry_after)
+
+    def describe(self, sink: SinkConfig, request: SinkRequest) -> str:
+        lines = [f"POST {masked_url(sink, request.url)}"]
+        for name, value in request.headers.items():
+            shown = MASK if name.lower() in _SECRET_HEADERS else value
+            lines.append(f"{name}: {shown}")
+        lines += ["", request.body.decode("utf-8", "replace")]
+        return scrub("\n".join(lines))
+
+
+def masked_url(sink: SinkConfig, url: str) -> str:
+    """A request URL as it may be shown: the sink's URL (which may be a credential) as
+    `url_display`, whatever the type added after it kept."""
+    base = sink.url.reveal()
+    return sink.url_display + url[len(base) :] if url.startswith(base) else sink.url_display
 
 
 async def post(
-    http: RenewingClient, clock: Clock, sink: SinkConfig, request: SinkRequest
+    transport: Transport,
+    sink: SinkConfig,
+    request: SinkRequest,
+    retry_after: Callable[[Answer, float], RetryAfter] = header_retry_after,
 ) -> SendResult:
     """One POST, the whole exchange bounded by the sink's timeout. An attempt that ends
     without a whole answer renews the HTTP client (see RenewingClient)."""
     try:
         async with (
-            http.lease() as client,
+            transport.http.lease() as client,
             asyncio.timeout(sink.timeout.total_seconds()),
             client.stream(
                 "POST", request.url, content=request.body, headers=request.headers
             ) as response,
         ):
+            chunks: list[bytes] = []
             received = 0
             async for chunk in response.aiter_raw():
                 received += len(chunk)
                 if received > _RESPONSE_BYTES:
                     break
-            status = response.status_code
-            retry_after = read_retry_after(response.headers.get("retry-after"), clock.time())
+                chunks.append(chunk)
+            answer = Answer(response.status_code, response.headers, b"".join(chunks))
     except (TimeoutError, httpx.TimeoutException):
         return SendResult(
             False, True, None, None, f"no answer within {sink.timeout}", DeliveryFailure.TIMEOUT
@@ -83,15 +142,17 @@ async def post(
         # into the message.
         text = scrub(f"{type(exc).__name__}: {exc}".replace(request.url, sink.url_display))
         return SendResult(False, True, None, None, text, DeliveryFailure.CONNECTION_ERROR)
+    status = answer.status
     if 200 <= status < 300:
         return SendResult(True, False, status, None, None)
-    if retry_after.ignored is not None:
-        log.warning("notification.retry_after_ignored", sink=sink.name, value=retry_after.ignored)
+    asked = retry_after(answer, transport.clock.time())
+    if asked.ignored is not None:
+        log.warning("notification.retry_after_ignored", sink=sink.name, value=asked.ignored)
     return SendResult(
         False,
         retryable_status(status),
         status,
-        retry_after.seconds,
+        asked.seconds,
         f"HTTP {status}",
         DeliveryFailure.of_status(status),
     )
