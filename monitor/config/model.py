@@ -46,6 +46,9 @@ class SinkType(StrEnum):
     SLACK = "slack"
     ALERTMANAGER = "alertmanager"
     NTFY = "ntfy"
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    TEAMS = "teams"
 
 
 class Severity(StrEnum):
@@ -140,6 +143,12 @@ class SinkConfig:
     # ntfy sinks: an access token, sent as `Authorization: Bearer`, and the file it is in.
     token: Secret | None = None
     token_file: Path | None = None
+    # telegram sinks: the chat (and forum topic) the bot writes to, the file holding the
+    # bot's token, and the Bot API's address (`url`, the sendMessage URL, is made of both).
+    chat_id: str | None = None
+    message_thread_id: int | None = None
+    bot_token_file: Path | None = None
+    api_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,15 @@ def render_config(config: Config) -> str:
         if sink.token_file is not None:
             out.append(f"token_file = {_value(sink.token_file)}")
             out.append(_comment(f"token: {MASK}"))
+        if sink.bot_token_file is not None:
+            out.append(f"bot_token_file = {_value(sink.bot_token_file)}")
+            out.append(_comment(f"bot token: {MASK}"))
+        if sink.chat_id is not None:
+            out.append(f"chat_id = {_value(sink.chat_id)}")
+        if sink.message_thread_id is not None:
+            out.append(f"message_thread_id = {_value(sink.message_thread_id)}")
+        if sink.api_url is not None:
+            out.append(f"api_url = {_value(sink.api_url)}")
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")

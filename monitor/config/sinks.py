@@ -18,6 +18,7 @@ from monitor.config.model import (
     SinkType,
 )
 from monitor.config.table import Table
+from monitor.config.telegram_sink import read_telegram
 from monitor.errors import ConfigError
 from monitor.secret import Secret
 from monitor.timefmt import format_duration
@@ -36,8 +37,11 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
     table.reject_inline_secret("token", "token_file")
     name = table.name("name", longest=MAX_NAME_LENGTH)
     kind = table.choice("type", SinkType, SinkType.WEBHOOK)
-    url_file = table.optional_path("url_file", base_dir)
-    if url_file is not None:
+    telegram = read_telegram(table, read_secret, base_dir) if kind is SinkType.TELEGRAM else None
+    url_file = None if telegram is not None else table.optional_path("url_file", base_dir)
+    if telegram is not None:
+        url = telegram.url.reveal()
+    elif url_file is not None:
         if table.has("url"):
             raise ConfigError(table.key("url_file"), "set url or url_file, not both")
         url = read_secret(table.key("url_file"), url_file).reveal()
@@ -64,7 +68,7 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
         name=name,
         type=kind,
         url=Secret(url.rstrip("/") if kind is SinkType.ALERTMANAGER else url),
-        url_display=redact_url(url),
+        url_display=telegram.url_display if telegram is not None else redact_url(url),
         url_file=url_file,
         secret=read_secret(table.key("secret_file"), secret_file) if secret_file else None,
         secret_file=secret_file,
@@ -76,6 +80,10 @@ def read_sink(table: Table, read_secret: ReadSecret, base_dir: Path) -> SinkConf
         group_wait=group_wait,
         token=read_secret(table.key("token_file"), token_file) if token_file else None,
         token_file=token_file,
+        chat_id=telegram.chat_id if telegram is not None else None,
+        message_thread_id=telegram.message_thread_id if telegram is not None else None,
+        bot_token_file=telegram.bot_token_file if telegram is not None else None,
+        api_url=telegram.api_url if telegram is not None else None,
     )
 
 

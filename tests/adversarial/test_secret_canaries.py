@@ -30,6 +30,10 @@ AM_PASSWORD = "canary-am-PASSWORD-51c"
 BASIC_PASSWORD = "canary-basic-PASSWORD-c0de"
 NTFY_TOKEN = "tk_canaryNtfyTOKEN7d41e0"
 NTFY_TOPIC = "/canaryNtfyTopicSecret42"  # the topic is as good as a password
+TELEGRAM_TOKEN = "7654321098:AAcanaryTelegramBotTOKEN1234567"  # in the URL path it is sent to
+DISCORD_PATH = "/api/webhooks/112233/canaryDiscordWebhookTOKEN77"
+TEAMS_SIG = "canaryTeamsWorkflowSIG9c3"
+TEAMS_PATH = "/workflows/abc/triggers/manual/paths/invoke"
 
 
 class Process:
@@ -93,6 +97,12 @@ def test_no_secret_anywhere_after_a_run_through_the_faults(
         hmac_file.write_text(HMAC_KEY)
         ntfy_token = tmp_path / "ntfy-token"
         ntfy_token.write_text(NTFY_TOKEN + "\n")
+        bot_token = tmp_path / "telegram-token"
+        bot_token.write_text(TELEGRAM_TOKEN + "\n")
+        discord_url = tmp_path / "discord-url"
+        discord_url.write_text(receiver.url + DISCORD_PATH + "\n")
+        teams_url = tmp_path / "teams-url"
+        teams_url.write_text(f"{receiver.url}{TEAMS_PATH}?api-version=1&sig={TEAMS_SIG}\n")
         web_config = tmp_path / "web.yml"
         hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
         web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
@@ -138,6 +148,23 @@ url = "{receiver.url}{NTFY_TOPIC}"
 token_file = "{ntfy_token}"
 
 [[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "{bot_token}"
+chat_id = -1001234567890
+api_url = "{receiver.url}"
+
+[[sinks]]
+name = "discord"
+type = "discord"
+url_file = "{discord_url}"
+
+[[sinks]]
+name = "office"
+type = "teams"
+url_file = "{teams_url}"
+
+[[sinks]]
 name = "dead"
 type = "slack"
 url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
@@ -151,7 +178,8 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
             eventually(
                 lambda: (
                     {r.path.split("?")[0] for r in receiver.accepted()}
-                    >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC}
+                    >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC, DISCORD_PATH}
+                    | {f"/bot{TELEGRAM_TOKEN}/sendMessage", TEAMS_PATH}
                 ),
                 timeout=15,
                 what="a notification to every sink",
@@ -217,6 +245,10 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
         "alertmanager password": AM_PASSWORD,
         "ntfy token": NTFY_TOKEN,
         "ntfy topic": NTFY_TOPIC,
+        "telegram bot token": TELEGRAM_TOKEN,
+        "telegram bot token's key": TELEGRAM_TOKEN.split(":")[1],
+        "discord url path": DISCORD_PATH,
+        "teams url signature": TEAMS_SIG,
         "basic-auth password": BASIC_PASSWORD,
         **{f"upstream secret {i}": value for i, value in enumerate(served)},
     }

@@ -512,6 +512,7 @@ def test_every_key_the_loader_reads_is_documented_and_no_other(
     monkeypatch.setattr(Table, "finish", recording_finish)
     (tmp_path / "url").write_text("https://hooks.example.com/x\n")
     (tmp_path / "key").write_text("k\n")
+    (tmp_path / "bot").write_text("123456:AAbotTOKENabcdefghijkl\n")
     for text in (
         reference_block(),
         """
@@ -533,6 +534,13 @@ name = "push"
 type = "ntfy"
 url = "https://ntfy.example.com/topic"
 token_file = "key"
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = "-1001234567890"
+message_thread_id = 42
+api_url = "https://telegram.example"
 [[accounts]]
 match = "*@x.io"
 ignore = false

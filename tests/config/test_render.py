@@ -222,11 +222,19 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
 
     sinks = []
     for sink_name in draw(st.lists(name, max_size=3, unique=True)):
-        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager", "ntfy"]))
+        kinds = ["webhook", "slack", "alertmanager", "ntfy", "telegram", "discord", "teams"]
+        kind = draw(st.sampled_from(kinds))
         url_file = draw(paths())
-        world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
-        sink: dict[str, Any] = {"name": sink_name, "url_file": url_file}
-        maybe(draw, sink, "type", kind)
+        if kind == "telegram":
+            world.files[BASE_DIR / url_file] = "123456:" + draw(secret) + "a" * 20
+            sink: dict[str, Any] = {"name": sink_name, "type": kind, "bot_token_file": url_file}
+            sink["chat_id"] = draw(st.sampled_from([-1001234567890, "42", "@pixverse_alerts"]))
+            maybe(draw, sink, "message_thread_id", draw(st.integers(1, 2**31)))
+            maybe(draw, sink, "api_url", draw(http_urls()).rstrip("/"))
+        else:
+            world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
+            sink = {"name": sink_name, "url_file": url_file}
+            maybe(draw, sink, "type", kind)
         if sink.get("type", "webhook") == "webhook" and draw(st.booleans()):
             secret_file = draw(paths())
             sink["secret_file"] = secret_file
@@ -364,6 +372,13 @@ name = "push"
 type = "ntfy"
 url = "https://ntfy.example/topic"
 token_file = "key"
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = -1001234567890
+message_thread_id = 42
+api_url = "https://telegram.example/api"
 [[accounts]]
 match = "*@x.io"
 ignore = true
@@ -409,6 +424,7 @@ def test_every_key_of_the_model_is_printed_by_config_check_and_documented() -> N
     world.files[BASE_DIR / "token"] = "SECRETtoken1"
     world.files[BASE_DIR / "url"] = "https://hooks.example.com/SECRETurl123"
     world.files[BASE_DIR / "key"] = "SECRETkey123"
+    world.files[BASE_DIR / "bot"] = "123456:SECRETbotTOKENabcdefghijkl"
     world.env["TOKEN"] = "SECRETtoken2"
     keys = model_keys()
     printed = printed_keys(render_config(world.parse(tomllib.loads(FULL))))

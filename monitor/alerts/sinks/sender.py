@@ -13,8 +13,11 @@ from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.outbox import Batch, Notification
 from monitor.alerts.sinks.alertmanager import Alertmanager
 from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
+from monitor.alerts.sinks.discord import Discord
 from monitor.alerts.sinks.ntfy import Ntfy
 from monitor.alerts.sinks.slack import Slack
+from monitor.alerts.sinks.teams import Teams
+from monitor.alerts.sinks.telegram import Telegram
 from monitor.alerts.sinks.webhook import Webhook
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
@@ -22,7 +25,8 @@ from monitor.upstream import RenewingClient, borrowed, verified_tls
 
 # One module per type, one channel each.
 CHANNELS: dict[SinkType, Channel[Any]] = {
-    channel.type: channel for channel in (Webhook(), Slack(), Alertmanager(), Ntfy())
+    channel.type: channel
+    for channel in (Webhook(), Slack(), Alertmanager(), Ntfy(), Telegram(), Discord(), Teams())
 }
 
 
