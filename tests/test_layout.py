@@ -1,6 +1,7 @@
 """The shape of the package, kept by tests rather than by memory: a short top level, short
-modules with docstrings, a face (`__init__.py` with `__all__`) on every package, imports that
-go through faces, and no import cycle, between modules or between the top-level stages."""
+modules with docstrings, a face (`__init__.py` with `__all__`) on every package, eager or lazy
+(importing each name on first use), imports that go through faces, and no import cycle,
+between modules or between the top-level stages."""
 
 from __future__ import annotations
 
@@ -209,19 +210,63 @@ def test_every_directory_of_modules_is_a_package_with_a_face() -> None:
             continue
         names = all_of(module)
         assert names is not None, f"{module.path} has no __all__"
-        defined = {
-            alias.asname or alias.name
-            for node in module.tree.body
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        } | {
-            t.id
-            for node in module.tree.body
-            if isinstance(node, ast.Assign)
-            for t in node.targets
-            if isinstance(t, ast.Name)
-        }
+        defined = (
+            {
+                alias.asname or alias.name
+                for node in module.tree.body
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            }
+            | set(lazy_imports(module))
+            | {
+                t.id
+                for node in module.tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            }
+        )
         assert set(names) <= defined, (module.name, set(names) - defined)
+
+
+def lazy_imports(module: Module) -> dict[str, tuple[str, str]]:
+    """What a lazy face offers (one that defines `__getattr__`), as its `if TYPE_CHECKING:`
+    block imports it for the type checker: name -> (module, name there)."""
+    lazy = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__getattr__" for t in node.targets)
+        for node in module.tree.body
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for node in module.tree.body:
+        if lazy and isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module, ast.unparse(imp)
+                for alias in imp.names:
+                    found[alias.asname or alias.name] = (imp.module, alias.name)
+    return found
+
+
+LAZY_FACES = sorted(name for name, module in FOUND.items() if lazy_imports(module))
+
+
+def test_the_lazy_faces_are_found() -> None:
+    assert {"monitor.commands", "monitor.web"} <= set(LAZY_FACES)
+
+
+@pytest.mark.parametrize("name", LAZY_FACES)
+def test_a_lazy_face_serves_what_it_declares(name: str) -> None:
+    """A face that imports on first use offers exactly what its `__all__` and its
+    TYPE_CHECKING block (what the type checker sees) say, each the very object of its
+    module; anything else is an AttributeError, as for an eager face."""
+    module = FOUND[name]
+    declared = lazy_imports(module)
+    assert sorted(declared) == sorted(all_of(module) or [])
+    face = importlib.import_module(name)
+    for offered, (home, original) in declared.items():
+        assert getattr(face, offered) is getattr(importlib.import_module(home), original)
+    with pytest.raises(AttributeError):
+        face.no_such_name  # noqa: B018
 
 
 def past_faces(found: Mapping[str, Module]) -> list[str]:

@@ -23,7 +23,7 @@ from monitor.alerts.sinks.telegram import Telegram
 from monitor.alerts.sinks.webhook import Webhook
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.upstream import RenewingClient, borrowed
+from monitor.upstream import RenewingClient, borrowed, verified_tls
 
 # One module per type, one channel each.
 CHANNELS: dict[SinkType, Channel[Any]] = {
@@ -58,13 +58,12 @@ class Sender:
     ) -> None:
         self._clock = clock
         self.external_url = external_url
-        tls = httpx.create_ssl_context()  # shared by the clients it renews
         shared = borrowed(transport) if transport is not None else None
 
         def new_client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 transport=shared,
-                verify=tls,
+                verify=verified_tls(),
                 # Answers are read for a status and a rate-limit answer, never more than a
                 # few KiB: compressed, they could not be read as they come.
                 headers={
