@@ -1,4 +1,7 @@
-"""Command-line parsing only: each command hands over to its module in `monitor.commands`."""
+"""Command-line parsing only: each command hands over to its module in `monitor.commands`.
+
+Parsing imports none of them, nor logging: `--version` and `--help` cost a bare interpreter's
+start and argparse, and each command loads only what it runs."""
 
 from __future__ import annotations
 
@@ -8,20 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from monitor import __version__
-from monitor.commands import (
-    DEFAULT_CHECK_TIMEOUT_SECONDS,
-    DEFAULT_FAKE_UPSTREAM_LISTEN,
-    check_command,
-    check_unknown,
-    config_check_command,
-    demo_command,
-    notify_test_command,
-    run_command,
-)
+from monitor import __version__, commands
 from monitor.errors import UsageError
-from monitor.logs import LEVELS, configure_logging
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 # Options of the main parser that take a separate value: skipped when finding the command.
 _VALUED_OPTIONS = ("--log-level", "--log-format")
 
@@ -45,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     # Logging options are accepted before or after the command; SUPPRESS keeps a
     # subcommand's default from overwriting a value given before it.
     common = _Parser(add_help=False)
-    common.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS)
+    common.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS)
     common.add_argument(
         "--log-format",
         choices=("json", "console"),
@@ -58,17 +51,17 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(
+    subcommands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
 
     config_help = (
         "config file (default: $PIXVERSE_MONITOR_CONFIG or /etc/pixverse-monitor/config.toml)"
     )
-    run = commands.add_parser("run", parents=[common], help="run the daemon")
+    run = subcommands.add_parser("run", parents=[common], help="run the daemon")
     run.add_argument("--config", type=Path, help=config_help)
 
-    check = commands.add_parser(
+    check = subcommands.add_parser(
         "check", parents=[common], help="poll once and print a report (Nagios exit codes)"
     )
     check.add_argument("--config", type=Path, help=config_help)
@@ -76,24 +69,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=DEFAULT_CHECK_TIMEOUT_SECONDS,
+        default=commands.DEFAULT_CHECK_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="bound on the whole run, counted from the process start; past it, UNKNOWN "
         "(default: %(default)g, below check_nrpe's 10)",
     )
 
-    demo = commands.add_parser(
+    demo = subcommands.add_parser(
         "demo", parents=[common], help="run against a built-in fake upstream, no token needed"
     )
     demo.add_argument("--listen", default="127.0.0.1:9877", help="metrics address (HOST:PORT)")
 
-    fake = commands.add_parser(
+    fake = subcommands.add_parser(
         "fake-upstream",
         parents=[common],
         help="serve a fake useapi.net, to rehearse check, NRPE or sinks against",
     )
     fake.add_argument(
-        "--listen", default=DEFAULT_FAKE_UPSTREAM_LISTEN, help="HOST:PORT (default: %(default)s)"
+        "--listen",
+        default=commands.DEFAULT_FAKE_UPSTREAM_LISTEN,
+        help="HOST:PORT (default: %(default)s)",
     )
     fake.add_argument("--token", help="the bearer token it accepts (default: the demo's; printed)")
     fake.add_argument(
@@ -103,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         help="demo, ok, warning, critical, 401, 500 or slow (default: %(default)s)",
     )
 
-    notify = commands.add_parser(
+    notify = subcommands.add_parser(
         "notify-test", parents=[common], help="send a test alert to each sink"
     )
     notify.add_argument("--config", type=Path, help=config_help)
@@ -120,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print the request each sink would get, secrets masked, and send nothing",
     )
 
-    config = commands.add_parser("config", parents=[common], help="configuration tools")
+    config = subcommands.add_parser("config", parents=[common], help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_check = config_commands.add_parser(
         "check", parents=[common], help="validate a config file and print it, secrets masked"
@@ -153,35 +148,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         if _command(argv) == "check":
             # A monitoring plugin's usage error is UNKNOWN, on stdout where NRPE looks.
-            return check_unknown(f"usage: {exc.message} (see pixverse-monitor check --help)")
+            return commands.check_unknown(
+                f"usage: {exc.message} (see pixverse-monitor check --help)"
+            )
         sys.stderr.write(exc.usage)
         print(f"{exc.prog}: error: {exc.message}", file=sys.stderr)
         return 2
+    from monitor.logs import configure_logging  # noqa: PLC0415 - not for --help or a usage error
+
     level = getattr(args, "log_level", None)
     fmt = getattr(args, "log_format", None)
     if args.command == "run":
         configure_logging(level or "info", fmt)
-        return run_command(args.config)
+        return commands.run_command(args.config)
     if args.command == "demo":
         configure_logging(level or "info", fmt)
-        return demo_command(args.listen)
+        return commands.demo_command(args.listen)
     if args.command == "fake-upstream":
         configure_logging(level or "warning", fmt, stream=sys.stderr)
-        from monitor.commands import fake_upstream_command  # noqa: PLC0415 - only when run
-
-        return fake_upstream_command(args.listen, args.token, args.scenario)
+        return commands.fake_upstream_command(args.listen, args.token, args.scenario)
     # The other commands print their result on stdout: logs go to stderr, and only when they
     # matter.
     configure_logging(level or "warning", fmt, stream=sys.stderr)
     if args.command == "check":
-        return check_command(
+        return commands.check_command(
             args.config,
             as_json=args.json,
             timeout_seconds=args.timeout,
             from_process_start=own_process,
         )
     if args.command == "notify-test":
-        return notify_test_command(
+        return commands.notify_test_command(
             args.config, args.sink, severity=args.severity, dry_run=args.dry_run
         )
-    return config_check_command(args.file)
+    return commands.config_check_command(args.file)

@@ -76,6 +76,9 @@ class DeliveryFailure(StrEnum):
     HTTP_4XX = "http_4xx"  # any other 4xx: the receiver refuses it; dropped
     HTTP_5XX = "http_5xx"  # retried
     HTTP_OTHER = "http_other"  # any other non-2xx status (a redirect is not followed); dropped
+    SMTP_4XX = "smtp_4xx"  # an SMTP server's temporary refusal (451, say): retried
+    SMTP_5XX = "smtp_5xx"  # an SMTP server's permanent refusal (550, say): dropped
+    APPRISE_FAILED = "apprise_failed"  # Apprise says its service did not take it: retried
     OUTBOX_FULL = "outbox_full"  # evicted unsent: the sink's outbox was full
     # Sending raised (the notification could not even be rendered, say): retried, then given
     # up after three in a row, so that it does not hold up its sink.

@@ -18,7 +18,6 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from monitor.secret import scrub
 
-LEVELS = ("debug", "info", "warning", "error")
 # Chatty third-party loggers that log each request; kept at WARNING unless debugging.
 _QUIET = ("httpx", "httpcore", "apscheduler.scheduler", "apscheduler.executors")
 # syslog(3) priorities of the stdlib levels, as journald reads them from a "<N>" prefix.

@@ -1,8 +1,9 @@
 """The shape of the package, kept by tests rather than by memory: a short top level, short
-modules with docstrings, a face (`__init__.py` with `__all__`) on every package, imports that
-go through faces, and no import cycle, between modules or between the top-level stages. And the
-shape of the tests: each test module named for the module it tests, in the folder mirroring
-it, and no test reading what a module keeps private."""
+modules with docstrings, a face (`__init__.py` with `__all__`) on every package, eager or lazy
+(importing each name on first use), imports that go through faces, and no import cycle,
+between modules or between the top-level stages. And the shape of the tests: each test module
+named for the module it tests, in the folder mirroring it, and no test reading what a module
+keeps private."""
 
 from __future__ import annotations
 
@@ -213,19 +214,63 @@ def test_every_directory_of_modules_is_a_package_with_a_face() -> None:
             continue
         names = all_of(module)
         assert names is not None, f"{module.path} has no __all__"
-        defined = {
-            alias.asname or alias.name
-            for node in module.tree.body
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        } | {
-            t.id
-            for node in module.tree.body
-            if isinstance(node, ast.Assign)
-            for t in node.targets
-            if isinstance(t, ast.Name)
-        }
+        defined = (
+            {
+                alias.asname or alias.name
+                for node in module.tree.body
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            }
+            | set(lazy_imports(module))
+            | {
+                t.id
+                for node in module.tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            }
+        )
         assert set(names) <= defined, (module.name, set(names) - defined)
+
+
+def lazy_imports(module: Module) -> dict[str, tuple[str, str]]:
+    """What a lazy face offers (one that defines `__getattr__`), as its `if TYPE_CHECKING:`
+    block imports it for the type checker: name -> (module, name there)."""
+    lazy = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__getattr__" for t in node.targets)
+        for node in module.tree.body
+    )
+    found: dict[str, tuple[str, str]] = {}
+    for node in module.tree.body:
+        if lazy and isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module, ast.unparse(imp)
+                for alias in imp.names:
+                    found[alias.asname or alias.name] = (imp.module, alias.name)
+    return found
+
+
+LAZY_FACES = sorted(name for name, module in FOUND.items() if lazy_imports(module))
+
+
+def test_the_lazy_faces_are_found() -> None:
+    assert {"monitor.commands", "monitor.web"} <= set(LAZY_FACES)
+
+
+@pytest.mark.parametrize("name", LAZY_FACES)
+def test_a_lazy_face_serves_what_it_declares(name: str) -> None:
+    """A face that imports on first use offers exactly what its `__all__` and its
+    TYPE_CHECKING block (what the type checker sees) say, each the very object of its
+    module; anything else is an AttributeError, as for an eager face."""
+    module = FOUND[name]
+    declared = lazy_imports(module)
+    assert sorted(declared) == sorted(all_of(module) or [])
+    face = importlib.import_module(name)
+    for offered, (home, original) in declared.items():
+        assert getattr(face, offered) is getattr(importlib.import_module(home), original)
+    with pytest.raises(AttributeError):
+        face.no_such_name  # noqa: B018
 
 
 def past_faces(found: Mapping[str, Module]) -> list[str]:
@@ -327,6 +372,7 @@ KINDS = {
 SUBJECTS = {
     "test_contrib.py": "the files of contrib/ (NRPE and Icinga 2 commands)",
     "test_docs.py": "the docs: links, anchors and every path they name",
+    "test_cli_imports.py": "what each command imports, across the package's lazy faces",
     "test_layout.py": "the shape of the package and of the tests",
     "test_packaging.py": "the wheel built from the package",
     "alerts/test_grouping.py": "one message per burst, from Alerting through each sink type",
@@ -413,14 +459,19 @@ PRIVATE_READS_ALLOWED = {
 
 def private_reads(tree: ast.Module) -> list[tuple[int, str]]:
     """(line, name) of every private name a module reads of something not its own: an
-    attribute of anything but `self` or `cls`, a name imported from monitor, and a name
+    attribute of anything but `self`, `cls` or `super()`, a name imported from monitor, and a name
     given as text to setattr or getattr (`monkeypatch.setattr("monitor.x._y", ...)`,
     `setattr(daemon, "_y", ...)`)."""
     found = []
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Attribute):
-            own = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+            # Its own: of `self`, `cls`, or `super()` (a subclass calling the hook it overrides).
+            own = (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")) or (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "super"
+            )
             names = [] if own else [node.attr]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("monitor"):
             names = [alias.name for alias in node.names]
@@ -444,12 +495,15 @@ def test_the_private_check_finds_every_way_in() -> None:
         "monkeypatch.setattr(Daemon, '_evaluate', spy)\n"
         "monkeypatch.setattr('monitor.web.tls._check_readable', None)\n"
         "x = self._own + cls._also_own + row._replace(a=1).__class__.__name__\n"
+        "super()._hook_it_overrides()\n"
+        "other()._hook()\n"
     )
     assert private_reads(tree) == [
         (1, "_every"),
         (2, "_evaluate"),
         (3, "_evaluate"),
         (4, "_check_readable"),
+        (7, "_hook"),
     ]
 
 

@@ -18,6 +18,7 @@ from monitor.commands.check_output import (
     render_table,
     unknown_line,
 )
+from monitor.commands.defaults import DEFAULT_CHECK_TIMEOUT_SECONDS
 from monitor.commands.exits import load, log_config_error, write_stdout
 from monitor.commands.printable import json_text
 from monitor.commands.started import process_started_monotonic
@@ -26,9 +27,6 @@ from monitor.errors import CheckTimeout, ConfigError
 from monitor.service import PlanRound, read_plan_rounds
 from monitor.upstream import PollResult, UpstreamClient, poll_source
 
-# check_nrpe gives up after 10 s by default (its -t), and then says "Socket timeout", not
-# UNKNOWN: answer before it does, with time to spare for printing, exiting and the network.
-DEFAULT_TIMEOUT_SECONDS = 8.0
 PRINT_SECONDS = 0.2
 
 
@@ -85,7 +83,7 @@ def check_command(
     config_path: Path | None,
     *,
     as_json: bool,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    timeout_seconds: float = DEFAULT_CHECK_TIMEOUT_SECONDS,
     from_process_start: bool = False,
 ) -> int:
     """Exit 0 ok, 1 warning, 2 critical (an expired or critical account, a failed poll), and 3
@@ -97,14 +95,14 @@ def check_command(
         config = load(config_path)
     except ConfigError as exc:
         log_config_error(exc)
-        return unknown(f"config error: {exc}", as_json=as_json)
+        return check_unknown(f"config error: {exc}", as_json=as_json)
     clock = SystemClock()
     # The whole run counts: what starting and reading the config took comes off the polls'
     # share. With nothing left, no request is made (it could not be waited for).
     spent = time.monotonic() - began
     remaining = timeout_seconds - spent
     if remaining <= 0:
-        return unknown(
+        return check_unknown(
             f"--timeout {timeout_seconds:g}s spent before any request ({spent:.1f}s starting "
             "up and reading the config)",
             as_json=as_json,
@@ -113,7 +111,7 @@ def check_command(
         results = asyncio.run(poll_all(config, clock, timeout_seconds=remaining))
     except CheckTimeout as exc:
         sources = ", ".join(exc.pending)
-        return unknown(
+        return check_unknown(
             f"no answer within --timeout {timeout_seconds:g}s (source {sources})", as_json=as_json
         )
     # The subscription and plans get what is left, less a moment to print: what has not
@@ -125,7 +123,7 @@ def check_command(
     return int(report.status)
 
 
-def unknown(problem: str, *, as_json: bool = False) -> int:
+def check_unknown(problem: str, *, as_json: bool = False) -> int:
     """Print why the check could not run, as the plugin line (or JSON); exit status 3."""
     if as_json:
         document = {"status": "unknown", "exit_code": 3, "error": problem, "sources": []}

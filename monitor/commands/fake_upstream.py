@@ -15,8 +15,6 @@ from monitor.config import parse_listen
 from monitor.errors import ConfigError
 from monitor.testing import DEMO_TOKEN, SCENARIOS, FakeUpstream, liven, scenario_upstream
 
-DEFAULT_LISTEN = "127.0.0.1:9878"  # beside the daemon's 9877
-
 
 def fake_upstream_command(listen: str, token: str | None, scenario: str) -> int:
     """Exit 0 on Ctrl-C or SIGTERM; 2, with one line, when it cannot start."""

@@ -102,7 +102,8 @@ def notify_test_command(
     results = asyncio.run(send_test_notifications(sinks, SystemClock(), external, level))
     for sink, result in results:
         if result.ok:
-            print(f"{_where(sink)}: delivered (HTTP {result.status})")
+            status = "" if result.status is None else f" (HTTP {result.status})"
+            print(f"{_where(sink)}: delivered{status}")
         else:
             print(f"{_where(sink)}: FAILED: {result.error}")
     return 0 if all(result.ok for _, result in results) else 1

@@ -4,6 +4,7 @@ its masked rendering for `config check`."""
 from __future__ import annotations
 
 from monitor.config.addresses import parse_listen, redact_url
+from monitor.config.apprise_urls import scheme_of as apprise_scheme
 from monitor.config.load import default_config_path, load_config, parse_config
 from monitor.config.matchers import Matcher, matches_all, parse_matcher, route_key
 from monitor.config.model import (
@@ -12,11 +13,13 @@ from monitor.config.model import (
     AccountRule,
     AlertsConfig,
     Config,
+    EmailSettings,
     MetricsConfig,
     PollConfig,
     Severity,
     SinkConfig,
     SinkType,
+    SmtpTls,
     SourceConfig,
     Thresholds,
 )
@@ -31,6 +34,7 @@ __all__ = [
     "AccountSettings",
     "AlertsConfig",
     "Config",
+    "EmailSettings",
     "FileFormat",
     "Matcher",
     "MetricsConfig",
@@ -39,9 +43,11 @@ __all__ = [
     "Severity",
     "SinkConfig",
     "SinkType",
+    "SmtpTls",
     "SourceConfig",
     "Table",
     "Thresholds",
+    "apprise_scheme",
     "default_config_path",
     "load_config",
     "matches",

@@ -46,6 +46,19 @@ class SinkType(StrEnum):
     SLACK = "slack"
     ALERTMANAGER = "alertmanager"
     NTFY = "ntfy"
+    TELEGRAM = "telegram"
+    DISCORD = "discord"
+    TEAMS = "teams"
+    EMAIL = "email"
+    APPRISE = "apprise"
+
+
+class SmtpTls(StrEnum):
+    """How an email sink's SMTP connection is encrypted."""
+
+    STARTTLS = "starttls"  # plain, then upgraded by STARTTLS before anything is sent
+    TLS = "tls"  # TLS from the first byte (implicit TLS, "SMTPS")
+    NONE = "none"  # never encrypted: only where the network itself is trusted
 
 
 class Severity(StrEnum):
@@ -140,6 +153,30 @@ class SinkConfig:
     # ntfy sinks: an access token, sent as `Authorization: Bearer`, and the file it is in.
     token: Secret | None = None
     token_file: Path | None = None
+    # telegram sinks: the chat (and forum topic) the bot writes to, the file holding the
+    # bot's token, and the Bot API's address (`url`, the sendMessage URL, is made of both).
+    chat_id: str | None = None
+    message_thread_id: int | None = None
+    bot_token_file: Path | None = None
+    api_url: str | None = None
+    # email sinks: the SMTP server and the addresses; apprise sinks: the URLs of `url_file`.
+    email: EmailSettings | None = None
+    apprise_urls: tuple[Secret, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Where and how an email sink sends its messages (docs/notifications.md#email)."""
+
+    smtp_host: str
+    smtp_port: int
+    tls: SmtpTls
+    sender: str  # the `from` key: "pixverse-monitor <alerts@example.com>"
+    recipients: tuple[str, ...]  # the `to` key: one address or more
+    username: str | None = None
+    password: Secret | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None  # trusted instead of the system's CAs (a private server)
 
 
 @dataclass(frozen=True)

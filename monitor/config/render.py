@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from monitor.config.model import AccountRule, Config, SinkType
+from monitor.config.model import AccountRule, Config, EmailSettings, SinkType, SmtpTls
 from monitor.secret import MASK
 from monitor.timefmt import format_duration
 
@@ -100,13 +100,27 @@ def render_config(config: Config) -> str:
         out.append(f"type = {_value(sink.type.value)}")
         if sink.url_file is not None:
             out.append(f"url_file = {_value(sink.url_file)}")
-        out.append(_comment(f"url: {sink.url_display} (path and query masked)"))
+        if sink.email is not None:
+            out += _email(sink.email)
+        elif sink.apprise_urls:
+            out.append(_comment(f"urls: {sink.url_display} ({len(sink.apprise_urls)}, masked)"))
+        else:
+            out.append(_comment(f"url: {sink.url_display} (path and query masked)"))
         if sink.secret_file is not None:
             out.append(f"secret_file = {_value(sink.secret_file)}")
             out.append(_comment(f"secret: {MASK}"))
         if sink.token_file is not None:
             out.append(f"token_file = {_value(sink.token_file)}")
             out.append(_comment(f"token: {MASK}"))
+        if sink.bot_token_file is not None:
+            out.append(f"bot_token_file = {_value(sink.bot_token_file)}")
+            out.append(_comment(f"bot token: {MASK}"))
+        if sink.chat_id is not None:
+            out.append(f"chat_id = {_value(sink.chat_id)}")
+        if sink.message_thread_id is not None:
+            out.append(f"message_thread_id = {_value(sink.message_thread_id)}")
+        if sink.api_url is not None:
+            out.append(f"api_url = {_value(sink.api_url)}")
         out.append(f"min_severity = {_value(sink.min_severity.value)}")
         out.append(f"send_resolved = {_value(sink.send_resolved)}")
         out.append(f"timeout = {_value(sink.timeout)}")
@@ -117,6 +131,25 @@ def render_config(config: Config) -> str:
             out.append(f"matchers = [{', '.join(toml_string(str(m)) for m in sink.matchers)}]")
     out += _account_rules(config.accounts)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _email(email: EmailSettings) -> list[str]:
+    out = [
+        f"smtp_host = {_value(email.smtp_host)}",
+        f"smtp_port = {email.smtp_port}",
+        f"tls = {_value(email.tls.value)}",
+    ]
+    if email.username is not None:
+        out.append(f"username = {_value(email.username)}")
+        out.append(f"password_file = {_value(email.password_file)}")
+        out.append(_comment(f"password: {MASK}"))
+        if email.tls is SmtpTls.NONE:
+            out.append(_comment('login and password sent unencrypted, as tls = "none" asks'))
+    if email.ca_file is not None:
+        out.append(f"ca_file = {_value(email.ca_file)}")
+    out.append(f"from = {_value(email.sender)}")
+    out.append(f"to = [{', '.join(toml_string(address) for address in email.recipients)}]")
+    return out
 
 
 def _account_rules(rules: tuple[AccountRule, ...]) -> list[str]:

@@ -5,21 +5,16 @@ own metrics are prometheus_client objects in a private registry (internal.py).""
 
 from __future__ import annotations
 
-from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from monitor.exposition.account_families import SNAPSHOT_FAMILIES, STATE
-from monitor.exposition.internal import INTERNAL_FAMILIES, InternalMetrics
-from monitor.exposition.jsonfields import ACCOUNT_KEYS, account_fields, subscription_fields
-from monitor.exposition.plan_families import PLAN_FAMILIES
-from monitor.exposition.renderer import CONTENT_TYPE, MetricsRenderer
-from monitor.exposition.textformat import Family
+from monitor import lazy_face
 
-# Every pixverse_* family /metrics can show, with its help text (process_* come from
-# prometheus_client). The tests check the dashboard, the rules and promtool against it.
-HELP = MappingProxyType(
-    {f.name: f.help for f in (*SNAPSHOT_FAMILIES, *PLAN_FAMILIES, *INTERNAL_FAMILIES)}
-)
-ACCOUNT_STATE = STATE
+if TYPE_CHECKING:
+    from monitor.exposition.catalog import ACCOUNT_STATE, HELP
+    from monitor.exposition.internal import InternalMetrics
+    from monitor.exposition.jsonfields import ACCOUNT_KEYS, account_fields, subscription_fields
+    from monitor.exposition.renderer import CONTENT_TYPE, MetricsRenderer
+    from monitor.exposition.textformat import Family
 
 __all__ = [
     "ACCOUNT_KEYS",
@@ -32,3 +27,14 @@ __all__ = [
     "account_fields",
     "subscription_fields",
 ]
+
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "catalog": ("ACCOUNT_STATE", "HELP"),
+        "internal": ("InternalMetrics",),
+        "jsonfields": ("ACCOUNT_KEYS", "account_fields", "subscription_fields"),
+        "renderer": ("CONTENT_TYPE", "MetricsRenderer"),
+        "textformat": ("Family",),
+    },
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.upstream.client import Sleep, UpstreamClient
-from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.connections import RenewingClient, borrowed, verified_tls
 from monitor.upstream.features import CreditKind, Plan, format_credits
 from monitor.upstream.lookups import (
     REQUEST_OUTCOMES,
@@ -57,4 +57,5 @@ __all__ = [
     "format_credits",
     "poll_source",
     "subscription_state",
+    "verified_tls",
 ]

@@ -20,7 +20,7 @@ from monitor.errors import Outcome, UpstreamError
 from monitor.retry import read_retry_after, retry_delay, retryable_status
 from monitor.secret import scrub
 from monitor.timefmt import http_date_unix
-from monitor.upstream.connections import RenewingClient, borrowed
+from monitor.upstream.connections import RenewingClient, borrowed, tls_for
 from monitor.upstream.decode import decode_json
 
 ACCOUNTS_PATH = "/v2/pixverse/accounts"
@@ -88,15 +88,13 @@ class UpstreamClient:
         self._max_bytes = max_response_bytes
         self._clock = clock
         self._sleep = sleep
-        # Shared by the clients RenewingClient makes: each costs a CA bundle load otherwise.
-        tls = httpx.create_ssl_context()
         shared = borrowed(transport) if transport is not None else None
 
         def new_client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 base_url=source.base_url,
                 timeout=self._timeout,
-                verify=tls,
+                verify=tls_for(source.base_url),
                 transport=shared,
                 headers={
                     "User-Agent": f"pixverse-monitor/{__version__}",

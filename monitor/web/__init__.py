@@ -3,12 +3,17 @@ exporter-toolkit web config (TLS and basic auth)."""
 
 from __future__ import annotations
 
-from monitor.web.basicauth import CHALLENGE
-from monitor.web.endpoints import OPEN_PATHS, Endpoints
-from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
-from monitor.web.limits import ServerLimits, descriptor_reserve, fitted
-from monitor.web.server import HttpServer
-from monitor.web.statuspage import PageFacts, PageInputs
+from typing import TYPE_CHECKING
+
+from monitor import lazy_face
+
+if TYPE_CHECKING:
+    from monitor.web.basicauth import CHALLENGE
+    from monitor.web.endpoints import OPEN_PATHS, Endpoints
+    from monitor.web.guard import LoadedWebConfig, WebGuard, as_config_error, load_web_config
+    from monitor.web.limits import ServerLimits, descriptor_reserve, fitted
+    from monitor.web.server import HttpServer
+    from monitor.web.statuspage import PageFacts, PageInputs
 
 __all__ = [
     "CHALLENGE",
@@ -25,3 +30,15 @@ __all__ = [
     "fitted",
     "load_web_config",
 ]
+
+__getattr__ = lazy_face(
+    __name__,
+    {
+        "basicauth": ("CHALLENGE",),
+        "endpoints": ("OPEN_PATHS", "Endpoints"),
+        "guard": ("LoadedWebConfig", "WebGuard", "as_config_error", "load_web_config"),
+        "limits": ("ServerLimits", "descriptor_reserve", "fitted"),
+        "server": ("HttpServer",),
+        "statuspage": ("PageFacts", "PageInputs"),
+    },
+)

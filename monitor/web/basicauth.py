@@ -18,8 +18,6 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 
-import bcrypt
-
 from monitor.secret import Secret
 from monitor.web.checkqueue import CheckQueue, peer_key
 from monitor.web.messages import Verdict
@@ -45,6 +43,9 @@ def parse_basic(header: str) -> tuple[str, bytes] | None:
 
 
 def _checkpw(password: bytes, hashed: bytes) -> bool:
+    # bcrypt is imported by the first user table that needs it, not by every daemon.
+    import bcrypt  # noqa: PLC0415
+
     try:
         return bcrypt.checkpw(password, hashed)
     except ValueError:  # over 72 bytes or otherwise unusable: never a match
@@ -60,6 +61,8 @@ def decoy_hash(cost: int) -> bytes:
     """A well-formed bcrypt hash of `cost` that no password matches: checking a password
     against it costs exactly what checking against a real hash of that cost does. Made without
     hashing anything (a random salt and a random digest), so it costs nothing to make."""
+    import bcrypt  # noqa: PLC0415 - as in _checkpw
+
     digest = "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(31))
     return bcrypt.gensalt(cost) + digest.encode()
 

@@ -4,18 +4,20 @@ validation. Pure: takes the file's text and path, returns plain values or a WebC
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.config import FileFormat, Table
 from monitor.errors import WebConfigError
 from monitor.secret import Secret
+
+if TYPE_CHECKING:
+    import yaml
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -86,33 +88,39 @@ class WebConfig:
         return tuple(p for p in names if p is not None)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, as the toolkit's strict YAML decoding does."""
+@functools.cache
+def _strict_loader() -> type[yaml.SafeLoader]:
+    """SafeLoader that refuses duplicate keys, as the toolkit's strict YAML decoding does.
+    PyYAML is imported by the first web config read, not by every daemon."""
+    import yaml  # noqa: PLC0415
 
+    class StrictLoader(yaml.SafeLoader):
+        pass
 
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
+    def mapping_without_duplicates(loader: StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return loader.construct_mapping(node)
 
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _mapping_without_duplicates,
-)
+    StrictLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping_without_duplicates
+    )
+    return StrictLoader
 
 
 def parse_web_config(text: str, path: Path) -> WebConfig:
     """Validate the YAML `text` of the web config at `path`; relative file names in it are
     relative to the directory of `path`, as in the toolkit."""
+    import yaml  # noqa: PLC0415 - as in _strict_loader
+
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise WebConfigError(path, "", f"not valid YAML: {exc}") from None
     if data is None:

@@ -8,16 +8,19 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
 import httpx
 import orjson
+import pytest
 
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, ConfigWriter, eventually
 from tests.helpers.commands import cli
+from tests.helpers.smtp import FakeSmtp, self_signed
 
 TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
 HMAC_KEY = "canary-webhook-HMAC-77aa12"
@@ -28,6 +31,13 @@ AM_PASSWORD = "canary-am-PASSWORD-51c"
 BASIC_PASSWORD = "canary-basic-PASSWORD-c0de"
 NTFY_TOKEN = "tk_canaryNtfyTOKEN7d41e0"
 NTFY_TOPIC = "/canaryNtfyTopicSecret42"  # the topic is as good as a password
+SMTP_PASSWORD = "canary-smtp-PASSWORD-8e2d"
+APPRISE_PATH = "/canaryApprisePathSecret31"  # an Apprise URL's path: its service's credential
+APPRISE_PASSWORD = "canary-apprise-PASSWORD-6b"
+TELEGRAM_TOKEN = "7654321098:AAcanaryTelegramBotTOKEN1234567"  # in the URL path it is sent to
+DISCORD_PATH = "/api/webhooks/112233/canaryDiscordWebhookTOKEN77"
+TEAMS_SIG = "canaryTeamsWorkflowSIG9c3"
+TEAMS_PATH = "/workflows/abc/triggers/manual/paths/invoke"
 
 
 class Process:
@@ -71,8 +81,15 @@ class Process:
         return code
 
 
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[FakeSmtp]:
+    cert = self_signed(tmp_path)
+    with FakeSmtp("starttls", cert=cert, users={"alerts": SMTP_PASSWORD}) as server:
+        yield server
+
+
 def test_no_secret_anywhere_after_a_run_through_the_faults(
-    configs: ConfigWriter, receiver: WebhookReceiver, now: float, tmp_path: Path
+    configs: ConfigWriter, receiver: WebhookReceiver, smtp: FakeSmtp, now: float, tmp_path: Path
 ) -> None:
     accounts = [
         FakeAccount("expired@x.io", now - DAY, max_jobs=4),
@@ -85,6 +102,18 @@ def test_no_secret_anywhere_after_a_run_through_the_faults(
         hmac_file.write_text(HMAC_KEY)
         ntfy_token = tmp_path / "ntfy-token"
         ntfy_token.write_text(NTFY_TOKEN + "\n")
+        smtp_password = tmp_path / "smtp-password"
+        smtp_password.write_text(SMTP_PASSWORD + "\n")
+        apprise_urls = tmp_path / "apprise-urls"
+        apprise_host = receiver.url.removeprefix("http://")
+        apprise_url = f"json://user:{APPRISE_PASSWORD}@{apprise_host}{APPRISE_PATH}"
+        apprise_urls.write_text(apprise_url + "\n")
+        bot_token = tmp_path / "telegram-token"
+        bot_token.write_text(TELEGRAM_TOKEN + "\n")
+        discord_url = tmp_path / "discord-url"
+        discord_url.write_text(receiver.url + DISCORD_PATH + "\n")
+        teams_url = tmp_path / "teams-url"
+        teams_url.write_text(f"{receiver.url}{TEAMS_PATH}?api-version=1&sig={TEAMS_SIG}\n")
         web_config = tmp_path / "web.yml"
         hashed = bcrypt.hashpw(BASIC_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
         web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
@@ -130,9 +159,42 @@ url = "{receiver.url}{NTFY_TOPIC}"
 token_file = "{ntfy_token}"
 
 [[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "{bot_token}"
+chat_id = -1001234567890
+api_url = "{receiver.url}"
+
+[[sinks]]
+name = "discord"
+type = "discord"
+url_file = "{discord_url}"
+
+[[sinks]]
+name = "office"
+type = "teams"
+url_file = "{teams_url}"
+
+[[sinks]]
 name = "dead"
 type = "slack"
 url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
+
+[[sinks]]
+name = "mail"
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+username = "alerts"
+password_file = "{smtp_password}"
+ca_file = "{tmp_path / "smtp.crt"}"
+from = "alerts@example.com"
+to = ["ops@example.com"]
+
+[[sinks]]
+name = "anything"
+type = "apprise"
+url_file = "{apprise_urls}"
 """
         )
         daemon = Process(["run", "--config", str(config), "--log-level", "debug"])
@@ -142,8 +204,12 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
             port = int(str(started["listen"]).rsplit(":", 1)[1])
             eventually(
                 lambda: (
-                    {r.path.split("?")[0] for r in receiver.accepted()}
-                    >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC}
+                    (
+                        {r.path.split("?")[0] for r in receiver.accepted()}
+                        >= {"/hook", SLACK_PATH, "/api/v2/alerts", NTFY_TOPIC, DISCORD_PATH}
+                        | {f"/bot{TELEGRAM_TOKEN}/sendMessage", TEAMS_PATH, APPRISE_PATH}
+                    )
+                    and smtp.accepted()
                 ),
                 timeout=15,
                 what="a notification to every sink",
@@ -197,6 +263,8 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
     assert "PixverseTokenExpired" in state
     pushed = [r for r in receiver.accepted() if r.path == NTFY_TOPIC]
     assert pushed and pushed[0].headers["authorization"] == f"Bearer {NTFY_TOKEN}"
+    assert smtp.logins[0] == ("alerts", True)
+    assert [r for r in receiver.accepted() if r.path == APPRISE_PATH]
     assert "connection_error: ConnectError" in page and "http_5xx: HTTP 500" in page
 
     canaries = {
@@ -209,6 +277,14 @@ url = "http://127.0.0.1:1{DEAD_SLACK_PATH}"
         "alertmanager password": AM_PASSWORD,
         "ntfy token": NTFY_TOKEN,
         "ntfy topic": NTFY_TOPIC,
+        "smtp password": SMTP_PASSWORD,
+        "apprise url": apprise_url,
+        "apprise url path": APPRISE_PATH,
+        "apprise url password": APPRISE_PASSWORD,
+        "telegram bot token": TELEGRAM_TOKEN,
+        "telegram bot token's key": TELEGRAM_TOKEN.split(":")[1],
+        "discord url path": DISCORD_PATH,
+        "teams url signature": TEAMS_SIG,
         "basic-auth password": BASIC_PASSWORD,
         **{f"upstream secret {i}": value for i, value in enumerate(served)},
     }

@@ -18,6 +18,7 @@ from monitor.config.render import render_config
 from monitor.config.table import Table
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
+from tests.helpers.smtp import self_signed
 
 TOKEN = "cfg-SECRET-token-81c2"
 SINK_SECRET = "sink-SECRET-hmac-key-77"
@@ -591,6 +592,8 @@ def test_every_key_the_loader_reads_is_documented_and_no_other(
     monkeypatch.setattr(Table, "finish", recording_finish)
     (tmp_path / "url").write_text("https://hooks.example.com/x\n")
     (tmp_path / "key").write_text("k\n")
+    (tmp_path / "ca.pem").write_text(self_signed(tmp_path)[0].read_text())
+    (tmp_path / "bot").write_text("123456:AAbotTOKENabcdefghijkl\n")
     for text in (
         reference_block(),
         """
@@ -612,6 +615,24 @@ name = "push"
 type = "ntfy"
 url = "https://ntfy.example.com/topic"
 token_file = "key"
+[[sinks]]
+name = "mail"
+type = "email"
+smtp_host = "smtp.example.com"
+smtp_port = 2525
+tls = "tls"
+username = "alerts"
+password_file = "key"
+ca_file = "ca.pem"
+from = "alerts@example.com"
+to = ["a@example.com"]
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = "-1001234567890"
+message_thread_id = 42
+api_url = "https://telegram.example"
 [[accounts]]
 match = "*@x.io"
 ignore = false

@@ -38,6 +38,7 @@ from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
 from tests.config.test_load import documented_keys, reference_block
+from tests.helpers.smtp import self_signed
 
 BASE_DIR = Path("/etc/pixverse-monitor")
 CONFIG_PATH = BASE_DIR / "config.toml"
@@ -222,11 +223,19 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
 
     sinks = []
     for sink_name in draw(st.lists(name, max_size=3, unique=True)):
-        kind = draw(st.sampled_from(["webhook", "slack", "alertmanager", "ntfy"]))
+        kinds = ["webhook", "slack", "alertmanager", "ntfy", "telegram", "discord", "teams"]
+        kind = draw(st.sampled_from(kinds))
         url_file = draw(paths())
-        world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
-        sink: dict[str, Any] = {"name": sink_name, "url_file": url_file}
-        maybe(draw, sink, "type", kind)
+        if kind == "telegram":
+            world.files[BASE_DIR / url_file] = "123456:" + draw(secret) + "a" * 20
+            sink: dict[str, Any] = {"name": sink_name, "type": kind, "bot_token_file": url_file}
+            sink["chat_id"] = draw(st.sampled_from([-1001234567890, "42", "@pixverse_alerts"]))
+            maybe(draw, sink, "message_thread_id", draw(st.integers(1, 2**31)))
+            maybe(draw, sink, "api_url", draw(http_urls()).rstrip("/"))
+        else:
+            world.files[BASE_DIR / url_file] = draw(http_urls()).rstrip("/") + "/" + draw(secret)
+            sink = {"name": sink_name, "url_file": url_file}
+            maybe(draw, sink, "type", kind)
         if sink.get("type", "webhook") == "webhook" and draw(st.booleans()):
             secret_file = draw(paths())
             sink["secret_file"] = secret_file
@@ -241,8 +250,44 @@ def documents(draw: st.DrawFn, world: World) -> dict[str, Any]:
         maybe(draw, sink, "timeout", spelled(draw, draw(durations)))
         maybe(draw, sink, "matchers", draw(st.lists(matchers, max_size=3)))
         sinks.append(sink)
+    for sink_name in draw(st.lists(name, max_size=2, unique=True)):
+        sinks.append(draw(email_sinks(world, f"mail {sink_name}")))
     doc["sinks"] = sinks
     return doc
+
+
+addresses = st.builds(
+    lambda local, domain, display: (
+        f"{display} <{local}@{domain}>" if display else f"{local}@{domain}"
+    ),
+    st.from_regex(r"[a-z0-9.+_-]{1,12}", fullmatch=True).filter(
+        lambda t: "." not in (t[0], t[-1]) and ".." not in t
+    ),
+    st.from_regex(r"[a-z0-9]{1,10}\.[a-z]{2,6}", fullmatch=True),
+    st.sampled_from(["", "Ops", "pixverse-monitor", '"Billing, EU"']),
+)
+
+
+@st.composite
+def email_sinks(draw: st.DrawFn, world: World, sink_name: str) -> dict[str, Any]:
+    """An email sink: every key set or left to its default, a login with its password."""
+    sink: dict[str, Any] = {
+        "name": sink_name,
+        "type": "email",
+        "smtp_host": draw(st.from_regex(r"[a-z0-9]{1,10}(\.[a-z]{2,6}){0,2}", fullmatch=True)),
+        "from": draw(addresses),
+        "to": draw(st.lists(addresses, min_size=1, max_size=3)),
+    }
+    maybe(draw, sink, "tls", draw(st.sampled_from(["starttls", "tls", "none"])))
+    maybe(draw, sink, "smtp_port", draw(st.integers(1, 65535)))
+    if draw(st.booleans()):
+        password_file = draw(paths())
+        sink["username"] = draw(name.filter(str.isprintable))
+        sink["password_file"] = password_file
+        world.files[BASE_DIR / password_file] = draw(secret)
+    maybe(draw, sink, "group_wait", spelled(draw, draw(st.sampled_from(GROUP_WAITS))))
+    maybe(draw, sink, "matchers", draw(st.lists(matchers, max_size=2)))
+    return sink
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -298,11 +343,14 @@ TABLES: dict[type, str] = {
     AlertsConfig: "alerts",
     SinkConfig: "sinks",
     AccountRule: "accounts",
+    model.EmailSettings: "sinks",
 }
 # Fields held under another key's name, or that are no key at all (and why).
 KEY_OF: dict[tuple[type, str], str] = {
     (MetricsConfig, "host"): "listen",
     (MetricsConfig, "port"): "listen",
+    (model.EmailSettings, "sender"): "from",
+    (model.EmailSettings, "recipients"): "to",
 }
 NOT_KEYS: dict[tuple[type, str], str] = {
     (SourceConfig, "token"): "a secret: read from token_file, token_env or beside the config",
@@ -310,6 +358,9 @@ NOT_KEYS: dict[tuple[type, str], str] = {
     (SinkConfig, "url_display"): "the url with its path and query masked, for people",
     (SinkConfig, "secret"): "a secret: read from secret_file",
     (SinkConfig, "token"): "a secret: read from token_file",
+    (SinkConfig, "email"): "the email keys, each its own (EmailSettings)",
+    (SinkConfig, "apprise_urls"): "secrets: read from an apprise sink's url_file",
+    (model.EmailSettings, "password"): "a secret: read from password_file",
 }
 # Every key set, each table in every shape config check prints (a token from a file and from
 # the environment, a webhook with its files, an alertmanager sink, a rule with everything).
@@ -364,6 +415,24 @@ name = "push"
 type = "ntfy"
 url = "https://ntfy.example/topic"
 token_file = "key"
+[[sinks]]
+name = "mail"
+type = "email"
+smtp_host = "smtp.example.com"
+smtp_port = 2525
+tls = "tls"
+username = "alerts"
+password_file = "key"
+ca_file = "ca.pem"
+from = "alerts@example.com"
+to = ["a@example.com", "b@example.com"]
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = -1001234567890
+message_thread_id = 42
+api_url = "https://telegram.example/api"
 [[accounts]]
 match = "*@x.io"
 ignore = true
@@ -401,7 +470,7 @@ def printed_keys(text: str) -> set[str]:
     return keys
 
 
-def test_every_key_of_the_model_is_printed_by_config_check_and_documented() -> None:
+def test_every_key_of_the_model_is_printed_by_config_check_and_documented(tmp_path: Path) -> None:
     """Each key has three homes (the model, the loader, config check's rendering), and the
     reference of docs/configuration.md: a field added to the model fails here until
     config check prints it and the reference shows it (or it is said to be no key)."""
@@ -409,6 +478,8 @@ def test_every_key_of_the_model_is_printed_by_config_check_and_documented() -> N
     world.files[BASE_DIR / "token"] = "SECRETtoken1"
     world.files[BASE_DIR / "url"] = "https://hooks.example.com/SECRETurl123"
     world.files[BASE_DIR / "key"] = "SECRETkey123"
+    world.files[BASE_DIR / "ca.pem"] = self_signed(tmp_path)[0].read_text()
+    world.files[BASE_DIR / "bot"] = "123456:SECRETbotTOKENabcdefghijkl"
     world.env["TOKEN"] = "SECRETtoken2"
     keys = model_keys()
     printed = printed_keys(render_config(world.parse(tomllib.loads(FULL))))

@@ -42,10 +42,13 @@ class DaemonProcess:
         env: dict[str, str] | None = None,
         max_fds: int | None = None,
         name: str = "daemon",
+        launcher: Sequence[str] = ("-m", "monitor"),
     ) -> None:
         """`pixverse-monitor run --config <config>`, or `command` (such as `("demo",)`);
         its output in `directory`/`name`.stdout and .stderr. `env` is added to this process's
-        environment, which loses HOST_ONLY; `max_fds` is its file descriptor limit."""
+        environment, which loses HOST_ONLY; `max_fds` is its file descriptor limit;
+        `launcher`, what the interpreter is given before the command line (`-c CODE ...`,
+        code that runs the CLI, to watch the process from inside)."""
         argv = list(command) or ["run", "--config", str(config)]
         self.stdout_path = directory / f"{name}.stdout"
         self.stderr_path = directory / f"{name}.stderr"
@@ -57,7 +60,7 @@ class DaemonProcess:
 
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "--log-format=json", *argv],
+                [sys.executable, *launcher, "--log-format=json", *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

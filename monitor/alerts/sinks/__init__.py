@@ -1,6 +1,7 @@
-"""Sink types, one module each (webhook, slack, alertmanager, ntfy), each implementing the one
-`Channel` protocol (channel.py); what the HTTP types share (http.py); and the sender that
-puts them to work (sender.py). docs/design.md says how to add a type."""
+"""Sink types, one module each (webhook, slack, alertmanager, ntfy, telegram, discord, teams),
+each implementing the one `Channel` protocol (channel.py); what the HTTP types share (http.py)
+and how chat services count and cut text (textlimits.py); and the sender that puts them to
+work (sender.py). docs/design.md says how to add a type."""
 
 from __future__ import annotations
 

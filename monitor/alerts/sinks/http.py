@@ -79,6 +79,20 @@ def body_retry_after(answer: Answer, now: float, *path: str) -> RetryAfter:
     return header_retry_after(answer, now)
 
 
+def body_text(answer: Answer, *path: str) -> str | None:
+    """The text a JSON answer holds at `path` (Telegram's `description`, Discord's
+    `message`), on one line and at most 200 characters; None when there is none."""
+    try:
+        found: object = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return None
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
+    if not isinstance(found, str) or not found.strip():
+        return None
+    return " ".join(found.split())[:200]
+
+
 class HttpChannel(Channel[SinkRequest]):
     """The part of the protocol every HTTP sink type shares: one POST per request, and the
     `Retry-After` header as the rate-limit answer. A type whose channel answers differently
@@ -87,10 +101,15 @@ class HttpChannel(Channel[SinkRequest]):
     def retry_after(self, answer: Answer, now: float) -> RetryAfter:
         return header_retry_after(answer, now)
 
+    def refusal(self, answer: Answer) -> str:
+        """Why the receiver refused, as the delivery logs and shows it: the status, and the
+        reason a type's API gives in its answer when it overrides this."""
+        return f"HTTP {answer.status}"
+
     async def send(
         self, sink: SinkConfig, request: SinkRequest, transport: Transport
     ) -> SendResult:
-        return await post(transport, sink, request, self.retry_after)
+        return await post(transport, sink, request, self.retry_after, self.refusal)
 
     def describe(self, sink: SinkConfig, request: SinkRequest) -> str:
         lines = [f"POST {masked_url(sink, request.url)}"]
@@ -113,6 +132,7 @@ async def post(
     sink: SinkConfig,
     request: SinkRequest,
     retry_after: Callable[[Answer, float], RetryAfter] = header_retry_after,
+    refusal: Callable[[Answer], str] = lambda answer: f"HTTP {answer.status}",
 ) -> SendResult:
     """One POST, the whole exchange bounded by the sink's timeout. An attempt that ends
     without a whole answer renews the HTTP client (see RenewingClient)."""
@@ -153,6 +173,7 @@ async def post(
         retryable_status(status),
         status,
         asked.seconds,
-        f"HTTP {status}",
+        # The receiver's words may echo what was sent to it: never a credential.
+        sink.url.scrub_from(scrub(refusal(answer))),
         DeliveryFailure.of_status(status),
     )

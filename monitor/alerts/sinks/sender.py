@@ -12,17 +12,33 @@ from monitor import __version__
 from monitor.alerts.engine import AlertEvent, FiringAlert
 from monitor.alerts.outbox import Batch, Notification
 from monitor.alerts.sinks.alertmanager import Alertmanager
+from monitor.alerts.sinks.apprise import Apprise
 from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
+from monitor.alerts.sinks.discord import Discord
+from monitor.alerts.sinks.email import Email
 from monitor.alerts.sinks.ntfy import Ntfy
 from monitor.alerts.sinks.slack import Slack
+from monitor.alerts.sinks.teams import Teams
+from monitor.alerts.sinks.telegram import Telegram
 from monitor.alerts.sinks.webhook import Webhook
 from monitor.clock import Clock
 from monitor.config import SinkConfig, SinkType
-from monitor.upstream import RenewingClient, borrowed
+from monitor.upstream import RenewingClient, borrowed, verified_tls
 
 # One module per type, one channel each.
 CHANNELS: dict[SinkType, Channel[Any]] = {
-    channel.type: channel for channel in (Webhook(), Slack(), Alertmanager(), Ntfy())
+    channel.type: channel
+    for channel in (
+        Webhook(),
+        Slack(),
+        Alertmanager(),
+        Ntfy(),
+        Telegram(),
+        Discord(),
+        Teams(),
+        Email(),
+        Apprise(),
+    )
 }
 
 
@@ -42,13 +58,12 @@ class Sender:
     ) -> None:
         self._clock = clock
         self.external_url = external_url
-        tls = httpx.create_ssl_context()  # shared by the clients it renews
         shared = borrowed(transport) if transport is not None else None
 
         def new_client() -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 transport=shared,
-                verify=tls,
+                verify=verified_tls(),
                 # Answers are read for a status and a rate-limit answer, never more than a
                 # few KiB: compressed, they could not be read as they come.
                 headers={
