@@ -29,6 +29,8 @@ from pathlib import Path
 import httpx
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter

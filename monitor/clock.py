@@ -1,12 +1,14 @@
 """Where logic gets the time from: the Clock protocol and the system clock, read as two clocks,
-and what counts as a step of the wall clock or as a skew from upstream's."""
+and what counts as a step of the wall clock or as a skew from upstream's; and the Schedule
+protocol, where the daemon's timed work runs."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 # Between two readings the wall clock and the monotonic clock may drift apart by NTP's slew
 # (at most 500 ppm) and by the instant between the two reads; a disagreement larger than this
@@ -79,3 +81,63 @@ class ClockCheck:
         """How far the local wall clock is ahead of upstream's (negative: behind). A `Date`
         has whole seconds, so this can read up to a second high."""
         return self.at.unix - self.upstream_unix
+
+
+# A job: a coroutine function, so that it runs on the event loop (APScheduler runs a plain
+# function in a thread pool, away from the snapshot, the alert book and the outbox).
+Job = Callable[..., Awaitable[None]]
+
+
+class Schedule(Protocol):
+    """Where the daemon's timed work runs: jobs repeated every interval (the polls), one-shot
+    timers (the evaluation, each source's plan reads, the paced evaluation of plan answers)
+    and the clock's tick. Due times are durations on the monotonic clock, whatever the wall
+    clock does. Production runs them on APScheduler (`monitor.service.timers.Timers`); tests
+    drive a FakeSchedule (`monitor.testing`), which runs them when told that time passed."""
+
+    @property
+    def running(self) -> bool:
+        """Started, and not shut down."""
+        ...
+
+    def start(self) -> None:
+        """Start running what falls due (on the running event loop)."""
+        ...
+
+    def pause(self) -> None:
+        """Start nothing more (jobs running go on): how a stop lets the polls finish."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop for good; jobs still running are cancelled."""
+        ...
+
+    def every(
+        self, job_id: str, work: Job, interval: timedelta, jitter: timedelta, *args: Any
+    ) -> None:
+        """Run `work(*args)` now, then every `interval`, each run up to `jitter` late; one run
+        of a job at a time, and a run missed while the last one ran is skipped."""
+        ...
+
+    def retime(self, job_id: str, interval: timedelta, jitter: timedelta) -> None:
+        """A new interval for a repeating job, counted from now."""
+        ...
+
+    def after(self, job_id: str, work: Job, delay_seconds: float) -> None:
+        """Run `work()` once, `delay_seconds` from now, replacing the timer of that id; a
+        timer's run may arm it again."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Forget the job or timer of that id, if any."""
+        ...
+
+    def tick(self, work: Callable[[], None], seconds: float) -> None:
+        """Call `work()` every `seconds` of the monotonic clock from `start()` to `pause()`: how
+        a step of the wall clock is noticed when nothing else reads the clock."""
+        ...
+
+    def clock_stepped(self) -> None:
+        """The wall clock stepped: repeating jobs run at once (the polls then check the clock
+        against upstream's), timers keep what was left of their delay."""
+        ...

@@ -1,5 +1,5 @@
-"""Shared fixtures: the fake upstream on loopback, config files, captured logs. Helpers that are
-not fixtures live in tests/helpers/."""
+"""Shared fixtures: the fake upstream and a webhook receiver on loopback, config files, captured
+logs. Helpers that are not fixtures live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from monitor.logs import configure_logging
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
+from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture
 
 
@@ -35,6 +36,14 @@ def fake(now: float) -> Iterator[FakeUpstream]:
     ]
     with FakeUpstream(token=API_TOKEN, accounts=accounts) as upstream:
         yield upstream
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on loopback, recording every POST (the e2e tests share one a
+    module)."""
+    with WebhookReceiver() as r:
+        yield r
 
 
 @pytest.fixture

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +12,8 @@ import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
 from tests.helpers import API_TOKEN, ConfigWriter, eventually, http_status
-from tests.helpers.processes import cli, port_from_log, start_process
+from tests.helpers.commands import cli
+from tests.helpers.daemonprocess import DaemonProcess
 
 
 def test_config_check_valid_prints_masked_config(configs: ConfigWriter) -> None:
@@ -62,39 +60,28 @@ def test_run_uses_the_config_from_the_environment(configs: ConfigWriter) -> None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_run_stops_cleanly_on_signal(fake: FakeUpstream, configs: ConfigWriter, sig: int) -> None:
-    process = start_process(["run", "--config", str(configs.for_upstream(fake.base_url))])
+def test_run_stops_cleanly_on_signal(
+    fake: FakeUpstream, configs: ConfigWriter, tmp_path: Path, sig: int
+) -> None:
+    daemon = DaemonProcess(configs.for_upstream(fake.base_url), tmp_path)
     try:
-        port = port_from_log(process)
-        eventually(lambda: http_status(port, "/readyz") == 200, what="the first poll")
-        process.send_signal(sig)
-        assert process.wait(timeout=20) == 0
+        eventually(lambda: http_status(daemon.port, "/readyz") == 200, what="the first poll")
+        assert daemon.stop(sig, timeout=20)[0] == 0
     finally:
-        process.kill()
-        process.wait()
+        daemon.kill()
 
 
 def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("USEAPI_TOKEN", "CREDENTIALS_DIRECTORY")
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "demo", "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    # The daemon process has neither $USEAPI_TOKEN nor $CREDENTIALS_DIRECTORY.
+    daemon = DaemonProcess(None, tmp_path, command=["demo", "--listen", "127.0.0.1:0"])
+    port = daemon.port
     try:
-        port = port_from_log(process)
         # The banner names the config file the demo wrote and loaded: config check takes it.
-        assert process.stderr is not None
-        banner = []
-        for line in process.stderr:
-            banner.append(line)
-            if line.startswith("  config "):
-                break
-        path = banner[-1].split(": ", 1)[1].split(" (", 1)[0]
+        (line,) = eventually(
+            lambda: [x for x in daemon.stderr().splitlines() if x.startswith("  config ")],
+            what="the banner",
+        )
+        path = line.split(": ", 1)[1].split(" (", 1)[0]
         checked = cli("config", "check", path)
         assert checked.returncode == 0, checked.stderr
         assert 'name = "demo-receiver"' in checked.stdout
@@ -108,10 +95,8 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
             lambda: _metrics(port, _EVERY_PLAN_READ), timeout=30, what="every demo plan read"
         )
         assert 'pixverse_useapi_subscription_active{source="demo"} 1' in body
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
-        assert process.stderr is not None
-        printed = "".join(banner) + process.stderr.read()
+        assert daemon.stop(signal.SIGINT, timeout=20)[0] == 0
+        printed = daemon.stderr()
         assert "/metrics" in printed
         for line in (
             "[warning] PixversePlanExpiringSoon demo/soon@demo.pixverse.test: PixVerse plan of "
@@ -123,8 +108,7 @@ def test_demo_runs_without_token_or_network(tmp_path: Path) -> None:
         ):
             assert line in printed, line
     finally:
-        process.kill()
-        process.wait()
+        daemon.kill()
 
 
 def test_demo_on_a_busy_port_is_one_line_and_exit_2() -> None:

@@ -4,7 +4,6 @@ every module it imported when it exits."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
 from tests.helpers import ConfigWriter
-from tests.helpers.processes import port_from_log
+from tests.helpers.daemonprocess import DaemonProcess
 
 # Runs the command line after `-c WRAPPER OUT`, then writes sys.modules to OUT at exit.
 WRAPPER = (
@@ -100,21 +99,12 @@ def test_the_daemon_loads_neither_other_commands_nor_what_it_does_not_use(
     YAML or bcrypt without a web config file."""
     out = tmp_path / "modules.txt"
     path = configs.for_upstream(fake.base_url)
-    process = subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, str(out), "run", "--config", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = DaemonProcess(path, tmp_path, launcher=("-c", WRAPPER, str(out)))
     try:
-        port = port_from_log(process)
-        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        assert httpx.get(daemon.metrics_url, timeout=30).status_code == 200
+        assert daemon.stop()[0] == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        daemon.kill()
     modules = set(out.read_text().split())
     assert "monitor.service.daemon" in modules
     commands = [m for m in matching(modules, ("monitor.commands",)) if m != "monitor.commands"]

@@ -113,11 +113,15 @@ def test_every_relative_link_and_anchor_resolves(doc: Path) -> None:
     assert not broken, "\n".join(broken)
 
 
-def _named_file(text: str) -> tuple[Path, str] | None:
+def _named_file(text: str, last: Path | None = None) -> tuple[Path, str] | None:
     """The file (and test) a code span names, when it names one of the tree: `tests/x.py`,
-    `tests/x.py::test_y`, or a path relative to a folder of it, such as `service/plan_watch.py`
-    (in `monitor/`) or `provisioning/datasources/prometheus.yml` (in `grafana/`)."""
+    `tests/x.py::test_y`, a path relative to a folder of it, such as `service/plan_watch.py`
+    (in `monitor/`) or `provisioning/datasources/prometheus.yml` (in `grafana/`), a test
+    module by its name alone (`test_flapping.py::test_y`, the one of that name), or `::test_y`
+    alone, a test of the module named `last` before it in the paragraph or table."""
     path, _, test = text.partition("::")
+    if not path and test and last is not None:
+        return last, test
     if " " in path or not re.fullmatch(
         r"[\w./-]+\.(py|md|yml|yaml|json|toml|service|cfg|conf)", path
     ):
@@ -127,18 +131,26 @@ def _named_file(text: str) -> tuple[Path, str] | None:
     if "/" in path and not path.startswith(("/", "~", ".")):
         within = [f for f in _project_files() if f.as_posix().endswith("/" + path)]
         return (within[0] if len(within) == 1 else ROOT / path), test
+    if re.fullmatch(r"test_\w+\.py", path):
+        named = [f for f in _project_files() if f.name == path and "tests" in f.parts]
+        return (named[0] if len(named) == 1 else ROOT / "tests" / path), test
     return None
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_file_and_test_the_docs_name_exists(doc: Path) -> None:
     missing = []
+    last = None  # the test module named last, in this paragraph or table
     for number, line in prose_lines(doc):
+        if not line.strip() or HEADING.match(line):
+            last = None
         for span in CODE_SPAN.findall(line):
-            named = _named_file(span)
+            named = _named_file(span, last)
             if named is None:
                 continue
             path, test = named
+            if path.suffix == ".py":
+                last = path
             if not path.is_file():
                 missing.append(f"{doc.name}:{number}: {span} (no such file)")
             elif test and not re.search(

@@ -1,12 +1,15 @@
 """The shape of the package, kept by tests rather than by memory: a short top level, short
 modules with docstrings, a face (`__init__.py` with `__all__`) on every package, eager or lazy
 (importing each name on first use), imports that go through faces, and no import cycle,
-between modules or between the top-level stages."""
+between modules or between the top-level stages. And the shape of the tests: each test module
+named for the module it tests, in the folder mirroring it, and no test reading what a module
+keeps private."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
+TESTS = PACKAGE.parent / "tests"
 MAX_TOP_LEVEL_ENTRIES = 20
 MAX_MODULE_LINES = 400
 
@@ -352,3 +356,162 @@ def test_every_exception_class_lives_in_errors() -> None:
     for value in vars(errors).values():
         if isinstance(value, type) and issubclass(value, errors.MonitorError):
             assert value.__name__ in tree, f"{value.__name__} is not drawn in the tree"
+
+
+# -- the tests' own shape ---------------------------------------------------------------------
+
+# Folders of tests/ that mirror no package: kinds of test, each documented (the document names
+# every module of the folder).
+KINDS = {
+    "adversarial": ("docs/faults.md", "the fault campaign, a row of the fault matrix each"),
+    "e2e": ("docs/development.md", "the daemon with a real Prometheus, Alertmanager and NRPE"),
+    "systemd": ("docs/development.md", "the shipped unit (systemd/) under a real systemd"),
+    "grafana": ("docs/development.md", "the shipped rules and dashboard (grafana/)"),
+}
+# Test modules of mirroring folders named for a subject rather than a module, and why.
+SUBJECTS = {
+    "test_contrib.py": "the files of contrib/ (NRPE and Icinga 2 commands)",
+    "test_docs.py": "the docs: links, anchors and every path they name",
+    "test_cli_imports.py": "what each command imports, across the package's lazy faces",
+    "test_layout.py": "the shape of the package and of the tests",
+    "test_packaging.py": "the wheel built from the package",
+    "alerts/test_grouping.py": "one message per burst, from Alerting through each sink type",
+    "alerts/test_signature_doc.py": "the signature check docs/notifications.md gives receivers",
+    "exposition/test_metrics_doc.py": "docs/metrics.md against the metric families",
+    "exposition/test_names.py": "one home per metric name, across monitor/",
+    "exposition/test_promtool.py": "Prometheus's linter on a live body of every family",
+    "web/test_abuse.py": "the daemon as a process under floods (marker abuse)",
+    "web/test_statuspage_browser.py": "the status page in headless Chromium (marker browser)",
+}
+# Tests of the whole daemon: tests/service/test_daemon_<aspect>.py, named for that.
+WHOLE_DAEMON = re.compile(r"test_daemon(_[a-z0-9_]+)?\.py")
+
+
+def misnamed_tests(tests: Path = TESTS, package: Path = PACKAGE) -> list[str]:
+    """Test modules named for no module (or subpackage) of the package folder they mirror,
+    and neither a whole-daemon test nor a listed subject; modules of a kind folder its
+    document does not name; folders that mirror nothing and are no kind."""
+    wrong = []
+    for path in sorted(tests.rglob("test_*.py")):
+        relative = path.relative_to(tests)
+        folder = relative.parent
+        if folder.parts and folder.parts[0] in KINDS:
+            document, _ = KINDS[folder.parts[0]]
+            if path.name not in (package.parent / document).read_text(encoding="utf-8"):
+                wrong.append(f"{relative}: not named in {document}")
+            continue
+        mirrored = package / folder
+        if not (mirrored / "__init__.py").is_file():
+            wrong.append(f"{relative}: {folder} mirrors no package of monitor/")
+            continue
+        name = path.name.removeprefix("test_").removesuffix(".py")
+        if (mirrored / f"{name}.py").is_file() or (mirrored / name / "__init__.py").is_file():
+            continue
+        if folder == Path("service") and WHOLE_DAEMON.fullmatch(path.name):
+            continue
+        if relative.as_posix() not in SUBJECTS:
+            wrong.append(f"{relative}: names no module of {mirrored.relative_to(package.parent)}")
+    return wrong
+
+
+def test_the_name_check_finds_a_test_named_for_nothing(tmp_path: Path) -> None:
+    package, tests = tmp_path / "monitor", tmp_path / "tests"
+    for relative in ("__init__.py", "web/__init__.py", "web/server.py", "service/__init__.py"):
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text("")
+    for relative in (
+        "web/test_server.py",
+        "web/test_book.py",
+        "service/test_daemon_alerts.py",
+        "web/test_daemon_alerts.py",
+        "stuff/test_server.py",
+        "adversarial/test_floods.py",
+    ):
+        (tests / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tests / relative).write_text("")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "faults.md").write_text("`test_storms.py`\n")
+    assert misnamed_tests(tests, package) == [
+        "adversarial/test_floods.py: not named in docs/faults.md",
+        "stuff/test_server.py: stuff mirrors no package of monitor/",
+        "web/test_book.py: names no module of monitor/web",
+        "web/test_daemon_alerts.py: names no module of monitor/web",
+    ]
+
+
+def test_every_test_module_is_named_for_what_it_tests() -> None:
+    assert misnamed_tests() == []
+    unused = [name for name in SUBJECTS if not (TESTS / name).is_file()]
+    assert unused == [], "subjects listed for test modules that are gone"
+
+
+# A test reads nothing a module keeps private: what it checks must be what the code shows.
+PRIVATE = re.compile(r"_[^_]")  # one leading underscore; dunders are public
+# Underscored by the namedtuple API, public all the same.
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make"})
+# Private names a test module may read anyway, each with the reason.
+PRIVATE_READS_ALLOWED = {
+    ("test_contrib.py", "_parser"): "the CLI's parser, to check contrib's commands against",
+    ("test_contrib.py", "_actions"): "argparse lists a parser's options nowhere public",
+    ("test_contrib.py", "_SubParsersAction"): "argparse's type of subcommands has no public name",
+}
+
+
+def private_reads(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, name) of every private name a module reads of something not its own: an
+    attribute of anything but `self`, `cls` or `super()`, a name imported from monitor, and a name
+    given as text to setattr or getattr (`monkeypatch.setattr("monitor.x._y", ...)`,
+    `setattr(daemon, "_y", ...)`)."""
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Attribute):
+            # Its own: of `self`, `cls`, or `super()` (a subclass calling the hook it overrides).
+            own = (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")) or (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "super"
+            )
+            names = [] if own else [node.attr]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("monitor"):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+            called = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            if called in ("setattr", "getattr", "delattr", "hasattr"):
+                texts = [a.value for a in node.args[:2] if isinstance(a, ast.Constant)]
+                names = [t.rpartition(".")[2] for t in texts if isinstance(t, str)]
+        found += [
+            (node.lineno, name)
+            for name in names
+            if PRIVATE.match(name) and name not in NAMEDTUPLE_API
+        ]
+    return sorted(set(found))
+
+
+def test_the_private_check_finds_every_way_in() -> None:
+    tree = ast.parse(
+        "from monitor.service.timers import Timers, _every\n"
+        "daemon._evaluate()\n"
+        "monkeypatch.setattr(Daemon, '_evaluate', spy)\n"
+        "monkeypatch.setattr('monitor.web.tls._check_readable', None)\n"
+        "x = self._own + cls._also_own + row._replace(a=1).__class__.__name__\n"
+        "super()._hook_it_overrides()\n"
+        "other()._hook()\n"
+    )
+    assert private_reads(tree) == [
+        (1, "_every"),
+        (2, "_evaluate"),
+        (3, "_evaluate"),
+        (4, "_check_readable"),
+        (7, "_hook"),
+    ]
+
+
+def test_no_test_reads_a_private_attribute() -> None:
+    wrong = []
+    for path in sorted(TESTS.rglob("*.py")):
+        relative = path.relative_to(TESTS).as_posix()
+        for line, name in private_reads(ast.parse(path.read_text(encoding="utf-8"))):
+            if (relative, name) not in PRIVATE_READS_ALLOWED:
+                wrong.append(f"{relative}:{line} reads {name}")
+    assert wrong == []

@@ -359,14 +359,14 @@ def next_wake(
     now: float,
 ) -> float | None:
     """The next moment the alerts may change without a poll: a threshold crossing (given), a
-    plan entering its warning window or ending, a repeat falling due, or a source going
-    stale (measured on the monotonic clock, told here as the wall time it will be then)."""
+    plan entering its warning window or ending, a repeat falling due, or a source going stale
+    (on the monotonic clock, as `_source_down` judges; at least 1 ms on, never `now` rounded)."""
     crossings = (threshold_crossing, next_plan_crossing(snapshot, now))
     moments = [m for m in crossings if m is not None]
     moments.extend(f.notified_unix + settings.repeat_interval_seconds for f in book.values())
-    stale_after = settings.criteria.stale_after_seconds
-    mono = snapshot.taken_at_mono
-    moments.extend(now + s.stale_reference_mono + stale_after - mono for s in snapshot.sources)
+    mono, stale_after = snapshot.taken_at_mono, settings.criteria.stale_after_seconds
+    lefts = [stale_after - (mono - s.stale_reference_mono) for s in snapshot.sources]
+    moments.extend(now + max(left, 0.001) for left in lefts if left > 0)  # left > 0: not stale
     future = [m for m in moments if m > now]
     return min(future) if future else None
 

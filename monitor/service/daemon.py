@@ -14,7 +14,7 @@ import httpx
 import structlog
 
 from monitor.alerts import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Alerting
-from monitor.clock import Clock, Instant, SystemClock
+from monitor.clock import Clock, Instant, Schedule, SystemClock
 from monitor.config import Config, Policy, load_config
 from monitor.errors import ConfigError, Task, WebConfigError
 from monitor.exposition import InternalMetrics, MetricsRenderer
@@ -35,7 +35,6 @@ from monitor.web import (
     Endpoints,
     HttpServer,
     LoadedWebConfig,
-    PageInputs,
     WebGuard,
     as_config_error,
     load_web_config,
@@ -63,25 +62,28 @@ class Daemon:
         transport: httpx.AsyncBaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
         retry_backoff: tuple[float, float] = (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS),
+        schedule: Schedule | None = None,
     ) -> None:
-        """`clock` is the host's clock; `transport` replaces the upstream HTTP transport and
-        `retry_backoff` the (base, cap) of notification retries, for tests; `environ` is where
-        systemd's variables are."""
+        """`clock` is the host's clock and `schedule` runs the timed work (on APScheduler
+        unless given); `transport` (upstream's HTTP transport), `retry_backoff` (the base and
+        cap of notification retries) and `schedule` are for tests; `environ` is systemd's."""
         self._config = config
         local = clock or SystemClock()
+        self._metrics = InternalMetrics()
+        self._errors = TaskErrors(self._metrics.task_error)
         self._time = Timekeeping(
             local,
             self._evaluate,
             lambda seconds: self._alerting.clock_jumped(seconds),  # noqa: PLW0108 - made later
+            schedule,
             hold_limit_seconds=self._stale_after_seconds(),
+            errors=self._errors,
         )
         # The daemon's time: the host's, unless it is known to be wrong (see ClockWatch).
         self._clock = self._time.clock
         self._environ = os.environ if environ is None else environ
         started = Instant.of(self._clock)
         self._snapshot = Snapshot((), started.unix, Criteria.of(config), started.mono)
-        self._metrics = InternalMetrics()
-        self._errors = TaskErrors(self._metrics.task_error)
         self._evaluate_failures = 0
         # Read at each request: both change with every evaluation and reload.
         self._endpoints = Endpoints(
@@ -89,7 +91,7 @@ class Daemon:
             self._stale_after_seconds,
             MetricsRenderer(self._metrics),
             self._clock,
-            page=self._page,
+            page=lambda: page_inputs(self._config, self._alerting),
         )
         self._alerting = Alerting(
             config,
@@ -114,7 +116,7 @@ class Daemon:
         self._background: set[asyncio.Task[object]] = set()
         self._polls = PollWatch(
             config,
-            self._time.timers,
+            self._time.schedule,
             self._clock,
             self._polled,
             transport=transport,
@@ -126,6 +128,7 @@ class Daemon:
             config,
             self._clock,
             self._time.plan_news.request,
+            self._time.schedule,
             transport=transport,
             errors=self._errors,
             upstream_clock=local,
@@ -180,7 +183,7 @@ class Daemon:
         if handle:
             handle_signals(self.stop, self._on_sighup)
             self._signals_handled = True
-        self._time.start(self._errors)
+        self._time.start()
         self._polls.start()
         self._plans.start(self._policy)
         self._plans.run()
@@ -188,8 +191,7 @@ class Daemon:
 
     async def _abandon_start(self) -> None:
         """Close what a failed start-up opened; save the state file only if it was read."""
-        self._time.timers.shutdown()
-        await self._time.stop()
+        self._time.close()
         await self._polls.finish(0)
         await self._plans.stop()
         if self._alerting_started:
@@ -219,9 +221,6 @@ class Daemon:
         """Where people reach this monitor: the links of notifications and of the page."""
         tls = self._web.ssl_context() is not None
         return external_url(self._config, tls=tls, port=self.metrics_port)
-
-    def _page(self) -> PageInputs:
-        return page_inputs(self._config, self._alerting)
 
     # -- reload ----------------------------------------------------------------------------
 
@@ -325,11 +324,10 @@ class Daemon:
         await self._reload_lock.acquire()
         self._systemd.stopping()
         # APScheduler's executor cancels running jobs on shutdown, so let polls finish first.
-        self._time.timers.pause()
-        await self._time.stop()
+        self._time.stop()
         await self._polls.finish(self._config.poll.timeout.total_seconds() + STOP_GRACE_SECONDS)
         await self._plans.stop()
-        self._time.timers.shutdown()
+        self._time.close()
         await asyncio.sleep(0)  # AsyncIOScheduler.shutdown runs on the next loop iteration
         await self._alerting.stop()
         await self._server.close()

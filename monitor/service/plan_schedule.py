@@ -91,8 +91,9 @@ class PlanSchedule:
     config: SourceConfig
     client: UpstreamClient
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+    turn: asyncio.Task[None] | None = None  # the turn making its requests, while one runs
+    woken: bool = False  # the polls brought news during the turn: it goes round again
+    failures: int = 0  # turns in a row ended by an unexpected error
     # Every account known: on the last list, or missing from it for less than the absence
     # grace (`absent`: not asked about until it is back).
     emails: list[str] = field(default_factory=list)

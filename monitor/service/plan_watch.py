@@ -1,26 +1,27 @@
 """The subscription and plan side of every source: /v2/account every account_interval and
 /features for each account every features_interval, spread out, at most 2 requests in flight
-per source, on the monotonic clock; their last good data, token refreshes seen by the polls,
-and every request counted by endpoint and outcome. Each failure degrades only its own
-series."""
+per source, each source's reads a timer of the daemon's schedule (due on the monotonic clock);
+their last good data, token refreshes seen by the polls, and every request counted by endpoint
+and outcome. Each failure degrades only its own series."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Callable, Collection
+from functools import partial
 
 import httpx
 import structlog
 
-from monitor.clock import Clock
+from monitor.clock import Clock, Schedule
 from monitor.config import Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import account_labels
 from monitor.service.plan_schedule import PlanNews, PlanSchedule
 from monitor.service.reload import ReloadDiff
 from monitor.snapshot import PlanSnapshot
-from monitor.tasks import TaskErrors, supervise, wait_event
+from monitor.tasks import TaskErrors, restart_pause
 from monitor.upstream import Endpoint, PollResult, Sleep, UpstreamClient
 
 log = structlog.get_logger("monitor.plans")
@@ -28,13 +29,15 @@ log = structlog.get_logger("monitor.plans")
 
 class PlanWatch:
     """The subscription and plan schedules of every source. Lives on the event loop; each
-    source's schedule runs as one task, restarted if it ever fails."""
+    source's reads are made in turns, each turn a timer of `schedule` that arms the next
+    (an unexpected error ends the turn, and the next comes after a pause)."""
 
     def __init__(
         self,
         config: Config,
         clock: Clock,
         on_update: Callable[[], None],
+        schedule: Schedule,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         errors: TaskErrors | None = None,
@@ -49,6 +52,7 @@ class PlanWatch:
         self._errors = errors or TaskErrors()
         self._policy = Policy(config.accounts, config.thresholds)
         self._clock = clock
+        self._schedule = schedule
         self._upstream_clock = upstream_clock or clock
         self._on_update = on_update
         self._transport = transport
@@ -68,14 +72,16 @@ class PlanWatch:
             self._sources[source.name] = PlanSchedule(source, self._new_client(source))
 
     def run(self) -> None:
-        """Start every source's schedule as a task on the running loop."""
+        """Start every source's schedule: a turn at once."""
         for name in self._sources:
-            self._launch(name)
+            self._wake(name)
 
     async def stop(self) -> None:
         """Cancel every schedule (requests in flight with it) and close the clients."""
-        for source in self._sources.values():
-            await _cancel(source.task)
+        for name, source in self._sources.items():
+            self._schedule.cancel(f"plans:{name}")
+            turn, source.turn = source.turn, None
+            await _cancel(turn)
             await source.client.aclose()
         if self._retired:
             await asyncio.wait(self._retired, timeout=5)
@@ -92,12 +98,11 @@ class PlanWatch:
             source = self._sources.get(config.name)
             if source is None:
                 self._sources[config.name] = PlanSchedule(config, self._new_client(config))
-                self._launch(config.name)
+                self._wake(config.name)
                 continue
             if config.name in diff.new_clients:
                 self._retire(source)
                 source.client = self._new_client(config)
-                source.task = None
             source.config = config
             if not config.account_endpoint:
                 source.subscription = None
@@ -115,9 +120,7 @@ class PlanWatch:
             for table in (source.due, source.next_round):
                 table.update([(email, min(when, limit)) for email, when in table.items()])
             source.changed()
-            if source.task is None:
-                self._launch(config.name)
-            source.wake.set()
+            self._wake(config.name)
 
     # -- what the polls tell -----------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class PlanWatch:
         known.update(zip((a.email for a in kept_accounts), labels, strict=True))
         source.labels = known
         self._log_unmatched()
-        source.wake.set()
+        self._wake(name)
 
     def snapshot(self, name: str) -> PlanSnapshot:
         """What the snapshot of this source shows of its subscription and plans."""
@@ -235,31 +238,57 @@ class PlanWatch:
             )
         self._changed(source)
 
-    async def _loop(self, name: str) -> None:
-        """A source's schedule: sleep until something is due (or the polls bring news),
-        make what is due, again. Supervised: an unexpected error is reported and the
-        schedule starts again after a pause."""
-        while True:
-            source = self._sources.get(name)
-            if source is None:
-                return
-            source.wake.clear()
-            await self.run_due(name)
-            due = self.next_due(name)
-            delay = None if due is None else max(0.0, due - self._clock.monotonic())
-            if delay is None or delay > 0:
-                await wait_event(source.wake, delay)
+    async def _turn_job(self, name: str) -> None:
+        # The turn runs in a task of its own, which a stop or a reload may cancel.
+        source = self._sources.get(name)
+        if source is None or source.turn is not None:
+            return
+        turn = source.turn = asyncio.get_running_loop().create_task(self._turn(source))
+        await asyncio.wait({turn})
+
+    async def _turn(self, source: PlanSchedule) -> None:
+        """Make what is due, again while more falls due or the polls bring news meanwhile;
+        then arm the next turn for the next request due (after a pause, if it failed)."""
+        name, me = source.config.name, asyncio.current_task()
+        try:
+            with self._errors.guard(Task.PLANS, source=name) as turn:
+                while True:
+                    source.woken = False
+                    await self.run_due(name)
+                    due = self.next_due(name)
+                    if not source.woken and (due is None or due > self._clock.monotonic()):
+                        break
+        finally:
+            if source.turn is me:
+                source.turn = None
+        if self._sources.get(name) is not source or source.turn is not None:
+            return  # removed, or retired and started again, meanwhile
+        source.failures = source.failures + 1 if turn.failed else 0
+        due = self.next_due(name)
+        if turn.failed:
+            self._arm(name, restart_pause(source.failures))
+        elif due is None:
+            self._schedule.cancel(f"plans:{name}")
+        else:
+            self._arm(name, due - self._clock.monotonic())
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _launch(self, name: str) -> None:
+    def _wake(self, name: str) -> None:
+        """A turn of `name` now, or, during one, another round of it."""
         source = self._sources[name]
-        work = supervise(Task.PLANS, lambda: self._loop(name), self._errors, source=name)
-        source.task = asyncio.get_running_loop().create_task(work, name=f"plans:{name}")
+        if source.turn is not None:
+            source.woken = True
+        else:
+            self._arm(name, 0.0)
+
+    def _arm(self, name: str, delay_seconds: float) -> None:
+        self._schedule.after(f"plans:{name}", partial(self._turn_job, name), delay_seconds)
 
     def _retire(self, source: PlanSchedule) -> None:
         """Stop a source's schedule now and close its client in the background."""
-        task, client = source.task, source.client
+        self._schedule.cancel(f"plans:{source.config.name}")
+        task, client, source.turn = source.turn, source.client, None
         if task is not None:
             task.cancel()  # no new request from it from here on
 

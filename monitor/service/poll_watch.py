@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
-from monitor.clock import Clock, Instant
+from monitor.clock import Clock, Instant, Schedule
 from monitor.config import AccountLabel, Config, Policy, SourceConfig
 from monitor.errors import Outcome, Task
 from monitor.evaluate import Evaluation, account_labels, evaluate, next_crossing
 from monitor.service.presence import Presence
 from monitor.service.reload import ReloadDiff
-from monitor.service.timers import Timers
 from monitor.snapshot import SourceSnapshot
 from monitor.tasks import TaskErrors
 from monitor.upstream import AccountMemo, PollResult, UpstreamClient, poll_source
@@ -204,7 +203,7 @@ class PollWatch:
     def __init__(
         self,
         config: Config,
-        timers: Timers,
+        schedule: Schedule,
         clock: Clock,
         on_polled: OnPolled,
         *,
@@ -217,7 +216,7 @@ class PollWatch:
         upstream's `Date` is compared with."""
         self._config = config
         self._errors = errors or TaskErrors()
-        self._timers = timers
+        self._schedule = schedule
         self._clock = clock
         self._upstream_clock = upstream_clock or clock
         self._on_polled = on_polled
@@ -277,7 +276,7 @@ class PollWatch:
         self._config = new
         for name in diff.removed:
             source = self._sources.pop(name)
-            self._timers.cancel(_job_id(name))
+            self._schedule.cancel(_job_id(name))
             self._retire(source.client, source.lock)
         for config in new.sources:
             source = self._sources.get(config.name) or self._new_source(config)
@@ -291,7 +290,7 @@ class PollWatch:
             poll = new.poll
             for name in self._sources:
                 if name not in diff.added:
-                    self._timers.retime(_job_id(name), poll.interval, poll.jitter)
+                    self._schedule.retime(_job_id(name), poll.interval, poll.jitter)
         for name in diff.added:
             self._start_polling(name)
 
@@ -316,10 +315,11 @@ class PollWatch:
     def _start_polling(self, name: str) -> None:
         """Poll `name` now, then every poll.interval."""
         poll = self._config.poll
-        self._timers.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
+        self._schedule.every(_job_id(name), self._job, poll.interval, poll.jitter, name)
 
     async def _job(self, name: str) -> None:
-        # A coroutine: APScheduler's asyncio executor runs it on the loop, not in a thread.
+        # A coroutine: the schedule runs it on the loop (APScheduler would run a plain
+        # function in a thread).
         task = asyncio.current_task()
         assert task is not None
         self._inflight.add(task)

@@ -1,11 +1,15 @@
-"""The daemon's timers, on APScheduler: jobs that run every interval (the polls) and one-shot
-timers (the evaluation). APScheduler keeps every due time as an instant of the process's wall
-clock, which it reads itself; so when that clock steps, every job is re-armed: repeating jobs
-run at once, timers after what is left of their delay on the monotonic clock."""
+"""The daemon's Schedule in production, on APScheduler: jobs that run every interval (the polls)
+and one-shot timers (the evaluation, the plan reads, the paced evaluations). APScheduler keeps
+every due time as an instant of the process's wall clock, which it reads itself; so when that
+clock steps, every job is re-armed: repeating jobs run at once, timers after what is left of
+their delay on the monotonic clock. The clock's tick, which notices such a step, sleeps on the
+event loop's monotonic clock instead: on APScheduler it would sleep through the very step it
+is there to notice."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,19 +17,23 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.clock import Clock
+from monitor.clock import Clock, Job, Schedule
 
-Job = Callable[..., Awaitable[None]]  # a coroutine function: run on the loop, not in a thread
 # A timer further out fires early, and what it runs arms it again: that keeps every due time
 # well within what datetime and the event loop's call_later can hold, and costs a run a day.
 MAX_TIMER_SECONDS = 86_400.0
+# Runs of one timer that may overlap: a timer's run arms it again as its last act, and
+# APScheduler counts that run as running until a loop pass after it ended, so a timer armed
+# again for "now" was skipped ("maximum number of running instances reached") and lost.
+_TIMER_INSTANCES = 2
 
 
-class Timers:
-    """Lives on the event loop. Jobs are coroutine functions, one run of each at a time; a run
-    missed (a poll still running, the loop busy) is skipped, not made up."""
+class Timers(Schedule):
+    """Lives on the event loop. Jobs are coroutine functions, one run of each repeating job
+    at a time; a run missed (a poll still running, the loop busy) is skipped, not made up."""
 
     def __init__(self, clock: Clock) -> None:
+        """`clock` gives the monotonic readings timers keep their due times in."""
         self._clock = clock
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -33,6 +41,8 @@ class Timers:
         )
         self._repeating: set[str] = set()
         self._timers: dict[str, float] = {}  # id -> when it falls due, on the monotonic clock
+        self._ticks: list[tuple[Callable[[], None], float]] = []
+        self._ticking: list[asyncio.Task[None]] = []
 
     @property
     def running(self) -> bool:
@@ -40,34 +50,45 @@ class Timers:
 
     def start(self) -> None:
         self._scheduler.start()
+        for work, seconds in self._ticks:
+            self._start_tick(work, seconds)
 
     def pause(self) -> None:
         self._scheduler.pause()
+        self._stop_ticks()
 
     def shutdown(self) -> None:
         """Stop at once (on the next loop pass), cancelling what is still running."""
+        self._stop_ticks()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
     def every(
         self, job_id: str, work: Job, interval: timedelta, jitter: timedelta, *args: Any
     ) -> None:
-        """Run `work(*args)` now, then every `interval`, each run up to `jitter` late."""
         self._scheduler.add_job(
-            work, _every(interval, jitter), args=list(args), id=job_id, next_run_time=_wall_now()
+            work,
+            every_trigger(interval, jitter),
+            args=list(args),
+            id=job_id,
+            next_run_time=_wall_now(),
         )
         self._repeating.add(job_id)
 
     def retime(self, job_id: str, interval: timedelta, jitter: timedelta) -> None:
-        """A new interval for a repeating job, counted from now."""
-        self._scheduler.reschedule_job(job_id, trigger=_every(interval, jitter))
+        self._scheduler.reschedule_job(job_id, trigger=every_trigger(interval, jitter))
 
     def after(self, job_id: str, work: Job, delay_seconds: float) -> None:
-        """Run `work()` once, `delay_seconds` from now; it replaces the timer of that id."""
         delay = min(max(0.0, delay_seconds), MAX_TIMER_SECONDS)
         self._timers[job_id] = self._clock.monotonic() + delay
         when = _wall_now() + timedelta(seconds=delay)
-        self._scheduler.add_job(work, DateTrigger(when), id=job_id, replace_existing=True)
+        self._scheduler.add_job(
+            work,
+            DateTrigger(when),
+            id=job_id,
+            replace_existing=True,
+            max_instances=_TIMER_INSTANCES,
+        )
 
     def cancel(self, job_id: str) -> None:
         self._repeating.discard(job_id)
@@ -75,24 +96,18 @@ class Timers:
         if self._scheduler.get_job(job_id) is not None:
             self._scheduler.remove_job(job_id)
 
+    def tick(self, work: Callable[[], None], seconds: float) -> None:
+        self._ticks.append((work, seconds))
+        if self.running:
+            self._start_tick(work, seconds)
+
     def next_run(self, job_id: str) -> datetime | None:
         """When the job runs next, as APScheduler's wall clock reads; None without one."""
         job = self._scheduler.get_job(job_id)
         when: datetime | None = None if job is None else job.next_run_time
         return when
 
-    def interval(self, job_id: str) -> timedelta | None:
-        """The interval of a repeating job; None for anything else."""
-        job = self._scheduler.get_job(job_id)
-        if job is None or not isinstance(job.trigger, IntervalTrigger):
-            return None
-        interval: timedelta = job.trigger.interval
-        return interval
-
     def clock_stepped(self) -> None:
-        """The wall clock stepped: re-arm every job in the terms APScheduler keeps them in.
-        Repeating jobs (the polls) run at once, which also checks the clock against upstream;
-        timers keep what was left of their delay."""
         now = _wall_now()
         mono = self._clock.monotonic()
         for job_id in sorted(self._repeating):
@@ -105,6 +120,20 @@ class Timers:
             left = timedelta(seconds=min(max(0.0, due - mono), MAX_TIMER_SECONDS))
             self._scheduler.modify_job(job_id, next_run_time=now + left)
 
+    def _start_tick(self, work: Callable[[], None], seconds: float) -> None:
+        async def ticking() -> None:
+            while True:
+                await asyncio.sleep(seconds)  # the event loop's clock: monotonic
+                work()
+
+        task = asyncio.get_running_loop().create_task(ticking(), name="tick")
+        self._ticking.append(task)
+
+    def _stop_ticks(self) -> None:
+        for task in self._ticking:
+            task.cancel()
+        self._ticking.clear()
+
 
 def _wall_now() -> datetime:
     # APScheduler's own reading of the wall clock, which it compares due times with: not the
@@ -112,7 +141,8 @@ def _wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _every(interval: timedelta, jitter: timedelta) -> IntervalTrigger:
+def every_trigger(interval: timedelta, jitter: timedelta) -> IntervalTrigger:
+    """The trigger of a job `every` interval: APScheduler's, skipping missed runs at once."""
     seconds = jitter.total_seconds()
     return _Every(seconds=interval.total_seconds(), jitter=seconds or None, timezone=UTC)
 

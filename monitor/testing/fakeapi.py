@@ -85,6 +85,7 @@ class RecordedRequest:
     user_agent: str
     at_unix: float
     query: str = ""
+    connection: int = 0  # which connection it came on: 1 for the first accepted, and so on
 
 
 class FakeUpstream:
@@ -110,6 +111,8 @@ class FakeUpstream:
         self._persistent: dict[str, Fault | None] = dict.fromkeys(ENDPOINTS)
         self._raw: dict[str, bytes | None] = dict.fromkeys(ENDPOINTS)
         self.requests: list[RecordedRequest] = []
+        self._accepted = 0
+        self._open: set[int] = set()  # connections accepted and not yet closed
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -146,6 +149,11 @@ class FakeUpstream:
     def set_subscription(self, **changes: Any) -> None:
         with self._lock:
             self._subscription = replace(self._subscription, **changes)
+
+    def open_connections(self) -> int:
+        """Connections accepted and not closed yet: how a test sees a client let go."""
+        with self._lock:
+            return len(self._open)
 
     def count(self, endpoint: str) -> int:
         """How many requests reached `endpoint`."""
@@ -190,9 +198,24 @@ class FakeUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            number = 0
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake._accepted += 1
+                    self.number = fake._accepted
+                    fake._open.add(self.number)
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with fake._lock:
+                        fake._open.discard(self.number)
 
             def do_GET(self) -> None:
-                fake._answer(self)
+                fake._answer(self, self.number)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -220,12 +243,13 @@ class FakeUpstream:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+    def _answer(self, handler: BaseHTTPRequestHandler, connection: int) -> None:
         path, _, query = handler.path.partition("?")
         authorized = handler.headers.get("Authorization") == f"Bearer {self.token}"
         with self._lock:
             user_agent = handler.headers.get("User-Agent", "")
-            self.requests.append(RecordedRequest(path, authorized, user_agent, time.time(), query))
+            recorded = RecordedRequest(path, authorized, user_agent, time.time(), query, connection)
+            self.requests.append(recorded)
             subscription = self._subscription
             queue = self._faults.get(path, deque())
             fault = queue.popleft() if queue else self._persistent.get(path)

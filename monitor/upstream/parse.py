@@ -103,6 +103,10 @@ class AccountMemo:
         self._previous: dict[str, tuple[tuple[object, ...], _Parsed]] = {}
         self._current: dict[str, tuple[tuple[object, ...], _Parsed]] = {}
 
+    def __len__(self) -> int:
+        """How many accounts it holds: those of the last poll."""
+        return len(self._previous)
+
     def _rotate(self) -> None:
         self._previous, self._current = self._current, {}
 

@@ -108,6 +108,12 @@ class BasicAuth:
             self._verified.popitem(last=False)
         return Verdict.ALLOW
 
+    @property
+    def remembered(self) -> tuple[bytes, ...]:
+        """What it remembers of the successes it will not check again: keyed digests, never
+        a password, the oldest first (at most `max_cached`)."""
+        return tuple(self._verified)
+
     def forget(self) -> None:
         """Drop remembered successes, e.g. when the user table is replaced."""
         self._verified.clear()

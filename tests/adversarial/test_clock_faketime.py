@@ -59,12 +59,6 @@ class SteppedDaemon:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
 def daemon(
     tmp_path: Path, fake: FakeUpstream, receiver: WebhookReceiver
 ) -> Iterator[SteppedDaemon]:

@@ -17,10 +17,9 @@ from monitor.testing.fakeapi import AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from monitor.upstream.subscription import MAX_SERVICES
-from tests.adversarial.test_upstream_faults import first_poll
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import running, scrape, series
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
+from tests.helpers.inprocess import first_poll, running, scrape, series
 
 SUPERSCRIPT_TWO = {"Retry-After": "²"}  # "²".isdigit() is True; float("²") raises
 

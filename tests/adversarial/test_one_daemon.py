@@ -5,10 +5,8 @@ still work beside a running daemon."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,27 +18,22 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import running
-from tests.helpers.processes import cli, port_from_log, start_process
+from tests.helpers.commands import cli
+from tests.helpers.daemonprocess import DaemonProcess
+from tests.helpers.inprocess import running
 
 
 def _sink(url: str) -> str:
     return f'\n[[sinks]]\nname = "ops"\nurl = "{url}/hook"\n'
 
 
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
-
-
 def test_a_second_daemon_on_one_state_directory_exits_2_naming_it(
     fake: FakeUpstream, configs: ConfigWriter, receiver: WebhookReceiver
 ) -> None:
     path = configs.for_upstream(fake.base_url, _sink(receiver.url))
-    first = start_process(["run", "--config", str(path)])
+    # Listening once started: the state directory is its own by now.
+    first = DaemonProcess(path, configs.dir)
     try:
-        port_from_log(first)  # listening: the state directory is its own by now
         # Same state directory, another port (the config says port 0: a free one each).
         second = cli("run", "--config", str(path))
         assert second.returncode == 2
@@ -52,11 +45,10 @@ def test_a_second_daemon_on_one_state_directory_exits_2_naming_it(
         assert cli("check", "--config", str(path)).stdout.startswith("PIXVERSE ")
         tested = cli("notify-test", "--config", str(path))
         assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert first.poll() is None  # the first one runs on
+        assert first.running()  # the first one runs on
+        assert first.stop()[0] == 0
     finally:
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=30)
-    assert first.returncode == 0
+        first.kill()
     # Once it has stopped, the directory is free for the next one.
     lock = StateLock(configs.dir / "state")
     lock.acquire()

@@ -19,7 +19,7 @@ import pytest
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, ConfigWriter, eventually
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
 from tests.helpers.smtp import FakeSmtp, self_signed
 
 TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
@@ -79,12 +79,6 @@ class Process:
         for reader in self._readers:
             reader.join(timeout=5)
         return code
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually, eventually
-from tests.helpers.daemons import get, running, series
+from tests.helpers.inprocess import get, running, series
 
 NOW = time.time()
 ALERT = Alert(AlertName.EXPIRED, Severity.CRITICAL, "main", "a@x.io", "s", "d", {"k": "v"})
@@ -157,12 +157,6 @@ def test_a_deleted_state_directory_is_recreated_on_the_next_save(
     assert [n.id for n in state.load()[1]] == ["n2"]
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
     assert logs.events("state.dir_recreated")
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def _sink(url: str) -> str:

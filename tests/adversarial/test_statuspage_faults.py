@@ -6,9 +6,9 @@ a burst of concurrent loads costs one render per snapshot and second."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 
+import httpx
 import orjson
 import pytest
 
@@ -19,13 +19,14 @@ from monitor.config import AccountLabel, AccountRule, Policy, Severity, Threshol
 from monitor.config.load import load_config
 from monitor.errors import DeliveryFailure, DeliveryOutcome, Outcome
 from monitor.evaluate import evaluate
-from monitor.service.daemon import Daemon
+from monitor.exposition import InternalMetrics, MetricsRenderer
 from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.fakeclock import FakeClock
 from monitor.testing.fakefeatures import FakePlan
 from monitor.upstream import Plan
 from monitor.upstream.parse import Account, ExpirySource
+from monitor.web import Endpoints, HttpServer
 from monitor.web.statuspage import (
     MAX_ROWS,
     PageFacts,
@@ -34,9 +35,8 @@ from monitor.web.statuspage import (
     build_view,
     status_document,
 )
-from tests.adversarial.test_upstream_faults import first_poll
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter
-from tests.helpers.daemons import running, scrape
+from tests.helpers.inprocess import driven, scrape
 from tests.helpers.statuspage import PageReader, disagreements
 
 NOW = 1_800_000_000.0
@@ -197,8 +197,7 @@ match = "*@y"
 labels = {{ team = {orjson.dumps(label).decode()} }}
 """
         config = load_config(configs.write(text), env={})
-        async with running(Daemon(config)) as daemon:
-            await first_poll(daemon)
+        async with driven(config) as (daemon, _):
             page = (await scrape(daemon, "/")).text
             document = (await scrape(daemon, "/api/v1/status")).json()
     assert forged_elements(page) == []
@@ -249,25 +248,29 @@ def test_ten_thousand_accounts_cut_the_page_not_the_json() -> None:
     assert {r["State"] for r in rows} == {"expired"}  # 700 are: the 200 expired longest
 
 
+async def load(port: int, path: str) -> httpx.Response:
+    async with httpx.AsyncClient() as client:
+        return await client.get(f"http://127.0.0.1:{port}{path}")
+
+
 @pytest.mark.anyio
-async def test_a_burst_of_page_loads_costs_one_render_per_snapshot_and_second(
-    configs: ConfigWriter,
-) -> None:
-    now = float(int(time.time())) + 0.25
-    clock = FakeClock(now)
-    accounts = [FakeAccount(f"u{i}@x.io", now + i * HOUR) for i in range(300)]
-    with FakeUpstream(API_TOKEN, accounts) as fake:
-        config = load_config(configs.for_upstream(fake.base_url), env={})
-        async with running(Daemon(config, clock=clock)) as daemon:
-            await first_poll(daemon)
-            bodies = daemon._endpoints.bodies
-            before = {path: body.renders for path, body in bodies.items()}
-            paths = ["/", "/api/v1/status", "/metrics"] * 40
-            answers = await asyncio.gather(*(scrape(daemon, p) for p in paths))
-            renders = {path: body.renders - before[path] for path, body in bodies.items()}
-            clock.advance(1.0)  # the next second: a new body each
-            await scrape(daemon, "/")
-            again = bodies["/"].renders - before["/"]
+async def test_a_burst_of_page_loads_costs_one_render_per_snapshot_and_second() -> None:
+    clock = FakeClock(NOW + 0.25)
+    snapshot = many_accounts(300)
+    renderer = MetricsRenderer(InternalMetrics())
+    endpoints = Endpoints(lambda: snapshot, lambda: 900.0, renderer, clock)
+    server = HttpServer(endpoints.handle, "127.0.0.1", 0)
+    await server.start()
+    try:
+        bodies = endpoints.bodies
+        paths = ["/", "/api/v1/status", "/metrics"] * 40
+        answers = await asyncio.gather(*(load(server.port, p) for p in paths))
+        renders = {path: body.renders for path, body in bodies.items()}
+        clock.advance(1.0)  # the next second: a new body each
+        await load(server.port, "/")
+        again = bodies["/"].renders
+    finally:
+        await server.close()
     assert all(a.status_code == 200 for a in answers)
     assert renders == {"/": 1, "/api/v1/status": 1, "/metrics": 1}
     pages = {a.content for a, p in zip(answers, paths, strict=True) if p == "/"}

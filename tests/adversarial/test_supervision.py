@@ -11,7 +11,7 @@ import pytest
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import get, running, series
+from tests.helpers.inprocess import driven, get, running, series
 
 
 def fail_once(original: Callable[..., Any], error: Exception) -> Callable[..., Any]:
@@ -151,12 +151,14 @@ async def test_a_reload_that_raises_keeps_the_running_config(
     logs: LogCapture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from monitor.alerts.alerting import Alerting
+
+    # The first step of applying a configuration, before anything has changed.
+    monkeypatch.setattr(Alerting, "check", fail_once(Alerting.check, RuntimeError("mid-reload")))
     config = configs.load(fake.base_url)
-    daemon = Daemon(config)
-    monkeypatch.setattr(
-        daemon, "_apply_config", fail_once(daemon._apply_config, RuntimeError("mid-reload"))
-    )
-    async with running(daemon):
+    # Driven: no scheduled poll is running when the test polls (which would make its poll a
+    # no-op, None).
+    async with driven(config) as (daemon, _):
         assert await daemon.reload() is False
         got = await series(daemon)
         assert get(got, "pixverse_monitor_config_last_reload_successful") == 0

@@ -14,9 +14,9 @@ from monitor.errors import Outcome
 from monitor.retry import retryable_status
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
-from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import running, scrape, series
+from tests.helpers import API_TOKEN, DAY, ConfigWriter, LogCapture
 from tests.helpers.fds import open_fds, open_sockets
+from tests.helpers.inprocess import first_poll, running, scrape, series
 
 MAX_BYTES = 64 * 1024
 RETRY_NOW = {"Retry-After": "0"}  # the server asks for no more than the backoff
@@ -40,15 +40,6 @@ async def daemon(
         await first_poll(started)
         await _healthy(started)
         yield started
-
-
-async def first_poll(daemon: Daemon) -> None:
-    """The poll the daemon makes at start-up, over: later ones are the test's."""
-
-    async def done() -> bool:
-        return all(sum(s.polls_total.values()) >= 1 for s in daemon.snapshot.sources)
-
-    await async_eventually(done, what="the first poll")
 
 
 async def _healthy(daemon: Daemon) -> None:

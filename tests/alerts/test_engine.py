@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from dataclasses import replace
 
 import pytest
 
 from monitor.alerts import token_texts
 from monitor.alerts.engine import (
-    AlertBook,
     AlertEvent,
     AlertName,
     AlertStatus,
@@ -19,84 +19,18 @@ from monitor.alerts.engine import (
     next_wake,
     step,
 )
-from monitor.config.model import AccountLabel, Severity, Thresholds
+from monitor.config.model import Severity
 from monitor.errors import Outcome
-from monitor.evaluate import evaluate, next_crossing
-from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
-from monitor.testing.fakeclock import FakeClock
+from monitor.evaluate import next_crossing
+from monitor.snapshot import Criteria, Snapshot
 from monitor.timefmt import iso_utc
 from monitor.upstream.parse import Account, ExpirySource
-
-H = 3600.0
-START = 1_800_000_000.0
-THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
-SETTINGS = EngineSettings(Criteria(0, 900), 4 * H)
+from tests.helpers.world import SETTINGS, START, THRESHOLDS, H, World
 
 
 def account(email: str, expiry: float | None, max_jobs: int = 4) -> Account:
     source = ExpirySource.NONE if expiry is None else ExpirySource.EXPIRE_TIME
     return Account(email, "", "", expiry, source, max_jobs)
-
-
-class World:
-    """A source whose accounts and poll history the test controls, and the engine's book."""
-
-    def __init__(self, accounts: list[Account], settings: EngineSettings = SETTINGS) -> None:
-        self.clock = FakeClock(START)
-        self.accounts = accounts
-        self.settings = settings
-        self.book: AlertBook = {}
-        self.outcome: Outcome | None = Outcome.SUCCESS
-        self.last_success: float | None = START
-        self.has_data = True
-        self.sources = ["main"]
-        self.missing: frozenset[str] = frozenset()  # missing from the list, within the grace
-        self.skew: float | None = None  # the clock skew the last check measured
-
-    def snapshot(self) -> Snapshot:
-        now = self.clock.time()
-        sources = []
-        for name in self.sources:
-            evaluation = (
-                evaluate(self.accounts, None, THRESHOLDS, AccountLabel.EMAIL, now)
-                if self.has_data
-                else None
-            )
-            sources.append(
-                SourceSnapshot(
-                    name,
-                    evaluation,
-                    self.outcome is Outcome.SUCCESS,
-                    self.outcome,
-                    self.last_success,
-                    0.1,
-                    {},
-                    START,
-                    last_success_mono=(
-                        None if self.last_success is None else self.mono(self.last_success)
-                    ),
-                    monitored_since_mono=self.mono(START),
-                    missing=self.missing,
-                    clock_skew_seconds=self.skew,
-                )
-            )
-        return Snapshot(tuple(sources), now, taken_at_mono=self.clock.monotonic())
-
-    def mono(self, unix: float) -> float:
-        """A wall time of this world on the monotonic clock (the wall clock never steps here)."""
-        return unix - self.clock.time() + self.clock.monotonic()
-
-    def step(self) -> list[AlertEvent]:
-        """One evaluation; a source whose last outcome is success has just been polled."""
-        now = self.clock.time()
-        if self.outcome is Outcome.SUCCESS:
-            self.last_success = now
-        held = conditions(self.snapshot(), self.book, self.settings, now)
-        self.book, events = step(self.book, held, now, self.settings.repeat_interval_seconds)
-        return events
-
-    def firing(self) -> dict[tuple[str, str], Severity]:
-        return {(f.alert.name.value, f.alert.account): f.alert.severity for f in self.book.values()}
 
 
 def summary(events: list[AlertEvent]) -> list[tuple[str, str, str, str, str]]:
@@ -216,7 +150,7 @@ def test_repeat_interval() -> None:
 
 def test_capacity_low() -> None:
     settings = EngineSettings(Criteria(5, 900), 4 * H)
-    world = World([account("a@x", START + 500 * H, max_jobs=4)], settings)
+    world = World([account("a@x", START + 500 * H, max_jobs=4)], settings=settings)
     (event,) = world.step()
     assert (event.alert.name, event.alert.account, event.alert.severity) == (
         AlertName.CAPACITY_LOW,
@@ -347,6 +281,32 @@ def test_next_wake_covers_repeats_and_staleness() -> None:
     assert next_wake(snapshot, world.book, SETTINGS, None, START + 1) == START + 4 * H
 
 
+@pytest.mark.parametrize("last_success_mono", [1001.0067910170001, 5.5, 123456.789])
+def test_a_source_a_rounding_short_of_stale_still_wakes_the_engine(
+    last_success_mono: float,
+) -> None:
+    """A timer that fires at the very moment a source goes stale may find it a rounding short
+    of it on the monotonic clock. The engine must then wake again soon (not only at the next
+    poll, an hour away), and find it stale by then."""
+    world = World([account("a@x", START + 100 * H)])
+    world.step()
+    world.outcome = Outcome.TIMEOUT
+    stale_after = SETTINGS.criteria.stale_after_seconds
+    short = math.nextafter(last_success_mono + stale_after, 0.0)  # the float before stale
+    (source,) = world.snapshot().sources
+    source = replace(source, last_success_mono=last_success_mono, monitored_since_mono=0.0)
+    now = START + H
+    snapshot = Snapshot((source,), now, world.snapshot().criteria, taken_at_mono=short)
+    assert conditions(snapshot, world.book, SETTINGS, now).active == ()  # not stale yet
+    wake = next_wake(snapshot, world.book, SETTINGS, None, now)
+    assert wake is not None
+    assert 0 < wake - now <= 0.001
+    later = replace(snapshot, taken_at_mono=short + (wake - now))
+    assert [a.name for a in conditions(later, world.book, SETTINGS, wake).active] == [
+        AlertName.SOURCE_DOWN
+    ]
+
+
 def test_a_resolution_says_what_happened() -> None:
     """Not "expires now" or "has expired" for a token that was just renewed."""
     world = World([account("a@x", START + 100 * H)])
@@ -369,7 +329,9 @@ def test_a_resolution_says_what_happened() -> None:
 
 def test_other_resolutions_say_what_happened() -> None:
     settings = EngineSettings(Criteria(5, 900), 4 * H)
-    world = World([account("a@x", None, max_jobs=4), account("b@x", START + 48 * H)], settings)
+    world = World(
+        [account("a@x", None, max_jobs=4), account("b@x", START + 48 * H)], settings=settings
+    )
     world.step()
     world.accounts = [account("a@x", START + 500 * H, max_jobs=8), account("b@x", START + 48 * H)]
     by_name = {e.alert.name: e.alert.summary for e in world.step()}

@@ -11,32 +11,21 @@ import orjson
 import pytest
 
 from monitor.alerts.engine import (
-    AlertBook,
     AlertEvent,
     AlertStatus,
-    EngineSettings,
     Reason,
-    conditions,
     next_wake,
-    step,
 )
 from monitor.alerts.outbox import Notification
 from monitor.alerts.statefile import FILE_NAME, StateFile
-from monitor.config.model import AccountLabel, AccountRule, Severity, Thresholds
-from monitor.config.policy import Policy
-from monitor.errors import Outcome
-from monitor.evaluate import evaluate
-from monitor.snapshot import Criteria, PlanSnapshot, Snapshot, SourceSnapshot
-from monitor.testing.fakeclock import FakeClock
+from monitor.config.model import AccountRule, Severity
+from monitor.snapshot import PlanSnapshot
 from monitor.upstream.features import CreditKind, Plan
 from monitor.upstream.parse import Account, ExpirySource
 from monitor.upstream.subscription import ServiceAccounts, Subscription
+from tests.helpers.world import SETTINGS, START, THRESHOLDS, H, World
 
-H = 3600.0
 DAY = 24 * H
-START = 1_800_000_000.0
-THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0, timedelta(days=7), 0)
-SETTINGS = EngineSettings(Criteria(0, 900), 4 * H)
 
 
 def account(email: str, max_jobs: int = 4) -> Account:
@@ -63,45 +52,9 @@ def subscription(active: bool | None = True, error: int | None = 0) -> Subscript
     return Subscription(active, START - 10 * DAY, 1, 3, services, {})
 
 
-class World:
-    """One source; the test sets its accounts, plans, subscription and rules."""
-
-    def __init__(self, accounts: list[Account], rules: list[AccountRule] | None = None) -> None:
-        self.clock = FakeClock(START)
-        self.accounts = accounts
-        self.thresholds = THRESHOLDS
-        self.rules = rules or []
-        self.plans = PlanSnapshot(subscription())
-        self.book: AlertBook = {}
-        self.has_data = True
-
-    def snapshot(self) -> Snapshot:
-        now = self.clock.time()
-        policy = Policy(self.rules, self.thresholds)
-        evaluation = None
-        if self.has_data:
-            evaluation = evaluate(
-                self.accounts, None, self.thresholds, AccountLabel.EMAIL, now, policy=policy
-            )
-        source = SourceSnapshot(
-            "main", evaluation, True, Outcome.SUCCESS, now, 0.1, {}, START, self.plans
-        )
-        return Snapshot((source,), now)
-
-    def with_plans(self, **plans: Plan | None) -> None:
-        """Plans by account (the local part before @x.io); None: /features said 400."""
-        known = {f"{k}@x.io": p for k, p in plans.items() if p is not None}
-        unknown = frozenset(f"{k}@x.io" for k, p in plans.items() if p is None)
-        self.plans = replace(self.plans, plans=known, unknown_plans=unknown)
-
-    def step(self) -> list[AlertEvent]:
-        now = self.clock.time()
-        held = conditions(self.snapshot(), self.book, SETTINGS, now)
-        self.book, events = step(self.book, held, now, SETTINGS.repeat_interval_seconds)
-        return events
-
-    def firing(self) -> dict[tuple[str, str], Severity]:
-        return {(f.alert.name.value, f.alert.account): f.alert.severity for f in self.book.values()}
+def one_source(accounts: list[Account], rules: list[AccountRule] | None = None) -> World:
+    """One source, its subscription active and none of its accounts in error."""
+    return World(accounts, rules, plans=PlanSnapshot(subscription()))
 
 
 def summary(events: list[AlertEvent]) -> list[tuple[str, str, str, str]]:
@@ -112,13 +65,13 @@ def summary(events: list[AlertEvent]) -> list[tuple[str, str, str, str]]:
 
 
 def test_a_healthy_source_raises_nothing() -> None:
-    world = World([account("a@x.io"), account("b@x.io", max_jobs=8)])
+    world = one_source([account("a@x.io"), account("b@x.io", max_jobs=8)])
     world.with_plans(a=plan(), b=plan())
     assert world.step() == []
 
 
 def test_subscription_inactive_fires_critical_and_resolves() -> None:
-    world = World([account("a@x.io")])
+    world = one_source([account("a@x.io")])
     world.plans = PlanSnapshot(subscription(active=False))
     (event,) = world.step()
     alert = event.alert
@@ -142,7 +95,7 @@ def test_subscription_inactive_fires_critical_and_resolves() -> None:
 
 
 def test_accounts_in_error_counts_only_pixverse() -> None:
-    world = World([account("a@x.io")])
+    world = one_source([account("a@x.io")])
     world.plans = PlanSnapshot(subscription(error=2))
     (event,) = world.step()
     assert (event.alert.name.value, event.alert.severity) == (
@@ -158,7 +111,7 @@ def test_accounts_in_error_counts_only_pixverse() -> None:
 
 
 def test_subscription_alerts_hold_without_account_data() -> None:
-    world = World([account("a@x.io")])
+    world = one_source([account("a@x.io")])
     world.has_data = False
     world.plans = PlanSnapshot(subscription(active=False))
     assert summary(world.step()) == [
@@ -168,7 +121,7 @@ def test_subscription_alerts_hold_without_account_data() -> None:
 
 def test_a_plan_walks_into_its_warning_window_lapses_and_is_renewed() -> None:
     ends = START + 10 * DAY
-    world = World([account("a@x.io")])
+    world = one_source([account("a@x.io")])
     world.with_plans(a=plan(ends))
     assert world.step() == []
     world.clock.set(ends - 7 * DAY)  # plan_warning: exactly at the boundary
@@ -189,7 +142,7 @@ def test_a_plan_walks_into_its_warning_window_lapses_and_is_renewed() -> None:
 
 
 def test_expired_member_is_critical_whatever_the_end_date() -> None:
-    world = World([account("a@x.io"), account("b@x.io")])
+    world = one_source([account("a@x.io"), account("b@x.io")])
     world.with_plans(a=plan(START + 300 * DAY, lapsed=True), b=plan(None, lapsed=True))
     assert world.firing() == {}
     world.step()
@@ -212,7 +165,7 @@ def test_expired_member_is_critical_whatever_the_end_date() -> None:
 def test_credits_low_sums_every_kind(
     credits: dict[CreditKind, float], minimum: int, fires: bool
 ) -> None:
-    world = World([account("a@x.io")])
+    world = one_source([account("a@x.io")])
     world.thresholds = replace(THRESHOLDS, min_credits=minimum)
     world.with_plans(a=plan(credits=credits))
     events = world.step()
@@ -231,7 +184,7 @@ def test_credits_low_sums_every_kind(
     [(6, 4, True), (4, 4, False), (2, 4, False), (8, None, False), (0, 0, False)],
 )
 def test_max_jobs_above_plan(max_jobs: int, concurrency: int | None, fires: bool) -> None:
-    world = World([account("a@x.io", max_jobs=max_jobs)])
+    world = one_source([account("a@x.io", max_jobs=max_jobs)])
     world.with_plans(a=plan(concurrency=concurrency))
     events = world.step()
     assert bool(events) is fires
@@ -262,7 +215,7 @@ def test_policy_overrides_thresholds_and_labels_every_alert_of_the_account() -> 
         AccountRule("bot@x.io", ignore=True),
     ]
     studio = Account("s@studio.io", "", "", START + 150 * H, ExpirySource.EXPIRE_TIME, 9)
-    world = World([studio, account("bot@x.io"), account("a@x.io")], rules)
+    world = one_source([studio, account("bot@x.io"), account("a@x.io")], rules)
     world.plans = PlanSnapshot(
         subscription(active=False),
         {e: plan() for e in ("s@studio.io", "bot@x.io", "a@x.io")},
@@ -285,7 +238,7 @@ def test_policy_overrides_thresholds_and_labels_every_alert_of_the_account() -> 
 
 
 def test_ignoring_an_account_resolves_its_alerts() -> None:
-    world = World([account("a@x.io", max_jobs=9)])
+    world = one_source([account("a@x.io", max_jobs=9)])
     world.with_plans(a=plan())
     world.step()
     assert ("PixverseMaxJobsAbovePlan", "a@x.io") in world.firing()
@@ -294,7 +247,7 @@ def test_ignoring_an_account_resolves_its_alerts() -> None:
 
 
 def test_an_unknown_email_at_features_resolves_its_plan_alerts_and_raises_none() -> None:
-    world = World([account("a@x.io", max_jobs=9), account("b@x.io")])
+    world = one_source([account("a@x.io", max_jobs=9), account("b@x.io")])
     world.with_plans(a=plan(lapsed=True), b=plan())
     world.step()
     assert len(world.book) == 2
@@ -306,14 +259,14 @@ def test_an_unknown_email_at_features_resolves_its_plan_alerts_and_raises_none()
 
 
 def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
-    world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
+    world = one_source([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
     world.plans = PlanSnapshot(subscription(active=False, error=1))
     world.with_plans(a=plan(), b=plan())
     world.step()
     assert len(world.book) == 4
     book = world.book
     # A restart: the book comes back from the state file, no plan or subscription read yet.
-    restarted = World(world.accounts)
+    restarted = one_source(world.accounts)
     restarted.book = book
     restarted.plans = PlanSnapshot()
     assert restarted.step() == []
@@ -335,7 +288,7 @@ def test_after_a_restart_plan_alerts_wait_for_their_own_data() -> None:
 
 
 def test_endpoints_turned_off_resolve_what_they_fed() -> None:
-    world = World([account("a@x.io", max_jobs=9)])
+    world = one_source([account("a@x.io", max_jobs=9)])
     world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     world.step()
     assert len(world.book) == 2
@@ -350,7 +303,7 @@ def test_plan_crossings_are_notified_on_time(offset: float, rule: AccountRule | 
     """As the daemon does: after each evaluation it wakes at next_wake(); a plan's end (and
     the start of its warning window) must be notified at that moment, not at a poll."""
     ends = START + 20 * DAY + 123.4
-    world = World([account("a@x.io")], [rule] if rule else None)
+    world = one_source([account("a@x.io")], [rule] if rule else None)
     world.with_plans(a=plan(ends))
     if rule is not None and offset:
         offset = 2 * DAY
@@ -393,7 +346,9 @@ def test_a_change_of_labels_alone_is_an_event_naming_the_alert_as_it_was() -> No
 
 
 def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
-    world = World([account("a@x.io", max_jobs=9)], [AccountRule("*", labels=(("team", "studio"),))])
+    world = one_source(
+        [account("a@x.io", max_jobs=9)], [AccountRule("*", labels=(("team", "studio"),))]
+    )
     world.plans = PlanSnapshot(subscription(active=False), {"a@x.io": plan()})
     events = world.step()
     state = StateFile(tmp_path)
@@ -407,7 +362,7 @@ def test_policy_labels_survive_the_state_file(tmp_path: Path) -> None:
 
 
 def test_a_state_file_from_before_policy_labels_loads(tmp_path: Path) -> None:
-    world = World([account("a@x.io", max_jobs=9)])
+    world = one_source([account("a@x.io", max_jobs=9)])
     world.with_plans(a=plan())
     world.step()
     state = StateFile(tmp_path)
@@ -422,7 +377,7 @@ def test_a_state_file_from_before_policy_labels_loads(tmp_path: Path) -> None:
 
 
 def test_each_resolution_says_what_happened() -> None:
-    world = World([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
+    world = one_source([account("a@x.io", max_jobs=9), account("b@x.io", max_jobs=9)])
     world.thresholds = replace(THRESHOLDS, min_credits=5000)
     world.plans = PlanSnapshot(subscription(active=False, error=2))
     world.with_plans(a=plan(START + 3 * DAY), b=plan(lapsed=True))

@@ -94,7 +94,7 @@ def test_plan_credits_and_subscription_are_shown(
         ("in_error", 1, "useapi.net marks 1 PixVerse account(s) of source main as in error"),
     ],
 )
-def test_each_section_8_alert_counts_in_the_status(
+def test_each_subscription_and_plan_alert_counts_in_the_status(
     fake: FakeUpstream,
     configs: ConfigWriter,
     capsys: pytest.CaptureFixture[str],
@@ -206,7 +206,7 @@ def test_a_glob_that_fits_no_account_is_a_warning_not_a_status(
 
 
 def test_config_check_warns_of_globs_that_can_never_fit(configs: ConfigWriter) -> None:
-    from tests.helpers.processes import cli
+    from tests.helpers.commands import cli
 
     path = configs.for_upstream(
         "http://127.0.0.1:1",

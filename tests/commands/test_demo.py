@@ -11,7 +11,7 @@ import pytest
 from monitor.commands.demo import DEMO_SECRET, write_demo_config
 from monitor.config import AccountRule, SinkType, load_config
 from monitor.testing import DEMO_DOMAIN, DEMO_TOKEN
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
 
 
 @pytest.mark.parametrize("name", ["state", 'odd "dir" \\ with ü and #'])

@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from monitor.cli import main
 from monitor.testing import SCENARIOS, scenario_upstream
 from tests.helpers import API_TOKEN, ConfigWriter
-from tests.helpers.processes import cli, start_process
+from tests.helpers.commands import cli
 
 # What `check` answers against each scenario: exit status and the start of its first line.
 EXPECTED = {
@@ -50,8 +51,17 @@ def test_check_answers_each_scenario_as_it_says(
 
 @pytest.fixture
 def fake_process() -> Iterator[subprocess.Popen[str]]:
-    process = start_process(
-        ["fake-upstream", "--listen", "127.0.0.1:0", "--scenario", "warning", "--token", "t-123"]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "fake-upstream",
+            *("--listen", "127.0.0.1:0", "--scenario", "warning", "--token", "t-123"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         yield process

@@ -1,7 +1,9 @@
-"""The config file: defaults, every kind of error naming its key, token lookup, masking."""
+"""The config file: defaults, every kind of error naming its key (in the loader, and as `run`
+and `config check` meet it: exit 2, one line, never a traceback), token lookup, masking."""
 
 from __future__ import annotations
 
+import io
 import re
 import tomllib
 from datetime import timedelta
@@ -9,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cli import main
 from monitor.config.load import load_config, parse_config
 from monitor.config.model import AccountLabel, Severity, SinkConfig, SinkType
 from monitor.config.render import render_config
 from monitor.config.table import Table
 from monitor.errors import ConfigError
+from monitor.logs import configure_logging
 from tests.helpers.smtp import self_signed
 
 TOKEN = "cfg-SECRET-token-81c2"
@@ -111,6 +115,12 @@ timeout = "10s"
     assert sink.url.reveal() == "https://hooks.example.com/pixverse"
 
 
+TEN_YEARS = "at most 3650d (ten years)"
+NOT_IDNA = "http://xn--a.example/"  # passes urlsplit; no IDNA codec can encode it
+SOURCE = "[[sources]]\nname = 'main'\n"
+SINK = "[[sinks]]\nname = 'ops'\nurl = 'http://127.0.0.1:9/hook'\n"
+
+# (text, the key the error names, what its problem says): the one table of settings refused.
 BAD = [
     ("bogus = 1", "bogus", "unknown key"),
     ("[poll]\nintervall = '5m'", "poll.intervall", "unknown key"),
@@ -129,17 +139,10 @@ BAD = [
     ("[thresholds]\nmin_usable_capacity = 1.5", "thresholds.min_usable_capacity", "integer"),
     ("[thresholds]\nmin_usable_capacity = true", "thresholds.min_usable_capacity", "integer"),
     ("[metrics]\nlisten = 'localhost'", "metrics.listen", "HOST:PORT"),
-    ("[metrics]\nlisten = '1.2.3.4:99999'", "metrics.listen", "0..65535"),
     ("[metrics]\nlisten = '::1:80'", "metrics.listen", "brackets"),
     ("[metrics]\naccount_label = 'name'", "metrics.account_label", "one of email, username"),
     ("[alerts]\nrepeat_interval = 'often'", "alerts.repeat_interval", "duration"),
     ("[alerts]\nrepeat_interval = '30s'", "alerts.repeat_interval", "at least 1m"),
-    ("[poll]\ninterval = '500ms'\njitter = 0", "poll.interval", "at least 1s"),
-    (
-        "[poll]\ninterval = '1m'\njitter = '10s'\ntimeout = '15s'\nstale_after = '84s'",
-        "poll.stale_after",
-        "(1m25s)",
-    ),
     ("[[sources]]\nname = 'a'\ntoken = 'x'", "sources[0].token", "not accepted inline"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nname = 'a'", "sources[1].name", "duplicate"),
     ("[[sources]]\nname = 'a'\n[[sources]]\nbase_url = 'https://x'", "sources[1].name", "required"),
@@ -173,7 +176,6 @@ BAD = [
     ("[[sinks]]\ntype = 'webhook'\nurl = 'https://x'", "sinks[0].name", "required"),
     ("[[sinks]]\nname = 'a'\ntype = 'pager'\nurl = 'https://x'", "sinks[0].type", "one of webhook"),
     ("[[sinks]]\nname = 'a'", "sinks[0].url", "required"),
-    ("[[sinks]]\nname = '" + "k" * 129 + "'\nurl = 'https://x'", "sinks[0].name", "at most 128"),
     ("[[sinks]]\nname = 'a'\nurl = 'hooks.example.com'", "sinks[0].url", "http"),
     (
         "[[sinks]]\nname = 'a'\nurl = 'https://x'\nsecret = 's'",
@@ -233,16 +235,93 @@ BAD = [
         "sinks[1].name",
         "duplicate",
     ),
+    # Durations past ten years (a typo, and an overflow of the date arithmetic they feed).
+    ("[poll]\ninterval = '999999999999d'", "poll.interval", TEN_YEARS),
+    ("[poll]\ntimeout = '999999999999d'", "poll.timeout", TEN_YEARS),
+    ("[poll]\nstale_after = '999999999999d'", "poll.stale_after", TEN_YEARS),
+    ("[poll]\njitter = '999999999999d'", "poll.jitter", TEN_YEARS),
+    ("[thresholds]\nwarning = '999999999999d'", "thresholds.warning", TEN_YEARS),
+    ("[thresholds]\ncritical = '999999999999d'", "thresholds.critical", TEN_YEARS),
+    ("[alerts]\nrepeat_interval = '999999999999d'", "alerts.repeat_interval", TEN_YEARS),
+    (f"{SINK}timeout = '999999999999d'", "sinks[0].timeout", TEN_YEARS),
+    ("[poll]\ninterval = '" + "9" * 400 + "s'", "poll.interval", TEN_YEARS),
+    ("[poll]\ninterval = 9223372036854775807", "poll.interval", TEN_YEARS),
+    # Settings that would page by themselves.
+    ("[poll]\ninterval = '1ms'\njitter = 0", "poll.interval", "at least 1s, got 1ms"),
+    ("[poll]\ninterval = '999ms'\njitter = 0", "poll.interval", "at least 1s, got 999ms"),
+    (
+        "[poll]\ninterval = '1m'\njitter = '5s'\nstale_after = '1m'",
+        "poll.stale_after",
+        "poll.interval + poll.jitter + poll.timeout (1m20s)",
+    ),
+    (
+        "[poll]\ninterval = '1m'\njitter = '10s'\ntimeout = '15s'\nstale_after = '84s'",
+        "poll.stale_after",
+        "(1m25s)",
+    ),
+    # URLs httpx could not use later: ports, IDNA hosts.
+    (f"{SOURCE}base_url = 'http://127.0.0.1:99999'", "sources[0].base_url", "Port out of range"),
+    (f"{SOURCE}base_url = 'http://127.0.0.1:0'", "sources[0].base_url", "port must be 1..65535"),
+    (f"{SOURCE}base_url = '{NOT_IDNA}'", "sources[0].base_url", "not a valid URL"),
+    (f"{SOURCE}base_url = 'http://[::1'", "sources[0].base_url", "Invalid IPv6 URL"),
+    (SINK.replace(":9/", ":99999/"), "sinks[0].url", "Port out of range"),
+    (SINK.replace("http://127.0.0.1:9/hook", NOT_IDNA), "sinks[0].url", "not a valid URL"),
+    (SINK.replace("127.0.0.1:9", "\u2603.example"), "sinks[0].url", "Invalid IDNA hostname"),
+    ("[metrics]\nlisten = '127.0.0.1:99999'", "metrics.listen", "0..65535"),
+    # A matcher without an operator (one whose regex does not compile is above).
+    (f"{SINK}matchers = ['team:studio']", "sinks[0].matchers[0]", "expected =, !=, =~ or !~"),
+    # Names and labels go into every alert the state file keeps: one it could not load back
+    # made the next start drop every alert and pending notification it was on.
+    (SINK.replace("'ops'", f"'{'o' * 129}'"), "sinks[0].name", "at most 128"),
+    (
+        f"[[accounts]]\nmatch = '*'\nlabels = {{ team = '{'t' * 1025}' }}",
+        "accounts[0].labels.team",
+        "at most 1024",
+    ),
+    (
+        f"[[accounts]]\nmatch = '*'\nlabels = {{ {'n' * 129} = 'x' }}",
+        "accounts[0].labels",
+        "a label name of 129 characters",
+    ),
+    (
+        "[[accounts]]\nmatch = '*'\nlabels = { "
+        + ", ".join(f"l{i} = 'x'" for i in range(33))
+        + " }",
+        "accounts[0].labels",
+        "has 33 labels; at most 32",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "key", "problem"), BAD, ids=[b[1] + ":" + b[2] for b in BAD])
-def test_errors_name_the_key(text: str, key: str, problem: str, env: dict[str, str]) -> None:
+def test_errors_name_the_key(
+    text: str,
+    key: str,
+    problem: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(text, env)
     assert caught.value.key == key
     assert problem in caught.value.problem
     assert str(caught.value).startswith(key)
+    # As the commands meet it: exit 2 and one line naming the key, never a traceback.
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    monkeypatch.setenv("USEAPI_TOKEN", TOKEN)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    try:
+        for argv in (["config", "check", str(path)], ["run", "--config", str(path)]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            (line,) = err.splitlines()
+            assert key in line, line
+            assert "Traceback" not in err
+    finally:
+        configure_logging("warning", "json", stream=io.StringIO())
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import httpx
 import yaml
 
 from monitor.testing.receiver import WebhookReceiver
-from tests.e2e.processes import ManagedProcess, free_port
+from tests.e2e.servers import ServerProcess, free_port
 
 RECEIVER_PATH = "/alertmanager"
 RECEIVER_NAME = "e2e-webhook"
@@ -37,7 +37,7 @@ def config(webhook_url: str) -> dict[str, Any]:
 class Alertmanager:
     """A running Alertmanager: its URL, its API and what its webhook receiver got."""
 
-    def __init__(self, process: ManagedProcess, url: str, receiver: WebhookReceiver) -> None:
+    def __init__(self, process: ServerProcess, url: str, receiver: WebhookReceiver) -> None:
         self.process = process
         self.url = url
         self.receiver = receiver
@@ -53,7 +53,7 @@ class Alertmanager:
         config_path = workdir / "alertmanager.yml"
         config_path.write_text(yaml.safe_dump(config(receiver.url + RECEIVER_PATH)))
         port = free_port()
-        process = ManagedProcess(
+        process = ServerProcess(
             "alertmanager",
             [
                 binary,

@@ -3,13 +3,15 @@ daemon as a process, and a real Prometheus scraping it with the shipped rules.
 
 They are module-scoped: a test module starts one stack and its tests share it. A module
 provides a `daemon` fixture (its own scenario, usually built with `daemon_process` and
-`config_text`); `prometheus` then scrapes that daemon and alerts to `alertmanager`. Every
-process is stopped at the end of the module, whatever happened.
+`tests.helpers.configs.config_text`); `prometheus` then scrapes that daemon and alerts to
+`alertmanager`. Every process is stopped at the end of the module, whatever happened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,9 +19,9 @@ import pytest
 
 from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.alertmanager import Alertmanager
-from tests.e2e.daemon import DaemonProcess
 from tests.e2e.prometheus import Prometheus
 from tests.helpers import require_binary
+from tests.helpers.daemonprocess import DaemonProcess
 
 StartDaemon = Callable[..., DaemonProcess]
 
@@ -73,7 +75,7 @@ def daemon_process(e2e_dir: Path) -> Iterator[StartDaemon]:
     def start(config: str, name: str = "daemon") -> DaemonProcess:
         path = e2e_dir / f"{name}.toml"
         path.write_text(config)
-        daemon = DaemonProcess.start(path, e2e_dir / f"{name}.log")
+        daemon = DaemonProcess(path, e2e_dir, name=name)
         started.append(daemon)
         return daemon
 
@@ -81,7 +83,9 @@ def daemon_process(e2e_dir: Path) -> Iterator[StartDaemon]:
         yield start
     finally:
         for daemon in started:
-            daemon.stop()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.stop()
+            daemon.kill()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.e2e.processes import ManagedProcess, free_port
+from tests.e2e.servers import ServerProcess, free_port
 from tests.helpers.grafana import GRAFANA
 
 RULES = GRAFANA / "prometheus-rules.yml"
@@ -43,7 +43,7 @@ def config_from_example(targets: Sequence[str], alertmanager: str | None) -> dic
 class Prometheus:
     """A running Prometheus: its URL and its API."""
 
-    def __init__(self, process: ManagedProcess, url: str) -> None:
+    def __init__(self, process: ServerProcess, url: str) -> None:
         self.process = process
         self.url = url
         self._client = httpx.Client(base_url=url, timeout=10)
@@ -61,7 +61,7 @@ class Prometheus:
         config_path.write_text(yaml.safe_dump(config_from_example(targets, alertmanager)))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = ManagedProcess(
+        process = ServerProcess(
             "prometheus",
             [
                 binary,

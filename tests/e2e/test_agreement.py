@@ -25,9 +25,10 @@ from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.conftest import StartDaemon
-from tests.e2e.daemon import DaemonProcess, config_text
 from tests.e2e.prometheus import Prometheus
 from tests.helpers import API_TOKEN, DAY, HOUR, eventually
+from tests.helpers.configs import config_text
+from tests.helpers.daemonprocess import DaemonProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,10 @@ import pytest
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from tests.e2e.alertmanager import Alertmanager
 from tests.e2e.conftest import StartDaemon
-from tests.e2e.daemon import DaemonProcess, config_text
 from tests.helpers import API_TOKEN, DAY, HOUR, eventually
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
+from tests.helpers.configs import config_text
+from tests.helpers.daemonprocess import DaemonProcess
 
 pytestmark = pytest.mark.e2e
 

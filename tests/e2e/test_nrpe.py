@@ -32,7 +32,7 @@ import pytest
 
 import monitor
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
-from tests.e2e.processes import ManagedProcess, free_port
+from tests.e2e.servers import ServerProcess, free_port
 from tests.helpers import API_TOKEN, DAY, HOUR, eventually, require_binary, require_root
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ class Nrpe:
     port: int
     check_nrpe: str
     upstream: FakeUpstream
-    process: ManagedProcess
+    process: ServerProcess
 
     def ask(self, command: str) -> tuple[int, str, float]:
         """check_nrpe -c `command` with its default timeout: (exit status, output, seconds)."""
@@ -169,7 +169,7 @@ def nrpe() -> Iterator[Nrpe]:
             )
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
             inside = f"mount --bind {group} /etc/group && exec {daemon} -c {settings} -f"
-            process = ManagedProcess(
+            process = ServerProcess(
                 "nrpe",
                 [unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c", inside],
                 work / "nrpe.out",
@@ -184,7 +184,7 @@ def nrpe() -> Iterator[Nrpe]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _listening(process: ManagedProcess, port: int) -> bool:
+def _listening(process: ServerProcess, port: int) -> bool:
     process.check_running()
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -19,10 +19,11 @@ from monitor.testing.fakefeatures import FakePlan, FakeSubscription
 from monitor.testing.receiver import WebhookReceiver
 from tests.e2e.alertmanager import RECEIVER_NAME, Alertmanager
 from tests.e2e.conftest import StartDaemon
-from tests.e2e.daemon import DaemonProcess, config_text
 from tests.e2e.prometheus import JOB, RULES, Prometheus, PromQLError
 from tests.helpers import API_TOKEN, DAY, HOUR, eventually
 from tests.helpers import grafana as dash
+from tests.helpers.configs import config_text
+from tests.helpers.daemonprocess import DaemonProcess
 
 pytestmark = pytest.mark.e2e
 

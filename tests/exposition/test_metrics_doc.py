@@ -23,8 +23,8 @@ from monitor.testing.fakeapi import FakeUpstream
 from monitor.upstream import Endpoint
 from monitor.upstream.features import CreditKind
 from monitor.upstream.parse import ExpirySource
-from tests.exposition.test_promtool import live_body
 from tests.helpers import ConfigWriter
+from tests.helpers.inprocess import every_family_body
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 FAMILIES: dict[str, Family] = {
@@ -83,7 +83,7 @@ async def test_each_label_set_is_the_one_metrics_shows(
     family it has samples of; the daemon's own families without samples here (no sink is
     configured) have theirs written in their definition."""
     shown: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(await live_body(fake, configs, now)):
+    for family in text_string_to_metric_families(await every_family_body(fake, configs, now)):
         for sample in family.samples:
             base = sample.name if sample.name in FAMILIES else family.name
             shown.setdefault(base, set()).update(sample.labels)

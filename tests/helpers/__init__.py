@@ -1,5 +1,8 @@
-"""What the tests share besides fixtures: constants, waiting for a condition, config files,
-captured logs, running a daemon in-process, scraping it, and the CLI as a process."""
+"""What the tests share besides fixtures: constants, waiting for a condition, config files and
+captured logs (here); and, one module per kind, the daemon in the test's own event loop
+(`inprocess`), the daemon as a process (`daemonprocess`), a command run to its end
+(`commands`), and the alert engine's world without a daemon (`world`). The webhook receiver is
+the package's own (`monitor.testing`), a fixture in tests/conftest.py."""
 
 from __future__ import annotations
 

@@ -92,6 +92,16 @@ class _ChatServer:
         with self._lock:
             self._limited.extend([retry_after] * times)
 
+    def arrive(self) -> float | None:
+        """A request came: note when; the Retry-After to refuse it with, if rate-limited."""
+        with self._lock:
+            self.arrivals.append(time.monotonic())
+            return self._limited.popleft() if self._limited else None
+
+    def answered(self, status: int) -> None:
+        with self._lock:
+            self.answers.append(status)
+
     def __enter__(self) -> _ChatServer:
         fake = self
 
@@ -100,16 +110,13 @@ class _ChatServer:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with fake._lock:
-                    fake.arrivals.append(time.monotonic())
-                    limited = fake._limited.popleft() if fake._limited else None
+                limited = fake.arrive()
                 if limited is not None:
                     status, answer, headers = fake.limited(limited)
                 else:
                     status, answer, headers = fake.take(self.path, body)
                 data = orjson.dumps(answer) if answer is not None else b""
-                with fake._lock:
-                    fake.answers.append(status)
+                fake.answered(status)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -54,7 +54,7 @@ class FakeNtfy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                fake._publish(self)
+                fake.publish(self)
 
             do_PUT = do_POST
 
@@ -71,7 +71,8 @@ class FakeNtfy:
             self._server.shutdown()
             self._server.server_close()
 
-    def _publish(self, handler: BaseHTTPRequestHandler) -> None:
+    def publish(self, handler: BaseHTTPRequestHandler) -> None:
+        """Take one publish (the server's handler calls this) as ntfy would."""
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
+from datetime import datetime
 
 import pytest
 
+from monitor.clock import SystemClock
 from monitor.config.load import load_config
 from monitor.evaluate import email_hash
 from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.fakeclock import FakeClock
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, LogCapture, async_eventually
-from tests.helpers.daemons import Series, get, running, scrape, series
+from tests.helpers.inprocess import Series, driven, get, running, scrape, series
 
 
 def five_states(now: float) -> list[FakeAccount]:
@@ -267,17 +270,15 @@ async def test_stop_waits_for_the_poll_in_flight(
 ) -> None:
     config = configs.load(fake.base_url)
 
-    daemon = Daemon(config)
-    async with running(daemon):
-        await async_eventually(lambda: _polled(daemon))
+    async with driven(config) as (_, schedule):
         fake.fail_next(ACCOUNTS, Fault(200, delay_seconds=0.8, body=b"{}"))
-        poll = asyncio.create_task(daemon._polls._job("main"))
+        an_hour = asyncio.create_task(schedule.advance(HOUR))  # the next scheduled poll
         await async_eventually(
-            lambda: _true(sum(r.path == ACCOUNTS for r in fake.requests) == 2),
+            lambda: _true(fake.count(ACCOUNTS) == 2),
             what="second poll to reach the upstream",
         )
         # Leaving the block stops the daemon while the poll is still waiting for its answer.
-    assert poll.done() and not poll.cancelled()
+    await an_hour
 
     names = [e["event"] for e in logs.events()]
     assert (
@@ -372,27 +373,47 @@ async def test_hash_labels_keep_emails_out_of_metrics(
     assert "example.com" not in logs.text
 
 
+class ThreadsReading(SystemClock):
+    """The host's clock, noting the thread of every reading."""
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+
+    def now(self) -> datetime:
+        self.threads.add(threading.current_thread().name)
+        return super().now()
+
+    def time(self) -> float:
+        self.threads.add(threading.current_thread().name)
+        return super().time()
+
+    def monotonic(self) -> float:
+        self.threads.add(threading.current_thread().name)
+        return super().monotonic()
+
+
 @pytest.mark.anyio
-async def test_scheduled_evaluations_run_on_the_event_loop(
-    fake: FakeUpstream, configs: ConfigWriter, monkeypatch: pytest.MonkeyPatch
+async def test_scheduled_work_runs_on_the_event_loop(
+    fake: FakeUpstream, configs: ConfigWriter
 ) -> None:
+    """APScheduler runs a job that is a plain function in a thread of its pool: the snapshot,
+    the alert book and the outbox would then change under the event loop. Every reading of
+    the daemon's clock (every evaluation, poll and plan read makes some) is on the loop."""
+    # Crosses into critical 2 s after the start: the evaluation timer, not a poll, sees it.
     fake.set_accounts([FakeAccount("edge@x.io", int(time.time()) + 24 * HOUR + 2)])
     config = configs.load(fake.base_url)
-    threads: list[str] = []
+    clock = ThreadsReading()
 
-    original = Daemon._evaluate
+    async with running(Daemon(config, clock=clock)) as daemon:
+        labels = {"source": "main", "account": "edge@x.io", "state": "critical"}
 
-    def spy(self: Daemon) -> None:
-        import threading
+        async def critical() -> bool:
+            return get(await series(daemon), "pixverse_account_state", **labels) == 1
 
-        threads.append(threading.current_thread().name)
-        original(self)
-
-    monkeypatch.setattr(Daemon, "_evaluate", spy)
-    async with running(Daemon(config)):
-        await async_eventually(lambda: _true(len(threads) >= 3), what="a scheduled evaluation")
-
-    assert set(threads) == {"MainThread"}
+        await async_eventually(critical, what="the scheduled evaluation")
+        assert fake.count(ACCOUNTS) == 1
+    loop_thread = threading.current_thread().name
+    assert clock.threads == {loop_thread}
 
 
 @pytest.mark.anyio

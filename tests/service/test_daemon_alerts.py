@@ -3,12 +3,9 @@ and SIGKILL, and threshold crossings are notified on time."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,6 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import ACCOUNTS, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import (
-    API_TOKEN,
     DAY,
     HOUR,
     ConfigWriter,
@@ -29,15 +25,10 @@ from tests.helpers import (
     async_eventually,
     eventually,
 )
-from tests.helpers.daemons import get, running, series
+from tests.helpers.daemonprocess import DaemonProcess
+from tests.helpers.inprocess import get, running, series
 
 SECRET = "receiver-SECRET-hmac"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as r:
-        yield r
 
 
 def sinks_toml(configs: ConfigWriter, url: str, extra: str = "") -> str:
@@ -194,16 +185,6 @@ async def test_a_restart_neither_repeats_nor_forgets(
     assert len(ids) == len(set(ids)) == 2
 
 
-def _start(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "USEAPI_TOKEN": API_TOKEN},
-    )
-
-
 def _outbox(state: Path) -> list[dict[str, Any]] | None:
     """The saved outbox; None before the first save."""
     try:
@@ -236,7 +217,7 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
         fake.base_url, sinks_toml(configs, receiver.url), interval="1s", poll='stale_after = "1h"'
     )
     state = configs.dir / "state"
-    first = _start(path)
+    first = DaemonProcess(path, configs.dir, name="first")
     try:
         # Run 1 delivers the two alerts of the moment ...
         # (an empty saved outbox: the daemon has seen both answers, not just sent both)
@@ -257,21 +238,17 @@ def test_sigkill_with_pending_notifications_loses_and_repeats_nothing(
             timeout=15,
             what="four pending alert events in the state file",
         )
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.kill()  # SIGKILL, with those pending
     finally:
         first.kill()
-        first.wait()
     receiver.start()  # back, on the same port
-    second = _start(path)
+    second = DaemonProcess(path, configs.dir, name="second")
     try:
         eventually(lambda: len(receiver.alerts()) == 7, timeout=15, what="pending deliveries")
         eventually(lambda: _pending(state) == [], timeout=5, what="an empty outbox")
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=20) == 0
+        assert second.stop()[0] == 0
     finally:
         second.kill()
-        second.wait()
         receiver.stop()
     ids = [r.headers["idempotency-key"] for r in receiver.accepted()]
     assert len(ids) == len(set(ids)), "a notification was delivered twice"

@@ -10,6 +10,7 @@ import itertools
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -36,13 +37,16 @@ from monitor.testing.fakeapi import (
 )
 from monitor.testing.fakeclock import FakeClock
 from monitor.testing.fakefeatures import FakePlan
-from monitor.upstream import Endpoint, UpstreamClient, poll_source
+from monitor.testing.fakeschedule import FakeSchedule
+from monitor.upstream import Endpoint, Sleep, UpstreamClient, poll_source
 from tests.helpers import DAY, ConfigWriter, LogCapture, async_eventually
 
 T0 = 1_900_000_000.0
 HOUR = 3600.0
 # Accounts seen for the first time are read within one poll interval (5m by default).
 FIRST_ROUND = 300.0
+# How far before its end a harness's run stops running what falls due.
+JUST_BEFORE = 0.001
 
 
 def config_for(
@@ -72,46 +76,58 @@ state_dir = "{configs.dir / "state"}"
 
 
 class Harness:
-    """The daemon's two schedules for one source, on a FakeClock: the polls every
-    poll.interval (as its scheduled job does) and PlanWatch's own. Each step runs what is
-    due next, for real, against the fake upstream. Schedules are on the monotonic clock;
-    times given and logged are wall times (the wall clock does not step here unless a test
-    steps it)."""
+    """The daemon's two schedules for one source, on a FakeSchedule: the polls every
+    poll.interval (a job, as the poll watch has it) and PlanWatch's turns. Time passes by
+    `run_until`, which runs each at its moment, for real, against the fake upstream. Schedules
+    are on the monotonic clock; times given and logged are wall times (the wall clock does not
+    step here unless a test steps it)."""
 
-    def __init__(self, config: Config, start: float = T0) -> None:
+    def __init__(self, config: Config, fake: FakeUpstream, start: float = T0) -> None:
         self.config = config
+        self.fake = fake
         self.clock = FakeClock(start)
-        self.watch = PlanWatch(config, self.clock, on_update=lambda: None)
-        self.watch.start()
+        self.schedule = FakeSchedule(self.clock)
+        self.watch = self.plan_watch()
         source = config.sources[0]
         self.client = UpstreamClient.of(source, config.poll, self.clock)
-        self.next_poll = self.clock.monotonic()
         self.log: list[tuple[float, str, str]] = []  # (fake time, path, query) of requests
         self.presence = Presence()  # as the daemon's poll watch keeps it
+        self.schedule.start()
+        self.schedule.every("poll:main", self._poll_job, config.poll.interval, timedelta(0))
+
+    def plan_watch(self, sleep: Sleep | None = None) -> PlanWatch:
+        """A PlanWatch on this harness's schedule, started (`sleep`: how it waits out a
+        `Retry-After`)."""
+        extra = {} if sleep is None else {"sleep": sleep}
+        watch = PlanWatch(self.config, self.clock, self.note_requests, self.schedule, **extra)
+        watch.start()
+        watch.run()
+        return watch
 
     def mono(self, unix: float) -> float:
         """A wall time on the monotonic clock, as the clocks stand now."""
         return unix - self.clock.time() + self.clock.monotonic()
 
-    async def run_until(self, fake: FakeUpstream, end: float) -> None:
-        interval = self.config.poll.interval.total_seconds()
-        end_mono = self.mono(end)
-        while True:
-            due = self.watch.next_due("main")
-            moment = min(self.next_poll, due if due is not None else float("inf"))
-            if moment >= end_mono:
-                self.clock.advance(max(0.0, end_mono - self.clock.monotonic()))
-                return
-            self.clock.advance(max(0.0, moment - self.clock.monotonic()))
-            before = len(fake.requests)
-            if moment == self.next_poll:
-                await self.poll()
-                self.next_poll += interval
-            else:
-                await self.watch.run_due("main")
-            self.log.extend((self.clock.time(), r.path, r.query) for r in fake.requests[before:])
+    async def run_until(self, end: float) -> None:
+        """Let time pass until the wall clock reads `end`, running what falls due before it
+        (what is due at `end` runs at the start of the next call)."""
+        left = self.mono(end) - self.clock.monotonic()
+        if left > JUST_BEFORE:
+            await self.schedule.advance(left - JUST_BEFORE)
+        self.note_requests()
+        self.clock.advance(max(0.0, self.mono(end) - self.clock.monotonic()))
+
+    def note_requests(self) -> None:
+        """Log the requests the fake upstream got since the last note, at the fake time: it
+        does not move while a poll or a turn runs."""
+        new = self.fake.requests[len(self.log) :]
+        self.log.extend((self.clock.time(), r.path, r.query) for r in new)
+
+    async def _poll_job(self) -> None:
+        await self.poll()
 
     async def poll(self) -> None:
+        self.note_requests()
         result = await poll_source(
             "main",
             self.client,
@@ -119,6 +135,7 @@ class Harness:
             started_unix=self.clock.time(),
             deadline=self.clock.monotonic() + self.config.poll.interval.total_seconds(),
         )
+        self.note_requests()
         if result.accounts is not None:
             self.presence.read(result.accounts.accounts)
         self.watch.polled("main", result, self.presence.missing.keys())
@@ -129,6 +146,7 @@ class Harness:
     async def close(self) -> None:
         await self.client.aclose()
         await self.watch.stop()
+        self.schedule.shutdown()
 
 
 @contextlib.asynccontextmanager
@@ -138,7 +156,7 @@ async def watching(
     """The fake upstream serving `accounts`, and a Harness of the config `config_for` writes
     for it (`config` are its keyword arguments)."""
     with FakeUpstream(token=configs.token_file.read_text().strip(), accounts=accounts) as fake:
-        harness = Harness(config_for(configs, fake.base_url, **config), start=start)
+        harness = Harness(config_for(configs, fake.base_url, **config), fake, start=start)
         try:
             yield fake, harness
         finally:
@@ -161,7 +179,7 @@ async def test_the_request_budget_of_the_default_config(configs: ConfigWriter) -
     requests an hour."""
     async with watching(configs, three(T0)) as (fake, harness):
         config = harness.config
-        await harness.run_until(fake, T0 + HOUR)
+        await harness.run_until(T0 + HOUR)
         counts = {path: len(harness.requests(path)) for path in (ACCOUNTS, AVAILABLE)}
         counts |= {path: len(harness.requests(path)) for path in (ACCOUNT, FEATURES)}
         assert counts == {ACCOUNTS: 12, AVAILABLE: 12, ACCOUNT: 1, FEATURES: 3}
@@ -177,7 +195,7 @@ async def test_the_request_budget_of_the_default_config(configs: ConfigWriter) -
         # Every later hour holds as many, /features spread evenly over it.
         for hour in (1, 2, 3):
             start = T0 + hour * HOUR
-            await harness.run_until(fake, start + HOUR)
+            await harness.run_until(start + HOUR)
             window = [t for t, _, _ in harness.log if start <= t < start + HOUR]
             assert len(window) == 28
             features = harness.requests(FEATURES, since=start)
@@ -197,12 +215,12 @@ async def test_the_budget_formula_holds_for_other_settings(
     configs: ConfigWriter, poll: str, accounts: int, expected: int
 ) -> None:
     emails = [FakeAccount(f"u{i}@x.io", T0 + 10 * DAY) for i in range(accounts)]
-    async with watching(configs, emails, poll=poll) as (fake, harness):
+    async with watching(configs, emails, poll=poll) as (_fake, harness):
         config = harness.config
         assert requests_per_hour(config.poll, config.sources[0], accounts) == expected
         every = config.poll.features_interval.total_seconds()
         end = T0 + 2 * every + HOUR  # every account read at least twice
-        await harness.run_until(fake, end)
+        await harness.run_until(end)
         # A steady hour holds what the formula says.
         steady = [t for t, _, _ in harness.log if end - HOUR <= t < end]
         assert len(steady) == pytest.approx(expected, abs=1)
@@ -251,8 +269,7 @@ async def test_a_read_waiting_out_a_retry_after_frees_its_slot(configs: ConfigWr
             await go_on.wait()
 
         await harness.watch.stop()
-        harness.watch = PlanWatch(harness.config, harness.clock, lambda: None, sleep=sleep)
-        harness.watch.start()
+        harness.watch = harness.plan_watch(sleep)
         await harness.poll()
         harness.clock.advance(FIRST_ROUND)  # every account's first read is due
         wait = {"Retry-After": "3000"}
@@ -280,7 +297,7 @@ async def test_each_failure_degrades_only_its_own_series(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
     async with watching(configs, three(T0)) as (fake, harness):
-        await harness.run_until(fake, T0 + FIRST_ROUND)
+        await harness.run_until(T0 + FIRST_ROUND)
         good = harness.watch.snapshot("main")
         assert set(good.plans) == {"a@x.io", "b@x.io", "c@x.io"}
         assert good.subscription is not None and good.subscription.active is True
@@ -291,7 +308,7 @@ async def test_each_failure_degrades_only_its_own_series(
         fake.serve_raw(ACCOUNT, b"<html>maintenance</html>")
         fake.set_plan("b@x.io", credit_monthly=7)
         fake.set_subscription(active=False)
-        await harness.run_until(fake, T0 + 2 * HOUR)
+        await harness.run_until(T0 + 2 * HOUR)
         view = harness.watch.snapshot("main")
         assert view.plans["a@x.io"] == good.plans["a@x.io"]
         assert view.plans["b@x.io"].credits_left == 7
@@ -307,7 +324,7 @@ async def test_each_failure_degrades_only_its_own_series(
         assert failed["outcome"] == "invalid_payload"
         # Back to normal: the subscription's news arrives.
         fake.serve_raw(ACCOUNT, None)
-        await harness.run_until(fake, T0 + 3 * HOUR)
+        await harness.run_until(T0 + 3 * HOUR)
         view = harness.watch.snapshot("main")
         assert view.subscription is not None and view.subscription.active is False
 
@@ -317,9 +334,9 @@ async def test_an_unknown_email_makes_only_that_plan_unknown(
     configs: ConfigWriter, logs: LogCapture
 ) -> None:
     async with watching(configs, three(T0)) as (fake, harness):
-        await harness.run_until(fake, T0 + FIRST_ROUND)
+        await harness.run_until(T0 + FIRST_ROUND)
         fake.update("b@x.io", plan=None)  # /features now answers 400 for it
-        await harness.run_until(fake, T0 + 3 * HOUR)
+        await harness.run_until(T0 + 3 * HOUR)
         view = harness.watch.snapshot("main")
         assert set(view.plans) == {"a@x.io", "c@x.io"}
         assert view.unknown_plans == {"b@x.io"}
@@ -330,7 +347,7 @@ async def test_an_unknown_email_makes_only_that_plan_unknown(
         assert unknown["account"] == "b@x.io"
         assert logs.events("plan.failed") == []
         fake.update("b@x.io", plan=FakePlan())
-        await harness.run_until(fake, T0 + 4 * HOUR)
+        await harness.run_until(T0 + 4 * HOUR)
         view = harness.watch.snapshot("main")
         assert "b@x.io" in view.plans and view.unknown_plans == frozenset()
 
@@ -343,7 +360,7 @@ async def test_upstream_error_texts_never_put_an_email_in_the_logs(
     async with watching(configs, accounts, metrics='account_label = "hash"') as (fake, harness):
         body = b'{"error": "secretive@hidden.example is locked", "code": 422}'
         fake.fail_next(FEATURES, Fault(422, body=body))
-        await harness.run_until(fake, T0 + 1)
+        await harness.run_until(T0 + 1)
         (failed,) = logs.events("plan.failed")
         assert "is locked" in failed["error"]
         assert "hidden.example" not in logs.text
@@ -390,8 +407,8 @@ async def test_ignored_accounts_are_not_fetched_and_unmatched_rules_are_logged(
     rules = (
         '[[accounts]]\nmatch = "B@X.IO"\nignore = true\n[[accounts]]\nmatch = "*@typo.example"\n'
     )
-    async with watching(configs, three(T0), extra=rules) as (fake, harness):
-        await harness.run_until(fake, T0 + 2 * HOUR)
+    async with watching(configs, three(T0), extra=rules) as (_fake, harness):
+        await harness.run_until(T0 + 2 * HOUR)
         emails = {asked(q) for _, p, q in harness.log if p == FEATURES}
         assert emails == {"a@x.io", "c@x.io"}
         view = harness.watch.snapshot("main")
@@ -406,9 +423,9 @@ async def test_ignored_accounts_are_not_fetched_and_unmatched_rules_are_logged(
 async def test_a_reload_keeps_counters_and_turns_endpoints_off(
     configs: ConfigWriter, tmp_path: Path
 ) -> None:
-    async with watching(configs, three(T0)) as (fake, harness):
+    async with watching(configs, three(T0)) as (_fake, harness):
         config = harness.config
-        await harness.run_until(fake, T0 + 1)
+        await harness.run_until(T0 + 1)
         counted = dict(harness.watch.snapshot("main").requests_total)
         text = configs.dir.joinpath("config.toml").read_text()
         off = text.replace(
@@ -424,7 +441,7 @@ async def test_a_reload_keeps_counters_and_turns_endpoints_off(
         assert view.plan_judged("a@x.io")  # nothing to wait for: its alerts resolve
         # The shorter account_interval applies at once, not after the hour.
         assert harness.watch.next_due("main") == pytest.approx(harness.mono(T0 + 600), abs=1)
-        await harness.run_until(fake, T0 + HOUR)
+        await harness.run_until(T0 + HOUR)
         assert harness.requests(FEATURES, since=T0 + 2) == []
         # At the start, then every 10 minutes from the reload on.
         assert len(harness.requests(ACCOUNT)) == 1 + 5
@@ -437,11 +454,11 @@ async def test_plan_reads_keep_their_pace_when_the_wall_clock_steps(
 ) -> None:
     """The schedules are on the monotonic clock: a day back stops nothing, thirty days ahead
     makes nothing due early."""
-    async with watching(configs, three(T0)) as (fake, harness):
-        await harness.run_until(fake, T0 + HOUR + 1)
+    async with watching(configs, three(T0)) as (_fake, harness):
+        await harness.run_until(T0 + HOUR + 1)
         harness.clock.step(step)
         before = len(harness.log)
-        await harness.run_until(fake, harness.clock.time() + HOUR)
+        await harness.run_until(harness.clock.time() + HOUR)
         after = harness.log[before:]
         reads = [t for t, path, _ in after if path == FEATURES]
         assert len(reads) == 3
@@ -484,7 +501,7 @@ async def _flap(configs: ConfigWriter, presences: Presences) -> None:
                 fake.fail_next(ACCOUNTS, Fault(404))
             else:
                 fake.set_accounts([accounts[i] for i in sorted(listed)])
-            await harness.run_until(fake, harness.clock.time() + FLAP_INTERVAL)
+            await harness.run_until(harness.clock.time() + FLAP_INTERVAL)
         for account in accounts:
             reads = [t for t, p, q in harness.log if p == FEATURES and asked(q) == account.email]
             assert all(b - a >= FLAP_FEATURES for a, b in itertools.pairwise(reads)), reads

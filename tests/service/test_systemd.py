@@ -21,7 +21,7 @@ from tests.helpers import LogCapture, async_eventually
 
 
 @pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     path = str(tmp_path / "notify.sock")
     sock.bind(path)
@@ -30,8 +30,8 @@ def receiver(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     sock.close()
 
 
-def test_messages_reach_a_path_socket(receiver: tuple[socket.socket, str]) -> None:
-    sock, path = receiver
+def test_messages_reach_a_path_socket(notify_socket: tuple[socket.socket, str]) -> None:
+    sock, path = notify_socket
     notifier = Notifier.from_environ({"NOTIFY_SOCKET": path})
     assert notifier.enabled
     notifier.ready("1/1 sources up")
@@ -115,9 +115,9 @@ def test_watchdog_interval_is_half_the_timeout_for_this_process(
 
 @pytest.mark.anyio
 async def test_ready_is_sent_by_the_deadline_when_polls_are_slow(
-    receiver: tuple[socket.socket, str], logs: LogCapture
+    notify_socket: tuple[socket.socket, str], logs: LogCapture
 ) -> None:
-    sock, path = receiver
+    sock, path = notify_socket
     lifecycle = Lifecycle(
         Notifier.from_environ({"NOTIFY_SOCKET": path}), watchdog_seconds=None, ready_timeout=0.05
     )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.service.timers import Timers, _every
+from monitor.service.timers import Timers, every_trigger
 from monitor.testing.fakeclock import FakeClock
 from tests.helpers import async_eventually
 
@@ -74,7 +74,7 @@ async def test_a_step_keeps_what_is_left_of_a_timers_monotonic_delay() -> None:
 def test_runs_missed_while_the_wall_clock_jumped_ahead_are_skipped_at_once() -> None:
     """APScheduler asks the trigger for each missed run time until one is past `now`: after
     a 30-day jump of a 1 s interval, IntervalTrigger answers 2.6 million times."""
-    trigger = _every(timedelta(seconds=1), timedelta(0))
+    trigger = every_trigger(timedelta(seconds=1), timedelta(0))
     last_run = datetime(2030, 1, 1, tzinfo=UTC)
     now = last_run + timedelta(days=30)
     asked = 0

@@ -160,12 +160,12 @@ class Container:
             )
         container = cls(process, log_path, env)
         try:
-            container._wait_booted()
+            container.wait_booted()
             yield container
         finally:
             container.stop()
 
-    def _wait_booted(self) -> None:
+    def wait_booted(self) -> None:
         deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
         while not self.leader:
             self._check_alive()

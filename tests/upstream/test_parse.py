@@ -321,7 +321,7 @@ def test_memo_sees_a_renewed_token_and_forgets_removed_accounts() -> None:
     assert [a.expiry_unix for a in parse_accounts(first, memo).accounts] == [T, T]
     renewed = {"a@x.io": {"jwt": {"token": make_jwt("a", T + 86400)}}}
     assert parse_accounts(renewed, memo).accounts[0].expiry_unix == T + 86400
-    assert len(memo._previous) == 1  # b@x.io is gone from upstream, so from the memo too
+    assert len(memo) == 1  # b@x.io is gone from upstream, so from the memo too
     flipped = {"a@x.io": {"jwt": {"ExpireTime": True}}}
     assert parse_accounts(flipped, memo).invalid == {"expire_time": 1, "max_jobs": 1}
     assert parse_accounts({"a@x.io": {"jwt": {"ExpireTime": 1}}}, memo).accounts[0].expiry_unix == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import os
 import ssl
 import subprocess
@@ -24,7 +25,7 @@ from monitor.web.messages import Verdict
 from monitor.web.webconfig import WebConfigError
 from tests.helpers import ConfigWriter, LogCapture, async_eventually
 from tests.helpers.certs import TestCA
-from tests.helpers.daemons import running
+from tests.helpers.inprocess import running
 
 PASSWORD = "correct horse battery staple"
 OTHER_PASSWORD = "second-password-4f1e"
@@ -439,8 +440,8 @@ async def test_cache_is_bounded_and_holds_no_plaintext(bcrypt_hashes: list[bytes
 
     for i in range(3):
         assert await auth.check(users, _header(f"u{i}", f"pw{i}")) is Verdict.ALLOW
-    assert len(auth._verified) == 2
-    cached = b"".join(auth._verified)
+    assert len(auth.remembered) == 2
+    cached = b"".join(auth.remembered)
     for i in range(3):
         assert f"pw{i}".encode() not in cached
     assert await auth.check(users, _header("u0", "pw0")) is Verdict.ALLOW  # evicted: checked again
@@ -452,9 +453,13 @@ def test_a_file_vanishing_during_the_load_is_a_config_error(
 ) -> None:
     server = ca.server()
     web_file.write_text(web_yaml(ca))
+
     # As if the certificate were removed between the readability check and the load.
-    monkeypatch.setattr("monitor.web.tls._check_readable", lambda path, error: None)
-    server.cert_file.unlink()
+    def vanished(self: ssl.SSLContext, *args: object, **kwargs: object) -> None:
+        server.cert_file.unlink()
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
+
+    monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", vanished)
     with pytest.raises(WebConfigError) as caught:
         load_web_config(web_file)
     assert caught.value.key == "tls_server_config.cert_file"

@@ -20,9 +20,8 @@ from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.fakeclock import FakeClock
 from monitor.testing.fakefeatures import FakePlan
 from monitor.testing.receiver import WebhookReceiver
-from tests.adversarial.test_upstream_faults import first_poll
 from tests.helpers import API_TOKEN, DAY, HOUR, ConfigWriter, async_eventually
-from tests.helpers.daemons import running, scrape
+from tests.helpers.inprocess import first_poll, running, scrape
 from tests.helpers.statuspage import PageReader, disagreements
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"

@@ -1,6 +1,6 @@
-"""Child processes for the end-to-end tests: free loopback ports, and servers started in their
-own process group with their output in a file, so a failure can show it and a stop ends them
-all."""
+"""The other servers of the end-to-end tests (Prometheus, Alertmanager, NRPE) as processes: free
+loopback ports, and each server in a session of its own with its output in a file, so that a
+failure can show it and a stop ends them all. The daemon is tests.helpers.daemonprocess."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def free_port() -> int:
         return port
 
 
-class ManagedProcess:
+class ServerProcess:
     """A server under test, in a new session (its own process group)."""
 
     def __init__(

@@ -5,19 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from monitor.testing.fakeapi import FakeUpstream
 from tests.helpers import ConfigWriter, eventually, http_status
-from tests.helpers.processes import port_from_log, start_process
+from tests.helpers.daemonprocess import DaemonProcess
 
 WATCHDOG_USEC = 200_000  # pings every 0.1 s
 
@@ -53,7 +50,7 @@ class NotifyReceiver:
 
 
 @pytest.fixture(params=["path", "abstract"])
-def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifyReceiver]:
+def notify_socket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifyReceiver]:
     if request.param == "path":
         path = str(tmp_path / "notify.sock")
         result = NotifyReceiver(path, path)
@@ -64,38 +61,34 @@ def receiver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NotifyR
     result.sock.close()
 
 
-def _stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> str:
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
-    return out
+def _stop(daemon: DaemonProcess, sig: int = signal.SIGTERM) -> list[str]:
+    """Stop it, cleanly; the events it logged."""
+    code, _ = daemon.stop(sig, timeout=20)
+    assert code == 0, daemon.stderr()
+    return [str(e["event"]) for e in daemon.events()]
 
 
 def test_notify_lifecycle_in_order(
-    fake: FakeUpstream, configs: ConfigWriter, receiver: NotifyReceiver
+    fake: FakeUpstream, configs: ConfigWriter, notify_socket: NotifyReceiver, tmp_path: Path
 ) -> None:
     path = configs.for_upstream(fake.base_url)
-    process = start_process(
-        ["run", "--config", str(path)],
-        env={"NOTIFY_SOCKET": receiver.env_value, "WATCHDOG_USEC": str(WATCHDOG_USEC)},
-    )
+    env = {"NOTIFY_SOCKET": notify_socket.env_value, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    daemon = DaemonProcess(path, tmp_path, env=env)
     try:
-        port_from_log(process)
-        receiver.receive_until("READY=1")
+        notify_socket.receive_until("READY=1")
         # The watchdog pings keep coming from the event loop, about every 0.1 s.
         started = time.monotonic()
-        while receiver.assignments().count("WATCHDOG=1") < 3:
-            receiver.receive_until("WATCHDOG=1")
+        while notify_socket.assignments().count("WATCHDOG=1") < 3:
+            notify_socket.receive_until("WATCHDOG=1")
         assert time.monotonic() - started < 5
-        process.send_signal(signal.SIGHUP)
-        receiver.receive_until("RELOADING=1")
-        receiver.receive_until("READY=1")
-        out = _stop(process)
-        receiver.receive_until("STOPPING=1")
+        daemon.send_signal(signal.SIGHUP)
+        notify_socket.receive_until("RELOADING=1")
+        notify_socket.receive_until("READY=1")
+        events = _stop(daemon)
+        notify_socket.receive_until("STOPPING=1")
     finally:
-        process.kill()
-        process.wait()
-    got = receiver.assignments()
+        daemon.kill()
+    got = notify_socket.assignments()
     first_ready = got.index("READY=1")
     assert first_ready == 0, got  # nothing before READY: not even a watchdog ping
     status = got[1]
@@ -107,34 +100,20 @@ def test_notify_lifecycle_in_order(
     reloading = got.index("RELOADING=1")
     assert got[reloading + 1].startswith("MONOTONIC_USEC=")
     assert "READY=1" in got[reloading:]
-    events = [orjson.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
     assert "config.reloaded" in events
 
 
-def test_without_notify_socket_nothing_changes(fake: FakeUpstream, configs: ConfigWriter) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "--config",
-            str(configs.for_upstream(fake.base_url)),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+def test_without_notify_socket_nothing_changes(
+    fake: FakeUpstream, configs: ConfigWriter, tmp_path: Path
+) -> None:
+    # DaemonProcess leaves $NOTIFY_SOCKET and $WATCHDOG_USEC out, whatever runs the tests.
+    daemon = DaemonProcess(configs.for_upstream(fake.base_url), tmp_path)
     try:
-        port = port_from_log(process)
-        eventually(lambda: http_status(port, "/readyz") == 200, what="ready")
-        out = _stop(process)
+        eventually(lambda: http_status(daemon.port, "/readyz") == 200, what="ready")
+        _stop(daemon)
     finally:
-        process.kill()
-        process.wait()
-    ready = [orjson.loads(line) for line in out.splitlines() if '"daemon.ready"' in line]
+        daemon.kill()
+    ready = daemon.events("daemon.ready")
     assert ready and ready[0]["notify_socket"] is False
 
 
@@ -143,80 +122,74 @@ def _metrics(port: int) -> str:
 
 
 def test_sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one(
-    fake: FakeUpstream, configs: ConfigWriter
+    fake: FakeUpstream, configs: ConfigWriter, tmp_path: Path
 ) -> None:
     path = configs.for_upstream(fake.base_url)
-    process = start_process(["run", "--config", str(path)])
+    daemon = DaemonProcess(path, tmp_path)
+    port = daemon.port
     bob_ok = 'pixverse_account_state{source="main",account="bob@example.com",state="ok"} 1'
     bob_warning = bob_ok.replace('state="ok"', 'state="warning"')
     try:
-        port = port_from_log(process)
         eventually(lambda: bob_warning in _metrics(port), what="first poll")
         assert "pixverse_monitor_config_last_reload_successful 1" in _metrics(port)
 
         # A good config: the new thresholds apply at once, without a new poll.
         configs.for_upstream(fake.base_url, extra="[thresholds]\nwarning = '36h'")
-        process.send_signal(signal.SIGHUP)
+        daemon.send_signal(signal.SIGHUP)
         eventually(lambda: bob_ok in _metrics(port), what="the new warning threshold")
         text = _metrics(port)
         assert 'pixverse_monitor_polls_total{source="main",outcome="success"} 1' in text
 
         # A broken config: logged, the running one kept, the daemon still up.
         path.write_text(path.read_text().replace("warning = '36h'", "warning = 'later'"))
-        process.send_signal(signal.SIGHUP)
+        daemon.send_signal(signal.SIGHUP)
         eventually(
             lambda: "pixverse_monitor_config_last_reload_successful 0" in _metrics(port),
             what="the failed reload to show",
         )
         assert bob_ok in _metrics(port)
-        assert process.poll() is None
+        assert daemon.running()
         assert http_status(port, "/healthz") == 200
 
         # Fixed again: back to 1.
         configs.for_upstream(fake.base_url)
-        process.send_signal(signal.SIGHUP)
+        daemon.send_signal(signal.SIGHUP)
         eventually(lambda: bob_warning in _metrics(port), what="the default threshold again")
         assert "pixverse_monitor_config_last_reload_successful 1" in _metrics(port)
-        out = _stop(process)
+        _stop(daemon)
     finally:
-        process.kill()
-        process.wait()
-    lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
-    (failed,) = [e for e in lines if e["event"] == "config.reload_failed"]
+        daemon.kill()
+    (failed,) = daemon.events("config.reload_failed")
     assert failed["key"] == "thresholds.warning"
-    assert len([e for e in lines if e["event"] == "config.reloaded"]) == 2
+    assert len(daemon.events("config.reloaded")) == 2
 
 
 def test_a_failed_reload_shows_in_the_status_until_a_good_one(
-    fake: FakeUpstream, configs: ConfigWriter, receiver: NotifyReceiver
+    fake: FakeUpstream, configs: ConfigWriter, notify_socket: NotifyReceiver, tmp_path: Path
 ) -> None:
     path = configs.for_upstream(fake.base_url)
-    process = start_process(
-        ["run", "--config", str(path)], env={"NOTIFY_SOCKET": receiver.env_value}
-    )
+    daemon = DaemonProcess(path, tmp_path, env={"NOTIFY_SOCKET": notify_socket.env_value})
     try:
-        port_from_log(process)
-        receiver.receive_until("READY=1")
+        notify_socket.receive_until("READY=1")
         good = path.read_text()
         path.write_text(good.replace('interval = "1h"', 'interval = "often"'))
-        process.send_signal(signal.SIGHUP)
-        receiver.receive_until("RELOADING=1")
-        failed = _status_with_ready(receiver)
+        daemon.send_signal(signal.SIGHUP)
+        notify_socket.receive_until("RELOADING=1")
+        failed = _status_with_ready(notify_socket)
         assert failed.startswith("STATUS=RELOAD FAILED (poll.interval: expected a duration"), failed
         assert "running the previous configuration; 1/1 sources up" in failed
         path.write_text(good)
-        process.send_signal(signal.SIGHUP)
-        receiver.receive_until("RELOADING=1")
-        fixed = _status_with_ready(receiver)
+        daemon.send_signal(signal.SIGHUP)
+        notify_socket.receive_until("RELOADING=1")
+        fixed = _status_with_ready(notify_socket)
         assert fixed.startswith("STATUS=1/1 sources up"), fixed
-        _stop(process)
+        _stop(daemon)
     finally:
-        process.kill()
-        process.wait()
+        daemon.kill()
 
 
-def _status_with_ready(receiver: NotifyReceiver) -> str:
+def _status_with_ready(notify_socket: NotifyReceiver) -> str:
     """The STATUS= sent along with the next READY=1."""
-    receiver.receive_until("READY=1")
-    lines = receiver.messages[-1].split("\n")
+    notify_socket.receive_until("READY=1")
+    lines = notify_socket.messages[-1].split("\n")
     return next(line for line in lines if line.startswith("STATUS="))

@@ -21,9 +21,9 @@ from monitor.alerts.sinks import CHANNELS, Context
 from monitor.config.model import EmailSettings, Severity, SinkConfig, SinkType, SmtpTls
 from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
+from tests.alerts.sinks.test_ntfy import alerts
 from tests.alerts.test_delivery import EXTERNAL, T0, run
-from tests.alerts.test_ntfy import alerts
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
 from tests.helpers.sinks import sink_config
 from tests.helpers.smtp import FakeSmtp, Received, self_signed
 

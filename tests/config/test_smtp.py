@@ -12,7 +12,7 @@ import pytest
 from monitor.config import parse_config, render_config
 from monitor.config.model import SmtpTls
 from monitor.errors import ConfigError
-from tests.helpers.processes import cli
+from tests.helpers.commands import cli
 
 PASSWORD = "smtp-SECRET-password-41b"
 BASE = {"name": "mail", "type": "email", "smtp_host": "smtp.example.com"}

@@ -20,8 +20,8 @@ from monitor.config.model import SinkConfig, SinkType
 from monitor.errors import ConfigError, DeliveryOutcome
 from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
+from tests.alerts.sinks.test_ntfy import alerts
 from tests.alerts.test_delivery import EXTERNAL, T0, run
-from tests.alerts.test_ntfy import alerts
 from tests.helpers.sinks import sink_config
 
 try:

@@ -11,7 +11,7 @@ from monitor.service.daemon import Daemon
 from monitor.testing.fakeapi import FakeAccount, FakeUpstream
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, HOUR, ConfigWriter, async_eventually
-from tests.helpers.daemons import running
+from tests.helpers.inprocess import running
 
 
 @pytest.fixture
