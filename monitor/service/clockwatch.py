@@ -95,6 +95,8 @@ class ClockWatch:
                     judged_on="the last verified reading" if verified else "upstream's clock",
                 )
             self._verified = False
+            # Checked and found off: held until the clocks agree, not for a limit.
+            self._step_held_since = None
             return
         self._verified = True
         self._step_held_since = None

@@ -4,6 +4,8 @@ more than the limit, the last trusted reading moved on by the monotonic clock.""
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from monitor.clock import SKEW_LIMIT_SECONDS, ClockCheck, Instant
 from monitor.service.clockwatch import ClockWatch
 from monitor.testing.fakeclock import FakeClock
@@ -93,6 +95,23 @@ def test_a_step_no_poll_can_check_holds_for_the_limit_at_most() -> None:
     local.advance(1)
     assert not clock.held
     assert clock.time() == T0 - DAY + HOLD_LIMIT  # the host's clock, trusted again
+
+
+def test_a_step_a_poll_found_off_stays_held_and_is_never_called_unchecked() -> None:
+    """A poll after the step checked the clock and found it off: the hold is the skew's now,
+    until the clocks agree, and no line says that no poll could check it."""
+    local, clock, _ = watch()
+    verified(local, clock)
+    local.step(-DAY)
+    assert clock.held
+    local.advance(10)
+    clock.checked("main", check(local, local.time() + DAY))  # upstream: a day ahead of us
+    with capture_logs() as logs:
+        local.advance(HOLD_LIMIT)
+        assert clock.held and clock.time() == T0 + HOLD_LIMIT + 10
+    assert [e["event"] for e in logs] == []
+    clock.checked("main", check(local, local.time()))  # NTP put the host right
+    assert not clock.held
 
 
 def test_a_step_of_a_clock_never_verified_is_taken_as_it_is() -> None:
