@@ -5,7 +5,9 @@
 Prints a table: bare orjson.loads vs our decode+parse+evaluate+snapshot (target <= 3x; both
 timed round by round, the ratio is the median of the rounds' ratios), and
 /metrics rendering by our snapshot renderer vs a naive exporter of labelled prometheus_client
-Gauges holding the same data (target >= 5x faster), plus resident memory.
+Gauges holding the same data (target >= 5x faster), plus resident memory. The first scrape
+after a poll that renewed one token in a hundred is also compared with a later scrape of the
+same snapshot (target <= 3x).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import timedelta
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from monitor.config.model import AccountLabel, Thresholds
+from monitor.config import AccountLabel, Policy, Thresholds
 from monitor.errors import Outcome
 from monitor.evaluate import STATES, evaluate
 from monitor.exposition import MetricsRenderer
@@ -31,14 +33,22 @@ from monitor.upstream.parse import AccountMemo, parse_accounts, parse_capacity
 
 NOW = 1_800_000_000.0
 THRESHOLDS = Thresholds(timedelta(hours=72), timedelta(hours=24), 0)
+POLICY = Policy((), THRESHOLDS)  # the daemon's, made once per configuration
 
 
-def payloads(count: int) -> tuple[bytes, bytes]:
-    """Accounts and scheduler bodies as the upstream would send them, tokens included."""
+# The poll before the first scrape measured renewed the token of one account in this many.
+RENEWED_EVERY = 100
+
+
+def payloads(count: int, *, renewed: bool = False) -> tuple[bytes, bytes]:
+    """Accounts and scheduler bodies as the upstream would send them, tokens included;
+    `renewed`: one account in RENEWED_EVERY has a token a day younger."""
     accounts = [
         FakeAccount(
             f"user{i:05d}@example.com",
-            None if i % 50 == 0 else NOW + (i % 240 - 20) * 3600,
+            None
+            if i % 50 == 0
+            else NOW + (i % 240 - 20) * 3600 + (86400 if renewed and i % RENEWED_EVERY == 1 else 0),
             max_jobs=1 + i % 8,
             executing=i % 3,
         )
@@ -53,7 +63,9 @@ def cycle(body: bytes, capacity_body: bytes, memo: AccountMemo | None = None) ->
     """What the daemon does with one successful poll's bodies."""
     parsed = parse_accounts(orjson.loads(body), memo)
     capacity = parse_capacity(orjson.loads(capacity_body))
-    evaluation = evaluate(parsed.accounts, capacity.by_email, THRESHOLDS, AccountLabel.EMAIL, NOW)
+    evaluation = evaluate(
+        parsed.accounts, capacity.by_email, THRESHOLDS, AccountLabel.EMAIL, NOW, policy=POLICY
+    )
     source = SourceSnapshot(
         "main", evaluation, True, Outcome.SUCCESS, NOW, 0.5, {Outcome.SUCCESS: 1}
     )
@@ -126,8 +138,15 @@ def naive_registry(snapshot: Snapshot) -> CollectorRegistry:
 
 def timed(fn: Callable[[], object], repeat: int) -> float:
     """Median wall time of `fn` in seconds, with the collector out of the way."""
+    return timed_after(lambda: fn, repeat)
+
+
+def timed_after(setup: Callable[[], Callable[[], object]], repeat: int) -> float:
+    """Median wall time in seconds of the function each call of `setup` (not timed) returns,
+    with the collector out of the way."""
     samples = []
     for _ in range(repeat):
+        fn = setup()
         gc.collect()
         gc.disable()
         started = time.perf_counter()
@@ -187,12 +206,21 @@ def main() -> None:
     rss_snapshot = rss_mib()
     renderer = MetricsRenderer()
 
-    def first_scrape() -> bytes:
-        return MetricsRenderer().render(snapshot, NOW + 1)
+    # The poll before: the same accounts but for the renewed tokens, through the same memo.
+    renewal_memo = AccountMemo()
+    before = cycle(*payloads(args.accounts, renewed=True), renewal_memo)
+    after = cycle(body, capacity_body, renewal_memo)
+
+    def after_a_poll() -> Callable[[], bytes]:
+        """A renderer that has rendered the snapshot before: scraping `after` is timed."""
+        renderer = MetricsRenderer()
+        renderer.render(before, NOW)
+        return lambda: renderer.render(after, NOW + 1)
 
     renderer.render(snapshot, NOW)
     later = timed(lambda: renderer.render(snapshot, NOW + 1), args.repeat)
-    first = timed(first_scrape, args.repeat)
+    first = timed_after(after_a_poll, args.repeat)
+    very_first = timed(lambda: MetricsRenderer().render(snapshot, NOW + 1), args.repeat)
     registry = naive_registry(snapshot)
     naive = timed(lambda: generate_latest(registry), max(3, args.repeat // 3))
     ours_body = renderer.render(snapshot, NOW + 1)
@@ -227,6 +255,18 @@ def main() -> None:
             f"{later * 1000:.1f} ms",
             f"{naive / later:.1f}x faster",
             "target >= 5x",
+        ),
+        (
+            f"  first after a poll renewing 1 in {RENEWED_EVERY}",
+            "",
+            f"{first / later:.2f}x later ones",
+            "target <= 3x",
+        ),
+        (
+            "our scrape, the very first (nothing to reuse)",
+            f"{very_first * 1000:.1f} ms",
+            f"{naive / very_first:.1f}x faster",
+            "",
         ),
         (
             "/metrics body ours / naive",

@@ -1,7 +1,8 @@
 """/metrics: every metric family the daemon exports, defined once; and the JSON fields of an
 account and a subscription that `check --json` and /api/v1/status share. The per-account and
-per-source families are rendered by hand and cached per snapshot (account_families.py); the daemon's
-own metrics are prometheus_client objects in a private registry (internal.py)."""
+per-source families are rendered by hand and cached per snapshot (renderer.py), each account's
+lines kept for the next snapshot (account_lines.py); the daemon's own metrics are
+prometheus_client objects in a private registry (internal.py)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,11 @@
-"""The per-account and per-source families: defined here, rendered once per snapshot.
-
-Only the TTL family depends on scrape time; everything else is text cached per snapshot, which
-is what makes a scrape of 10,000 accounts cheap (see benchmarks/).
-"""
+"""The per-account and per-source families, defined here; the per-source ones are rendered
+here too, the per-account ones line by line in account_lines.py."""
 
 from __future__ import annotations
 
 from monitor.clock import SKEW_LIMIT_SECONDS
 from monitor.errors import Outcome
 from monitor.evaluate import STATES
-from monitor.exposition.plan_families import plans_text
 from monitor.exposition.textformat import Family, escape_label, family_text, format_value
 from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
 
@@ -117,79 +113,15 @@ PER_SOURCE = (
 SNAPSHOT_FAMILIES = PER_ACCOUNT + PER_SOURCE
 
 
-class RenderedSnapshot:
-    """The scrape-time-independent text of one snapshot, and what the TTL lines need:
-    (`<name>{<labels>} ` prefix, expiry) pairs."""
-
-    __slots__ = ("after_ttl", "before_ttl", "ttl_lines")
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        expiry: list[str] = []
-        ttl: list[tuple[str, float]] = []
-        state: list[str] = []
-        max_jobs: list[str] = []
-        executing: list[str] = []
-        available: list[str] = []
-        info: list[str] = []
-        per_source: dict[Family, list[str]] = {family: [] for family in PER_SOURCE}
-        # Names bound once: these lines run for every account of every snapshot.
-        expiry_name, ttl_name, state_name = EXPIRY.name, TTL.name, STATE.name
-        max_jobs_name, info_name = MAX_JOBS.name, INFO.name
-        executing_name, available_name = EXECUTING.name, AVAILABLE.name
-        state_suffixes = tuple((s, f',state="{s.value}"}} ') for s in STATES)
-        for source in snapshot.sources:
-            src = f'source="{escape_label(source.name)}"'
-            _source_lines(source, src, per_source)
-            if snapshot.criteria is not None:
-                _criteria_lines(snapshot.criteria, src, per_source)
-            if source.evaluation is None:
-                continue
-            for status in source.evaluation.accounts:
-                account = status.account
-                ids = f'{src},account="{escape_label(status.label)}"'
-                if account.expiry_unix is not None:
-                    value = format_value(account.expiry_unix)
-                    expiry.append(f"{expiry_name}{{{ids}}} {value}\n")
-                    ttl.append((f"{ttl_name}{{{ids}}} ", account.expiry_unix))
-                current = status.state
-                state.extend(
-                    f"{state_name}{{{ids}{suffix}{1 if s is current else 0}\n"
-                    for s, suffix in state_suffixes
-                )
-                max_jobs.append(f"{max_jobs_name}{{{ids}}} {account.max_jobs}\n")
-                if status.executing is not None:
-                    executing.append(f"{executing_name}{{{ids}}} {status.executing}\n")
-                    available.append(f"{available_name}{{{ids}}} {status.available}\n")
-                # [[accounts]] labels (team, owner) ride along, to route and group by.
-                extra = "".join(f',{k}="{escape_label(v)}"' for k, v in status.settings.labels)
-                info.append(
-                    f'{info_name}{{{ids},account_id="{escape_label(account.account_id)}",'
-                    f'username="{escape_label(account.username)}",'
-                    f'expiry_source="{account.expiry_source.value}"{extra}}} 1\n'
-                )
-        # Kept encoded: a scrape then joins bytes once, instead of joining a 10 MB string and
-        # encoding it again (at 10,000 accounts, two large allocations per scrape are slow).
-        self.before_ttl = family_text(EXPIRY, expiry).encode()
-        self.ttl_lines = ttl
-        after = [
-            family_text(STATE, state),
-            family_text(MAX_JOBS, max_jobs),
-            family_text(EXECUTING, executing),
-            family_text(AVAILABLE, available),
-            family_text(INFO, info),
-        ]
-        after.extend(family_text(family, lines) for family, lines in per_source.items())
-        after.append(plans_text(snapshot))
-        self.after_ttl = "".join(after).encode()
-
-    def body(self, now_unix: float) -> bytes:
-        """The whole text, encoded, the TTL lines computed for `now_unix`."""
-        ttl = ""
-        if self.ttl_lines:
-            ttl = TTL.header + "".join(
-                f"{prefix}{format_value(expiry - now_unix)}\n" for prefix, expiry in self.ttl_lines
-            )
-        return b"".join((self.before_ttl, ttl.encode(), self.after_ttl))
+def source_text(snapshot: Snapshot) -> str:
+    """Every per-source family of the snapshot, as text."""
+    per_source: dict[Family, list[str]] = {family: [] for family in PER_SOURCE}
+    for source in snapshot.sources:
+        src = f'source="{escape_label(source.name)}"'
+        _source_lines(source, src, per_source)
+        if snapshot.criteria is not None:
+            _criteria_lines(snapshot.criteria, src, per_source)
+    return "".join(family_text(family, lines) for family, lines in per_source.items())
 
 
 def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:

@@ -1,12 +1,16 @@
 """The families beyond token expiry (docs/plans.md): the useapi.net subscription, each
 account's PixVerse plan, token refreshes, upstream requests by endpoint, and the per-account
-settings the Prometheus rules judge plans by. Defined here, rendered once per snapshot."""
+settings the Prometheus rules judge plans by. Defined here and rendered here, the per-account
+lines kept from one snapshot to the next (account_lines.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from monitor.evaluate import AccountStatus
 from monitor.exposition.textformat import Family, escape_label, family_text, format_value
 from monitor.snapshot import Criteria, Snapshot, SourceSnapshot
-from monitor.upstream import REQUEST_OUTCOMES, Endpoint
+from monitor.upstream import REQUEST_OUTCOMES, Endpoint, Plan
 
 SUBSCRIPTION_ACTIVE = Family(
     "pixverse_useapi_subscription_active",
@@ -99,21 +103,66 @@ PLAN_FAMILIES = (
     ENDPOINT_LAST_SUCCESS,
     ENDPOINT_INTERVAL,
 )
+# One account's line(s) of each of PER_ACCOUNT, encoded.
+PlanLines = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
 # Only these endpoints have a timestamp here: the accounts list has
 # pixverse_monitor_last_success_timestamp_seconds already.
 _TIMED_ENDPOINTS = (Endpoint.ACCOUNT, Endpoint.FEATURES)
 
 
-def plans_text(snapshot: Snapshot) -> str:
-    """Every subscription and plan family of the snapshot, as text."""
+def plans_text(snapshot: Snapshot, accounts: Sequence[tuple[bytes, ...]]) -> bytes:
+    """Every subscription and plan family of the snapshot, encoded; `accounts` holds the
+    lines of each per-account family (PER_ACCOUNT order), made by `plan_lines`."""
     out: dict[Family, list[str]] = {family: [] for family in PLAN_FAMILIES}
     for source in snapshot.sources:
         src = f'source="{escape_label(source.name)}"'
         _source_lines(source, src, out)
-        _account_lines(source, src, out)
         if snapshot.criteria is not None:
             _interval_lines(source, src, snapshot.criteria, out)
-    return "".join(family_text(family, lines) for family, lines in out.items())
+    pieces: list[bytes] = []
+    for family, lines in out.items():
+        if family in PER_ACCOUNT:
+            column = accounts[PER_ACCOUNT.index(family)]
+            if any(column):
+                pieces.append(family.header.encode())
+                pieces.extend(column)
+        else:
+            pieces.append(family_text(family, lines).encode())
+    return b"".join(pieces)
+
+
+def plan_lines(ids: str, status: AccountStatus, refreshes: int, plan: Plan | None) -> PlanLines:
+    """One account's lines of each per-account family, encoded (b"" for none), in PER_ACCOUNT
+    order; `ids` is its `source` and `account` labels, written out."""
+    refreshed = f"{TOKEN_REFRESHES.name}{{{ids}}} {refreshes}\n".encode()
+    if plan is None:
+        return (b"", b"", b"", b"", b"", b"", b"", refreshed)
+    expiry = info = concurrency = lapsed = ""
+    if plan.expires_unix is not None:
+        expiry = f"{PLAN_EXPIRY.name}{{{ids}}} {format_value(plan.expires_unix)}\n"
+    if plan.name is not None:
+        info = f'{PLAN_INFO.name}{{{ids},plan="{escape_label(plan.name)}"}} 1\n'
+    credits = "".join(
+        f'{CREDITS.name}{{{ids},kind="{kind.value}"}} {format_value(left)}\n'
+        for kind, left in plan.credits.items()
+    )
+    if plan.concurrency is not None:
+        concurrency = f"{PLAN_CONCURRENCY.name}{{{ids}}} {plan.concurrency}\n"
+    if plan.lapsed is not None:
+        lapsed = f"{PLAN_LAPSED.name}{{{ids}}} {int(plan.lapsed)}\n"
+    settings = status.settings
+    warning = f"{PLAN_WARNING.name}{{{ids}}} {format_value(settings.plan_warning_seconds)}\n"
+    min_credits = f"{MIN_CREDITS.name}{{{ids}}} {settings.min_credits}\n"
+    return (
+        expiry.encode(),
+        info.encode(),
+        credits.encode(),
+        concurrency.encode(),
+        lapsed.encode(),
+        warning.encode(),
+        min_credits.encode(),
+        refreshed,
+    )
 
 
 def _source_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:
@@ -162,38 +211,3 @@ def _interval_lines(
                 f'{ENDPOINT_INTERVAL.name}{{{src},endpoint="{endpoint.value}"}} '
                 f"{format_value(seconds)}\n"
             )
-
-
-def _account_lines(source: SourceSnapshot, src: str, out: dict[Family, list[str]]) -> None:
-    evaluation = source.evaluation
-    if evaluation is None:
-        return
-    data = source.plans
-    for status in evaluation.accounts:
-        email = status.account.email
-        ids = f'{src},account="{escape_label(status.label)}"'
-        refreshes = data.refreshes.get(email, 0)
-        out[TOKEN_REFRESHES].append(f"{TOKEN_REFRESHES.name}{{{ids}}} {refreshes}\n")
-        plan = data.plans.get(email)
-        if plan is None:
-            continue
-        if plan.expires_unix is not None:
-            out[PLAN_EXPIRY].append(
-                f"{PLAN_EXPIRY.name}{{{ids}}} {format_value(plan.expires_unix)}\n"
-            )
-        if plan.name is not None:
-            name = escape_label(plan.name)
-            out[PLAN_INFO].append(f'{PLAN_INFO.name}{{{ids},plan="{name}"}} 1\n')
-        out[CREDITS].extend(
-            f'{CREDITS.name}{{{ids},kind="{kind.value}"}} {format_value(left)}\n'
-            for kind, left in plan.credits.items()
-        )
-        if plan.concurrency is not None:
-            out[PLAN_CONCURRENCY].append(f"{PLAN_CONCURRENCY.name}{{{ids}}} {plan.concurrency}\n")
-        if plan.lapsed is not None:
-            out[PLAN_LAPSED].append(f"{PLAN_LAPSED.name}{{{ids}}} {int(plan.lapsed)}\n")
-        settings = status.settings
-        out[PLAN_WARNING].append(
-            f"{PLAN_WARNING.name}{{{ids}}} {format_value(settings.plan_warning_seconds)}\n"
-        )
-        out[MIN_CREDITS].append(f"{MIN_CREDITS.name}{{{ids}}} {settings.min_credits}\n")
