@@ -20,8 +20,8 @@ from monitor.config.model import SinkConfig, SinkType
 from monitor.errors import ConfigError, DeliveryOutcome
 from monitor.secret import Secret
 from monitor.testing.receiver import WebhookReceiver
-from tests.alerts.sinks.test_ntfy import alerts
 from tests.alerts.test_delivery import EXTERNAL, T0, run
+from tests.helpers.bursts import burst
 from tests.helpers.sinks import sink_config
 
 try:
@@ -56,7 +56,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 async def test_a_burst_is_one_message_with_title_body_and_type(receiver: WebhookReceiver) -> None:
     await run(
         [apprise_sink(json_url(receiver))],
-        alerts(30),
+        burst(30),
         lambda h: h.count("any", DeliveryOutcome.DELIVERED),
     )
     (request,) = receiver.accepted(PATH)
@@ -64,7 +64,7 @@ async def test_a_burst_is_one_message_with_title_body_and_type(receiver: Webhook
     assert payload["title"] == "PixVerse: 15 critical, 15 warning firing"
     assert payload["type"] == "failure"
     body = payload["message"]
-    assert body.startswith("CRITICAL · PixverseTokenExpiringSoon\nu000@x.io · source main")
+    assert body.startswith("CRITICAL · PixverseTokenExpiringSoon\nu0000@x.io · source main")
     assert "Token expires in " in body and "team studio" in body
     assert len(body) <= 4000
     shown = body.count(" · PixverseTokenExpiringSoon\n")
@@ -75,9 +75,9 @@ async def test_a_burst_is_one_message_with_title_body_and_type(receiver: Webhook
 
 @pytest.mark.anyio
 async def test_warnings_and_resolutions_have_their_type(receiver: WebhookReceiver) -> None:
-    warning = alerts(2)[1]
+    warning = burst(2)[1]
     resolved = replace(
-        alerts(1)[0], status=AlertStatus.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0
+        burst(1)[0], status=AlertStatus.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0
     )
     await run(
         [apprise_sink(json_url(receiver))],
@@ -95,7 +95,7 @@ async def test_a_failing_url_is_retried_alone(receiver: WebhookReceiver) -> None
         failing.respond(500, times=2)
         harness = await run(
             [apprise_sink(json_url(receiver), json_url(failing))],
-            alerts(1),
+            burst(1),
             lambda h: h.count("any", DeliveryOutcome.DELIVERED),
         )
     assert len(receiver.received) == 1
@@ -116,7 +116,7 @@ async def test_no_answer_within_the_timeout_is_a_timeout() -> None:
         sink = replace(
             apprise_sink(f"json://127.0.0.1:{port}/hang"), timeout=timedelta(seconds=0.3)
         )
-        harness = await run([sink], alerts(1), lambda h: h.count("any", DeliveryOutcome.RETRIED))
+        harness = await run([sink], burst(1), lambda h: h.count("any", DeliveryOutcome.RETRIED))
     assert harness.failures("any").get("timeout", 0) >= 1
 
 

@@ -21,8 +21,8 @@ from monitor.alerts.sinks import CHANNELS, Context
 from monitor.config.model import EmailSettings, Severity, SinkConfig, SinkType, SmtpTls
 from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
-from tests.alerts.sinks.test_ntfy import alerts
 from tests.alerts.test_delivery import EXTERNAL, T0, run
+from tests.helpers.bursts import burst
 from tests.helpers.commands import cli
 from tests.helpers.sinks import sink_config
 from tests.helpers.smtp import FakeSmtp, Received, self_signed
@@ -72,18 +72,18 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 async def test_a_burst_is_one_message_listing_every_alert_in_text_and_html(
     plain: FakeSmtp,
 ) -> None:
-    burst = alerts(30)
-    hostile = replace(burst[0].alert, account=f"{HOSTILE}@x.io", extra_labels=(("team", HOSTILE),))
-    burst[0] = replace(burst[0], alert=hostile)
+    events = burst(30)
+    hostile = replace(events[0].alert, account=f"{HOSTILE}@x.io", extra_labels=(("team", HOSTILE),))
+    events[0] = replace(events[0], alert=hostile)
     harness = await run(
-        [email_sink(plain.port)], burst, lambda h: h.count("mail", DeliveryOutcome.DELIVERED)
+        [email_sink(plain.port)], events, lambda h: h.count("mail", DeliveryOutcome.DELIVERED)
     )
     (received,) = plain.received
     assert received.sender == "alerts@example.com"
     assert received.recipients == ("billing@example.com", "ops@example.com")
     assert not received.encrypted and received.login is None
     message = received.message
-    ident = notification_id("mail", [e.id for e in burst])
+    ident = notification_id("mail", [e.id for e in events])
     assert message["Message-ID"] == f"<{ident}.pixverse-monitor@example.com>"
     assert message["From"] == "pixverse-monitor <alerts@example.com>"
     assert message["To"] == "Billing <billing@example.com>, ops@example.com"
@@ -109,7 +109,7 @@ async def test_a_burst_is_one_message_listing_every_alert_in_text_and_html(
 
 @pytest.mark.anyio
 async def test_one_alert_says_who_and_what_in_the_subject(plain: FakeSmtp) -> None:
-    (event,) = alerts(1, account="ana@example.com")
+    (event,) = burst(1, account="ana@example.com")
     await run([email_sink(plain.port)], [event], lambda h: plain.accepted())
     subject = plain.received[0].message["Subject"]
     assert re.fullmatch(r"\[CRITICAL\] ana@example\.com: Token expires in .+ UTC", subject)
@@ -119,7 +119,7 @@ async def test_one_alert_says_who_and_what_in_the_subject(plain: FakeSmtp) -> No
 async def test_resolutions_say_so_in_the_subject(plain: FakeSmtp) -> None:
     ended = [
         replace(e, status=AlertStatus.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0)
-        for e in alerts(3)
+        for e in burst(3)
     ]
     await run([email_sink(plain.port)], ended, lambda h: plain.accepted())
     subject = plain.received[0].message["Subject"]
@@ -132,7 +132,7 @@ async def test_starttls_with_a_self_signed_certificate_and_a_login(
 ) -> None:
     with FakeSmtp("starttls", cert=cert, users={"alerts": PASSWORD}) as server:
         sink = email_sink(server.port, SmtpTls.STARTTLS, ca_file=cert[0], **login())
-        await run([sink], alerts(2), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
+        await run([sink], burst(2), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
     (received,) = server.received
     assert received.encrypted and received.login == "alerts"
     assert server.logins == [("alerts", True)]
@@ -145,7 +145,7 @@ async def test_a_certificate_nobody_trusts_is_refused(cert: tuple[Path, Path]) -
     sent, no password either, and the attempt is retried."""
     with FakeSmtp("starttls", cert=cert, users={"alerts": PASSWORD}) as server:
         sink = email_sink(server.port, SmtpTls.STARTTLS, **login())
-        harness = await run([sink], alerts(1), lambda h: h.count("mail", DeliveryOutcome.RETRIED))
+        harness = await run([sink], burst(1), lambda h: h.count("mail", DeliveryOutcome.RETRIED))
     assert server.received == [] and server.logins == []
     assert harness.failures("mail") == {
         "connection_error": harness.count("mail", DeliveryOutcome.RETRIED)
@@ -158,7 +158,7 @@ async def test_a_certificate_nobody_trusts_is_refused(cert: tuple[Path, Path]) -
 async def test_implicit_tls(cert: tuple[Path, Path]) -> None:
     with FakeSmtp("tls", cert=cert, users={"alerts": PASSWORD}) as server:
         sink = email_sink(server.port, SmtpTls.TLS, ca_file=cert[0], **login())
-        await run([sink], alerts(1), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
+        await run([sink], burst(1), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
     (received,) = server.received
     assert received.encrypted and received.login == "alerts"
 
@@ -169,7 +169,7 @@ async def test_no_login_in_clear_when_the_server_offers_no_starttls() -> None:
     between who strips it) never gets the password."""
     with FakeSmtp("none", users={"alerts": PASSWORD}, auth_in_clear=True) as server:
         sink = email_sink(server.port, SmtpTls.STARTTLS, **login())
-        harness = await run([sink], alerts(1), lambda h: h.count("mail", DeliveryOutcome.RETRIED))
+        harness = await run([sink], burst(1), lambda h: h.count("mail", DeliveryOutcome.RETRIED))
     assert server.logins == [] and server.received == []
     (outcome, *_) = harness.delivery.recent.of("mail")
     assert "STARTTLS" in (outcome.why or "")
@@ -179,7 +179,7 @@ async def test_no_login_in_clear_when_the_server_offers_no_starttls() -> None:
 async def test_a_login_in_clear_only_when_tls_none_says_so() -> None:
     with FakeSmtp("none", users={"alerts": PASSWORD}, auth_in_clear=True) as server:
         sink = email_sink(server.port, SmtpTls.NONE, **login())
-        await run([sink], alerts(1), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
+        await run([sink], burst(1), lambda h: h.count("mail", DeliveryOutcome.DELIVERED))
     assert server.logins == [("alerts", False)]
 
 
@@ -189,7 +189,7 @@ async def test_a_wrong_password_is_dropped_with_the_servers_reason(
 ) -> None:
     with FakeSmtp("starttls", cert=cert, users={"alerts": PASSWORD}) as server:
         sink = email_sink(server.port, SmtpTls.STARTTLS, ca_file=cert[0], **login("wrong-pw"))
-        harness = await run([sink], alerts(1), lambda h: h.count("mail", DeliveryOutcome.DROPPED))
+        harness = await run([sink], burst(1), lambda h: h.count("mail", DeliveryOutcome.DROPPED))
     assert server.received == []
     assert harness.failures("mail") == {"smtp_5xx": 1}
     (outcome, *_) = harness.delivery.recent.of("mail")
@@ -200,7 +200,7 @@ async def test_a_wrong_password_is_dropped_with_the_servers_reason(
 async def test_a_temporary_refusal_is_retried_with_the_same_message_id(plain: FakeSmtp) -> None:
     plain.reply("451 4.3.0 Try again later")
     harness = await run(
-        [email_sink(plain.port)], alerts(3), lambda h: h.count("mail", DeliveryOutcome.DELIVERED)
+        [email_sink(plain.port)], burst(3), lambda h: h.count("mail", DeliveryOutcome.DELIVERED)
     )
     first, second = plain.received
     assert (first.answer, second.answer) == ("451 4.3.0 Try again later", "250 2.0.0 OK")
@@ -212,7 +212,7 @@ async def test_a_temporary_refusal_is_retried_with_the_same_message_id(plain: Fa
 @pytest.mark.anyio
 async def test_a_permanent_refusal_is_dropped_with_the_reason(plain: FakeSmtp) -> None:
     plain.reply("550 5.7.1 Relaying denied")
-    events = [[alerts(1)[0]], [alerts(2)[1]]]
+    events = [[burst(1)[0]], [burst(2)[1]]]
     harness = await run(
         [email_sink(plain.port)],
         events,

@@ -9,36 +9,16 @@ from dataclasses import replace
 
 import pytest
 
-from monitor.alerts.engine import Alert, AlertEvent, AlertName, AlertStatus, Reason
-from monitor.config.model import Severity, SinkConfig, SinkType
+from monitor.alerts.engine import AlertStatus, Reason
+from monitor.config.model import SinkConfig, SinkType
 from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
 from tests.alerts.test_delivery import T0, run
+from tests.helpers.bursts import burst
 from tests.helpers.ntfy import MESSAGE_LIMIT, FakeNtfy
 from tests.helpers.sinks import sink_config
 
 TOKEN = "tk_ntfyTESTtoken0123456789abcdef"
-
-
-def alerts(count: int, *, account: str = "u{i:03d}@x.io") -> list[AlertEvent]:
-    """`count` tokens expiring, critical and warning in turn, in one evaluation."""
-    out = []
-    for i in range(count):
-        severity = Severity.CRITICAL if i % 2 == 0 else Severity.WARNING
-        alert = Alert(
-            AlertName.EXPIRING_SOON,
-            severity,
-            "main",
-            account.format(i=i),
-            "PixVerse token expires soon",
-            "The PixVerse JWT expires soon. Renew it on useapi.net, or its job slots are lost.",
-            {"expires_at": f"2027-01-{16 + i % 10}T08:00:00Z", "ttl_seconds": "9", "max_jobs": "4"},
-            (("team", "studio"),),
-        )
-        out.append(
-            AlertEvent(f"e{i}", AlertStatus.FIRING, Reason.STARTED, alert, T0, None, T0, severity)
-        )
-    return out
 
 
 def ntfy_sink(url: str, token: str | None = TOKEN) -> SinkConfig:
@@ -54,7 +34,7 @@ def ntfy() -> Iterator[FakeNtfy]:
 
 @pytest.mark.anyio
 async def test_one_alert_is_a_push_with_title_priority_tags_and_a_link(ntfy: FakeNtfy) -> None:
-    (event,) = alerts(1, account="ünïcode+ß@x.io")
+    (event,) = burst(1, account="ünïcode+ß@x.io")
     harness = await run(
         [ntfy_sink(ntfy.url("pixverse-alerts"))],
         [event],
@@ -83,7 +63,7 @@ async def test_one_alert_is_a_push_with_title_priority_tags_and_a_link(ntfy: Fak
 async def test_a_burst_of_200_is_one_push_within_4096_bytes(ntfy: FakeNtfy) -> None:
     await run(
         [ntfy_sink(ntfy.url("pixverse-alerts"))],
-        alerts(200),
+        burst(200),
         lambda h: h.count("push", DeliveryOutcome.DELIVERED),
     )
     (message,) = ntfy.messages
@@ -101,7 +81,7 @@ async def test_a_burst_of_200_is_one_push_within_4096_bytes(ntfy: FakeNtfy) -> N
 
 @pytest.mark.anyio
 async def test_warnings_are_high_and_resolutions_default_priority(ntfy: FakeNtfy) -> None:
-    warning, resolved = alerts(2)[1], alerts(1)[0]
+    warning, resolved = burst(2)[1], burst(1)[0]
     resolved = replace(
         resolved, status=AlertStatus.RESOLVED, reason=Reason.RESOLVED, ends_at_unix=T0
     )
@@ -121,7 +101,7 @@ async def test_a_429_is_waited_out_as_ntfy_asks(ntfy: FakeNtfy) -> None:
     ntfy.rate_limit(retry_after="1")
     harness = await run(
         [ntfy_sink(ntfy.url("t"))],
-        alerts(1),
+        burst(1),
         lambda h: h.count("push", DeliveryOutcome.DELIVERED),
         backoff_cap=3.0,
     )
@@ -134,7 +114,7 @@ async def test_a_429_is_waited_out_as_ntfy_asks(ntfy: FakeNtfy) -> None:
 async def test_a_wrong_token_is_refused_and_dropped(ntfy: FakeNtfy) -> None:
     harness = await run(
         [ntfy_sink(ntfy.url("t"), token="tk_wrong_token_000000000000000")],
-        alerts(1),
+        burst(1),
         lambda h: h.count("push", DeliveryOutcome.DROPPED),
     )
     assert ntfy.answers == [401] and ntfy.messages == []
