@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Channel, Context, SendResult, Transport
 from monitor.alerts.sinks.plaintext import text_of
-from monitor.alerts.sinks.wording import digest
+from monitor.alerts.sinks.wording import digest, longest_rest_text
 from monitor.config import SinkConfig, SinkType, apprise_scheme
 from monitor.errors import DeliveryFailure
 from monitor.secret import Secret, scrub
@@ -43,8 +43,7 @@ class Apprise(Channel[AppriseRequest]):
     def requests(
         self, sink: SinkConfig, notification: Notification, context: Context
     ) -> list[AppriseRequest]:
-        total = len(notification.events)
-        worst = f"{total} more: {total} critical, {total} warning, {total} resolved"
+        worst = longest_rest_text(len(notification.events))
         said = digest(
             notification.events,
             context.now,

@@ -25,12 +25,13 @@ from monitor.alerts.sinks.http import (
     Answer,
     HttpChannel,
     SinkRequest,
+    body_int,
     body_retry_after,
     body_text,
     json_headers,
 )
 from monitor.alerts.sinks.textlimits import clip, clip_escaped, utf16_length
-from monitor.alerts.sinks.wording import AlertLines, Digest, digest
+from monitor.alerts.sinks.wording import MARKS, AlertLines, Digest, digest
 from monitor.config import SinkConfig, SinkType
 from monitor.retry import RetryAfter
 
@@ -45,7 +46,6 @@ MAX_FIELDS = 25
 _MOST_TEXT = 300
 _MOST_FIGURE = 100
 _COLOUR = {"CRITICAL": 0xE01E5A, "WARNING": 0xECB22E, "RESOLVED": 0x2EB67D}
-_MARK = {"CRITICAL": "🚨", "WARNING": "⚠️", "RESOLVED": "✅"}
 # What Discord's markdown reads anywhere (emphasis, spoilers, code, links, a <@mention> or
 # <t:timestamp>, an @everyone), and at the start of a line (a heading, a quote, a list, -#
 # subtext); a backslash before one shows it as it is.
@@ -74,11 +74,8 @@ class Discord(HttpChannel):
         message = body_text(answer, "message")
         if message:
             said += f": {message}"
-            try:
-                code = orjson.loads(answer.body).get("code")
-            except (orjson.JSONDecodeError, AttributeError):
-                code = None
-            if isinstance(code, int) and not isinstance(code, bool):
+            code = body_int(answer, "code")
+            if code is not None:
                 said += f" ({code})"
         return said
 
@@ -116,7 +113,7 @@ def discord_payload(said: Digest) -> dict[str, Any]:
     tail = rest if said.rest else f"Every alert on the {link}."
     head = clip_escaped(escape(said.title), MAX_CONTENT - len(tail) - 16)
     return {
-        "content": f"{_MARK[said.loudest]} **{head}**\n{tail}",
+        "content": f"{MARKS[said.loudest]} **{head}**\n{tail}",
         "embeds": [_embed(lines, said.link) for lines in said.shown],
         "allowed_mentions": {"parse": []},
     }
@@ -124,7 +121,7 @@ def discord_payload(said: Digest) -> dict[str, Any]:
 
 def _embed(lines: AlertLines, link: str) -> dict[str, Any]:
     # The title holds no text from upstream or the config: the alert's own words only.
-    title = f"{_MARK[lines.state]} {lines.state} · {lines.alertname}"
+    title = f"{MARKS[lines.state]} {lines.state} · {lines.alertname}"
     description = "\n".join(
         [
             f"**{escape(clip(lines.subject, _MOST_TEXT))}** · "

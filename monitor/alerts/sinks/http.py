@@ -65,12 +65,7 @@ def body_retry_after(answer: Answer, now: float, *path: str) -> RetryAfter:
     """A rate-limit answer given in a JSON body (Discord's `retry_after`, Telegram's
     `parameters.retry_after`: seconds, a number) at `path`, or else the `Retry-After`
     header. A number that is not finite and >= 0 is ignored, as an unreadable header is."""
-    try:
-        found: object = orjson.loads(answer.body)
-        for key in path:
-            found = found.get(key) if isinstance(found, dict) else None
-    except orjson.JSONDecodeError:
-        found = None
+    found = body_value(answer, *path)
     if isinstance(found, int | float) and not isinstance(found, bool):
         seconds = float(found)
         if math.isfinite(seconds) and seconds >= 0:
@@ -82,15 +77,29 @@ def body_retry_after(answer: Answer, now: float, *path: str) -> RetryAfter:
 def body_text(answer: Answer, *path: str) -> str | None:
     """The text a JSON answer holds at `path` (Telegram's `description`, Discord's
     `message`), on one line and at most 200 characters; None when there is none."""
+    found = body_value(answer, *path)
+    if not isinstance(found, str) or not found.strip():
+        return None
+    return " ".join(found.split())[:200]
+
+
+def body_int(answer: Answer, *path: str) -> int | None:
+    """The integer a JSON answer holds at `path` (Discord's error `code`, the chat id a
+    Telegram group moved to); None when there is none."""
+    found = body_value(answer, *path)
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+
+def body_value(answer: Answer, *path: str) -> object:
+    """What a JSON answer holds at `path`, keys of nested objects; None when the body is not
+    JSON or has nothing there."""
     try:
         found: object = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
         return None
     for key in path:
         found = found.get(key) if isinstance(found, dict) else None
-    if not isinstance(found, str) or not found.strip():
-        return None
-    return " ".join(found.split())[:200]
+    return found
 
 
 class HttpChannel(Channel[SinkRequest]):

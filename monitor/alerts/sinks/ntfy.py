@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import HttpChannel, SinkRequest
-from monitor.alerts.sinks.wording import AlertLines, Digest, digest
+from monitor.alerts.sinks.plaintext import text_of
+from monitor.alerts.sinks.wording import MARKS, AlertLines, Digest, digest, longest_rest_text
 from monitor.config import SinkConfig, SinkType
 
 MAX_MESSAGE_BYTES = 4096  # ntfy's limit for a message; a longer one becomes an attachment
@@ -21,7 +22,6 @@ MAX_ALERT_BYTES = 1024
 _PRIORITY = {"CRITICAL": "5", "WARNING": "4", "RESOLVED": "3"}
 # Emoji shortcodes ntfy shows in front of the title.
 _TAGS = {"CRITICAL": "rotating_light", "WARNING": "warning", "RESOLVED": "white_check_mark"}
-_MARK = {"CRITICAL": "🚨", "WARNING": "⚠️", "RESOLVED": "✅"}
 # RFC 2047 encoded words are at most 75 characters: 45 bytes of UTF-8 make 60 in base64.
 _WORD_BYTES = 45
 
@@ -35,13 +35,13 @@ class Ntfy(HttpChannel):
     def requests(
         self, sink: SinkConfig, notification: Notification, context: Context
     ) -> list[SinkRequest]:
-        total = len(notification.events)
+        worst_rest = longest_rest_text(len(notification.events))
         said = digest(
             notification.events,
             context.now,
             context.external_url,
             fits=lambda shown: (
-                len(_body(shown, _worst_rest(total), context.external_url)) <= MAX_MESSAGE_BYTES
+                len(_body(shown, worst_rest, context.external_url + "/")) <= MAX_MESSAGE_BYTES
             ),
         )
         headers = {
@@ -64,22 +64,13 @@ def ntfy_body(said: Digest) -> bytes:
 
 
 def _body(shown: Sequence[AlertLines], rest: str, link: str) -> bytes:
-    parts = [_alert_text(lines) for lines in shown]
-    if rest:
-        parts.append(f"…and {rest}.")
-    parts.append(f"All alerts: {link}")
-    return "\n\n".join(parts).encode()
-
-
-def _worst_rest(total: int) -> str:
-    """The longest the line counting the rest can be, for `total` alerts."""
-    return f"{total} more: {total} critical, {total} warning, {total} resolved"
+    return text_of(shown, rest, link, _alert_text).encode()
 
 
 def _alert_text(lines: AlertLines) -> str:
     text = "\n".join(
         [
-            f"{_MARK[lines.state]} {lines.state} · {lines.alertname}",
+            f"{MARKS[lines.state]} {lines.state} · {lines.alertname}",
             f"{lines.subject} · {lines.where}",
             lines.headline,
             *([" · ".join(f"{k}: {v}" for k, v in lines.figures)] if lines.figures else []),

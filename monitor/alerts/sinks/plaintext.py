@@ -1,9 +1,10 @@
-"""A message as plain text, for the channels that take no markup: an email's text part and
-Apprise's body. Pure: the words are `wording.py`'s, this only lays them out."""
+"""A message as plain text, for the channels that take no markup: an email's text part,
+Apprise's body and ntfy's message (whose alerts carry a mark and a cap of their own). Pure:
+the words are `wording.py`'s, this only lays them out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from monitor.alerts.sinks.wording import AlertLines, Digest
 
@@ -27,8 +28,15 @@ def digest_text(said: Digest) -> str:
     return text_of(said.shown, said.rest_text(), said.link)
 
 
-def text_of(shown: Sequence[AlertLines], rest: str, link: str) -> str:
-    parts = [alert_text(lines) for lines in shown]
+def text_of(
+    shown: Sequence[AlertLines],
+    rest: str,
+    link: str,
+    render: Callable[[AlertLines], str] = alert_text,
+) -> str:
+    """The alerts, each as `render` writes it, then the rest counted, then where all of
+    them are."""
+    parts = [render(lines) for lines in shown]
     if rest:
         parts.append(f"…and {rest}.")
     parts.append(f"All alerts: {link}")

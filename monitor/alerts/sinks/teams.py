@@ -26,7 +26,7 @@ from monitor.alerts.outbox import Notification
 from monitor.alerts.sinks.channel import Context
 from monitor.alerts.sinks.http import Answer, HttpChannel, SinkRequest, body_text, json_headers
 from monitor.alerts.sinks.textlimits import clip
-from monitor.alerts.sinks.wording import AlertLines, Digest, digest
+from monitor.alerts.sinks.wording import MARKS, AlertLines, Digest, digest, longest_rest_text
 from monitor.config import SinkConfig, SinkType
 
 MAX_MESSAGE_BYTES = 28_000  # Teams: "the message size limit is 28 KB", the whole request
@@ -35,7 +35,6 @@ CARD_VERSION = "1.4"
 _MOST_TEXT = 500
 _MOST_FIGURE = 200
 _COLOUR = {"CRITICAL": "Attention", "WARNING": "Warning", "RESOLVED": "Good"}
-_MARK = {"CRITICAL": "🚨", "WARNING": "⚠️", "RESOLVED": "✅"}
 # The CommonMark a TextBlock reads (emphasis, links, code) and what Adaptive Cards and Teams
 # would read besides ({{DATE(...)}} functions, <at> mentions): a backslash shows each as it is.
 _MARKDOWN = re.compile(r"([\\*_~`\[\]()<>{}#|])")
@@ -52,8 +51,7 @@ class Teams(HttpChannel):
         self, sink: SinkConfig, notification: Notification, context: Context
     ) -> list[SinkRequest]:
         events, now, url = notification.events, context.now, context.external_url
-        total = len(events)
-        worst_rest = f"{total} more: {total} critical, {total} warning, {total} resolved"
+        worst_rest = longest_rest_text(len(events))
         title = digest(events, now, url, most=0).title
 
         def fits(shown: Sequence[AlertLines]) -> bool:
@@ -100,7 +98,7 @@ def _card(
 ) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         _text(
-            f"{_MARK[loudest]} {escape(clip(title, _MOST_TEXT))}",
+            f"{MARKS[loudest]} {escape(clip(title, _MOST_TEXT))}",
             size="Medium",
             weight="Bolder",
             color=_COLOUR[loudest],
@@ -125,7 +123,7 @@ def _alert(lines: AlertLines) -> list[dict[str, Any]]:
     """One alert: what and who, where, what happened, the figures, what it means."""
     out = [
         _text(
-            f"{_MARK[lines.state]} **{lines.state}** · {escape(lines.alertname)}",
+            f"{MARKS[lines.state]} **{lines.state}** · {escape(lines.alertname)}",
             color=_COLOUR[lines.state],
             separator=True,
         ),

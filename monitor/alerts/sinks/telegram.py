@@ -24,19 +24,19 @@ from monitor.alerts.sinks.http import (
     Answer,
     HttpChannel,
     SinkRequest,
+    body_int,
     body_retry_after,
     body_text,
     json_headers,
 )
 from monitor.alerts.sinks.textlimits import clip, utf16_length
-from monitor.alerts.sinks.wording import AlertLines, Digest, digest
+from monitor.alerts.sinks.wording import MARKS, AlertLines, Digest, digest, longest_rest_text
 from monitor.config import SinkConfig, SinkType
 from monitor.retry import RetryAfter
 
 MAX_MESSAGE_LENGTH = 4096  # Telegram's limit for a message's text, after entities are parsed
 # One alert's texts, at most (before escaping): so that the most urgent always fits, cut short.
 _MOST = {"subject": 256, "where": 512, "headline": 512, "figure": 256, "detail": 1024}
-_MARK = {"CRITICAL": "🚨", "WARNING": "⚠️", "RESOLVED": "✅"}
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -49,8 +49,7 @@ class Telegram(HttpChannel):
         self, sink: SinkConfig, notification: Notification, context: Context
     ) -> list[SinkRequest]:
         events, now, url = notification.events, context.now, context.external_url
-        total = len(events)
-        worst_rest = f"{total} more: {total} critical, {total} warning, {total} resolved"
+        worst_rest = longest_rest_text(len(events))
         title = digest(events, now, url, most=0).title
 
         def fits(shown: Sequence[AlertLines]) -> bool:
@@ -79,11 +78,8 @@ class Telegram(HttpChannel):
         description = body_text(answer, "description")
         if description:
             said += f": {description}"
-        try:
-            moved = orjson.loads(answer.body).get("parameters", {}).get("migrate_to_chat_id")
-        except (orjson.JSONDecodeError, AttributeError):
-            moved = None
-        if isinstance(moved, int) and not isinstance(moved, bool):
+        moved = body_int(answer, "parameters", "migrate_to_chat_id")
+        if moved is not None:
             said += f"; the chat is now chat_id {moved}: set it in the sink"
         return said
 
@@ -102,7 +98,7 @@ def telegram_text(said: Digest) -> str:
 def _message(
     title: str, shown: Sequence[AlertLines], rest: str, link: str, loudest: str = "CRITICAL"
 ) -> str:
-    parts = [f"{_MARK[loudest]} <b>{escape(clip(title, 512))}</b>"] if title else []
+    parts = [f"{MARKS[loudest]} <b>{escape(clip(title, 512))}</b>"] if title else []
     parts += [_alert_text(lines) for lines in shown]
     tail = [f"…and {escape(rest)}."] if rest else []
     tail.append(f'<a href="{escape(link, quote=True)}">All alerts on the status page</a>')
@@ -120,7 +116,7 @@ def escape(text: str, *, quote: bool = False) -> str:
 def _alert_text(lines: AlertLines) -> str:
     """One alert: what and who, where, what happened, the figures, what it means."""
     out = [
-        f"{_MARK[lines.state]} <b>{lines.state}</b> · {escape(lines.alertname)}",
+        f"{MARKS[lines.state]} <b>{lines.state}</b> · {escape(lines.alertname)}",
         f"<b>{escape(clip(lines.subject, _MOST['subject']))}</b> · "
         + escape(clip(lines.where, _MOST["where"])),
         escape(clip(lines.headline, _MOST["headline"])),

@@ -40,6 +40,10 @@ _TIMES = frozenset({"renewed_at"})
 _TOKEN_ALERTS = frozenset({AlertName.EXPIRING_SOON, AlertName.EXPIRED})
 
 
+# The mark of each state in front of a message or an alert, on every channel that shows one.
+MARKS = {"CRITICAL": "🚨", "WARNING": "⚠️", "RESOLVED": "✅"}
+
+
 @dataclass(frozen=True, slots=True)
 class AlertLines:
     """One alert as a message details it. Plain text: the channel escapes it."""
@@ -91,6 +95,12 @@ class Digest:
             return ""
         counts = ", ".join(f"{count} {what}" for what, count in self.rest)
         return f"{self.more} more: {counts}"
+
+
+def longest_rest_text(total: int) -> str:
+    """The longest `Digest.rest_text` can be for a notification of `total` alerts: what a
+    channel keeps room for while it decides how many alerts fit."""
+    return f"{total} more: {total} critical, {total} warning, {total} resolved"
 
 
 def digest(
