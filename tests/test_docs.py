@@ -240,3 +240,30 @@ def test_every_alert_has_a_runbook() -> None:
         m.group(2) for line in runbooks.splitlines() if (m := HEADING.match(line)) and m.group(1)
     }
     assert names <= headings, names - headings
+
+
+# A path of the project as comments and docstrings outside the docs name it.
+PROJECT_PATH = re.compile(
+    r"(?<![\w./-])(?:tests|monitor|benchmarks|grafana|contrib|systemd)/[\w./-]*\w"
+)
+
+
+def test_every_path_the_code_and_ci_name_exists() -> None:
+    """The CI script, the package, the benchmarks and the shipped files name tests and modules
+    in their comments (`tests/alerts/test_apprise.py skips without it`); a move must take
+    those along, as the docs' own check makes it do for the docs."""
+    checked = [
+        f
+        for f in _project_files()
+        if f.relative_to(ROOT).parts[0] in {".ci", "monitor", "benchmarks", "systemd", "contrib"}
+        or f.name == "pyproject.toml"
+    ]
+    missing = []
+    for file in checked:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            for found in PROJECT_PATH.findall(line):
+                if "." not in Path(found).name or "*" in found:
+                    continue  # a folder, or a pattern
+                if not (ROOT / found).exists():
+                    missing.append(f"{file.relative_to(ROOT)}:{number}: {found}")
+    assert not missing, "\n".join(missing)
