@@ -117,6 +117,9 @@ def parse_accounts(payload: object, memo: AccountMemo | None = None) -> ParsedAc
         return ParsedAccounts((), {}, f"expected a JSON object at the top, got {_kind(payload)}")
     invalid: dict[str, int] = {}
     accounts = []
+    if memo is not None:
+        # Rotated only after the loop, so these stay the two halves of this poll.
+        previous, current = memo._previous, memo._current
     for raw_key, entry in payload.items():
         if type(entry) is not dict:
             invalid["entry"] = invalid.get("entry", 0) + 1
@@ -137,13 +140,13 @@ def parse_accounts(payload: object, memo: AccountMemo | None = None) -> ParsedAc
             parsed = _account(key, entry)
         else:
             fingerprint = _fingerprint(entry)
-            known = memo._previous.get(key)
+            known = previous.get(key)
             # Compared, never hashed: a fingerprint may hold lists, and that is fine.
             if known is not None and known[0] == fingerprint:
                 parsed = known[1]
             else:
                 parsed = _account(key, entry)
-            memo._current[key] = (fingerprint, parsed)
+            current[key] = (fingerprint, parsed)
         account, bad_fields = parsed
         accounts.append(account)
         for field_name in bad_fields:
@@ -285,10 +288,12 @@ def parse_capacity(payload: object) -> ParsedCapacity:
         ):
             invalid += 1
             continue
-        by_email[email] = AccountCapacity(executing, available)
+        by_email[email] = _new_tuple(AccountCapacity, (executing, available))
     # Rows written exactly so win over one that differs in case, whatever their order.
-    for email in list(by_email):
-        by_email.setdefault(email.casefold(), by_email[email])
+    for email, row in list(by_email.items()):
+        folded = email.casefold()
+        if folded != email:
+            by_email.setdefault(folded, row)
     return ParsedCapacity(by_email, invalid)
 
 
