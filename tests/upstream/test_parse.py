@@ -22,6 +22,7 @@ from monitor.upstream.parse import (
     parse_accounts,
     parse_capacity,
 )
+from tests.helpers import parse_reference
 
 T = 1_800_000_000  # 2027-01-15T08:00:00Z
 ISO = datetime.fromtimestamp(T, UTC).isoformat().replace("+00:00", "Z")
@@ -325,3 +326,68 @@ def test_memo_sees_a_renewed_token_and_forgets_removed_accounts() -> None:
     flipped = {"a@x.io": {"jwt": {"ExpireTime": True}}}
     assert parse_accounts(flipped, memo).invalid == {"expire_time": 1, "max_jobs": 1}
     assert parse_accounts({"a@x.io": {"jwt": {"ExpireTime": 1}}}, memo).accounts[0].expiry_unix == 1
+
+
+# Fields as upstream writes them, near and past every bound: tokens that are JWTs (some
+# disagreeing with the other fields), ISO dates in several forms, seconds and milliseconds.
+expiry_numbers = st.one_of(
+    st.integers(min_value=-10, max_value=10**14),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([T, T + 30, T + 61, T - 3600, T * 1000, 1e11, 1e11 + 1, True, 0]),
+)
+iso_texts = st.one_of(
+    st.datetimes(timezones=st.none() | st.just(UTC)).map(lambda d: d.isoformat()),
+    st.sampled_from([ISO, "2027-01-15T08:00:00", "2027-01-15T10:00:00+02:00", "soon", ""]),
+)
+tokens = st.one_of(
+    st.builds(make_jwt, st.text(max_size=8), st.integers(min_value=-10, max_value=10**14)),
+    st.sampled_from(["a.b.c", "abc…secured…cde", "..", "a.e30.b", "a.W10.b", "a.bnVsbA.b"]),
+    json_values,
+)
+realistic_jwt = st.fixed_dictionaries(
+    {},
+    optional={
+        "ExpireTime": expiry_numbers | json_values,
+        "ExpireTimeUTC": iso_texts | json_values,
+        "token": tokens,
+        "AccountId": st.integers() | st.text(max_size=300) | json_values,
+        "Username": st.text(max_size=300) | json_values,
+    },
+)
+# All three sources present, a few seconds to a few minutes apart: around the tolerance.
+close_jwt = st.builds(
+    lambda time_, iso, token: {
+        "ExpireTime": T + time_,
+        "ExpireTimeUTC": datetime.fromtimestamp(T + iso, UTC).isoformat(),
+        "token": make_jwt("a", T + token),
+    },
+    *[st.integers(min_value=-150, max_value=150)] * 3,
+)
+realistic = st.dictionaries(
+    st.text(max_size=8) | st.sampled_from(["", "a@x.io", "x" * 321]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "email": st.text(max_size=8) | json_values,
+            "jwt": realistic_jwt | close_jwt | json_values,
+            "maxJobs": st.integers(min_value=-2, max_value=10) | json_values,
+        },
+    )
+    | json_values,
+    max_size=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(realistic, shaped, json_values), min_size=1, max_size=3))
+def test_the_parser_agrees_with_its_reference(payloads: list[object]) -> None:
+    # The straightforward parser it replaced, kept verbatim: same accounts, same invalid
+    # counts in the same order, with a memo carried from body to body or without one.
+    memo = AccountMemo()
+    for payload in [*payloads, *payloads]:
+        expected = parse_reference.parse_accounts(payload)
+        for parsed in (parse_accounts(payload), parse_accounts(payload, memo)):
+            assert parsed == expected
+            assert list(parsed.invalid.items()) == list(expected.invalid.items())
+            for got, want in zip(parsed.accounts, expected.accounts, strict=True):
+                assert [type(v) for v in got] == [type(v) for v in want]
