@@ -18,6 +18,7 @@ from monitor.config.render import render_config
 from monitor.config.table import Table
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
+from tests.helpers.configs import EVERY_KEY, every_key_files
 from tests.helpers.smtp import self_signed
 
 TOKEN = "cfg-SECRET-token-81c2"
@@ -590,59 +591,9 @@ def test_every_key_the_loader_reads_is_documented_and_no_other(
         finish(self)
 
     monkeypatch.setattr(Table, "finish", recording_finish)
-    (tmp_path / "url").write_text("https://hooks.example.com/x\n")
-    (tmp_path / "key").write_text("k\n")
-    (tmp_path / "ca.pem").write_text(self_signed(tmp_path)[0].read_text())
-    (tmp_path / "bot").write_text("123456:AAbotTOKENabcdefghijkl\n")
-    for text in (
-        reference_block(),
-        """
-[[sources]]
-name = "a"
-token_env = "TOKEN"
-[[sinks]]
-name = "hook"
-url_file = "url"
-secret_file = "key"
-matchers = ['team="studio"']
-[[sinks]]
-name = "am"
-type = "alertmanager"
-url = "http://am:9093"
-resolve_grace = "1m"
-[[sinks]]
-name = "push"
-type = "ntfy"
-url = "https://ntfy.example.com/topic"
-token_file = "key"
-[[sinks]]
-name = "mail"
-type = "email"
-smtp_host = "smtp.example.com"
-smtp_port = 2525
-tls = "tls"
-username = "alerts"
-password_file = "key"
-ca_file = "ca.pem"
-from = "alerts@example.com"
-to = ["a@example.com"]
-[[sinks]]
-name = "phones"
-type = "telegram"
-bot_token_file = "bot"
-chat_id = "-1001234567890"
-message_thread_id = 42
-api_url = "https://telegram.example"
-[[accounts]]
-match = "*@x.io"
-ignore = false
-warning = "12h"
-critical = "2h"
-plan_warning = "14d"
-min_credits = 5
-labels = { team = "a" }
-""",
-    ):
+    for name, text in every_key_files(self_signed(tmp_path)[0].read_text()).items():
+        (tmp_path / name).write_text(text + "\n")
+    for text in (reference_block(), EVERY_KEY):
         parse_config(
             tomllib.loads(text), env={"TOKEN": "t", "USEAPI_TOKEN": "t"}, base_dir=tmp_path
         )

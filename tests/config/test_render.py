@@ -38,6 +38,7 @@ from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
 from tests.config.test_load import documented_keys, reference_block
+from tests.helpers.configs import EVERY_KEY, every_key_files
 from tests.helpers.smtp import self_signed
 
 BASE_DIR = Path("/etc/pixverse-monitor")
@@ -362,86 +363,6 @@ NOT_KEYS: dict[tuple[type, str], str] = {
     (SinkConfig, "apprise_urls"): "secrets: read from an apprise sink's url_file",
     (model.EmailSettings, "password"): "a secret: read from password_file",
 }
-# Every key set, each table in every shape config check prints (a token from a file and from
-# the environment, a webhook with its files, an alertmanager sink, a rule with everything).
-FULL = """
-[[sources]]
-name = "a"
-token_file = "token"
-capacity_endpoint = false
-account_endpoint = false
-features_endpoint = false
-[[sources]]
-name = "b"
-token_env = "TOKEN"
-[poll]
-interval = "1m"
-timeout = "5s"
-jitter = "1s"
-stale_after = "10m"
-max_response_bytes = 4096
-account_interval = "2h"
-features_interval = "3h"
-[thresholds]
-warning = "48h"
-critical = "12h"
-min_usable_capacity = 3
-plan_warning = "3d"
-min_credits = 7
-[metrics]
-listen = "127.0.0.1:9000"
-account_label = "hash"
-web_config_file = "web.yml"
-external_url = "https://monitor.example"
-[alerts]
-repeat_interval = "1h"
-state_dir = "/var/lib/x"
-[[sinks]]
-name = "hook"
-url_file = "url"
-secret_file = "key"
-min_severity = "critical"
-send_resolved = false
-timeout = "3s"
-group_wait = "30s"
-matchers = ['team="a"', 'alertname=~"PixversePlan.*"']
-[[sinks]]
-name = "am"
-type = "alertmanager"
-url = "http://am:9093"
-resolve_grace = "1m"
-[[sinks]]
-name = "push"
-type = "ntfy"
-url = "https://ntfy.example/topic"
-token_file = "key"
-[[sinks]]
-name = "mail"
-type = "email"
-smtp_host = "smtp.example.com"
-smtp_port = 2525
-tls = "tls"
-username = "alerts"
-password_file = "key"
-ca_file = "ca.pem"
-from = "alerts@example.com"
-to = ["a@example.com", "b@example.com"]
-[[sinks]]
-name = "phones"
-type = "telegram"
-bot_token_file = "bot"
-chat_id = -1001234567890
-message_thread_id = 42
-api_url = "https://telegram.example/api"
-[[accounts]]
-match = "*@x.io"
-ignore = true
-warning = "12h"
-critical = "2h"
-plan_warning = "14d"
-min_credits = 5
-labels = { team = "a" }
-"""
 
 
 def model_keys() -> set[str]:
@@ -475,13 +396,10 @@ def test_every_key_of_the_model_is_printed_by_config_check_and_documented(tmp_pa
     reference of docs/configuration.md: a field added to the model fails here until
     config check prints it and the reference shows it (or it is said to be no key)."""
     world = World()
-    world.files[BASE_DIR / "token"] = "SECRETtoken1"
-    world.files[BASE_DIR / "url"] = "https://hooks.example.com/SECRETurl123"
-    world.files[BASE_DIR / "key"] = "SECRETkey123"
-    world.files[BASE_DIR / "ca.pem"] = self_signed(tmp_path)[0].read_text()
-    world.files[BASE_DIR / "bot"] = "123456:SECRETbotTOKENabcdefghijkl"
+    for name, text in every_key_files(self_signed(tmp_path)[0].read_text()).items():
+        world.files[BASE_DIR / name] = text
     world.env["TOKEN"] = "SECRETtoken2"
     keys = model_keys()
-    printed = printed_keys(render_config(world.parse(tomllib.loads(FULL))))
+    printed = printed_keys(render_config(world.parse(tomllib.loads(EVERY_KEY))))
     assert keys - printed == set(), "config check does not print these"
     assert keys - documented_keys(reference_block()) == set(), "the reference lacks these"

@@ -13,6 +13,99 @@ from monitor.config.model import Config
 
 API_TOKEN = "useapi-SECRET-token-5f2b9c"
 
+# Every key set, each table in every shape it takes (a token from a file and from the
+# environment, every sink type with its files, a rule with everything): what a test of every
+# key loads, and config check prints. Its files are `every_key_files`; TOKEN in the env.
+EVERY_KEY = """
+[[sources]]
+name = "a"
+token_file = "token"
+capacity_endpoint = false
+account_endpoint = false
+features_endpoint = false
+[[sources]]
+name = "b"
+token_env = "TOKEN"
+[poll]
+interval = "1m"
+timeout = "5s"
+jitter = "1s"
+stale_after = "10m"
+max_response_bytes = 4096
+account_interval = "2h"
+features_interval = "3h"
+[thresholds]
+warning = "48h"
+critical = "12h"
+min_usable_capacity = 3
+plan_warning = "3d"
+min_credits = 7
+[metrics]
+listen = "127.0.0.1:9000"
+account_label = "hash"
+web_config_file = "web.yml"
+external_url = "https://monitor.example"
+[alerts]
+repeat_interval = "1h"
+state_dir = "/var/lib/x"
+[[sinks]]
+name = "hook"
+url_file = "url"
+secret_file = "key"
+min_severity = "critical"
+send_resolved = false
+timeout = "3s"
+group_wait = "30s"
+matchers = ['team="a"', 'alertname=~"PixversePlan.*"']
+[[sinks]]
+name = "am"
+type = "alertmanager"
+url = "http://am:9093"
+resolve_grace = "1m"
+[[sinks]]
+name = "push"
+type = "ntfy"
+url = "https://ntfy.example/topic"
+token_file = "key"
+[[sinks]]
+name = "mail"
+type = "email"
+smtp_host = "smtp.example.com"
+smtp_port = 2525
+tls = "tls"
+username = "alerts"
+password_file = "key"
+ca_file = "ca.pem"
+from = "alerts@example.com"
+to = ["a@example.com", "b@example.com"]
+[[sinks]]
+name = "phones"
+type = "telegram"
+bot_token_file = "bot"
+chat_id = -1001234567890
+message_thread_id = 42
+api_url = "https://telegram.example/api"
+[[accounts]]
+match = "*@x.io"
+ignore = true
+warning = "12h"
+critical = "2h"
+plan_warning = "14d"
+min_credits = 5
+labels = { team = "a" }
+"""
+
+
+def every_key_files(ca_pem: str) -> dict[str, str]:
+    """The files EVERY_KEY names, by name, their contents recognisable as secrets."""
+    return {
+        "token": "SECRETtoken1",
+        "url": "https://hooks.example.com/SECRETurl123",
+        "key": "SECRETkey123",
+        "ca.pem": ca_pem,
+        "bot": "123456:SECRETbotTOKENabcdefghijkl",
+    }
+
 
 class ConfigWriter:
     """Writes config files under tmp_path, with the token in a file as in production."""
