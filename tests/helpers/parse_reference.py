@@ -1,23 +1,23 @@
 """The accounts-list parser as it was before it was made faster, kept verbatim as the
 reference that the fast one must agree with on every body (values, invalid counts and their
-order, memo or not)."""
+order, memo or not). `iso_unix` and `bounded_name` did not change and are the module's own."""
 
 from __future__ import annotations
 
 import binascii
-from datetime import UTC, datetime
 
 import orjson
 
 from monitor.timefmt import MAX_UNIX
 from monitor.upstream.parse import (
     MAX_EMAIL_LENGTH,
-    MAX_NAME_LENGTH,
     MILLISECONDS_ABOVE,
     MISMATCH_TOLERANCE_SECONDS,
     Account,
     ExpirySource,
     ParsedAccounts,
+    bounded_name,
+    iso_unix,
 )
 
 _ORIGINS = (ExpirySource.EXPIRE_TIME, ExpirySource.EXPIRE_TIME_UTC, ExpirySource.JWT_EXP)
@@ -157,32 +157,10 @@ def _unix(value: object) -> float | None:
     return None
 
 
-def iso_unix(value: object) -> float | None:
-    if type(value) is not str:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp()
-    except (ValueError, OverflowError):
-        return None
-    return seconds if 0.0 < seconds <= MAX_UNIX else None
-
-
 def _identifier(value: object) -> str:
     if type(value) is int:
         return str(value)
     return _text(value)
-
-
-def bounded_name(value: object) -> str | None:
-    """A name upstream gives (a username, an account id, a plan, an AI service): a string of
-    1 to MAX_NAME_LENGTH characters; None for anything else. The one rule for every name
-    read from upstream, as MAX_EMAIL_LENGTH is for account keys."""
-    if type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH:
-        return value
-    return None
 
 
 def _text(value: object) -> str:
