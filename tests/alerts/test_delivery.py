@@ -474,6 +474,21 @@ async def test_alertmanager_severity_change_ends_the_old_labelset(
     assert second.at_unix - started >= 0.5
 
 
+def moved_from_studio_to_ops(ident: str) -> AlertEvent:
+    """A firing alert whose account a reload moved from team studio to team ops."""
+    return AlertEvent(
+        ident,
+        AlertStatus.FIRING,
+        Reason.LABELS_CHANGED,
+        replace(alert(), extra_labels=(("team", "ops"),)),
+        T0,
+        None,
+        T0 + 5,
+        Severity.CRITICAL,
+        replaces=replace(alert(), extra_labels=(("team", "studio"),)),
+    )
+
+
 @pytest.mark.anyio
 async def test_alertmanager_ends_an_alert_under_the_labels_it_had_before_a_reload(
     receiver: WebhookReceiver,
@@ -481,19 +496,7 @@ async def test_alertmanager_ends_an_alert_under_the_labels_it_had_before_a_reloa
     """A reload moves an account to another team: Alertmanager, which tells alerts apart by
     every label, would show the alert under both teams until the old one lapsed (minutes).
     Other sinks are not told: nothing happened to the alert itself."""
-    before = replace(alert(), extra_labels=(("team", "studio"),))
-    after = replace(alert(), extra_labels=(("team", "ops"),))
-    relabelled = AlertEvent(
-        "l1",
-        AlertStatus.FIRING,
-        Reason.LABELS_CHANGED,
-        after,
-        T0,
-        None,
-        T0 + 5,
-        Severity.CRITICAL,
-        replaces=before,
-    )
+    relabelled = moved_from_studio_to_ops("l1")
     with WebhookReceiver() as hook:
         # A grace holds back what Prometheus rules may raise too; they never carry
         # [[accounts]] labels, so this end goes at once, with the alert under its new labels.
@@ -518,19 +521,7 @@ async def test_a_relabelled_alert_reaches_a_sink_whose_matchers_it_now_meets(
 ) -> None:
     """The sink of team ops hears of the alert when it joins the team, as its start; the
     sink of team studio, which knew it, is not told again."""
-    before = replace(alert(), extra_labels=(("team", "studio"),))
-    after = replace(alert(), extra_labels=(("team", "ops"),))
-    relabelled = AlertEvent(
-        "l2",
-        AlertStatus.FIRING,
-        Reason.LABELS_CHANGED,
-        after,
-        T0,
-        None,
-        T0 + 5,
-        Severity.CRITICAL,
-        replaces=before,
-    )
+    relabelled = moved_from_studio_to_ops("l2")
     with WebhookReceiver() as studio:
         sinks = [
             replace(sink_config("ops", receiver.url), matchers=(parse_matcher("team=ops"),)),
