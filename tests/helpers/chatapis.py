@@ -13,11 +13,13 @@ import threading
 import time
 from collections import deque
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+
+from tests.helpers.loopback import LoopbackServer
 
 TELEGRAM_LIMIT = 4096
 # Telegram's HTML style: these tags (span only as a spoiler), these named entities.
@@ -70,22 +72,21 @@ def render_markdown(text: str, markup: tuple[str, str, bool]) -> tuple[str, list
     return "".join(out), seen
 
 
-class _ChatServer:
-    """A threaded HTTP server keeping what it was sent and how it answered."""
+class _ChatServer(LoopbackServer):
+    """A chat service's fake on loopback, keeping what it was sent and how it answered."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.messages: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.answers: list[int] = []
         self.arrivals: list[float] = []  # time.monotonic() of each request
         self._limited: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     @property
     def base(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def rate_limit(self, retry_after: float, times: int = 1) -> None:
         """Answer the next `times` requests 429, asking for `retry_after` seconds."""
@@ -102,41 +103,22 @@ class _ChatServer:
         with self._lock:
             self.answers.append(status)
 
-    def __enter__(self) -> _ChatServer:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                limited = fake.arrive()
-                if limited is not None:
-                    status, answer, headers = fake.limited(limited)
-                else:
-                    status, answer, headers = fake.take(self.path, body)
-                data = orjson.dumps(answer) if answer is not None else b""
-                fake.answered(status)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        limited = self.arrive()
+        if limited is not None:
+            status, answer, headers = self.limited(limited)
+        else:
+            status, answer, headers = self.take(handler.path, body)
+        data = orjson.dumps(answer) if answer is not None else b""
+        self.answered(status)
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def keep(self, message: dict[str, Any], problems: list[str]) -> None:
         with self._lock:

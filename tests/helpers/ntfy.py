@@ -10,10 +10,12 @@ import threading
 import time
 from collections import deque
 from email.header import decode_header, make_header
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
+
+from tests.helpers.loopback import LoopbackServer
 
 MESSAGE_LIMIT = 4096  # ntfy's default message-size-limit
 PRIORITIES = {"min": 1, "low": 2, "default": 3, "high": 4, "max": 5, "urgent": 5}
@@ -25,53 +27,30 @@ _ALIASES = {
 }
 
 
-class FakeNtfy:
+class FakeNtfy(LoopbackServer):
     """`messages` as ntfy would store them; `problems` with what a real ntfy would not have
     taken as sent. With `token`, every topic is protected: Bearer `token` is required."""
 
+    methods = ("POST", "PUT")
+
     def __init__(self, token: str | None = None) -> None:
+        super().__init__()
         self.token = token
         self.messages: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.answers: list[int] = []
         self._limited: deque[str | None] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     def url(self, topic: str) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{topic}"
+        return f"http://127.0.0.1:{self.port}/{topic}"
 
     def rate_limit(self, times: int = 1, retry_after: str | None = None) -> None:
         """Answer the next `times` publishes 429, as ntfy does past a visitor's limit."""
         with self._lock:
             self._limited.extend([retry_after] * times)
 
-    def __enter__(self) -> FakeNtfy:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                fake.publish(self)
-
-            do_PUT = do_POST
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def publish(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
         """Take one publish (the server's handler calls this) as ntfy would."""
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         headers = {k.lower(): v for k, v in handler.headers.items()}
