@@ -19,8 +19,9 @@ import pytest
 from monitor.testing.fakeapi import ACCOUNTS, AVAILABLE, FakeAccount, FakeUpstream, Fault
 from monitor.testing.receiver import WebhookReceiver
 from tests.helpers import DAY, ConfigWriter, eventually
+from tests.helpers.certs import self_signed
 from tests.helpers.commands import cli
-from tests.helpers.smtp import FakeSmtp, self_signed
+from tests.helpers.smtp import FakeSmtp
 
 TOKEN = "canary-useapi-TOKEN-3e9a1f7c"
 HMAC_KEY = "canary-webhook-HMAC-77aa12"

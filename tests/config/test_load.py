@@ -18,8 +18,8 @@ from monitor.config.render import render_config
 from monitor.config.table import Table
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
+from tests.helpers.certs import self_signed
 from tests.helpers.configs import EVERY_KEY, every_key_files
-from tests.helpers.smtp import self_signed
 
 TOKEN = "cfg-SECRET-token-81c2"
 SINK_SECRET = "sink-SECRET-hmac-key-77"

@@ -38,8 +38,8 @@ from monitor.config.policy import RESERVED_LABELS
 from monitor.errors import ConfigError
 from monitor.timefmt import format_duration
 from tests.config.test_load import documented_keys, reference_block
+from tests.helpers.certs import self_signed
 from tests.helpers.configs import EVERY_KEY, every_key_files
-from tests.helpers.smtp import self_signed
 
 BASE_DIR = Path("/etc/pixverse-monitor")
 CONFIG_PATH = BASE_DIR / "config.toml"

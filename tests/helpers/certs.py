@@ -1,5 +1,6 @@
-"""A throwaway certificate authority for TLS tests: CA, server and client certificates as PEM
-files, generated with `cryptography` in the test's temporary directory."""
+"""Certificates for TLS tests: a throwaway certificate authority (CA, server and client
+certificates) and a self-signed server certificate, as PEM files generated with
+`cryptography` in the test's temporary directory."""
 
 from __future__ import annotations
 
@@ -22,6 +23,45 @@ class Issued:
 
     def key_text(self) -> str:
         return self.key_file.read_text()
+
+
+# Where the servers of the tests listen.
+LOOPBACK_NAMES = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+
+
+def self_signed(directory: Path, name: str = "smtp") -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1, and its key, as PEM files
+    `<name>.crt` and `<name>.key`: what a server with a certificate of its own presents."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(LOOPBACK_NAMES), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _write(directory, name, cert, key)
+
+
+def _write(
+    directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    cert_file, key_file = directory / f"{stem}.crt", directory / f"{stem}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
 
 
 class TestCA:
@@ -67,8 +107,7 @@ class TestCA:
         self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
     def server(self, stem: str = "server") -> Issued:
-        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        return self._issue(stem, "localhost", sans, ExtendedKeyUsageOID.SERVER_AUTH)
+        return self._issue(stem, "localhost", LOOPBACK_NAMES, ExtendedKeyUsageOID.SERVER_AUTH)
 
     def client(self, stem: str = "client", common_name: str = "prometheus") -> Issued:
         return self._issue(stem, common_name, [], ExtendedKeyUsageOID.CLIENT_AUTH)
@@ -101,16 +140,7 @@ class TestCA:
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
-        cert_file = self.directory / f"{stem}.crt"
-        key_file = self.directory / f"{stem}.key"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        cert_file, key_file = _write(self.directory, stem, cert, key)
         return Issued(cert_file, key_file, serial)
 
 

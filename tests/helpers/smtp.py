@@ -1,11 +1,9 @@
 """A real SMTP server on loopback (aiosmtpd) for the email sink: plain, STARTTLS or implicit
-TLS with a self-signed certificate, AUTH, scripted refusals; every message kept as received,
-with whether the session was encrypted and who logged in."""
+TLS (a certificate of `certs.self_signed`), AUTH, scripted refusals; every message kept as
+received, with whether the session was encrypted and who logged in."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import threading
 from dataclasses import dataclass
@@ -17,39 +15,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
-
-def self_signed(directory: Path, name: str = "smtp") -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and 127.0.0.1, and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from monitor.errors import DeliveryOutcome
 from monitor.secret import Secret
 from tests.alerts.test_delivery import EXTERNAL, T0, run
 from tests.helpers.bursts import burst
+from tests.helpers.certs import self_signed
 from tests.helpers.commands import cli
 from tests.helpers.sinks import sink_config
-from tests.helpers.smtp import FakeSmtp, Received, self_signed
+from tests.helpers.smtp import FakeSmtp, Received
 
 PASSWORD = "smtp-PASSWORD-canary-9c1e"
 HOSTILE = '<b>bold</b> & "quoted" <script>alert(1)</script>'
